@@ -1,0 +1,209 @@
+"""On-disk embedding cache: one SQLite file per encoder fingerprint.
+
+Each row is (input key, float32 vector, crc32 of the vector bytes). A row whose size,
+checksum or values do not check out is treated as missing and recomputed; a file SQLite
+cannot read is moved aside (never deleted) and a fresh one started. Misses are encoded
+and committed chunk by chunk, so an interrupted run keeps what it finished and the next
+run resumes from there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, check_texts
+from cliposcope.hashing import bytes_key, file_sha256, text_key
+
+CACHE_ENV_VAR = "CLIPOSCOPE_CACHE_DIR"
+_LOOKUP_GROUP = 500
+_NORM_TOLERANCE = 1e-3
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """$CLIPOSCOPE_CACHE_DIR, else the user cache dir (e.g. ~/.cache/cliposcope/embeddings)."""
+    configured = os.environ.get(CACHE_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cliposcope")) / "embeddings"
+
+
+def image_key(item: ImageInput) -> bytes:
+    """Content key: the file's bytes for a path, the decoded pixels for a PIL image."""
+    if isinstance(item, (str, Path)):
+        path = Path(item)
+        if not path.is_file():
+            from cliposcope.errors import CliposcopeError
+
+            raise CliposcopeError(f"image file not found: {path}", hint="check the path")
+        return bytes_key(b"image-file", bytes.fromhex(file_sha256(path)))
+    header = f"{item.mode}:{item.size[0]}x{item.size[1]}".encode()
+    return bytes_key(b"image-pixels", header + b"\0" + item.tobytes())
+
+
+@dataclass
+class CacheStats:
+    """hits: inputs served from disk; misses: distinct inputs sent to the encoder."""
+
+    hits: int = 0
+    misses: int = 0
+    corrupt: int = 0
+
+
+class EmbeddingStore:
+    """The vectors of one encoder fingerprint, in one SQLite file."""
+
+    def __init__(self, path: Path, info: EncoderInfo):
+        self.path = path
+        self.dim = info.embed_dim
+        self._meta = json.dumps(
+            {"fingerprint": info.fingerprint, "spec": info.spec, "dim": self.dim}
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            connection = self._connect()
+            connection.execute("SELECT count(*) FROM emb WHERE rowid < 0").fetchall()
+            return connection
+        except sqlite3.DatabaseError as error:
+            return self._start_over(error)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=60)
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL, "
+            "crc INTEGER NOT NULL)"
+        )
+        connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+        connection.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (self._meta,))
+        connection.commit()
+        return connection
+
+    def _start_over(self, error: Exception) -> sqlite3.Connection:
+        with_suffix = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        log.warning(
+            "embedding cache %s is unreadable (%s); moved to %s", self.path, error, with_suffix
+        )
+        if hasattr(self, "_connection"):
+            self._connection.close()
+        for suffix in ("-journal", "-wal", "-shm"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        os.replace(self.path, with_suffix)
+        return self._connect()
+
+    def _valid(self, blob: bytes, crc: int) -> np.ndarray | None:
+        if len(blob) != 4 * self.dim or zlib.crc32(blob) != crc:
+            return None
+        vector = np.frombuffer(blob, dtype=np.float32)
+        if not np.all(np.isfinite(vector)) or abs(float(vector @ vector) - 1.0) > _NORM_TOLERANCE:
+            return None
+        return vector
+
+    def get_many(self, keys: Sequence[bytes], stats: CacheStats) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        try:
+            for start in range(0, len(keys), _LOOKUP_GROUP):
+                group = list(keys[start : start + _LOOKUP_GROUP])
+                marks = ",".join("?" * len(group))
+                rows = self._connection.execute(
+                    f"SELECT key, vec, crc FROM emb WHERE key IN ({marks})", group
+                ).fetchall()
+                for key, blob, crc in rows:
+                    vector = self._valid(blob, crc)
+                    if vector is None:
+                        stats.corrupt += 1
+                    else:
+                        found[bytes(key)] = vector
+        except sqlite3.DatabaseError as error:
+            self._connection = self._start_over(error)
+            return {}
+        return found
+
+    def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = []
+        for key, vector in zip(keys, vectors, strict=True):
+            blob = vector.tobytes()
+            rows.append((key, blob, zlib.crc32(blob)))
+        try:
+            with self._connection:
+                self._connection.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+        except sqlite3.DatabaseError as error:
+            self._connection = self._start_over(error)
+            with self._connection:
+                self._connection.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class CachedEncoder(Encoder):
+    """Wraps an encoder: looks inputs up by content, encodes only the misses, stores them."""
+
+    def __init__(
+        self, encoder: Encoder, cache_dir: str | Path | None = None, chunk_size: int = 2048
+    ):
+        self.encoder = encoder
+        self.info = encoder.info
+        root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        fingerprint = encoder.info.fingerprint
+        self.store = EmbeddingStore(root / fingerprint[:2] / f"{fingerprint}.sqlite", encoder.info)
+        self.chunk_size = chunk_size
+        self.stats = CacheStats()
+
+    def encode_text(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        texts = check_texts(texts)
+        keys = [text_key(text) for text in texts]
+        return self._lookup_or_encode(keys, texts, self.encoder.encode_text, progress)
+
+    def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
+        images = list(images)
+        if not self.info.has_image_tower:
+            return self.encoder.encode_images(images)  # raises the adapter's clear error
+        keys = [image_key(item) for item in images]
+        return self._lookup_or_encode(keys, images, self.encoder.encode_images, progress)
+
+    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        raise NotImplementedError  # encode_text is overridden
+
+    def _lookup_or_encode(self, keys, items, encode, progress: bool) -> np.ndarray:
+        out = np.empty((len(keys), self.info.embed_dim), dtype=np.float32)
+        found = self.store.get_many(list(dict.fromkeys(keys)), self.stats)
+        first_index: dict[bytes, int] = {}
+        for index, key in enumerate(keys):
+            if key in found:
+                out[index] = found[key]
+                self.stats.hits += 1
+            elif key not in first_index:
+                first_index[key] = index
+        missing = list(first_index.items())
+        self.stats.misses += len(missing)
+        with tqdm(total=len(missing), disable=not progress, unit="input", desc="encode") as bar:
+            for start in range(0, len(missing), self.chunk_size):
+                chunk = missing[start : start + self.chunk_size]
+                vectors = encode([items[index] for _, index in chunk])
+                self.store.put_many([key for key, _ in chunk], vectors)
+                for (key, _), vector in zip(chunk, vectors, strict=True):
+                    found[key] = vector
+                bar.update(len(chunk))
+        if missing:  # fill every position, duplicates of a freshly encoded input included
+            for index, key in enumerate(keys):
+                if key in first_index:
+                    out[index] = found[key]
+        return out

@@ -1,0 +1,176 @@
+"""The ``cliposcope`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from cliposcope.errors import CliposcopeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", required=True, metavar="SPEC", help="e.g. openclip:ViT-B-32/openai"
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", help="local weights for a bare openclip:ARCH spec"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="embedding cache (default: $CLIPOSCOPE_CACHE_DIR or the user cache dir)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="encode everything, store nothing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cliposcope import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="cliposcope",
+        description="Measure how much of each object survives in CLIP-style embeddings.",
+    )
+    parser.add_argument("--version", action="version", version=f"cliposcope {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    models = commands.add_parser("models", help="list model families, spec syntax, pretrained tags")
+    models.add_argument(
+        "--filter", metavar="TEXT", help="only open_clip architectures containing TEXT"
+    )
+    models.set_defaults(handler=cmd_models)
+
+    encode = commands.add_parser("encode", help="embed a text file or an image folder to .npy")
+    source = encode.add_mutually_exclusive_group(required=True)
+    source.add_argument("--texts", metavar="FILE", help="one text per line")
+    source.add_argument("--images", metavar="DIR", help="a folder of images (sorted by name)")
+    encode.add_argument("--out", required=True, metavar="OUT.npy")
+    _add_model_options(encode)
+    encode.set_defaults(handler=cmd_encode)
+    return parser
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from cliposcope.models import describe_models
+
+    print(describe_models(args.filter))
+    return 0
+
+
+def read_texts(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise CliposcopeError(
+            f"text file not found: {file}", hint="give a file with one text per line"
+        )
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise CliposcopeError(
+            f"{file} is not UTF-8 text ({error.reason} at byte {error.start})",
+            hint="save it as UTF-8",
+        ) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise CliposcopeError(
+                f"{file} line {number} is empty", hint="one non-empty text per line"
+            )
+    if not lines:
+        raise CliposcopeError(f"{file} holds no texts", hint="one text per line")
+    return lines
+
+
+def list_images(path: str) -> list[Path]:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise CliposcopeError(f"image folder not found: {folder}", hint="give a folder of images")
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    if not files:
+        raise CliposcopeError(
+            f"no images in {folder}", hint=f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
+        )
+    return files
+
+
+def open_encoder(args: argparse.Namespace):
+    from cliposcope.cache import CachedEncoder
+    from cliposcope.encoders import load_encoder
+
+    sizes = {}
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise CliposcopeError(f"--batch-size {args.batch_size} is not positive", hint="e.g. 64")
+        sizes = {"text_batch_size": args.batch_size, "image_batch_size": args.batch_size}
+    encoder = load_encoder(args.model, checkpoint=args.checkpoint, **sizes)
+    return encoder if args.no_cache else CachedEncoder(encoder, args.cache_dir)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from cliposcope import __version__
+    from cliposcope.atomic import atomic_save_npy, atomic_write_json
+
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise CliposcopeError(f"--out {out} does not end in .npy", hint="e.g. --out embeddings.npy")
+    # image paths as strings, so the sidecar JSON can list them
+    inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
+    encoder = open_encoder(args)
+    started = time.perf_counter()
+    if args.texts:
+        embeddings = encoder.encode_text(inputs, progress=not args.quiet)
+    else:
+        embeddings = encoder.encode_images(inputs, progress=not args.quiet)
+    seconds = time.perf_counter() - started
+    record = {
+        "cliposcope_version": __version__,
+        "command": "encode",
+        "model": encoder.info.to_dict(),
+        "input_kind": "texts" if args.texts else "images",
+        "input_source": str(Path(args.texts or args.images).resolve()),
+        "input_count": len(inputs),
+        "input_fingerprint": hashlib.sha256("\n".join(inputs).encode()).hexdigest(),
+        "inputs": inputs if not args.texts else None,
+        "shape": list(embeddings.shape),
+        "dtype": str(embeddings.dtype),
+        "seconds": round(seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    stats = getattr(encoder, "stats", None)
+    if stats is not None:
+        record["cache"] = {"hits": stats.hits, "misses": stats.misses, "corrupt": stats.corrupt}
+    atomic_save_npy(out, embeddings)
+    atomic_write_json(out.with_suffix(".json"), record)
+    if not args.quiet:
+        print(
+            f"wrote {out} {embeddings.shape[0]}x{embeddings.shape[1]} float32 "
+            f"({seconds:.1f}s) and {out.with_suffix('.json')}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliposcopeError as error:
+        print(f"cliposcope: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cliposcope: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Object vocabularies, caption templates and scene records."""

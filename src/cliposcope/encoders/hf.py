@@ -1,0 +1,208 @@
+"""Hugging Face transformers adapter: ``hf:NAME_OR_FOLDER`` for CLIP and SigLIP models.
+
+CLIP text models are causal and pool at the end-of-text token, so the exact fast path
+(sort by length, pad each batch only to its longest caption) applies. SigLIP pools the
+last position and was trained on max-length padding, so it always gets the reference
+path: padding to the full context, as its model card prescribes.
+
+Options: ``fast`` (true/false, default true).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cliposcope.encoders.base import (
+    Encoder,
+    EncoderInfo,
+    ImageInput,
+    batched,
+    length_sorted_batches,
+    load_image,
+)
+from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import state_dict_hash
+from cliposcope.provenance import library_versions
+from cliposcope.specs import ModelSpec
+
+OPTIONS = {"fast": "true/false, exact length-bucketed text path for CLIP, default true"}
+SUPPORTED_MODEL_TYPES = ("clip", "siglip", "siglip2")
+TOKENIZE_CHUNK = 4096
+
+
+def _features(output) -> torch.Tensor:
+    """get_*_features returns a tensor (transformers 4) or an output object (5)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    return output.pooler_output
+
+
+@contextmanager
+def _no_loading_bars():
+    """transformers draws a bar per weight load; ours are the ones that count work."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def fast_text_support(config) -> tuple[bool, str]:
+    """Whether the length-bucketed path is exact for this model's text tower."""
+    if config.model_type == "clip":
+        return True, "causal mask + end-of-text pooling: padding after it cannot change the output"
+    return False, f"{config.model_type} text tower pools the last position (padding-dependent)"
+
+
+class HFEncoder(Encoder):
+    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+        try:
+            import transformers
+        except ImportError:
+            raise CliposcopeError(
+                "hf: models need the transformers library",
+                hint="pip install 'cliposcope[hf]'",
+            ) from None
+        spec.check_options(OPTIONS)
+        self.spec = spec
+        self.text_batch_size = text_batch_size
+        self.image_batch_size = image_batch_size
+        folder = Path(spec.target).expanduser()
+        self.location = str(folder.resolve()) if folder.is_dir() else spec.target
+        try:
+            config = transformers.AutoConfig.from_pretrained(self.location)
+        except Exception as error:
+            raise CliposcopeError(
+                f"cannot load the config of {spec.canonical}: {type(error).__name__}: {error}",
+                hint="give a local folder saved with save_pretrained, or a hub name where the hub "
+                "is reachable",
+            ) from None
+        if config.model_type not in SUPPORTED_MODEL_TYPES:
+            raise CliposcopeError(
+                f"{spec.canonical} is a {config.model_type!r} model",
+                hint=f"hf: supports {', '.join(SUPPORTED_MODEL_TYPES)}; "
+                "for text-only models use st:",
+            )
+        self.config = config
+        try:
+            with _no_loading_bars():
+                self.model = transformers.AutoModel.from_pretrained(
+                    self.location, dtype=torch.float32
+                ).eval()
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.location)
+        except Exception as error:
+            raise CliposcopeError(
+                f"cannot load {spec.canonical}: {type(error).__name__}: {error}",
+                hint="the folder needs the model weights and tokenizer files",
+            ) from None
+        text_config = config.text_config
+        self.context_length = int(text_config.max_position_embeddings)
+        supported, reason = fast_text_support(config)
+        if supported and not spec.bool_option("fast", True):
+            supported, reason = False, "disabled by fast=false"
+        self.fast_text = supported
+        self.info = EncoderInfo(
+            family="hf",
+            spec=spec.canonical,
+            name=getattr(config, "_name_or_path", "") or spec.target,
+            weights_source=("folder:" if folder.is_dir() else "hub:") + self.location,
+            weights_hash=state_dict_hash(self.model),
+            library_versions=library_versions(),
+            activation=str(getattr(text_config, "hidden_act", "unknown")),
+            context_length=self.context_length,
+            text_causal=config.model_type == "clip",
+            text_pooling="eos" if config.model_type == "clip" else "last",
+            embed_dim=int(getattr(config, "projection_dim", 0) or text_config.hidden_size),
+            has_image_tower=True,
+            fast_text_path=supported,
+            fast_text_reason=reason,
+            settings={
+                "model_type": config.model_type,
+                "padding": "longest-in-bucket" if supported else "max_length",
+                "precision": "fp32",
+            },
+        )
+
+    @cached_property
+    def image_processor(self):
+        import transformers
+
+        try:
+            return transformers.AutoImageProcessor.from_pretrained(self.location)
+        except Exception as error:
+            raise CliposcopeError(
+                f"cannot load the image processor of {self.spec.canonical}: {error}",
+                hint="the folder needs preprocessor_config.json",
+            ) from None
+
+    def _text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
+        with torch.inference_mode():
+            kwargs = {"input_ids": input_ids}
+            if attention_mask is not None and self.config.model_type == "clip":
+                kwargs["attention_mask"] = attention_mask
+            return _features(self.model.get_text_features(**kwargs)).float().numpy()
+
+    def encode_text_reference(self, texts: list[str]) -> np.ndarray:
+        """The model's forward pass on full-context padding, in input order."""
+        out = []
+        for batch in batched(texts, self.text_batch_size):
+            encoded = self.tokenizer(
+                list(batch),
+                padding="max_length",
+                truncation=True,
+                max_length=self.context_length,
+                return_tensors="pt",
+            )
+            out.append(self._text_features(encoded["input_ids"], encoded.get("attention_mask")))
+        return np.concatenate(out)
+
+    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        if not self.fast_text:
+            return self.encode_text_reference(texts)
+        features = np.empty((len(texts), self.info.embed_dim), dtype=np.float32)
+        with tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar:
+            for start in range(0, len(texts), TOKENIZE_CHUNK):
+                encoded = self.tokenizer(
+                    texts[start : start + TOKENIZE_CHUNK],
+                    truncation=True,
+                    max_length=self.context_length,
+                )
+                ids = encoded["input_ids"]
+                lengths = np.array([len(row) for row in ids])
+                for index in length_sorted_batches(lengths, self.text_batch_size):
+                    batch = self.tokenizer.pad(
+                        {"input_ids": [ids[i] for i in index]},
+                        padding="longest",
+                        return_tensors="pt",
+                    )
+                    features[start + index] = self._text_features(
+                        batch["input_ids"], batch["attention_mask"]
+                    )
+                    bar.update(len(index))
+        return features
+
+    def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
+        out = []
+        with tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar:
+            for batch in batched(images, self.image_batch_size):
+                pixels = self.image_processor(
+                    images=[load_image(item) for item in batch], return_tensors="pt"
+                )["pixel_values"]
+                with torch.inference_mode():
+                    out.append(
+                        _features(self.model.get_image_features(pixel_values=pixels))
+                        .float()
+                        .numpy()
+                    )
+                bar.update(len(batch))
+        return np.concatenate(out)

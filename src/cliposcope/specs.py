@@ -1,0 +1,113 @@
+"""Model spec strings: ``family:target[?key=value&...]``.
+
+Examples: ``openclip:ViT-B-32/openai``, ``openclip:ViT-B-32/ckpt/epoch_10.pt?quickgelu=true``,
+``openclip:ViT-B-32?seed=3`` (random weights), ``hf:openai/clip-vit-base-patch32``,
+``st:all-MiniLM-L6-v2``. The options after ``?`` make a spec self-contained, so a result
+that records its spec records every setting that changes its numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from cliposcope.errors import CliposcopeError
+
+FAMILIES: dict[str, str] = {
+    "openclip": "open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
+    "(local checkpoint) or local-dir:FOLDER",
+    "hf": "Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
+    "st": "sentence-transformers text-only encoders: a hub name or a local folder",
+}
+
+SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...], FAMILY one of " + ", ".join(FAMILIES)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str
+    target: str
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def canonical(self) -> str:
+        """The spec string with options sorted, so equal specs print equally."""
+        text = f"{self.family}:{self.target}"
+        if self.options:
+            text += "?" + "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return text
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return self.options.get(key, default)
+
+    def bool_option(self, key: str, default: bool | None = None) -> bool | None:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise CliposcopeError(
+            f"option {key}={raw!r} in spec {self.canonical!r} is not a boolean",
+            hint=f"write {key}=true or {key}=false",
+        )
+
+    def int_option(self, key: str, default: int) -> int:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise CliposcopeError(
+                f"option {key}={raw!r} in spec {self.canonical!r} is not an integer",
+                hint=f"write e.g. {key}=0",
+            ) from None
+
+    def check_options(self, allowed: Mapping[str, str]) -> None:
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in allowed.items()) or "none"
+            raise CliposcopeError(
+                f"unknown option(s) {', '.join(unknown)} in spec {self.canonical!r}",
+                hint=f"options known for {self.family}: {known}",
+            )
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Parse a spec string; raise CliposcopeError with the syntax when it does not fit."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise CliposcopeError(f"empty model spec {spec!r}", hint=f"expected {SPEC_SYNTAX}")
+    spec = spec.strip()
+    family, sep, rest = spec.partition(":")
+    if not sep:
+        raise CliposcopeError(
+            f"model spec {spec!r} has no family prefix",
+            hint=f"expected {SPEC_SYNTAX}, e.g. openclip:{spec}",
+        )
+    family = family.lower()
+    if family not in FAMILIES:
+        raise CliposcopeError(
+            f"unknown model family {family!r} in spec {spec!r}",
+            hint=f"expected one of {', '.join(FAMILIES)}; `cliposcope models` lists them",
+        )
+    target, _, query = rest.partition("?")
+    if not target:
+        raise CliposcopeError(f"model spec {spec!r} names no model", hint=f"expected {SPEC_SYNTAX}")
+    options: dict[str, str] = {}
+    if query:
+        for item in query.split("&"):
+            key, eq, value = item.partition("=")
+            if not key or not eq:
+                raise CliposcopeError(
+                    f"option {item!r} in spec {spec!r} is not key=value",
+                    hint="write options as ?key=value&key2=value2",
+                )
+            options[key.strip().lower()] = value.strip()
+    return ModelSpec(family, target, MappingProxyType(options))
