@@ -85,14 +85,20 @@ class EmbeddingStore:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=60)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL, "
-            "crc INTEGER NOT NULL)"
-        )
-        connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-        connection.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (self._meta,))
-        connection.commit()
+        try:
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, vec BLOB NOT NULL, "
+                "crc INTEGER NOT NULL)"
+            )
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)"
+            )
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('encoder', ?)", (self._meta,))
+            connection.commit()
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
         return connection
 
     def _start_over(self, error: Exception) -> sqlite3.Connection:

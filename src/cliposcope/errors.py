@@ -16,3 +16,10 @@ class CliposcopeError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+def describe_exception(error: BaseException, limit: int = 300) -> str:
+    """A library's exception in one short line: its type and the start of its message."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

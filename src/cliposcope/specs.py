@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from cliposcope.errors import CliposcopeError
@@ -78,6 +79,15 @@ class ModelSpec:
                 f"unknown option(s) {', '.join(unknown)} in spec {self.canonical!r}",
                 hint=f"options known for {self.family}: {known}",
             )
+
+
+def require_folder_if_path(target: str) -> None:
+    """A target written as a path must exist; otherwise it would be sent to the hub as a name."""
+    if target.startswith(("/", "./", "../", "~")) and not Path(target).expanduser().is_dir():
+        raise CliposcopeError(
+            f"model folder not found: {target}",
+            hint="check the path; hub names look like org/name",
+        )
 
 
 def parse_spec(spec: str) -> ModelSpec:

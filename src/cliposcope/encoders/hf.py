@@ -26,10 +26,10 @@ from cliposcope.encoders.base import (
     length_sorted_batches,
     load_image,
 )
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import library_versions
-from cliposcope.specs import ModelSpec
+from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS = {"fast": "true/false, exact length-bucketed text path for CLIP, default true"}
 SUPPORTED_MODEL_TYPES = ("clip", "siglip", "siglip2")
@@ -77,13 +77,14 @@ class HFEncoder(Encoder):
         self.spec = spec
         self.text_batch_size = text_batch_size
         self.image_batch_size = image_batch_size
+        require_folder_if_path(spec.target)
         folder = Path(spec.target).expanduser()
         self.location = str(folder.resolve()) if folder.is_dir() else spec.target
         try:
             config = transformers.AutoConfig.from_pretrained(self.location)
         except Exception as error:
             raise CliposcopeError(
-                f"cannot load the config of {spec.canonical}: {type(error).__name__}: {error}",
+                f"cannot load the config of {spec.canonical}: {describe_exception(error)}",
                 hint="give a local folder saved with save_pretrained, or a hub name where the hub "
                 "is reachable",
             ) from None
@@ -102,7 +103,7 @@ class HFEncoder(Encoder):
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.location)
         except Exception as error:
             raise CliposcopeError(
-                f"cannot load {spec.canonical}: {type(error).__name__}: {error}",
+                f"cannot load {spec.canonical}: {describe_exception(error)}",
                 hint="the folder needs the model weights and tokenizer files",
             ) from None
         text_config = config.text_config
@@ -141,7 +142,8 @@ class HFEncoder(Encoder):
             return transformers.AutoImageProcessor.from_pretrained(self.location)
         except Exception as error:
             raise CliposcopeError(
-                f"cannot load the image processor of {self.spec.canonical}: {error}",
+                f"cannot load the image processor of {self.spec.canonical}: "
+                f"{describe_exception(error)}",
                 hint="the folder needs preprocessor_config.json",
             ) from None
 

@@ -36,7 +36,7 @@ from cliposcope.encoders.causal_text import (
     max_abs_difference,
     pooled_positions,
 )
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import library_versions
 from cliposcope.specs import ModelSpec
@@ -106,7 +106,8 @@ def resolve_source(target: str) -> WeightsSource:
                 f"local-dir folder {folder} has no open_clip_config.json",
                 hint="a local-dir: folder holds open_clip_config.json and a weights file",
             )
-        return WeightsSource("local-dir", str(folder.resolve()), str(folder.resolve()))
+        folder = folder.resolve()
+        return WeightsSource("local-dir", f"local-dir:{folder}", str(folder))
     if target.startswith("hf-hub:"):
         return WeightsSource("hf-hub", target, target)
 
@@ -164,7 +165,7 @@ def _load_checkpoint(model: torch.nn.Module, path: str, spec: ModelSpec) -> None
         ) from None
     except Exception as error:  # unreadable file
         raise CliposcopeError(
-            f"cannot read checkpoint {path}: {type(error).__name__}: {error}",
+            f"cannot read checkpoint {path}: {describe_exception(error)}",
             hint="expected a state dict, {'state_dict': ...} or .safetensors file",
         ) from None
     missing = list(getattr(incompatible, "missing_keys", []))
@@ -217,7 +218,7 @@ class OpenClipEncoder(Encoder):
             raise
         except Exception as error:
             raise CliposcopeError(
-                f"cannot build {spec.canonical}: {type(error).__name__}: {error}",
+                f"cannot build {spec.canonical}: {describe_exception(error)}",
                 hint="pretrained tags need the model hub (or a filled HF cache); "
                 "offline, give a local checkpoint path",
             ) from None
@@ -291,8 +292,7 @@ class OpenClipEncoder(Encoder):
             return open_clip.get_tokenizer(self._tokenizer_name)
         except Exception as error:
             raise CliposcopeError(
-                f"cannot load the tokenizer of {self.spec.canonical}: "
-                f"{type(error).__name__}: {error}",
+                f"cannot load the tokenizer of {self.spec.canonical}: {describe_exception(error)}",
                 hint="this tokenizer comes from the model hub; "
                 "fill the HF cache where the hub is reachable",
             ) from None

