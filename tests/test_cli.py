@@ -88,6 +88,13 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
     assert code == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert [os.path.basename(p) for p in record["inputs"]] == ["a.png", "b.png", "c.jpg"]
+    first_fingerprint = record["input_fingerprint"]
+    Image.new("RGB", (40, 40), "white").save(folder / "a.png")  # same names, new content
+    main(["encode", "--model", "openclip:cliposcope-tiny", "--images", str(folder),
+          "--out", str(out), "--no-cache", "--quiet"])  # fmt: skip
+    assert (
+        json.loads(out.with_suffix(".json").read_text())["input_fingerprint"] != first_fingerprint
+    )
     expected = tiny_openclip.encode_images([folder / "a.png", folder / "b.png", folder / "c.jpg"])
     np.testing.assert_array_equal(np.load(out), expected)
 

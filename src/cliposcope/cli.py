@@ -102,6 +102,17 @@ def list_images(path: str) -> list[Path]:
     return files
 
 
+def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
+    """sha256 over the inputs' content keys in order: texts, or image file contents."""
+    from cliposcope.cache import image_key
+    from cliposcope.hashing import text_key
+
+    digest = hashlib.sha256()
+    for item in inputs:
+        digest.update(image_key(item) if images else text_key(item))
+    return digest.hexdigest()
+
+
 def open_encoder(args: argparse.Namespace):
     from cliposcope.cache import CachedEncoder
     from cliposcope.encoders import load_encoder
@@ -138,7 +149,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "input_kind": "texts" if args.texts else "images",
         "input_source": str(Path(args.texts or args.images).resolve()),
         "input_count": len(inputs),
-        "input_fingerprint": hashlib.sha256("\n".join(inputs).encode()).hexdigest(),
+        "input_fingerprint": inputs_fingerprint(inputs, images=not args.texts),
         "inputs": inputs if not args.texts else None,
         "shape": list(embeddings.shape),
         "dtype": str(embeddings.dtype),
