@@ -193,3 +193,38 @@ def test_images_from_paths_match_pil_images(tiny_openclip, tmp_path):
 def test_single_string_is_refused(tiny_openclip):
     with pytest.raises(CliposcopeError, match="single string"):
         tiny_openclip.encode_text("a dog")
+
+
+def test_pretrained_tag_path_loads_the_tag_weights_with_its_activation(
+    tiny_openclip, tmp_path, monkeypatch
+):
+    """The hub path, offline: a registered tag whose download resolves to a local file."""
+    import open_clip.factory
+    import open_clip.pretrained
+
+    path = tmp_path / "tag_weights.pt"
+    torch.save(tiny_openclip.model.state_dict(), path)
+    tag_config = open_clip.pretrained._pcfg(hf_hub="example/tiny-clip/", quick_gelu=True)
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, "cliposcope-tiny", {"demo": tag_config})
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, **kw: str(path))
+
+    loaded = load_encoder("openclip:cliposcope-tiny/demo")
+    assert loaded.info.weights_source == "pretrained:demo"
+    assert loaded.info.weights_hash == tiny_openclip.info.weights_hash
+    assert loaded.info.activation == "quick_gelu"  # as the tag was trained, not GELU
+    as_library_default = load_encoder("openclip:cliposcope-tiny/demo?quickgelu=false")
+    assert as_library_default.info.activation == "gelu"
+    np.testing.assert_array_equal(
+        as_library_default.encode_text(TEXTS), tiny_openclip.encode_text(TEXTS)
+    )
+
+
+def test_unreachable_hub_is_a_clear_error(monkeypatch):
+    import open_clip.factory
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", offline)
+    with pytest.raises(CliposcopeError, match=r"cannot build openclip:ViT-B-32/openai.*connect"):
+        load_encoder("openclip:ViT-B-32/openai")
