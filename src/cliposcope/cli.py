@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cliposcope.errors import CliposcopeError
+from cliposcope.probes.nulls import NULLS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -21,6 +22,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="local weights for a bare openclip:ARCH spec"
     )
+    _add_cache_options(parser)
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, metavar="N")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument(
@@ -55,6 +60,66 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--out", required=True, metavar="OUT.npy")
     _add_model_options(encode)
     encode.set_defaults(handler=cmd_encode)
+
+    run = commands.add_parser("run", help="run a probe on one or more models")
+    probes = run.add_subparsers(dest="probe", metavar="PROBE", required=True)
+    tor = probes.add_parser("tor", help="text-based object retrieval")
+    tor.add_argument("--n", type=int, default=3, help="objects per caption (2-8), default 3")
+    tor.add_argument("--protocol", choices=("paper", "balanced"), default="balanced")
+    tor.add_argument(
+        "--template",
+        default="and",
+        help="and | article | long | a pattern with {1}..{n} | a file of patterns",
+    )
+    tor.add_argument("--vocab", default="comco", help="comco | coco | simco-shapes | ... | FILE")
+    tor.add_argument("--sample", type=int, metavar="K", help="K combinations drawn with --seed")
+    tor.add_argument("--all-orders", action="store_true", help="balanced: every order of each")
+    tor.add_argument(
+        "--legacy-quirks",
+        action="store_true",
+        help="paper: reproduce the published scripts' substring/ascending bugs",
+    )
+    tor.add_argument("--gallery", choices=("plain", "position-matched"), default="plain")
+    tor.add_argument("--filler", default="something", help="neutral word, position-matched gallery")
+    toc = probes.add_parser("toc", help="text-based object classification (linear probes)")
+    toc.add_argument("--n", type=int, default=4)
+    toc.add_argument(
+        "--target",
+        choices=("object", "colour"),
+        default="object",
+        help="which slot the heads predict",
+    )
+    toc.add_argument("--vocab", default="comco", help="object names")
+    toc.add_argument("--colours", default="simco-colours", help="colour names")
+    toc.add_argument("--per-class", type=int, default=60, help="captions per class")
+    toc.add_argument("--epochs", type=int, default=10)
+    size = probes.add_parser("size-first", help="first-object TOR: large first vs small first")
+    size.add_argument("--per-first-object", type=int, default=20)
+    size.add_argument("--template", default="and")
+    for probe in (tor, toc, size):
+        probe.add_argument(
+            "--model",
+            action="append",
+            required=True,
+            metavar="SPEC",
+            help="repeat for several models",
+        )
+        probe.add_argument(
+            "--null",
+            action="append",
+            default=[],
+            choices=NULLS,
+            help="controls run beside each model (repeatable)",
+        )
+        probe.add_argument("--seed", type=int, default=0)
+        probe.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
+        _add_cache_options(probe)
+        probe.set_defaults(handler=cmd_run)
+
+    table = commands.add_parser("table", help="merge result JSON files into tables (and CSV)")
+    table.add_argument("results", nargs="+", metavar="RESULT.json")
+    table.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    table.set_defaults(handler=cmd_table)
     return parser
 
 
@@ -113,7 +178,7 @@ def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
     return digest.hexdigest()
 
 
-def open_encoder(args: argparse.Namespace):
+def open_encoder(args: argparse.Namespace, spec: str | None = None):
     from cliposcope.cache import CachedEncoder
     from cliposcope.encoders import load_encoder
 
@@ -122,8 +187,41 @@ def open_encoder(args: argparse.Namespace):
         if args.batch_size < 1:
             raise CliposcopeError(f"--batch-size {args.batch_size} is not positive", hint="e.g. 64")
         sizes = {"text_batch_size": args.batch_size, "image_batch_size": args.batch_size}
-    encoder = load_encoder(args.model, checkpoint=args.checkpoint, **sizes)
+    checkpoint = getattr(args, "checkpoint", None)
+    encoder = load_encoder(spec or args.model, checkpoint=checkpoint, **sizes)
     return encoder if args.no_cache else CachedEncoder(encoder, args.cache_dir)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cliposcope.probes.runner import probe_runner
+    from cliposcope.report.table import render_tables
+    from cliposcope.results import result_filename
+    from cliposcope.specs import parse_spec
+
+    for spec in args.model:  # typos surface before any long work starts
+        parse_spec(spec)
+    run_probe = probe_runner(args)
+    results = []
+    out = Path(args.out)
+    for spec in args.model:
+        for result in run_probe(open_encoder(args, spec), lambda s: open_encoder(args, s)):
+            path = result.save(out / result_filename(result))
+            results.append(result)
+            if not args.quiet:
+                print(f"wrote {path}", file=sys.stderr)
+    print(render_tables(results))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from cliposcope.report.table import render_tables, write_csv
+    from cliposcope.results import ProbeResult
+
+    results = [ProbeResult.load(path) for path in args.results]
+    print(render_tables(results))
+    if args.csv:
+        write_csv(args.csv, results)
+    return 0
 
 
 def cmd_encode(args: argparse.Namespace) -> int:

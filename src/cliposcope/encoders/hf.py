@@ -44,7 +44,7 @@ def _features(output) -> torch.Tensor:
 
 
 @contextmanager
-def _no_loading_bars():
+def quiet_weight_loading():
     """transformers draws a bar per weight load; ours are the ones that count work."""
     from transformers.utils import logging as hf_logging
 
@@ -96,7 +96,7 @@ class HFEncoder(Encoder):
             )
         self.config = config
         try:
-            with _no_loading_bars():
+            with quiet_weight_loading():
                 self.model = transformers.AutoModel.from_pretrained(
                     self.location, dtype=torch.float32
                 ).eval()

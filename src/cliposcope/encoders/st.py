@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cliposcope.encoders.base import Encoder, EncoderInfo
+from cliposcope.encoders.hf import quiet_weight_loading
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import distribution_version, library_versions
@@ -60,7 +61,8 @@ class SentenceTransformerEncoder(Encoder):
         try:
             if local:  # a local folder must never reach for the hub
                 os.environ["HF_HUB_OFFLINE"] = "1"
-            self.model = SentenceTransformer(location, device="cpu")
+            with quiet_weight_loading():
+                self.model = SentenceTransformer(location, device="cpu")
         except Exception as error:
             hint = "give a local folder, or a hub name where the hub is reachable"
             if spec.target in BUNDLED_MINILM_NAMES:

@@ -1,0 +1,1 @@
+"""Probes: one module per experiment; each scoring core works on plain arrays."""

@@ -1,0 +1,210 @@
+"""TOC, text-based object classification: one linear probe per caption position.
+
+Captions look like "a red car and a blue dog and a green cup and a pink bowl". For each
+position k a linear head on the frozen, normalised text embedding predicts the object (or
+the colour) at position k; higher held-out accuracy at k = more of slot k survives in the
+embedding. The probed slot is explicit (``target="object"`` or ``"colour"``), unlike the
+published script whose default probed a colour slot its captions never contained.
+
+Sampling and splits use numpy/torch generators seeded explicitly: no set iteration, so
+nothing depends on PYTHONHASHSEED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cliposcope import __version__
+from cliposcope.data.templates import with_article
+from cliposcope.data.vocab import Vocabulary
+from cliposcope.encoders.base import Encoder
+from cliposcope.errors import CliposcopeError
+from cliposcope.probes.stats import Proportion
+from cliposcope.provenance import library_versions
+from cliposcope.results import ProbeResult
+
+TARGETS = ("object", "colour")
+SPLIT = (0.75, 0.10, 0.15)  # train / validation / test, as in the paper
+
+
+@dataclass(frozen=True)
+class TocSettings:
+    objects: Vocabulary
+    colours: Vocabulary
+    n: int = 4
+    target: str = "object"
+    per_class: int = 60
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+
+    def check(self) -> None:
+        if self.target not in TARGETS:
+            raise CliposcopeError(f"unknown TOC target {self.target!r}", hint=" or ".join(TARGETS))
+        if not 2 <= self.n <= 8:
+            raise CliposcopeError(f"--n {self.n} is out of range", hint="2 to 8 objects")
+        for vocab in (self.objects, self.colours):
+            if len(vocab) < self.n:
+                raise CliposcopeError(
+                    f"vocabulary {vocab.name} has {len(vocab)} names, fewer than n={self.n}",
+                    hint="captions need n distinct objects and colours",
+                )
+        if self.per_class < 10:
+            raise CliposcopeError(f"--per-class {self.per_class} is too small", hint="at least 10")
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "target": self.target,
+            "objects": self.objects.name,
+            "objects_fingerprint": self.objects.fingerprint,
+            "colours": self.colours.name,
+            "colours_fingerprint": self.colours.fingerprint,
+            "per_class": self.per_class,
+            "seed": self.seed,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "optimizer": "Adam",
+            "split": list(SPLIT),
+            "caption_form": "a {colour} {object} and a {colour} {object} ...",
+        }
+
+
+def balanced_slots(classes: int, n: int, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """(classes*per_class, n) labels, each class exactly per_class times at every position,
+    distinct within a row, positions drawn independently of each other."""
+    rows = classes * per_class
+    labels = np.stack(
+        [rng.permutation(np.repeat(np.arange(classes), per_class)) for _ in range(n)], 1
+    )
+    for _ in range(100):
+        clashes = [
+            (i, k)
+            for k in range(1, n)
+            for i in np.nonzero((labels[:, :k] == labels[:, k : k + 1]).any(axis=1))[0]
+        ]
+        if not clashes:
+            return labels
+        for i, k in clashes:  # swap within column k keeps every class count intact
+            for j in rng.permutation(rows):
+                a, b = labels[i, k], labels[j, k]
+                if a != b and b not in np.delete(labels[i], k) and a not in np.delete(labels[j], k):
+                    labels[i, k], labels[j, k] = b, a
+                    break
+    raise CliposcopeError("could not balance the TOC captions", hint="use more classes than n")
+
+
+def build_captions(settings: TocSettings) -> tuple[list[str], np.ndarray]:
+    """Captions and the (N, n) labels of the probed slot at each position."""
+    rng = np.random.default_rng([settings.seed, 0x70C])
+    probed, other = (
+        (settings.objects, settings.colours)
+        if settings.target == "object"
+        else (settings.colours, settings.objects)
+    )
+    labels = balanced_slots(len(probed), settings.n, settings.per_class, rng)
+    others = np.stack([rng.choice(len(other), settings.n, replace=False) for _ in labels])
+    captions = []
+    for probed_row, other_row in zip(labels, others, strict=True):
+        parts = []
+        for p, o in zip(probed_row, other_row, strict=True):
+            obj, colour = (
+                (probed.words[p], other.words[o])
+                if settings.target == "object"
+                else (other.words[o], probed.words[p])
+            )
+            parts.append(with_article(f"{colour} {obj}"))
+        captions.append(" and ".join(parts))
+    return captions, labels
+
+
+def split_indices(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.random.default_rng([seed, 0x5917]).permutation(count)
+    train_end = round(count * SPLIT[0])
+    val_end = train_end + round(count * SPLIT[1])
+    return order[:train_end], order[train_end:val_end], order[val_end:]
+
+
+def train_linear_probe(
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    train: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> torch.nn.Linear:
+    generator = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(features.shape[1], classes)
+    with torch.no_grad():  # seeded init, independent of the global torch RNG
+        bound = 1 / np.sqrt(features.shape[1])
+        head.weight.uniform_(-bound, bound, generator=generator)
+        head.bias.uniform_(-bound, bound, generator=generator)
+    optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
+    x = torch.from_numpy(features[train]).float()
+    y = torch.from_numpy(labels[train]).long()
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            loss = torch.nn.functional.cross_entropy(head(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return head
+
+
+def accuracy(head: torch.nn.Linear, features: np.ndarray, labels: np.ndarray) -> Proportion:
+    with torch.no_grad():
+        predicted = head(torch.from_numpy(features).float()).argmax(dim=1).numpy()
+    return Proportion(int((predicted == labels).sum()), len(labels))
+
+
+def run_toc(
+    encoder: Encoder, settings: TocSettings, *, role: str = "model", progress: bool = False
+) -> ProbeResult:
+    settings.check()
+    started = time.perf_counter()
+    captions, labels = build_captions(settings)
+    features = encoder.encode_text(captions, progress=progress)
+    classes = len(settings.objects if settings.target == "object" else settings.colours)
+    train, val, test = split_indices(len(captions), settings.seed)
+    per_position, validation = [], []
+    for k in tqdm(range(settings.n), disable=not progress, desc="TOC heads"):
+        head = train_linear_probe(
+            features, labels[:, k], classes, train, epochs=settings.epochs,
+            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            seed=settings.seed * 1000 + k,
+        )  # fmt: skip
+        per_position.append(accuracy(head, features[test], labels[test, k]).to_dict())
+        validation.append(accuracy(head, features[val], labels[val, k]).to_dict())
+    digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
+    return ProbeResult(
+        probe="toc",
+        role=role,
+        model=encoder.info.to_dict(),
+        settings=settings.to_dict(),
+        metrics={
+            "per_position_test_accuracy": per_position,
+            "per_position_validation_accuracy": validation,
+            "chance": 1 / classes,
+            "classes": classes,
+            "split_sizes": [len(train), len(val), len(test)],
+        },
+        provenance={
+            "cliposcope_version": __version__,
+            "library_versions": library_versions(),
+            "caption_count": len(captions),
+            "caption_fingerprint": digest,
+            "example_caption": captions[0],
+        },
+        wall_time_s=round(time.perf_counter() - started, 3),
+    )
