@@ -142,3 +142,10 @@ def test_minilm_end_to_end_offline(tmp_path):
     from cliposcope.results import ProbeResult
 
     assert comparable(ProbeResult.load(path)) == comparable(result)
+
+
+def test_paper_protocol_reports_no_first_position_p_value():
+    result = run_tor(PositionWeightedEncoder((3, 1, 1)), TorSettings(COMCO, n=3, protocol="paper",
+                                                                     sample=300))  # fmt: skip
+    bias = result.metrics["first_position_bias"]
+    assert bias["p_value"] is None and "confounded" in bias["test"]

@@ -137,7 +137,7 @@ def run_tor(
             if matched is not None:
                 matched_tally.update([embeddings @ g.T for g in matched], rows)
             bar.update(len(rows))
-    metrics = tally.summary(words)
+    metrics = tally.summary(words, order_randomised=settings.order != "list")
     if matched is not None:
         metrics["position_matched_gallery"] = matched_tally.summary()
     run_settings = settings.to_dict() | {"caption_embedding": "sum" if sum_control else "encoder"}

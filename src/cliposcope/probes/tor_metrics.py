@@ -171,7 +171,7 @@ class RetrievalTally:
         """Among all queries: share whose argmax is the object at position k."""
         return [Proportion(int(c), self.queries) for c in self.argmax_at]
 
-    def first_position_bias(self) -> dict:
+    def first_position_bias(self, order_randomised: bool = True) -> dict:
         """Among queries whose argmax is a caption object, share at position 1 vs 1/n.
 
         With object order randomised independently of content (balanced protocol), an
@@ -180,22 +180,34 @@ class RetrievalTally:
         """
         inside = int(self.argmax_at.sum())
         share = Proportion(int(self.argmax_at[0]), inside)
+        if order_randomised:
+            p_value, test = (
+                binomial_test(share.count, inside, 1 / self.n),
+                "exact two-sided binomial",
+            )
+        else:  # list order: position 1 always holds the lower-index name
+            p_value, test = None, "none: position is confounded with identity in list order"
         return {
             **share.to_dict(),
             "expected_if_order_blind": 1 / self.n,
             "ratio_to_expected": share.estimate * self.n if inside else float("nan"),
-            "p_value": binomial_test(share.count, inside, 1 / self.n),
-            "test": "exact two-sided binomial",
+            "p_value": p_value,
+            "test": test,
         }
 
-    def summary(self, names: Sequence[str] | None = None, top_objects: int = 10) -> dict:
+    def summary(
+        self,
+        names: Sequence[str] | None = None,
+        top_objects: int = 10,
+        order_randomised: bool = True,
+    ) -> dict:
         metrics = {
             "queries": self.queries,
             "per_position_conditional": [p.to_dict() for p in self.conditional()],
             "per_position_unconditional": [p.to_dict() for p in self.unconditional()],
             "argmax_outside_caption": Proportion(self.argmax_outside, self.queries).to_dict(),
             "topn_accuracy": Proportion(self.topn_correct, self.queries).to_dict(),
-            "first_position_bias": self.first_position_bias(),
+            "first_position_bias": self.first_position_bias(order_randomised),
         }
         for name, sums in self.sums.items():
             metrics[name] = mean_interval(sums.total, sums.squares, self.queries)
