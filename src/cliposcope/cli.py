@@ -116,6 +116,46 @@ def build_parser() -> argparse.ArgumentParser:
         _add_cache_options(probe)
         probe.set_defaults(handler=cmd_run)
 
+    generate = commands.add_parser("generate", help="generate ComCO- or SimCO-style scenes")
+    generate.add_argument("kind", choices=("comco", "simco"))
+    generate.add_argument("--objects", type=int, default=3, help="objects per scene (1-8)")
+    generate.add_argument(
+        "--layout", default="one-large", choices=("one-large", "equal", "areas"), help="size roles"
+    )
+    generate.add_argument("--areas", help="with --layout areas: fractions in caption order")
+    generate.add_argument("--large-area", type=float, default=0.20)
+    generate.add_argument("--small-area", type=float, default=0.03)
+    generate.add_argument("--equal-area", type=float, default=0.06)
+    generate.add_argument(
+        "--order",
+        default="large-first",
+        help="where the large object is named: large-first | large-last | large-at:K | random",
+    )
+    generate.add_argument("--placement", default="random", choices=("random", "grid", "overlap"))
+    generate.add_argument("--gap", type=int, default=4, help="min px between objects")
+    generate.add_argument("--background", default="plain", choices=("plain", "gradient", "noise"))
+    generate.add_argument("--vocab", help="restrict to these object names (built-in list or file)")
+    generate.add_argument("--template", default="and")
+    generate.add_argument("--count", type=int, default=100)
+    generate.add_argument("--size", type=int, default=224)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--out", required=True, metavar="DIR")
+    generate.add_argument(
+        "--official-layout",
+        metavar="DIR",
+        help="also write the official ComCO/SimCO folder layout here",
+    )
+    generate.add_argument("--quiet", action="store_true")
+    generate.set_defaults(handler=cmd_generate)
+
+    show = commands.add_parser("show", help="contact sheet of a sample of scenes")
+    show.add_argument("dataset", metavar="DIR", help="manifest folder or official-layout folder")
+    show.add_argument("--out", required=True, metavar="SHEET.png")
+    show.add_argument("--count", type=int, default=24)
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--boxes", action="store_true", help="outline each object's mask box")
+    show.set_defaults(handler=cmd_show)
+
     table = commands.add_parser("table", help="merge result JSON files into tables (and CSV)")
     table.add_argument("results", nargs="+", metavar="RESULT.json")
     table.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
@@ -210,6 +250,52 @@ def cmd_run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from cliposcope.data.generate import SceneSettings, write_dataset
+    from cliposcope.data.layout import LayoutSpec
+    from cliposcope.data.official import write_official
+    from cliposcope.data.vocab import load_vocabulary
+
+    areas = None
+    if args.areas:
+        try:
+            areas = tuple(float(a) for a in args.areas.split(","))
+        except ValueError:
+            raise CliposcopeError(
+                f"--areas {args.areas!r} is not a list of numbers",
+                hint="e.g. --areas 0.3,0.05,0.05",
+            ) from None
+    layout = LayoutSpec(
+        n=args.objects, sizes=args.layout, large_area=args.large_area, small_area=args.small_area,
+        equal_area=args.equal_area, areas=areas, placement=args.placement, gap=args.gap,
+        order=args.order, background=args.background,
+    )  # fmt: skip
+    objects = load_vocabulary(args.vocab).words if args.vocab else None
+    settings = SceneSettings(kind=args.kind, count=args.count, size=args.size, seed=args.seed,
+                             layout=layout, objects=objects, template=args.template)  # fmt: skip
+    scenes = write_dataset(settings, args.out, progress=not args.quiet)
+    if args.official_layout:
+        write_official(scenes, args.official_layout)
+    if not args.quiet:
+        print(f"wrote {args.count} scenes (+ references) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import random
+
+    from cliposcope.data.official import read_scenes
+    from cliposcope.data.sheet import contact_sheet
+
+    scenes = [s for s in read_scenes(args.dataset) if s.condition != "single"]
+    if not scenes:
+        raise CliposcopeError(f"no multi-object scenes in {args.dataset}", hint="generate some")
+    sample = random.Random(args.seed).sample(scenes, min(args.count, len(scenes)))
+    contact_sheet(sorted(sample, key=lambda s: s.id), args.out, outline=args.boxes)
+    print(f"wrote {args.out} ({len(sample)} scenes)", file=sys.stderr)
     return 0
 
 
