@@ -91,3 +91,26 @@ def test_random_init_null_needs_an_open_clip_model(tmp_path, capsys):
         "--n", "2", "--sample", "50", "--out", str(tmp_path), "--no-cache", "--quiet",
     )  # fmt: skip
     assert code == 2 and "needs an open_clip architecture" in err
+
+
+def test_generate_and_show(tmp_path, capsys):
+    out, official = tmp_path / "scenes", tmp_path / "official"
+    code, _, _ = run_cli(
+        capsys, "generate", "simco", "--objects", "3", "--layout", "one-large", "--count", "6",
+        "--order", "large-last", "--background", "noise", "--out", str(out),
+        "--official-layout", str(official), "--seed", "4", "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    assert (out / "manifest.jsonl").is_file() and len(list((out / "images").glob("*.png"))) == 6
+    assert (official / "single").is_dir()
+    for source in (out, official):
+        sheet = tmp_path / f"sheet-{source.name}.png"
+        code, _, _ = run_cli(capsys, "show", str(source), "--out", str(sheet), "--count", "4")
+        assert code == 0 and sheet.stat().st_size > 10_000
+    code, _, err = run_cli(
+        capsys, "generate", "comco", "--count", "2", "--out", str(out), "--quiet"
+    )
+    assert code == 2 and "not empty" in err
+    code, _, err = run_cli(capsys, "generate", "comco", "--layout", "areas", "--areas", "a,b",
+                           "--out", str(tmp_path / "x"), "--quiet")  # fmt: skip
+    assert code == 2 and "not a list of numbers" in err

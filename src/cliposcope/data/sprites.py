@@ -46,8 +46,7 @@ def sprites_for(name: str) -> tuple[Sprite, ...]:
     if name not in pack:
         raise CliposcopeError(
             f"no drawing for object {name!r} in the sprite pack",
-            hint=f"{len(pack)} names have one: {', '.join(sorted(pack)[:10])}, ... "
-            "(`cliposcope generate --list-objects` prints all)",
+            hint=f"the {len(pack)} names with drawings: {', '.join(sorted(pack))}",
         )
     return pack[name]
 
