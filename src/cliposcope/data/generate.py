@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +45,11 @@ class SceneSettings:
     objects: tuple[str, ...] | None = None  # vocabulary to draw from; default: all available
     template: str = "and"
 
+    @cached_property
     def vocabulary(self) -> tuple[str, ...]:
-        available = sprite_names() if self.kind == "comco" else simco_names()
+        """The object names scenes draw from (checked by ``check``)."""
         if self.objects is None:
-            return available
-        for name in self.objects:
-            sprite_for(self.kind, name, 0)  # raises a clear error for unknown names
+            return sprite_names() if self.kind == "comco" else simco_names()
         return tuple(self.objects)
 
     def check(self) -> None:
@@ -60,7 +60,9 @@ class SceneSettings:
         if self.count < 1:
             raise CliposcopeError(f"--count {self.count} is not positive", hint="e.g. --count 100")
         self.layout.check()
-        vocabulary = self.vocabulary()
+        vocabulary = self.vocabulary
+        for name in self.objects or ():  # user names: a clear error for unknown ones
+            split_name(name) if self.kind == "simco" else sprites_for(name)
         if len(vocabulary) < self.layout.n:
             raise CliposcopeError(
                 f"{self.layout.n} distinct objects needed, {len(vocabulary)} available",
@@ -126,7 +128,7 @@ def _pick_drawings(settings: SceneSettings, areas: list[float], rng: np.random.G
     """Distinct objects, one per area; an elongated drawing that would not fit the canvas
     at its area is passed over for the next candidate (deterministically)."""
     size, gap = settings.size, settings.layout.gap
-    vocabulary = settings.vocabulary()
+    vocabulary = settings.vocabulary
     candidates = iter(rng.permutation(len(vocabulary)))
     names, drawings = [], []
     for area in areas:
