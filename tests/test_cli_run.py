@@ -114,3 +114,19 @@ def test_generate_and_show(tmp_path, capsys):
     code, _, err = run_cli(capsys, "generate", "comco", "--layout", "areas", "--areas", "a,b",
                            "--out", str(tmp_path / "x"), "--quiet")  # fmt: skip
     assert code == 2 and "not a list of numbers" in err
+
+
+def test_run_paper_battery_with_null(tmp_path, capsys):
+    code, out, _ = run_cli(
+        capsys, "run", "paper", "--model", "openclip:cliposcope-tiny?seed=1", "--null",
+        "random-init", "--count", "8", "--objects", "3", "--ioc", "--tor-sample", "200",
+        "--overlays", "1", "--out", str(tmp_path), "--no-cache", "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    for title in ("IOR:", "I2TOR:", "Image-text matching:", "CLS attention:", "IOC:", "TOR:"):
+        assert title in out
+    results = [ProbeResult.load(p) for p in tmp_path.glob("*.json")]
+    assert {r.probe for r in results} == {"ior", "i2tor", "matching", "attention", "ioc", "tor"}
+    assert {r.role for r in results} == {"model", "null:random-init"}
+    assert (tmp_path / "scenes" / "manifest.jsonl").is_file()
+    assert list((tmp_path / "overlays").rglob("*.png"))

@@ -96,7 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     size = probes.add_parser("size-first", help="first-object TOR: large first vs small first")
     size.add_argument("--per-first-object", type=int, default=20)
     size.add_argument("--template", default="and")
-    for probe in (tor, toc, size):
+    paper = probes.add_parser("paper", help="the paper's battery on a scene set")
+    paper.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="manifest or official-layout folder; default: generate into OUT/scenes",
+    )
+    paper.add_argument("--kind", choices=("comco", "simco"), default="comco")
+    paper.add_argument("--objects", type=int, help="objects per scene (default 3 when generating)")
+    paper.add_argument("--count", type=int, default=60, help="scenes to generate")
+    paper.add_argument(
+        "--position",
+        type=int,
+        help="biased position for matching (default: each image's large object)",
+    )
+    paper.add_argument("--layer", type=int, default=-1, help="attention layer")
+    paper.add_argument("--overlays", type=int, default=0, help="attention overlays to save")
+    paper.add_argument("--ioc", action="store_true", help="also train IOC heads")
+    paper.add_argument("--tor-sample", type=int, default=2000)
+    for probe in (tor, toc, size, paper):
         probe.add_argument(
             "--model",
             action="append",

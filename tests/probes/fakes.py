@@ -33,7 +33,7 @@ class PositionWeightedEncoder(Encoder):
             family="fake", spec=f"fake:weights={','.join(map(str, weights))}", name="fake",
             weights_source="synthetic", weights_hash="none", library_versions={},
             activation="none", context_length=None, text_causal=False, text_pooling="none",
-            embed_dim=dim, has_image_tower=False, fast_text_path=False, fast_text_reason="fake",
+            embed_dim=dim, has_image_tower=True, fast_text_path=False, fast_text_reason="fake",
         )  # fmt: skip
 
     def _encode_texts(self, texts, *, progress):
@@ -43,4 +43,30 @@ class PositionWeightedEncoder(Encoder):
             for k, word in enumerate(text.split(" and ")):
                 if word != self.filler:
                     out[row] += self.weights[k % len(self.weights)] * word_vector(word, self.dim)
+        return out
+
+
+class SceneLookupEncoder(Encoder):
+    """Images are looked up by path in a scene set: the embedding is a weighted sum of the
+    objects' word vectors, weighted by ``image_weight(area_fraction, position)``. Texts are
+    embedded as PositionWeightedEncoder does, with ``text_weights``."""
+
+    def __init__(self, scenes, image_weight, text_weights=(1.0, 1.0, 1.0, 1.0), dim: int = 256):
+        self.by_path = {str(s.image_path): s for s in scenes}
+        self.image_weight = image_weight
+        self.text = PositionWeightedEncoder(text_weights, dim)
+        self.dim = dim
+        self.info = self.text.info
+
+    def _encode_texts(self, texts, *, progress):
+        return self.text._encode_texts(texts, progress=progress)
+
+    def _encode_images(self, images, *, progress):
+        out = np.zeros((len(images), self.dim))
+        for row, path in enumerate(images):
+            scene = self.by_path[str(path)]
+            for k, obj in enumerate(scene.objects):
+                out[row] += self.image_weight(obj.area_fraction, k) * word_vector(
+                    obj.name, self.dim
+                )
         return out

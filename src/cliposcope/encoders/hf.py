@@ -208,3 +208,34 @@ class HFEncoder(Encoder):
                     )
                 bar.update(len(batch))
         return np.concatenate(out)
+
+    def cls_attention(self, images: list[ImageInput], layer: int = -1) -> np.ndarray:
+        """(N, grid_h, grid_w): CLS-to-patch attention of one vision layer, heads averaged."""
+        if self.config.model_type != "clip":
+            raise CliposcopeError(
+                f"{self.spec.canonical} ({self.config.model_type}) has no CLS token",
+                hint="attention probes need a CLIP ViT",
+            )
+        vision = self.config.vision_config
+        grid = vision.image_size // vision.patch_size
+        previous = self.model.config._attn_implementation
+        self.model.set_attn_implementation("eager")  # sdpa does not return attention weights
+        out = []
+        try:
+            for batch in batched(images, self.image_batch_size):
+                pixels = self.image_processor(
+                    images=[load_image(item) for item in batch], return_tensors="pt"
+                )["pixel_values"]
+                with torch.inference_mode():
+                    result = self.model.vision_model(pixel_values=pixels, output_attentions=True)
+                try:
+                    weights = result.attentions[layer]
+                except IndexError:
+                    raise CliposcopeError(
+                        f"layer {layer} is outside the {len(result.attentions)} layers",
+                        hint="e.g. -1 for the last",
+                    ) from None
+                out.append(weights[:, :, 0, 1:].mean(dim=1).float().numpy())
+        finally:
+            self.model.set_attn_implementation(previous)
+        return np.concatenate(out).reshape(-1, grid, grid)

@@ -355,3 +355,46 @@ class OpenClipEncoder(Encoder):
                 out.append(self.model.encode_image(pixels).float().numpy())
                 bar.update(len(batch))
         return np.concatenate(out)
+
+    def cls_attention(self, images: list[ImageInput], layer: int = -1) -> np.ndarray:
+        """(N, grid_h, grid_w): attention from the CLS token to each patch in one block of
+        the ViT image tower, heads averaged, as nn.MultiheadAttention itself computes it."""
+        visual = self.model.visual
+        blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+        if blocks is None or getattr(visual, "class_embedding", None) is None:
+            raise CliposcopeError(
+                f"{self.spec.canonical} has no ViT image tower with a CLS token",
+                hint="attention probes need a ViT (e.g. ViT-B-32)",
+            )
+        try:
+            block = blocks[layer]
+        except IndexError:
+            raise CliposcopeError(
+                f"layer {layer} is outside the {len(blocks)} blocks", hint="e.g. -1 for the last"
+            ) from None
+        if not isinstance(block.attn, torch.nn.MultiheadAttention):
+            raise CliposcopeError(
+                f"block attention is {type(block.attn).__name__}",
+                hint="needs nn.MultiheadAttention",
+            )
+        captured: dict[str, torch.Tensor] = {}
+        handle = block.register_forward_pre_hook(lambda _m, args: captured.update(x=args[0]))
+        out = []
+        try:
+            with torch.inference_mode():
+                for batch in batched(images, self.image_batch_size):
+                    pixels = torch.stack([self.preprocess(load_image(item)) for item in batch])
+                    self.model.encode_image(pixels)
+                    x = block.ln_1(captured["x"])
+                    _, weights = block.attn(x, x, x, need_weights=True, average_attn_weights=False)
+                    out.append(weights[:, :, 0, 1:].mean(dim=1).float().numpy())
+        finally:
+            handle.remove()
+        attention = np.concatenate(out)
+        grid_h, grid_w = visual.grid_size
+        if attention.shape[1] != grid_h * grid_w:
+            raise CliposcopeError(
+                f"{attention.shape[1]} tokens after CLS, expected a {grid_h}x{grid_w} patch grid",
+                hint="towers with extra tokens are not supported",
+            )
+        return attention.reshape(-1, grid_h, grid_w)

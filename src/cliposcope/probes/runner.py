@@ -45,6 +45,14 @@ def probe_runner(args: argparse.Namespace) -> ProbeRun:
         def run(encoder, role, sum_control=False):
             return run_toc(encoder, settings, role=role, progress=progress)
 
+    elif args.probe == "paper":
+        from cliposcope.probes.battery import load_scene_set, run_battery
+
+        scene_set = load_scene_set(args)
+
+        def run(encoder, role, sum_control=False):
+            return list(run_battery(encoder, scene_set, args, role))
+
     else:
         from cliposcope.probes.size_first import SizeFirstSettings, run_size_first
 
@@ -57,16 +65,20 @@ def probe_runner(args: argparse.Namespace) -> ProbeRun:
         def run(encoder, role, sum_control=False):
             return run_size_first(encoder, settings, role=role, progress=progress)
 
-    if "sum" in args.null and args.probe != "tor":
+    if "sum" in args.null and args.probe not in ("tor",):
         raise CliposcopeError(
             "--null sum is the order-free caption control of TOR", hint="use --null random-init"
         )
 
     def run_with_nulls(encoder: Encoder, open_encoder: OpenEncoder) -> Iterator[ProbeResult]:
-        yield run(encoder, "model")
+        runs = [lambda: run(encoder, "model")]
         if "sum" in args.null:
-            yield run(encoder, "null:sum", sum_control=True)
+            runs.append(lambda: run(encoder, "null:sum", sum_control=True))
         if "random-init" in args.null:
-            yield run(open_encoder(random_init_spec(encoder.info, args.seed)), "null:random-init")
+            null_spec = random_init_spec(encoder.info, args.seed)
+            runs.append(lambda: run(open_encoder(null_spec), "null:random-init"))
+        for start in runs:
+            outcome = start()
+            yield from outcome if isinstance(outcome, list) else [outcome]
 
     return run_with_nulls

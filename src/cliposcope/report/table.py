@@ -25,6 +25,8 @@ def percent(figure: dict | None) -> str:
 def p_value(value: float | None) -> str:
     if value is None:
         return "-"
+    if value == 0:
+        return "<1e-300"  # below double precision
     return f"{value:.1e}" if value < 1e-3 else f"{value:.3f}"
 
 
@@ -78,11 +80,91 @@ def _size_first_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[li
     return headers, rows
 
 
-BUILDERS = {"tor": _tor_rows, "toc": _toc_rows, "size-first": _size_first_rows}
+def _image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = sorted({label for r in results for label in r.metrics["per_role_among_truth"]},
+                    key=lambda label: (label != "large", label))  # fmt: skip
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model"] + [f"{label} %" for label in labels]
+    headers += [f"{ORDINALS[k]} Obj %" for k in range(n)] + ["Top-n acc %"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        by_role = [percent(m["per_role_among_truth"].get(label)) for label in labels]
+        by_position = [percent(f) for f in m["per_position_among_truth"]]
+        by_position += ["-"] * (n - len(by_position))
+        rows.append([result.label, *by_role, *by_position, percent(m["topn_accuracy"])])
+    return headers, rows
+
+
+def _matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Model", "Biased pos", "Scenario 1 %", "Scenario 2 %", "S1 split-mean %",
+               "S2 split-mean %"]  # fmt: skip
+    rows = []
+    for result in results:
+        m = result.metrics
+        rows.append([
+            result.label, str(result.settings["biased_position"]),
+            percent(m["scenario_1"]["plain"]), percent(m["scenario_2"]["plain"]),
+            percent(m["scenario_1"]["split_mean"]), percent(m["scenario_2"]["split_mean"]),
+        ])  # fmt: skip
+    return headers, rows
+
+
+def _attention_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = sorted({label for r in results for label in r.metrics["mean_share_by_role"]},
+                    key=lambda label: (label != "large", label))  # fmt: skip
+    headers = ["Model", "Layer"] + [f"{label} %" for label in labels]
+    headers += [f"{label} per area" for label in labels]
+    rows = []
+    for result in results:
+        shares = result.metrics["mean_share_by_role"]
+        ratios = result.metrics["share_per_unit_area_by_role"]
+        rows.append(
+            [result.label, str(result.settings["layer"])]
+            + [percent(shares.get(label)) for label in labels]
+            + [f"{ratios[label]['estimate']:.2f}" if label in ratios else "-" for label in labels]
+        )
+    return headers, rows
+
+
+def _ioc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = sorted({label for r in results for label in r.metrics["per_role_test_accuracy"]},
+                    key=lambda label: (label != "large", label))  # fmt: skip
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model"] + [f"{ORDINALS[k]} Obj acc %" for k in range(n)]
+    headers += [f"{label} acc %" for label in labels] + ["Chance %"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        rows.append(
+            [result.label]
+            + [percent(f) for f in m["per_position_test_accuracy"]]
+            + [percent(m["per_role_test_accuracy"].get(label)) for label in labels]
+            + [f"{100 * m['chance']:.1f}"]
+        )
+    return headers, rows
+
+
+BUILDERS = {
+    "tor": _tor_rows,
+    "toc": _toc_rows,
+    "size-first": _size_first_rows,
+    "ior": _image_retrieval_rows,
+    "i2tor": _image_retrieval_rows,
+    "matching": _matching_rows,
+    "attention": _attention_rows,
+    "ioc": _ioc_rows,
+}
 TITLES = {
     "tor": "TOR: which caption position the embedding retrieves (95% CI)",
     "toc": "TOC: held-out accuracy of a linear probe per position (95% CI)",
     "size-first": "Size-first TOR: first-object accuracy by size of the first object (95% CI)",
+    "ior": "IOR: which ground-truth object the image embedding retrieves first, among its "
+    "objects (95% CI)",
+    "i2tor": "I2TOR: the same with object names through the text encoder as gallery (95% CI)",
+    "matching": "Image-text matching: share of (image, distractor) pairs ranked right (95% CI)",
+    "attention": "CLS attention: mean share of patch attention on each object (95% CI)",
+    "ioc": "IOC: held-out accuracy of linear heads on image embeddings (95% CI)",
 }
 
 
