@@ -22,6 +22,21 @@ def estimates(figures):
     return [f["estimate"] for f in figures]
 
 
+def test_ior_conditional_figure_on_a_hand_made_case():
+    truth = np.array([[0, 1], [2, 3], [1, 3]])
+    roles = [["large", "small 1"], ["small 1", "large"], ["large", "small 1"]]
+    similarity = np.array([
+        [0.9, 0.8, 0.1, 0.0],  # top-2 {0, 1} correct, winner at position 1
+        [0.0, 0.1, 0.7, 0.9],  # top-2 {3, 2} correct, winner at position 2
+        [0.9, 0.8, 0.1, 0.7],  # top-2 {0, 1} wrong (0 is not in the image)
+    ])  # fmt: skip
+    m = image_retrieval_metrics(similarity, truth, roles, ["a", "b", "c", "d"])
+    assert m["topn_accuracy"]["count"] == 2
+    assert estimates(m["per_position_conditional"]) == [0.5, 0.5]
+    assert estimates(m["per_position_among_truth"]) == pytest.approx([2 / 3, 1 / 3])
+    assert m["per_role_among_truth"]["large"]["estimate"] == 1.0  # the large one wins each time
+
+
 def test_ior_figures_on_a_hand_made_case():
     # gallery: 0 cat, 1 dog, 2 car, 3 cup; two images of 3 objects (caption order)
     truth = np.array([[0, 1, 2], [3, 0, 1]])
