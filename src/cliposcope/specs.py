@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "(local checkpoint) or local-dir:FOLDER",
     "hf": "Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
     "st": "sentence-transformers text-only encoders: a hub name or a local folder",
+    "toy": "the project's own small CLIP: toy:default (shipped, trained here) or a checkpoint "
+    "of the cliposcope-toy architecture",
 }
 
 SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...], FAMILY one of " + ", ".join(FAMILIES)

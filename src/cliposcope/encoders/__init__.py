@@ -35,6 +35,10 @@ def load_encoder(
     if checkpoint is not None:
         spec = spec_with_checkpoint(str(spec), checkpoint)
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    if parsed.family == "toy":
+        from cliposcope.encoders.toy import load_toy
+
+        return load_toy(parsed, text_batch_size=text_batch_size, image_batch_size=image_batch_size)
     if parsed.family == "openclip":
         from cliposcope.encoders.openclip import OpenClipEncoder as adapter
     elif parsed.family == "hf":

@@ -1,0 +1,89 @@
+"""`cliposcope lab progression`: the biases at every checkpoint of one or more runs.
+
+Each checkpoint is loaded through the ordinary encoder path (``openclip:cliposcope-toy/
+PATH``) and probed on a fixed evaluation set: TOR (balanced, every order of every 3-object
+combination of the run's vocabulary) for the first-object share, IOR on generated 3-object
+scenes for the large-object share.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cliposcope.data.generate import SceneSettings, write_dataset
+from cliposcope.data.layout import LayoutSpec
+from cliposcope.data.scenes import read_manifest
+from cliposcope.data.vocab import Vocabulary
+from cliposcope.encoders import load_encoder
+from cliposcope.errors import CliposcopeError
+from cliposcope.lab.pool import PoolSpec
+from cliposcope.probes.ior import run_image_retrieval
+from cliposcope.probes.scene_sets import SceneSet, split_scenes
+from cliposcope.probes.tor import TorSettings, run_tor
+
+
+def evaluation_scenes(folder: Path, pool: PoolSpec, count: int = 150, seed: int = 7) -> SceneSet:
+    """Held-out 3-object scenes (one large) in the run's vocabulary, generated once."""
+    if (folder / "manifest.jsonl").is_file():
+        return split_scenes(read_manifest(folder))
+    layout = LayoutSpec(n=3, large_area=pool.large_area, small_area=pool.small_area,
+                        order="random", gap=2)  # fmt: skip
+    settings = SceneSettings(kind="comco", count=count, size=pool.size, seed=seed, layout=layout,
+                             objects=pool.vocabulary)  # fmt: skip
+    return split_scenes(write_dataset(settings, folder))
+
+
+def run_pool_spec(run_dir: Path) -> PoolSpec:
+    settings = json.loads((run_dir / "settings.json").read_text())
+    pool = settings["pool"]
+    pool["scenes_per_count"] = tuple(pool["scenes_per_count"])
+    return PoolSpec(**pool)
+
+
+def checkpoint_points(run_dir: Path, scene_set: SceneSet, progress: bool = False) -> list[dict]:
+    checkpoints = sorted((run_dir / "checkpoints").glob("samples_*.pt"))
+    if not checkpoints:
+        raise CliposcopeError(f"no checkpoints in {run_dir}", hint="run `cliposcope lab train`")
+    vocabulary = Vocabulary("lab", scene_set.names)
+    points = []
+    for checkpoint in checkpoints:
+        encoder = load_encoder(f"openclip:cliposcope-toy/{checkpoint}")
+        tor = run_tor(encoder, TorSettings(vocabulary, n=3, all_orders=True), progress=progress)
+        ior = run_image_retrieval(encoder, scene_set, progress=progress)
+        points.append({
+            "samples": int(checkpoint.stem.split("_")[1]),
+            "checkpoint": str(checkpoint),
+            "tor_first_share": tor.metrics["per_position_unconditional"][0],
+            "tor_first_position_p": tor.metrics["first_position_bias"]["p_value"],
+            "ior_large_share": ior.metrics["per_role_among_truth"]["large"],
+        })  # fmt: skip
+    return points
+
+
+def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, points in curves.items():
+        samples = [p["samples"] / 1000 for p in points]
+        for axis, key in zip(axes, ("tor_first_share", "ior_large_share"), strict=True):
+            values = [p[key]["estimate"] for p in points]
+            low = [p[key]["ci95"][0] for p in points]
+            high = [p[key]["ci95"][1] for p in points]
+            axis.plot(samples, values, marker="o", label=name)
+            axis.fill_between(samples, low, high, alpha=0.2)
+    axes[0].axhline(1 / 3, color="gray", linestyle="--", label="order-blind (1/3)")
+    axes[1].axhline(1 / 3, color="gray", linestyle="--", label="size-blind (1/3)")
+    axes[0].set_title("TOR: first object retrieved (3 objects)")
+    axes[1].set_title("IOR: large object scores highest (3 objects)")
+    for axis in axes:
+        axis.set_xlabel("training samples seen (thousands)")
+        axis.set_ylim(0, 1)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,192 @@
+"""`cliposcope lab train`: a small CLIP (the cliposcope-toy open_clip config) trained with the
+standard contrastive loss on generated scenes, captions ordered by a policy.
+
+Seeded and resumable: the run folder holds settings.json, log.jsonl, checkpoints at fixed
+sample counts (training-style {"state_dict": ...} files that `openclip:cliposcope-toy/PATH`
+loads) and latest.pt with the optimiser and random states to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cliposcope.errors import CliposcopeError
+from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
+
+ARCH = "cliposcope-toy"
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    policy: str = "largest-first"
+    samples: int = 192_000
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 100
+    checkpoint_every: int = 24_000
+    seed: int = 0
+    pool: PoolSpec = field(default_factory=PoolSpec)
+    heldout: PoolSpec = field(default_factory=lambda: PoolSpec(scenes_per_count=(0, 100, 100, 100),
+                                                               seed=99))  # fmt: skip
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(self.samples / self.batch_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"arch": ARCH}
+
+
+def to_pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W), as open_clip's preprocess does."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+def build_model(seed: int):
+    import open_clip
+
+    from cliposcope.encoders.openclip import register_project_configs
+
+    register_project_configs()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = open_clip.create_model(ARCH)
+    return model, open_clip.get_tokenizer(ARCH)
+
+
+def retrieval_top1(model, tokenizer, pool: Pool, vocabulary: tuple[str, ...]) -> dict:
+    """Held-out image -> name retrieval on single-object images, and multi-object image ->
+    caption retrieval among the pool's captions (largest-first order)."""
+    model.eval()
+    with torch.inference_mode():
+        names = torch.nn.functional.normalize(
+            model.encode_text(tokenizer(list(vocabulary))), dim=-1
+        )
+        images = torch.nn.functional.normalize(model.encode_image(to_pixels(pool.images)), dim=-1)
+        best = (images @ names.T).argmax(dim=1).numpy()
+        rng = np.random.default_rng(0)
+        captions = [
+            " and ".join(pool.ordered(i, "largest-first", rng)) for i in range(len(pool.names))
+        ]
+        texts = torch.nn.functional.normalize(model.encode_text(tokenizer(captions)), dim=-1)
+        caption_hit = float(
+            ((images @ texts.T).argmax(dim=1) == torch.arange(len(captions))).float().mean()
+        )
+    largest = [max(zip(a, n, strict=True))[1] for a, n in zip(pool.areas, pool.names, strict=True)]
+    hits = np.mean([vocabulary[b] == name for b, name in zip(best, largest, strict=True)])
+    model.train()
+    return {"largest_object_top1": float(hits), "caption_top1": caption_hit,
+            "chance_object": 1 / len(vocabulary), "chance_caption": 1 / len(captions)}  # fmt: skip
+
+
+def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True) -> Path:
+    """Train (or resume) a run; returns the path of the final checkpoint."""
+    check_policy(settings.policy)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings_file = run_dir / "settings.json"
+    if settings_file.is_file():
+        if json.loads(settings_file.read_text()) != json.loads(json.dumps(settings.to_dict())):
+            raise CliposcopeError(
+                f"{run_dir} holds a run with other settings",
+                hint="resume with the same options, or use a new folder",
+            )
+    else:
+        settings_file.write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n")
+    cache = run_dir.parent / ".pools"
+    pool = build_pool(settings.pool, cache, progress=progress)
+    heldout = build_pool(settings.heldout, cache, progress=progress)
+    vocabulary = settings.pool.vocabulary
+
+    model, tokenizer = build_model(settings.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)  # fmt: skip
+    import open_clip
+
+    loss_fn = open_clip.ClipLoss()
+    rng = np.random.default_rng(settings.seed)
+    torch_generator = torch.Generator().manual_seed(settings.seed)
+    step = 0
+    latest = run_dir / "latest.pt"
+    if latest.is_file():
+        state = torch.load(latest, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch_generator.set_state(state["torch_rng"])
+        step = state["step"]
+    log = (run_dir / "log.jsonl").open("a")
+    model.train()
+    started = time.perf_counter()
+    bar = tqdm(total=settings.steps, initial=step, disable=not progress, unit="step",
+               desc=f"train {settings.policy}")  # fmt: skip
+    with bar:
+        while step < settings.steps:
+            lr = settings.learning_rate * min(1.0, (step + 1) / settings.warmup_steps)
+            lr *= 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = rng.choice(len(pool.names), settings.batch_size, replace=False)
+            captions = [" and ".join(pool.ordered(int(i), settings.policy, rng)) for i in batch]
+            image_features, text_features, scale = model(
+                to_pixels(pool.images[batch]), tokenizer(captions)
+            )[:3]
+            loss = loss_fn(image_features, text_features, scale)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            step += 1
+            bar.update()
+            samples = step * settings.batch_size
+            record = {
+                "step": step,
+                "samples": samples,
+                "loss": round(float(loss.detach()), 5),
+                "lr": lr,
+            }
+            at_checkpoint = (
+                samples % settings.checkpoint_every < settings.batch_size or step == settings.steps
+            )
+            if at_checkpoint:
+                record["heldout"] = retrieval_top1(model, tokenizer, heldout, vocabulary)
+                name = run_dir / "checkpoints" / f"samples_{samples:09d}.pt"
+                name.parent.mkdir(exist_ok=True)
+                _atomic_save(
+                    {"state_dict": model.state_dict(), "samples": samples, "step": step}, name
+                )
+                resume = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "numpy_rng": rng.bit_generator.state, "step": step,
+                          "torch_rng": torch_generator.get_state()}  # fmt: skip
+                _atomic_save(resume, latest)
+                bar.set_postfix(
+                    loss=f"{float(loss.detach()):.3f}",
+                    top1=f"{record['heldout']['largest_object_top1']:.2f}",
+                )
+            if step % 20 == 0 or at_checkpoint:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+    log.close()
+    (run_dir / "done.json").write_text(
+        json.dumps({"steps": step, "seconds": round(time.perf_counter() - started, 1)}) + "\n"
+    )
+    return sorted((run_dir / "checkpoints").glob("samples_*.pt"))[-1]
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
