@@ -10,7 +10,7 @@ NULLS = ("random-init", "sum")
 
 def random_init_spec(info: EncoderInfo, seed: int) -> str:
     """The model's own architecture (and activation) with seeded random weights."""
-    if info.family != "openclip" or info.name.startswith(("local-dir:", "hf-hub:")):
+    if info.family not in ("openclip", "toy") or info.name.startswith(("local-dir:", "hf-hub:")):
         raise CliposcopeError(
             f"--null random-init needs an open_clip architecture name, not {info.spec}",
             hint="use it with openclip:ARCH... specs, or --null sum for any model",
