@@ -123,3 +123,12 @@ def test_encode_errors_exit_2_and_write_nothing(tmp_path, captions, capsys, args
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_models_lists_every_family():
+    from cliposcope.models import describe_models
+    from cliposcope.specs import FAMILIES
+
+    text = describe_models("B-32")
+    for family in FAMILIES:
+        assert f"\n{family}: " in f"\n{text}"

