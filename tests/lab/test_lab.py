@@ -34,6 +34,7 @@ def test_tiny_training_lowers_the_loss(tiny_run):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert log[0]["step"] == 20 and log[-1]["step"] == 40
     assert log[-1]["loss"] < math.log(32) - 0.5  # below the loss of guessing in a batch of 32
+    assert log[-1]["loss"] < log[0]["loss"]
     assert "heldout" in log[-1]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "samples_000000640.pt", "samples_000001280.pt"]  # fmt: skip
