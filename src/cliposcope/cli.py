@@ -206,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, metavar="FILE.safetensors")
     export.set_defaults(handler=cmd_lab_export)
 
+    demo = commands.add_parser("demo", help="offline demo on the shipped toy CLIP, with report")
+    demo.add_argument("--out", default="cliposcope-demo", metavar="DIR")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+
+    report = commands.add_parser("report", help="HTML report from a folder of results")
+    report.add_argument("results", metavar="RESULTS_DIR")
+    report.add_argument("--out", metavar="report.html", help="default: RESULTS_DIR/report.html")
+    report.set_defaults(handler=cmd_report)
+
     table = commands.add_parser("table", help="merge result JSON files into tables (and CSV)")
     table.add_argument("results", nargs="+", metavar="RESULT.json")
     table.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
@@ -408,6 +419,20 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
     from cliposcope.lab.export import export_fp16
 
     print(f"wrote {export_fp16(args.checkpoint, args.out)}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cliposcope.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cliposcope.report.html import build_report
+
+    print(f"wrote {build_report(args.results, args.out)}", file=sys.stderr)
     return 0
 
 

