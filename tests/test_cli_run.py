@@ -130,3 +130,14 @@ def test_run_paper_battery_with_null(tmp_path, capsys):
     assert {r.role for r in results} == {"model", "null:random-init"}
     assert (tmp_path / "scenes" / "manifest.jsonl").is_file()
     assert list((tmp_path / "overlays").rglob("*.png"))
+
+
+def test_models_of_one_architecture_share_one_random_init_control(tmp_path, capsys):
+    code, out, _ = run_cli(
+        capsys, "run", "tor", "--model", "openclip:cliposcope-tiny?seed=1", "--model",
+        "openclip:cliposcope-tiny?seed=2", "--null", "random-init", "--n", "2", "--sample", "50",
+        "--out", str(tmp_path), "--no-cache", "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    assert out.count("[null:random-init]") == 1
+    assert len(list(tmp_path.glob("tor_*.json"))) == 3

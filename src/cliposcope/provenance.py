@@ -32,3 +32,10 @@ def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
         if version is not None:
             versions[name] = version
     return versions
+
+
+def result_provenance(**facts) -> dict:
+    """What every result records about how it was made, plus the probe's own facts."""
+    from cliposcope import __version__
+
+    return {"cliposcope_version": __version__, "library_versions": library_versions(), **facts}

@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cliposcope import __version__
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.scene_sets import SceneSet
 from cliposcope.probes.stats import mean_interval
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 
@@ -102,11 +101,9 @@ def run_attention(
             "share_per_unit_area_by_role": summary(per_area),
             "grid": list(maps.shape[1:]),
         },
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "image_count": len(scenes),
-            "scene_fingerprint": scene_set.fingerprint(),
-        },
+        provenance=result_provenance(
+            image_count=len(scenes),
+            scene_fingerprint=scene_set.fingerprint(),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )

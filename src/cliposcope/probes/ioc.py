@@ -11,11 +11,10 @@ import time
 
 import numpy as np
 
-from cliposcope import __version__
 from cliposcope.encoders.base import Encoder
 from cliposcope.probes.scene_sets import SceneSet
 from cliposcope.probes.toc import accuracy, train_linear_probe
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 TRAIN_SHARE = 0.8
@@ -72,11 +71,9 @@ def run_ioc(
             "classes": classes,
             "split_sizes": [len(train), len(test)],
         },
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "image_count": len(truth),
-            "scene_fingerprint": scene_set.fingerprint(),
-        },
+        provenance=result_provenance(
+            image_count=len(truth),
+            scene_fingerprint=scene_set.fingerprint(),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )

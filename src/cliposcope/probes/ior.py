@@ -15,12 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cliposcope import __version__
 from cliposcope.encoders.base import Encoder
 from cliposcope.probes.scene_sets import SceneSet
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor_metrics import RetrievalTally
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 
@@ -78,11 +77,9 @@ def run_image_retrieval(
         model=encoder.info.to_dict(),
         settings={"n": scene_set.n, "gallery": gallery, "gallery_size": len(scene_set.names)},
         metrics=metrics,
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "query_count": len(scene_set.scenes),
-            "scene_fingerprint": scene_set.fingerprint(),
-        },
+        provenance=result_provenance(
+            query_count=len(scene_set.scenes),
+            scene_fingerprint=scene_set.fingerprint(),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cliposcope import __version__
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.scene_sets import SceneSet
 from cliposcope.probes.stats import Proportion
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 
@@ -127,12 +126,10 @@ def run_matching(
             "comparison": "strict >",
         },
         metrics=metrics,
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "image_count": len(scene_set.scenes),
-            "scene_fingerprint": scene_set.fingerprint(),
-        },
+        provenance=result_provenance(
+            image_count=len(scene_set.scenes),
+            scene_fingerprint=scene_set.fingerprint(),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )
 

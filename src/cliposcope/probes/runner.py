@@ -70,13 +70,17 @@ def probe_runner(args: argparse.Namespace) -> ProbeRun:
             "--null sum is the order-free caption control of TOR", hint="use --null random-init"
         )
 
+    random_inits_done: set[str] = set()  # models of one architecture share their control
+
     def run_with_nulls(encoder: Encoder, open_encoder: OpenEncoder) -> Iterator[ProbeResult]:
         runs = [lambda: run(encoder, "model")]
         if "sum" in args.null:
             runs.append(lambda: run(encoder, "null:sum", sum_control=True))
         if "random-init" in args.null:
             null_spec = random_init_spec(encoder.info, args.seed)
-            runs.append(lambda: run(open_encoder(null_spec), "null:random-init"))
+            if null_spec not in random_inits_done:
+                random_inits_done.add(null_spec)
+                runs.append(lambda: run(open_encoder(null_spec), "null:random-init"))
         for start in runs:
             outcome = start()
             yield from outcome if isinstance(outcome, list) else [outcome]

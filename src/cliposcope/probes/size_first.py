@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope import __version__
 from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.stats import Proportion, two_proportion_test
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 CONDITIONS = ("large", "small")
@@ -106,11 +105,9 @@ def run_size_first(
         model=encoder.info.to_dict(),
         settings=settings.to_dict(),
         metrics=figures,
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "query_count": sum(s.total for s in shares.values()),
-            "query_fingerprint": digest.hexdigest(),
-        },
+        provenance=result_provenance(
+            query_count=sum(s.total for s in shares.values()),
+            query_fingerprint=digest.hexdigest(),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )

@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cliposcope import __version__
 from cliposcope.data.templates import with_article
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.stats import Proportion
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 TARGETS = ("object", "colour")
@@ -199,12 +198,10 @@ def run_toc(
             "classes": classes,
             "split_sizes": [len(train), len(val), len(test)],
         },
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "caption_count": len(captions),
-            "caption_fingerprint": digest,
-            "example_caption": captions[0],
-        },
+        provenance=result_provenance(
+            caption_count=len(captions),
+            caption_fingerprint=digest,
+            example_caption=captions[0],
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )

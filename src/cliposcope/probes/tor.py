@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope import __version__
 from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.queries import check_arity, query_chunks, query_count
 from cliposcope.probes.tor_metrics import MatchedGalleryTally, RetrievalTally
-from cliposcope.provenance import library_versions
+from cliposcope.provenance import result_provenance
 from cliposcope.results import ProbeResult
 
 PROTOCOLS = ("paper", "balanced")
@@ -147,12 +146,10 @@ def run_tor(
         model=encoder.info.to_dict(),
         settings=run_settings,
         metrics=metrics,
-        provenance={
-            "cliposcope_version": __version__,
-            "library_versions": library_versions(),
-            "query_count": tally.queries,
-            "query_fingerprint": data_digest.hexdigest(),
-            "example_caption": settings.template.render(list(words[: settings.n])),
-        },
+        provenance=result_provenance(
+            query_count=tally.queries,
+            query_fingerprint=data_digest.hexdigest(),
+            example_caption=settings.template.render(list(words[: settings.n])),
+        ),
         wall_time_s=round(time.perf_counter() - started, 3),
     )
