@@ -13,8 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from cliposcope.data.generate import SceneSettings, write_dataset
-from cliposcope.data.layout import LayoutSpec
+from cliposcope.data.generate import write_dataset
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders import load_encoder
 from cliposcope.lab.pool import PoolSpec
@@ -36,10 +35,7 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
     started = time.perf_counter()
     out = Path(out)
     pool = PoolSpec()
-    layout = LayoutSpec(n=3, large_area=pool.large_area, small_area=pool.small_area,
-                        order="random", gap=2)  # fmt: skip
-    settings = SceneSettings(kind="comco", count=count, size=pool.size, seed=seed, layout=layout,
-                             objects=pool.vocabulary)  # fmt: skip
+    settings = pool.evaluation_settings(count, seed)
     scene_set = split_scenes(write_dataset(settings, out / "scenes", progress=progress))
     vocabulary = Vocabulary("toy objects", scene_set.names)
     tor_settings = TorSettings(vocabulary, n=3, seed=seed)

@@ -39,6 +39,14 @@ class PoolSpec:
                                   hint="use fewer objects")  # fmt: skip
         return names[: self.vocabulary_size]
 
+    def evaluation_settings(self, count: int, seed: int, n: int = 3) -> SceneSettings:
+        """Held-out scenes drawn like the pool's (same vocabulary, sizes and canvas), with the
+        large object at a random caption position."""
+        layout = LayoutSpec(n=n, large_area=self.large_area, small_area=self.small_area,
+                            order="random", gap=2)  # fmt: skip
+        return SceneSettings(kind="comco", count=count, size=self.size, seed=seed, layout=layout,
+                             objects=self.vocabulary)  # fmt: skip
+
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 

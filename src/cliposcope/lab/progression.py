@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cliposcope.data.generate import SceneSettings, write_dataset
-from cliposcope.data.layout import LayoutSpec
+from cliposcope.data.generate import write_dataset
 from cliposcope.data.scenes import read_manifest
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders import load_encoder
@@ -27,10 +26,7 @@ def evaluation_scenes(folder: Path, pool: PoolSpec, count: int = 150, seed: int 
     """Held-out 3-object scenes (one large) in the run's vocabulary, generated once."""
     if (folder / "manifest.jsonl").is_file():
         return split_scenes(read_manifest(folder))
-    layout = LayoutSpec(n=3, large_area=pool.large_area, small_area=pool.small_area,
-                        order="random", gap=2)  # fmt: skip
-    settings = SceneSettings(kind="comco", count=count, size=pool.size, seed=seed, layout=layout,
-                             objects=pool.vocabulary)  # fmt: skip
+    settings = pool.evaluation_settings(count, seed)
     return split_scenes(write_dataset(settings, folder))
 
 
