@@ -149,3 +149,13 @@ def test_default_cache_dir_honours_environment(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv(CACHE_ENV_VAR)
     assert "cliposcope" in str(default_cache_dir())
+
+
+def test_cached_encoder_passes_other_methods_through(tiny_openclip, tmp_path):
+    cached = CachedEncoder(tiny_openclip, tmp_path)
+    image = Image.new("RGB", (64, 64), "red")
+    np.testing.assert_array_equal(
+        cached.cls_attention([image]), tiny_openclip.cls_attention([image])
+    )
+    with pytest.raises(AttributeError):
+        cached.no_such_method  # noqa: B018

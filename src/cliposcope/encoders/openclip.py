@@ -68,7 +68,7 @@ class _DropRandomInitNotice(logging.Filter):
 
 
 @contextmanager
-def _quiet_random_init_notice():
+def quiet_random_init_notice():
     """open_clip logs a warning for random weights; here they are asked for on purpose."""
     notice_filter = _DropRandomInitNotice()
     root = logging.getLogger()
@@ -204,7 +204,7 @@ class OpenClipEncoder(Encoder):
         model_name = source.arch
         pretrained = source.value if source.kind == "pretrained" else None
         try:
-            with torch.random.fork_rng(), warnings.catch_warnings(), _quiet_random_init_notice():
+            with torch.random.fork_rng(), warnings.catch_warnings(), quiet_random_init_notice():
                 warnings.simplefilter("ignore", UserWarning)  # we check QuickGELU ourselves
                 torch.manual_seed(seed)
                 model, _, preprocess = open_clip.create_model_and_transforms(

@@ -57,10 +57,10 @@ def to_pixels(images: np.ndarray) -> torch.Tensor:
 def build_model(seed: int):
     import open_clip
 
-    from cliposcope.encoders.openclip import _quiet_random_init_notice, register_project_configs
+    from cliposcope.encoders.openclip import quiet_random_init_notice, register_project_configs
 
     register_project_configs()
-    with torch.random.fork_rng(), _quiet_random_init_notice():
+    with torch.random.fork_rng(), quiet_random_init_notice():
         torch.manual_seed(seed)
         model = open_clip.create_model(ARCH)
     return model, open_clip.get_tokenizer(ARCH)

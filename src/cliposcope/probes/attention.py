@@ -59,9 +59,7 @@ def run_attention(
     role: str = "model",
 ) -> ProbeResult:
     started = time.perf_counter()
-    cls_attention = getattr(encoder, "cls_attention", None) or getattr(
-        getattr(encoder, "encoder", None), "cls_attention", None
-    )
+    cls_attention = getattr(encoder, "cls_attention", None)
     if cls_attention is None:
         raise CliposcopeError(f"{encoder.info.spec} exposes no attention maps", hint="use a ViT")
     scenes = scene_set.scenes
