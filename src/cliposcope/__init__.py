@@ -1,8 +1,43 @@
-"""cliposcope: put CLIP-style vision-language encoders under the microscope."""
+"""cliposcope: put CLIP-style vision-language encoders under the microscope.
 
-from cliposcope.encoders import Encoder, EncoderInfo, load_encoder
-from cliposcope.errors import CliposcopeError
+The public API::
+
+    from cliposcope import load_encoder, list_families, list_probes, run_probe
+    from cliposcope import run_battery, BatterySettings, build_report
+
+Names are imported on first use, so ``import cliposcope`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["CliposcopeError", "Encoder", "EncoderInfo", "__version__", "load_encoder"]
+_API = {
+    "CliposcopeError": "cliposcope.errors",
+    "Encoder": "cliposcope.encoders.base",
+    "EncoderInfo": "cliposcope.encoders.base",
+    "load_encoder": "cliposcope.encoders",
+    "list_families": "cliposcope.encoders.registry",
+    "register_family": "cliposcope.encoders.registry",
+    "list_probes": "cliposcope.probes.registry",
+    "register_probe": "cliposcope.probes.registry",
+    "run_probe": "cliposcope.probes.registry",
+    "run_battery": "cliposcope.probes.battery",
+    "BatterySettings": "cliposcope.probes.battery",
+    "SceneSet": "cliposcope.data.scene_sets",
+    "ProbeResult": "cliposcope.results",
+    "build_report": "cliposcope.report.html",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'cliposcope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value

@@ -188,12 +188,13 @@ class CachedEncoder(Encoder):
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
         raise NotImplementedError  # encode_text is overridden
 
-    def __getattr__(self, name: str):
-        """Anything else the wrapped encoder offers (e.g. cls_attention) passes through
-        uncached, so probes need not know whether an encoder is cached."""
-        if name == "encoder":  # not yet set (during unpickling): avoid recursion
-            raise AttributeError(name)
-        return getattr(self.encoder, name)
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        return self.encoder.capabilities
+
+    def cls_attention(self, images: Sequence[ImageInput], layer: int = -1) -> np.ndarray:
+        """Attention maps are not embeddings: passed through to the wrapped encoder, uncached."""
+        return self.encoder.cls_attention(images, layer)
 
     def _lookup_or_encode(self, keys, items, encode, progress: bool) -> np.ndarray:
         out = np.empty((len(keys), self.info.embed_dim), dtype=np.float32)

@@ -23,3 +23,18 @@ def describe_exception(error: BaseException, limit: int = 300) -> str:
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0] if lines else ''}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_range(name: str, value, low=None, high=None, *, hint: str | None = None) -> None:
+    """Refuse a number outside [low, high] (either bound optional), naming the option."""
+    number_types = (int, float)
+    if isinstance(value, bool) or not isinstance(value, number_types):
+        raise CliposcopeError(f"{name} {value!r} is not a number", hint=hint or "give a number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            expected = f"at least {low}"
+        elif low is None:
+            expected = f"at most {high}"
+        else:
+            expected = f"{low} to {high}"
+        raise CliposcopeError(f"{name} {value} is out of range", hint=hint or f"{expected}")

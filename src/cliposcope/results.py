@@ -34,6 +34,12 @@ class ProbeResult:
     wall_time_s: float = 0.0
     format: int = field(default=RESULT_FORMAT)
 
+    def with_role(self, role: str) -> ProbeResult:
+        """The same result labelled as a model's or one of its controls'."""
+        from dataclasses import replace
+
+        return replace(self, role=role)
+
     @property
     def label(self) -> str:
         spec = self.model.get("spec", "?")

@@ -15,16 +15,13 @@ from types import MappingProxyType
 
 from cliposcope.errors import CliposcopeError
 
-FAMILIES: dict[str, str] = {
-    "openclip": "open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
-    "(local checkpoint) or local-dir:FOLDER",
-    "hf": "Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
-    "st": "sentence-transformers text-only encoders: a hub name or a local folder",
-    "toy": "the project's own small CLIP: toy:default (shipped, trained here) or a checkpoint "
-    "of the cliposcope-toy architecture",
-}
+SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...]"
 
-SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...], FAMILY one of " + ", ".join(FAMILIES)
+
+def _syntax() -> str:
+    from cliposcope.encoders.registry import family_names
+
+    return f"{SPEC_SYNTAX}, FAMILY one of {', '.join(family_names())}"
 
 
 @dataclass(frozen=True)
@@ -95,23 +92,25 @@ def require_folder_if_path(target: str) -> None:
 def parse_spec(spec: str) -> ModelSpec:
     """Parse a spec string; raise CliposcopeError with the syntax when it does not fit."""
     if not isinstance(spec, str) or not spec.strip():
-        raise CliposcopeError(f"empty model spec {spec!r}", hint=f"expected {SPEC_SYNTAX}")
+        raise CliposcopeError(f"empty model spec {spec!r}", hint=f"expected {_syntax()}")
     spec = spec.strip()
     family, sep, rest = spec.partition(":")
     if not sep:
         raise CliposcopeError(
             f"model spec {spec!r} has no family prefix",
-            hint=f"expected {SPEC_SYNTAX}, e.g. openclip:{spec}",
+            hint=f"expected {_syntax()}, e.g. openclip:{spec}",
         )
     family = family.lower()
-    if family not in FAMILIES:
+    from cliposcope.encoders.registry import family_names
+
+    if family not in family_names():
         raise CliposcopeError(
             f"unknown model family {family!r} in spec {spec!r}",
-            hint=f"expected one of {', '.join(FAMILIES)}; `cliposcope models` lists them",
+            hint=f"expected one of {', '.join(family_names())}; `cliposcope models` lists them",
         )
     target, _, query = rest.partition("?")
     if not target:
-        raise CliposcopeError(f"model spec {spec!r} names no model", hint=f"expected {SPEC_SYNTAX}")
+        raise CliposcopeError(f"model spec {spec!r} names no model", hint=f"expected {_syntax()}")
     options: dict[str, str] = {}
     if query:
         for item in query.split("&"):

@@ -13,7 +13,7 @@ from cliposcope.data.layout import LayoutSpec
 from cliposcope.probes.attention import object_attention, patch_coverage, run_attention
 from cliposcope.probes.ior import image_retrieval_metrics, run_image_retrieval
 from cliposcope.probes.matching import matching_pairs, run_matching
-from cliposcope.probes.scene_sets import split_scenes
+from cliposcope.data.scene_sets import split_scenes
 
 from .fakes import SceneLookupEncoder
 

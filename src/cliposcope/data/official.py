@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cliposcope.data.scenes import MANIFEST_NAME, Scene, SceneObject, read_manifest
+from cliposcope.data.templates import Template
 from cliposcope.errors import CliposcopeError
 
 SINGLE_FOLDER = "single"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 HUB_DATASET = "clip-oscope/simco-comco"
+OFFICIAL_CAPTIONS = Template("and")  # the published captions join the file-name objects
 
 
 def encode_names(names: Sequence[str]) -> str:
@@ -68,7 +70,7 @@ def _scene_from_file(path: Path, root: Path, condition: str, vocabulary) -> Scen
             SceneObject(name, "single" if condition == SINGLE_FOLDER else "unknown")
             for name in names
         ],
-        caption=" and ".join(names),
+        caption=OFFICIAL_CAPTIONS.render(names),
         kind="official",
         condition=condition,
         root=root if path.is_relative_to(root) else Path("/"),

@@ -1,48 +1,59 @@
-"""Encoders: one adapter per library, one protocol (see base.Encoder), picked by spec string."""
+"""Encoders: one adapter module per family, one protocol (see base.Encoder), picked by spec
+string through the family registry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput
+from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, LoadOptions
+from cliposcope.encoders.registry import Family, get_family, list_families, register_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.specs import ModelSpec, parse_spec
 
-__all__ = ["Encoder", "EncoderInfo", "ImageInput", "load_encoder", "spec_with_checkpoint"]
+__all__ = [
+    "Encoder",
+    "EncoderInfo",
+    "Family",
+    "ImageInput",
+    "LoadOptions",
+    "list_families",
+    "load_encoder",
+    "register_family",
+    "spec_with_checkpoint",
+]
 
 
-def spec_with_checkpoint(spec: str, checkpoint: str | Path) -> str:
-    """``openclip:ARCH`` + ``--checkpoint PATH`` -> ``openclip:ARCH/ABS_PATH``."""
-    parsed = parse_spec(spec)
-    arch, _, rest = parsed.target.partition("/")
-    if parsed.family != "openclip" or rest or arch.startswith(("local-dir:", "hf-hub:")):
+def spec_with_checkpoint(spec: str | ModelSpec, checkpoint: str | Path) -> str:
+    """Fold a separately given checkpoint path into the spec, where the family allows it
+    (``openclip:ARCH`` + ``--checkpoint PATH`` -> ``openclip:ARCH/ABS_PATH``)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    family = get_family(parsed.family)
+    if family.with_checkpoint is None:
         raise CliposcopeError(
-            f"--checkpoint applies to a bare openclip:ARCH spec, not {parsed.canonical!r}",
-            hint="write openclip:ARCH with --checkpoint, or put the path in the spec",
+            f"--checkpoint does not apply to {parsed.family}: models ({parsed.canonical!r})",
+            hint="put the model's location in the spec itself",
         )
-    target = f"{arch}/{Path(checkpoint).expanduser().resolve()}"
-    return ModelSpec(parsed.family, target, parsed.options).canonical
+    path = Path(checkpoint).expanduser().resolve()
+    return family.with_checkpoint(parsed, path).canonical
 
 
 def load_encoder(
     spec: str | ModelSpec,
     *,
     checkpoint: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
     text_batch_size: int = 256,
     image_batch_size: int = 32,
 ) -> Encoder:
-    """Build the encoder a spec names, e.g. ``load_encoder("openclip:ViT-B-32/openai")``."""
-    if checkpoint is not None:
-        spec = spec_with_checkpoint(str(spec), checkpoint)
-    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
-    if parsed.family == "toy":
-        from cliposcope.encoders.toy import load_toy
+    """Build the encoder a spec names, e.g. ``load_encoder("openclip:ViT-B-32/openai")``.
 
-        return load_toy(parsed, text_batch_size=text_batch_size, image_batch_size=image_batch_size)
-    if parsed.family == "openclip":
-        from cliposcope.encoders.openclip import OpenClipEncoder as adapter
-    elif parsed.family == "hf":
-        from cliposcope.encoders.hf import HFEncoder as adapter
-    else:
-        from cliposcope.encoders.st import SentenceTransformerEncoder as adapter
-    return adapter(parsed, text_batch_size=text_batch_size, image_batch_size=image_batch_size)
+    ``device``: auto (CUDA when present, else MPS, else CPU), cpu, cuda, cuda:N or mps;
+    ``precision``: fp32, or fp16/bf16 autocast. Both are recorded in ``encoder.info``.
+    """
+    options = LoadOptions(device=device, precision=precision, text_batch_size=text_batch_size,
+                          image_batch_size=image_batch_size).resolved()  # fmt: skip
+    if checkpoint is not None:
+        spec = spec_with_checkpoint(spec, checkpoint)
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    return get_family(parsed.family).load(parsed, options)

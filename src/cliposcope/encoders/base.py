@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,81 @@ ImageInput = str | Path | Image.Image
 
 # Bump when a change to cliposcope itself can change stored embeddings.
 EMBEDDING_FORMAT_VERSION = 1
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
+# Abilities an encoder may declare beyond encode_text/encode_images; probes ask supports().
+CAPABILITIES = ("cls_attention",)
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> cuda when present, else mps, else cpu; anything else is checked to exist."""
+    import torch
+
+    requested = requested.strip().lower()
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", requested):
+        raise CliposcopeError(f"device {requested!r} is not one I know",
+                              hint=f"expected {DEVICE_FORMS}")  # fmt: skip
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda:0"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CliposcopeError(f"device {requested} asked for, but torch sees no CUDA GPU",
+                                  hint="use --device cpu (or auto)")  # fmt: skip
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise CliposcopeError(
+                f"device {requested} asked for, but torch sees {torch.cuda.device_count()} GPU(s)",
+                hint=f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
+            )
+        return f"cuda:{index}"
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise CliposcopeError("device mps asked for, but it is not available", hint="--device cpu")
+    return requested
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise CliposcopeError(f"precision {precision!r} is not one I know",
+                              hint=f"expected one of {', '.join(PRECISIONS)}")  # fmt: skip
+    return precision
+
+
+def autocast(device: str, precision: str):
+    """Mixed precision for the model's forward pass; fp32 runs as it is."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    import torch
+
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.partition(":")[0], dtype=dtype)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What every family's loader takes besides the spec: where and how to run."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    text_batch_size: int = 256
+    image_batch_size: int = 32
+
+    def __post_init__(self):
+        check_precision(self.precision)
+        for name in ("text_batch_size", "image_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise CliposcopeError(f"{name} {value!r} is not a positive integer",
+                                      hint="e.g. 64")  # fmt: skip
+
+    def resolved(self) -> LoadOptions:
+        """The same options with 'auto' turned into the device actually used."""
+        from dataclasses import replace
+
+        return replace(self, device=resolve_device(self.device))
 
 
 @dataclass(frozen=True)
@@ -49,31 +126,49 @@ class EncoderInfo:
         """Identifies the function texts/images -> embeddings, for caching.
 
         The fast text path is left out on purpose: it is only enabled where it was proven
-        equal to the reference path (max abs diff <= 1e-5), so both may share a cache.
+        equal to the reference path, so both may share a cache. Precision and the kind of
+        device enter (embeddings of different precision never mix); the device index does
+        not, since cuda:0 and cuda:1 compute the same function.
         """
-        family_library = {
-            "openclip": "open_clip_torch",
-            "hf": "transformers",
-            "st": "sentence-transformers",
-        }.get(self.family)
+        from cliposcope.encoders.registry import find_family
+
+        family = find_family(self.family)
+        library = family.library if family is not None else None
+        settings = dict(self.settings)
+        settings["device"] = str(settings.get("device", "cpu")).partition(":")[0]
         payload = {
             "format": EMBEDDING_FORMAT_VERSION,
             "spec": self.spec,
             "weights_hash": self.weights_hash,
             "activation": self.activation,
             "context_length": self.context_length,
-            "settings": self.settings,
+            "settings": settings,
             "torch": self.library_versions.get("torch"),
-            "library": self.library_versions.get(family_library or "", None),
+            "library": self.library_versions.get(library or "", None),
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 
 class Encoder(ABC):
-    """Texts and images to L2-normalised float32 embeddings, shape (N, D), in input order."""
+    """Texts and images to L2-normalised float32 embeddings, shape (N, D), in input order.
+
+    Optional abilities are declared in ``capabilities`` (names from CAPABILITIES) and asked
+    for with ``supports``; a wrapper forwards them explicitly.
+    """
 
     info: EncoderInfo
+    capabilities: frozenset[str] = frozenset()
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def cls_attention(self, images: Sequence[ImageInput], layer: int = -1) -> np.ndarray:
+        """(N, grid_h, grid_w) attention of the CLS token to the patches of one ViT block."""
+        raise CliposcopeError(
+            f"{self.info.spec} exposes no CLS attention maps",
+            hint="attention probes need a ViT image tower with a CLS token (e.g. ViT-B-32)",
+        )
 
     def encode_text(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         texts = check_texts(texts)

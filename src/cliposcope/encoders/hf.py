@@ -22,13 +22,15 @@ from cliposcope.encoders.base import (
     Encoder,
     EncoderInfo,
     ImageInput,
+    LoadOptions,
+    autocast,
     batched,
     length_sorted_batches,
     load_image,
 )
+from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
-from cliposcope.provenance import library_versions
 from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS = {"fast": "true/false, exact length-bucketed text path for CLIP, default true"}
@@ -65,7 +67,8 @@ def fast_text_support(config) -> tuple[bool, str]:
 
 
 class HFEncoder(Encoder):
-    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
+        options = (options or LoadOptions(device="cpu")).resolved()
         try:
             import transformers
         except ImportError:
@@ -75,8 +78,10 @@ class HFEncoder(Encoder):
             ) from None
         spec.check_options(OPTIONS)
         self.spec = spec
-        self.text_batch_size = text_batch_size
-        self.image_batch_size = image_batch_size
+        self.device = options.device
+        self.precision = options.precision
+        self.text_batch_size = options.text_batch_size
+        self.image_batch_size = options.image_batch_size
         require_folder_if_path(spec.target)
         folder = Path(spec.target).expanduser()
         self.location = str(folder.resolve()) if folder.is_dir() else spec.target
@@ -97,9 +102,11 @@ class HFEncoder(Encoder):
         self.config = config
         try:
             with quiet_weight_loading():
-                self.model = transformers.AutoModel.from_pretrained(
-                    self.location, dtype=torch.float32
-                ).eval()
+                self.model = (
+                    transformers.AutoModel.from_pretrained(self.location, dtype=torch.float32)
+                    .eval()
+                    .to(self.device)
+                )
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.location)
         except Exception as error:
             raise CliposcopeError(
@@ -130,9 +137,12 @@ class HFEncoder(Encoder):
             settings={
                 "model_type": config.model_type,
                 "padding": "longest-in-bucket" if supported else "max_length",
-                "precision": "fp32",
+                "precision": self.precision,
+                "device": self.device,
             },
         )
+        if config.model_type == "clip":
+            self.capabilities = frozenset({"cls_attention"})
 
     @cached_property
     def image_processor(self):
@@ -148,11 +158,16 @@ class HFEncoder(Encoder):
             ) from None
 
     def _text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
-        with torch.inference_mode():
-            kwargs = {"input_ids": input_ids}
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            kwargs = {"input_ids": input_ids.to(self.device)}
             if attention_mask is not None and self.config.model_type == "clip":
-                kwargs["attention_mask"] = attention_mask
-            return _features(self.model.get_text_features(**kwargs)).float().numpy()
+                kwargs["attention_mask"] = attention_mask.to(self.device)
+            return _features(self.model.get_text_features(**kwargs)).float().cpu().numpy()
+
+    def _pixels(self, batch) -> torch.Tensor:
+        images = [load_image(item) for item in batch]
+        pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        return pixels.to(self.device)
 
     def encode_text_reference(self, texts: list[str]) -> np.ndarray:
         """The model's forward pass on full-context padding, in input order."""
@@ -197,25 +212,16 @@ class HFEncoder(Encoder):
         out = []
         with tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar:
             for batch in batched(images, self.image_batch_size):
-                pixels = self.image_processor(
-                    images=[load_image(item) for item in batch], return_tensors="pt"
-                )["pixel_values"]
-                with torch.inference_mode():
-                    out.append(
-                        _features(self.model.get_image_features(pixel_values=pixels))
-                        .float()
-                        .numpy()
-                    )
+                with torch.inference_mode(), autocast(self.device, self.precision):
+                    features = _features(self.model.get_image_features(pixel_values=self._pixels(batch)))
+                out.append(features.float().cpu().numpy())
                 bar.update(len(batch))
         return np.concatenate(out)
 
     def cls_attention(self, images: list[ImageInput], layer: int = -1) -> np.ndarray:
         """(N, grid_h, grid_w): CLS-to-patch attention of one vision layer, heads averaged."""
-        if self.config.model_type != "clip":
-            raise CliposcopeError(
-                f"{self.spec.canonical} ({self.config.model_type}) has no CLS token",
-                hint="attention probes need a CLIP ViT",
-            )
+        if not self.supports("cls_attention"):
+            return super().cls_attention(images, layer)
         vision = self.config.vision_config
         grid = vision.image_size // vision.patch_size
         previous = self.model.config._attn_implementation
@@ -223,11 +229,10 @@ class HFEncoder(Encoder):
         out = []
         try:
             for batch in batched(images, self.image_batch_size):
-                pixels = self.image_processor(
-                    images=[load_image(item) for item in batch], return_tensors="pt"
-                )["pixel_values"]
-                with torch.inference_mode():
-                    result = self.model.vision_model(pixel_values=pixels, output_attentions=True)
+                with torch.inference_mode(), autocast(self.device, self.precision):
+                    result = self.model.vision_model(
+                        pixel_values=self._pixels(batch), output_attentions=True
+                    )
                 try:
                     weights = result.attentions[layer]
                 except IndexError:
@@ -235,7 +240,22 @@ class HFEncoder(Encoder):
                         f"layer {layer} is outside the {len(result.attentions)} layers",
                         hint="e.g. -1 for the last",
                     ) from None
-                out.append(weights[:, :, 0, 1:].mean(dim=1).float().numpy())
+                out.append(weights[:, :, 0, 1:].mean(dim=1).float().cpu().numpy())
         finally:
             self.model.set_attn_implementation(previous)
         return np.concatenate(out).reshape(-1, grid, grid)
+
+
+register_family(
+    Family(
+        name="hf",
+        description="Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
+        load=HFEncoder,
+        examples=(
+            "hf:openai/clip-vit-base-patch32     hub name",
+            "hf:/path/to/saved/model             folder written by save_pretrained",
+        ),
+        options=OPTIONS,
+        libraries=("transformers",),
+    )
+)

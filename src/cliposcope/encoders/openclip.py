@@ -25,7 +25,9 @@ from cliposcope.encoders.base import (
     Encoder,
     EncoderInfo,
     ImageInput,
+    LoadOptions,
     activation_name,
+    autocast,
     batched,
     length_sorted_batches,
     load_image,
@@ -37,8 +39,8 @@ from cliposcope.encoders.causal_text import (
     pooled_positions,
 )
 from cliposcope.errors import CliposcopeError, describe_exception
+from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.hashing import state_dict_hash
-from cliposcope.provenance import library_versions
 from cliposcope.specs import ModelSpec
 
 OPTIONS = {
@@ -46,7 +48,10 @@ OPTIONS = {
     "seed": "integer seed for random-init weights, default 0",
     "fast": "true/false, exact trimmed text path, default true",
 }
-FAST_PATH_TOLERANCE = 1e-5
+# The trimmed text path must match the reference forward within this, at each precision:
+# fp32 agrees to rounding; half precisions round every activation, so the two orders of
+# summation can differ by a few units in their last place.
+FAST_PATH_TOLERANCE = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 5e-2}
 TOKENIZE_CHUNK = 4096
 _PROBE_LENGTHS = (2, 9, None)  # tokens up to the pooled one; None: the whole context
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
@@ -184,13 +189,16 @@ def _load_checkpoint(model: torch.nn.Module, path: str, spec: ModelSpec) -> None
 
 
 class OpenClipEncoder(Encoder):
-    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
         import open_clip
 
+        options = (options or LoadOptions(device="cpu")).resolved()
         spec.check_options(OPTIONS)
         self.spec = spec
-        self.text_batch_size = text_batch_size
-        self.image_batch_size = image_batch_size
+        self.device = options.device
+        self.precision = options.precision
+        self.text_batch_size = options.text_batch_size
+        self.image_batch_size = options.image_batch_size
         source = resolve_source(spec.target)
         self.source = source
         seed = spec.int_option("seed", 0)
@@ -220,7 +228,7 @@ class OpenClipEncoder(Encoder):
             ) from None
         if source.kind == "file":
             _load_checkpoint(model, source.value, spec)
-        self.model = model.eval()
+        self.model = model.eval().to(self.device)
         self.preprocess = preprocess
         self._tokenizer_name = model_name
 
@@ -231,7 +239,7 @@ class OpenClipEncoder(Encoder):
             tower, reason = None, "disabled by fast=false"
         if tower is not None:
             gap = self._fast_path_gap(tower)
-            if gap > FAST_PATH_TOLERANCE:
+            if gap > FAST_PATH_TOLERANCE[self.precision]:
                 logging.getLogger(__name__).warning(
                     "fast text path off for %s: differs by %.2e", spec.canonical, gap
                 )
@@ -261,8 +269,10 @@ class OpenClipEncoder(Encoder):
             has_image_tower=True,
             fast_text_path=self._fast_tower is not None,
             fast_text_reason=reason,
-            settings={"quick_gelu": quick_gelu, "precision": "fp32"},
+            settings={"quick_gelu": quick_gelu, "precision": self.precision, "device": self.device},
         )
+        if self._vit_attention_blocks() is not None:
+            self.capabilities = frozenset({"cls_attention"})
 
     @staticmethod
     def _quick_gelu_setting(source: WeightsSource, spec: ModelSpec) -> bool:
@@ -309,7 +319,8 @@ class OpenClipEncoder(Encoder):
         size = self.preprocess.transforms[0].size
         side = size if isinstance(size, int) else size[0]
         with torch.inference_mode():
-            return int(self.model.encode_image(torch.zeros(1, 3, side, side)).shape[-1])
+            pixels = torch.zeros(1, 3, side, side, device=self.device)
+            return int(self.model.encode_image(pixels).shape[-1])
 
     def _fast_path_gap(self, tower) -> float:
         """Reference vs trimmed forward on probe token rows of short, medium and full length.
@@ -329,77 +340,90 @@ class OpenClipEncoder(Encoder):
             )
             tokens[row, : length - 1][tokens[row, : length - 1] == end] = 1
             tokens[row, length - 1] = end
-        with torch.inference_mode():
+        tokens = tokens.to(self.device)
+        with torch.inference_mode(), autocast(self.device, self.precision):
             reference = self.model.encode_text(tokens)
             trimmed = encode_trimmed(tower, tokens)
         return max_abs_difference(reference, trimmed)
 
+    def _numpy(self, features: torch.Tensor) -> np.ndarray:
+        return features.float().cpu().numpy()
+
     def encode_text_reference(self, texts: list[str]) -> np.ndarray:
         """The library's own forward pass (full context, input order), for checks."""
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.precision):
             for batch in batched(texts, self.text_batch_size):
-                out.append(self.model.encode_text(self.tokenizer(list(batch))).float().numpy())
+                tokens = self.tokenizer(list(batch)).to(self.device)
+                out.append(self._numpy(self.model.encode_text(tokens)))
         return np.concatenate(out)
 
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
         if self._fast_tower is None:
             return self.encode_text_reference(texts)
         features = np.empty((len(texts), self.info.embed_dim), dtype=np.float32)
-        with tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar:
+        with (
+            tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar,
+            torch.inference_mode(),
+            autocast(self.device, self.precision),
+        ):
             for start in range(0, len(texts), TOKENIZE_CHUNK):
                 tokens = self.tokenizer(texts[start : start + TOKENIZE_CHUNK])
                 lengths = pooled_positions(self._fast_tower, tokens).numpy()
                 for index in length_sorted_batches(lengths, self.text_batch_size):
-                    batch = encode_trimmed(self._fast_tower, tokens[torch.from_numpy(index)])
-                    features[start + index] = batch.float().numpy()
+                    rows = tokens[torch.from_numpy(index)].to(self.device)
+                    features[start + index] = self._numpy(encode_trimmed(self._fast_tower, rows))
                     bar.update(len(index))
         return features
+
+    def _pixels(self, batch) -> torch.Tensor:
+        return torch.stack([self.preprocess(load_image(item)) for item in batch]).to(self.device)
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
         with (
             tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
             torch.inference_mode(),
+            autocast(self.device, self.precision),
         ):
             for batch in batched(images, self.image_batch_size):
-                pixels = torch.stack([self.preprocess(load_image(item)) for item in batch])
-                out.append(self.model.encode_image(pixels).float().numpy())
+                out.append(self._numpy(self.model.encode_image(self._pixels(batch))))
                 bar.update(len(batch))
         return np.concatenate(out)
+
+    def _vit_attention_blocks(self):
+        """The ViT blocks whose CLS attention can be read, or None for other towers."""
+        visual = self.model.visual
+        blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+        if blocks is None or getattr(visual, "class_embedding", None) is None:
+            return None
+        if not all(isinstance(block.attn, torch.nn.MultiheadAttention) for block in blocks):
+            return None
+        return blocks
 
     def cls_attention(self, images: list[ImageInput], layer: int = -1) -> np.ndarray:
         """(N, grid_h, grid_w): attention from the CLS token to each patch in one block of
         the ViT image tower, heads averaged, as nn.MultiheadAttention itself computes it."""
-        visual = self.model.visual
-        blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
-        if blocks is None or getattr(visual, "class_embedding", None) is None:
-            raise CliposcopeError(
-                f"{self.spec.canonical} has no ViT image tower with a CLS token",
-                hint="attention probes need a ViT (e.g. ViT-B-32)",
-            )
+        blocks = self._vit_attention_blocks()
+        if blocks is None:
+            return super().cls_attention(images, layer)
         try:
             block = blocks[layer]
         except IndexError:
             raise CliposcopeError(
                 f"layer {layer} is outside the {len(blocks)} blocks", hint="e.g. -1 for the last"
             ) from None
-        if not isinstance(block.attn, torch.nn.MultiheadAttention):
-            raise CliposcopeError(
-                f"block attention is {type(block.attn).__name__}",
-                hint="needs nn.MultiheadAttention",
-            )
+        visual = self.model.visual
         captured: dict[str, torch.Tensor] = {}
         handle = block.register_forward_pre_hook(lambda _m, args: captured.update(x=args[0]))
         out = []
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.device, self.precision):
                 for batch in batched(images, self.image_batch_size):
-                    pixels = torch.stack([self.preprocess(load_image(item)) for item in batch])
-                    self.model.encode_image(pixels)
+                    self.model.encode_image(self._pixels(batch))
                     x = block.ln_1(captured["x"])
                     _, weights = block.attn(x, x, x, need_weights=True, average_attn_weights=False)
-                    out.append(weights[:, :, 0, 1:].mean(dim=1).float().numpy())
+                    out.append(self._numpy(weights[:, :, 0, 1:].mean(dim=1)))
         finally:
             handle.remove()
         attention = np.concatenate(out)
@@ -410,3 +434,67 @@ class OpenClipEncoder(Encoder):
                 hint="towers with extra tokens are not supported",
             )
         return attention.reshape(-1, grid_h, grid_w)
+
+
+def random_init_spec(info: EncoderInfo, seed: int) -> str:
+    """The model's own architecture (and activation) with seeded random weights."""
+    if info.name.startswith(("local-dir:", "hf-hub:")):
+        raise CliposcopeError(
+            f"--null random-init needs an open_clip architecture name, not {info.spec}",
+            hint="use it with openclip:ARCH... specs, or --null sum for any model",
+        )
+    quick = "&quickgelu=true" if info.settings.get("quick_gelu") else ""
+    return f"openclip:{info.name}?seed={seed}{quick}"
+
+
+def spec_with_checkpoint(spec: ModelSpec, path: Path) -> ModelSpec:
+    """``openclip:ARCH`` + ``--checkpoint PATH`` -> ``openclip:ARCH/PATH``."""
+    arch, _, rest = spec.target.partition("/")
+    if rest or arch.startswith(("local-dir:", "hf-hub:")):
+        raise CliposcopeError(
+            f"--checkpoint applies to a bare openclip:ARCH spec, not {spec.canonical!r}",
+            hint="write openclip:ARCH with --checkpoint, or put the path in the spec",
+        )
+    return ModelSpec(spec.family, f"{arch}/{path}", spec.options)
+
+
+def pretrained_catalogue(pattern: str | None) -> list[str]:
+    """open_clip's architectures with their pretrained tags, for `cliposcope models`."""
+    import open_clip
+
+    register_project_configs()
+    tags: dict[str, list[str]] = {}
+    for arch, tag in open_clip.list_pretrained():
+        tags.setdefault(arch, []).append(tag)
+    lines = [
+        f"  {arch}: {', '.join(tags.get(arch, [])) or '(random weights only)'}"
+        for arch in open_clip.list_models()
+        if not pattern or pattern.lower() in arch.lower()
+    ]
+    title = "open_clip architectures and pretrained tags" + (
+        f" matching {pattern!r}:" if pattern else ":"
+    )
+    return [title, *(lines or [f"  none match {pattern!r}"])]
+
+
+register_family(
+    Family(
+        name="openclip",
+        description="open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
+        "(local checkpoint) or local-dir:FOLDER",
+        load=OpenClipEncoder,
+        examples=(
+            "openclip:ViT-B-32/openai            pretrained tag (needs the model hub once)",
+            "openclip:ViT-B-32/ckpt/epoch_10.pt  local checkpoint (state dict or "
+            "{'state_dict': ...})",
+            "openclip:ViT-B-32 --checkpoint PATH the same, path given separately",
+            "openclip:local-dir:/path/to/folder  folder with open_clip_config.json + weights",
+            "openclip:ViT-B-32?seed=0            random weights (null baselines, tests)",
+        ),
+        options=OPTIONS,
+        libraries=("open_clip_torch",),
+        random_init=random_init_spec,
+        with_checkpoint=spec_with_checkpoint,
+        catalogue=pretrained_catalogue,
+    )
+)

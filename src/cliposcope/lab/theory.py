@@ -69,12 +69,10 @@ def render_table(points: list[TheoryPoint], dropped: int) -> str:
 
 
 def plot(points: list[TheoryPoint], path: str) -> None:
-    import matplotlib
+    from cliposcope.atomic import atomic_write_bytes
+    from cliposcope.plotting import figure_png, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = pyplot().subplots(figsize=(6, 4))
     for batch_size in sorted({p.batch_size for p in points}):
         rows = [p for p in points if p.batch_size == batch_size]
         axis.plot(
@@ -90,5 +88,4 @@ def plot(points: list[TheoryPoint], path: str) -> None:
     axis.set_title("The cost of an incomplete text embedding shrinks with d")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    atomic_write_bytes(path, figure_png(figure, dpi=120))

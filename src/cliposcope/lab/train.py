@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from tqdm.auto import tqdm
 
+from cliposcope.data.templates import Template
 from cliposcope.errors import CliposcopeError
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
 ARCH = "cliposcope-toy"
-MEAN = (0.48145466, 0.4578275, 0.40821073)
-STD = (0.26862954, 0.26130258, 0.27577711)
+CAPTIONS = Template("and")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class TrainSettings:
 def to_pixels(images: np.ndarray) -> torch.Tensor:
     """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W), as open_clip's preprocess does."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-    return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+    mean = torch.tensor(OPENAI_DATASET_MEAN)[:, None, None]
+    std = torch.tensor(OPENAI_DATASET_STD)[:, None, None]
+    return (x - mean) / std
 
 
 def build_model(seed: int):
@@ -78,7 +81,7 @@ def retrieval_top1(model, tokenizer, pool: Pool, vocabulary: tuple[str, ...]) ->
         best = (images @ names.T).argmax(dim=1).numpy()
         rng = np.random.default_rng(0)
         captions = [
-            " and ".join(pool.ordered(i, "largest-first", rng)) for i in range(len(pool.names))
+            CAPTIONS.render(pool.ordered(i, "largest-first", rng)) for i in range(len(pool.names))
         ]
         texts = torch.nn.functional.normalize(model.encode_text(tokenizer(captions)), dim=-1)
         caption_hit = float(
@@ -139,7 +142,7 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = rng.choice(len(pool.names), settings.batch_size, replace=False)
-            captions = [" and ".join(pool.ordered(int(i), settings.policy, rng)) for i in batch]
+            captions = [CAPTIONS.render(pool.ordered(int(i), settings.policy, rng)) for i in batch]
             image_features, text_features, scale = model(
                 to_pixels(pool.images[batch]), tokenizer(captions)
             )[:3]

@@ -10,17 +10,39 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
-from cliposcope.errors import CliposcopeError
-from cliposcope.probes.scene_sets import SceneSet
+from cliposcope.errors import check_range
+from cliposcope.probes.registry import (
+    BarChart,
+    Probe,
+    ReportSection,
+    internal,
+    make_result,
+    option,
+    register_probe,
+)
 from cliposcope.probes.stats import mean_interval
-from cliposcope.provenance import result_provenance
+from cliposcope.probes.tables import large_first, percent
 from cliposcope.results import ProbeResult
+
+
+@dataclass(frozen=True)
+class AttentionSettings:
+    layer: int = option(-1, "attention layer (negative counts from the last)")
+    overlays: int = option(0, "attention overlays to save", metavar="N")
+    # Where overlays go; the command line sets OUT/overlays/ROLE.
+    artifacts_dir: Path | None = internal(None)
+
+    def __post_init__(self):
+        check_range("--overlays", self.overlays, 0, hint="a count of images, 0 for none")
 
 
 def patch_coverage(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -50,20 +72,12 @@ def overlay(image: Image.Image, attention: np.ndarray) -> Image.Image:
 
 
 def run_attention(
-    encoder: Encoder,
-    scene_set: SceneSet,
-    *,
-    layer: int = -1,
-    overlays: str | Path | None = None,
-    overlay_count: int = 4,
-    role: str = "model",
+    encoder: Encoder, scene_set: SceneSet, settings: AttentionSettings, *, progress: bool = False
 ) -> ProbeResult:
     started = time.perf_counter()
-    cls_attention = getattr(encoder, "cls_attention", None)
-    if cls_attention is None:
-        raise CliposcopeError(f"{encoder.info.spec} exposes no attention maps", hint="use a ViT")
     scenes = scene_set.scenes
-    maps = cls_attention([s.image_path for s in scenes], layer=layer)
+    layer = settings.layer
+    maps = encoder.cls_attention([s.image_path for s in scenes], layer=layer)
     by_role: dict[str, list[float]] = defaultdict(list)
     by_position: dict[int, list[float]] = defaultdict(list)
     per_area: dict[str, list[float]] = defaultdict(list)
@@ -76,10 +90,10 @@ def run_attention(
             area = scene.objects[k].area_fraction or 0.0
             if area > 0:
                 per_area[label].append(mass / area)
-    if overlays is not None:
-        folder = Path(overlays)
+    if settings.artifacts_dir is not None and settings.overlays > 0:
+        folder = Path(settings.artifacts_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        for scene, attention in list(zip(scenes, maps, strict=True))[:overlay_count]:
+        for scene, attention in list(zip(scenes, maps, strict=True))[: settings.overlays]:
             overlay(scene.load_image(), attention).save(
                 folder / f"attention_{scene.id.replace('/', '_')}.png"
             )
@@ -88,10 +102,9 @@ def run_attention(
         return {str(k): mean_interval(float(np.sum(v)), float(np.sum(np.square(v))), len(v))
                 for k, v in sorted(values.items())}  # fmt: skip
 
-    return ProbeResult(
-        probe="attention",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        "attention",
+        encoder,
         settings={"n": scene_set.n, "layer": layer, "heads": "mean", "normalised": "per image"},
         metrics={
             "mean_share_by_role": summary(by_role),
@@ -99,9 +112,48 @@ def run_attention(
             "share_per_unit_area_by_role": summary(per_area),
             "grid": list(maps.shape[1:]),
         },
-        provenance=result_provenance(
-            image_count=len(scenes),
-            scene_fingerprint=scene_set.fingerprint(),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        image_count=len(scenes),
+        scene_fingerprint=scene_set.fingerprint(),
     )
+
+
+def attention_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = large_first(label for r in results for label in r.metrics["mean_share_by_role"])
+    headers = ["Model", "Layer", *(f"{label} %" for label in labels)]
+    headers += [f"{label} per area" for label in labels]
+    rows = []
+    for result in results:
+        shares = result.metrics["mean_share_by_role"]
+        ratios = result.metrics["share_per_unit_area_by_role"]
+        rows.append(
+            [result.label, str(result.settings["layer"])]
+            + [percent(shares.get(label)) for label in labels]
+            + [f"{ratios[label]['estimate']:.2f}" if label in ratios else "-" for label in labels]
+        )
+    return headers, rows
+
+
+def attention_chart(results: Sequence[ProbeResult]) -> BarChart:
+    groups = {}
+    for result in results:
+        shares = result.metrics["mean_share_by_role"]
+        groups[result.label] = [(label, shares[label]) for label in large_first(shares)]
+    return BarChart("Mean share of CLS attention on each object, by size role", groups)
+
+
+register_probe(
+    Probe(
+        name="attention",
+        summary="CLS attention by object (ViT image towers)",
+        settings=AttentionSettings,
+        run=run_attention,
+        title="CLS attention: mean share of patch attention on each object (95% CI)",
+        rows=attention_rows,
+        data="scenes",
+        needs_image_tower=True,
+        capability="cls_attention",
+        report=ReportSection("CLS attention by object size", attention_chart,
+                             images="overlays/*/*.png"),  # fmt: skip
+    )
+)

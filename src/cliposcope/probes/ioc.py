@@ -8,28 +8,37 @@ One head per caption position (which object is at position k?) and one per size 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
-from cliposcope.probes.scene_sets import SceneSet
-from cliposcope.probes.toc import accuracy, train_linear_probe
-from cliposcope.provenance import result_provenance
+from cliposcope.errors import check_range
+from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.tables import large_first, percent, position_headers
 from cliposcope.results import ProbeResult
 
 TRAIN_SHARE = 0.8
 
 
+@dataclass(frozen=True)
+class IocSettings:
+    seed: int = option(0, "seed for the split and the heads")
+    epochs: int = option(25, "training epochs per head")
+
+    def __post_init__(self):
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
+        check_range("--epochs", self.epochs, 1, hint="at least one epoch")
+
+
 def run_ioc(
-    encoder: Encoder,
-    scene_set: SceneSet,
-    *,
-    seed: int = 0,
-    epochs: int = 25,
-    role: str = "model",
-    progress: bool = False,
+    encoder: Encoder, scene_set: SceneSet, settings: IocSettings, *, progress: bool = False
 ) -> ProbeResult:
     started = time.perf_counter()
+    seed, epochs = settings.seed, settings.epochs
     features = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     truth = scene_set.truth()
     order = np.random.default_rng([seed, 0x10C]).permutation(len(truth))
@@ -51,10 +60,9 @@ def run_ioc(
             continue  # a role not present in every scene has no label for some images
         labels = np.array([truth[q, roles[q].index(label)] for q in range(len(roles))])
         per_role[label] = held_out(labels, seed * 1000 + 100 + index)
-    return ProbeResult(
-        probe="ioc",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        "ioc",
+        encoder,
         settings={
             "n": scene_set.n,
             "seed": seed,
@@ -71,9 +79,38 @@ def run_ioc(
             "classes": classes,
             "split_sizes": [len(train), len(test)],
         },
-        provenance=result_provenance(
-            image_count=len(truth),
-            scene_fingerprint=scene_set.fingerprint(),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        image_count=len(truth),
+        scene_fingerprint=scene_set.fingerprint(),
     )
+
+
+def ioc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = large_first(label for r in results for label in r.metrics["per_role_test_accuracy"])
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model", *position_headers(n, "Obj acc %")]
+    headers += [f"{label} acc %" for label in labels] + ["Chance %"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        rows.append(
+            [result.label]
+            + [percent(f) for f in m["per_position_test_accuracy"]]
+            + [percent(m["per_role_test_accuracy"].get(label)) for label in labels]
+            + [f"{100 * m['chance']:.1f}"]
+        )
+    return headers, rows
+
+
+register_probe(
+    Probe(
+        name="ioc",
+        summary="image-based object classification (linear heads on image embeddings)",
+        settings=IocSettings,
+        run=run_ioc,
+        title="IOC: held-out accuracy of linear heads on image embeddings (95% CI)",
+        rows=ioc_rows,
+        data="scenes",
+        needs_image_tower=True,
+    )
+)

@@ -12,15 +12,30 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
-from cliposcope.probes.scene_sets import SceneSet
+from cliposcope.probes.registry import (
+    BarChart,
+    Probe,
+    ReportSection,
+    make_result,
+    register_probe,
+)
+from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
-from cliposcope.probes.tor_metrics import RetrievalTally
-from cliposcope.provenance import result_provenance
+from cliposcope.probes.tables import large_first, padded, percent, position_headers
 from cliposcope.results import ProbeResult
+
+GALLERIES = {"ior": "images", "i2tor": "names"}
+
+
+@dataclass(frozen=True)
+class ImageRetrievalSettings:
+    """IOR and I2TOR take everything from the scene set; nothing to set."""
 
 
 def winners_among_truth(similarity: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -53,15 +68,11 @@ def image_retrieval_metrics(
 
 
 def run_image_retrieval(
-    encoder: Encoder,
-    scene_set: SceneSet,
-    *,
-    gallery: str = "images",
-    role: str = "model",
-    progress: bool = False,
+    encoder: Encoder, scene_set: SceneSet, *, probe: str, progress: bool = False
 ) -> ProbeResult:
-    """``gallery="images"``: IOR; ``gallery="names"``: I2TOR."""
+    """``probe="ior"``: reference images as gallery; ``"i2tor"``: object names."""
     started = time.perf_counter()
+    gallery = GALLERIES[probe]
     queries = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     if gallery == "images":
         paths = [scene_set.references[name].image_path for name in scene_set.names]
@@ -71,15 +82,73 @@ def run_image_retrieval(
     metrics = image_retrieval_metrics(
         queries @ gallery_embeddings.T, scene_set.truth(), scene_set.role_labels(), scene_set.names
     )
-    return ProbeResult(
-        probe="ior" if gallery == "images" else "i2tor",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        probe,
+        encoder,
         settings={"n": scene_set.n, "gallery": gallery, "gallery_size": len(scene_set.names)},
         metrics=metrics,
-        provenance=result_provenance(
-            query_count=len(scene_set.scenes),
-            scene_fingerprint=scene_set.fingerprint(),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        query_count=len(scene_set.scenes),
+        scene_fingerprint=scene_set.fingerprint(),
     )
+
+
+def run_ior(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
+            progress: bool = False) -> ProbeResult:  # fmt: skip
+    return run_image_retrieval(encoder, scene_set, probe="ior", progress=progress)
+
+
+def run_i2tor(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
+              progress: bool = False) -> ProbeResult:  # fmt: skip
+    return run_image_retrieval(encoder, scene_set, probe="i2tor", progress=progress)
+
+
+def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    labels = large_first(label for r in results for label in r.metrics["per_role_among_truth"])
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model", *(f"{label} %" for label in labels), *position_headers(n), "Top-n acc %"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        by_role = [percent(m["per_role_among_truth"].get(label)) for label in labels]
+        by_position = padded([percent(f) for f in m["per_position_among_truth"]], n)
+        rows.append([result.label, *by_role, *by_position, percent(m["topn_accuracy"])])
+    return headers, rows
+
+
+def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
+    groups = {}
+    for result in results:
+        figures = result.metrics["per_role_among_truth"]
+        groups[result.label] = [(label, figures[label]) for label in large_first(figures)]
+    n = max((r.settings["n"] for r in results), default=3)
+    title = "IOR: share of images whose top ground-truth object has each size role"
+    return BarChart(title, groups, 1 / n)
+
+
+register_probe(
+    Probe(
+        name="ior",
+        summary="image-based object retrieval (reference images as gallery)",
+        settings=ImageRetrievalSettings,
+        run=run_ior,
+        title="IOR: which ground-truth object the image embedding retrieves first, among its "
+        "objects (95% CI)",
+        rows=image_retrieval_rows,
+        data="scenes",
+        needs_image_tower=True,
+        report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
+    )
+)
+register_probe(
+    Probe(
+        name="i2tor",
+        summary="image-to-text object retrieval (object names as gallery)",
+        settings=ImageRetrievalSettings,
+        run=run_i2tor,
+        title="I2TOR: the same with object names through the text encoder as gallery (95% CI)",
+        rows=image_retrieval_rows,
+        data="scenes",
+        needs_image_tower=True,
+    )
+)

@@ -20,12 +20,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.data.scene_sets import SceneSet
+from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
-from cliposcope.errors import CliposcopeError
-from cliposcope.probes.scene_sets import SceneSet
+from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.registry import (
+    BarChart,
+    Probe,
+    ReportSection,
+    make_result,
+    option,
+    register_probe,
+)
 from cliposcope.probes.stats import Proportion
-from cliposcope.provenance import result_provenance
+from cliposcope.probes.tables import percent
 from cliposcope.results import ProbeResult
+
+CAPTIONS = Template("and")  # the published matching captions: "apple and pizza and desk"
+
+
+@dataclass(frozen=True)
+class MatchingSettings:
+    position: int | None = option(
+        None, "biased position, 1-based (default: each image's large object)", metavar="K"
+    )
+
+    def __post_init__(self):
+        if self.position is not None:
+            check_range("--position", self.position, 1, hint="a caption position, from 1")
 
 
 def swapped(objects: Sequence[str], i: int, j: int) -> list[str]:
@@ -60,7 +82,7 @@ def matching_pairs(
 
 
 def caption(objects: Sequence[str]) -> str:
-    return " and ".join(objects)
+    return CAPTIONS.render(objects)
 
 
 def embed_captions(encoder: Encoder, captions: list[tuple[str, ...]], split: bool) -> np.ndarray:
@@ -84,16 +106,12 @@ def matching_accuracy(image_embeddings, correct_embeddings, wrong_embeddings, im
 
 
 def run_matching(
-    encoder: Encoder,
-    scene_set: SceneSet,
-    *,
-    position: int | None = None,
-    role: str = "model",
-    progress: bool = False,
+    encoder: Encoder, scene_set: SceneSet, settings: MatchingSettings, *, progress: bool = False
 ) -> ProbeResult:
-    """``position``: 1-based biased position for every image; None: each image's large
-    object (from the ground truth)."""
+    """The biased position is ``settings.position`` for every image, or each image's large
+    object (from the ground truth) when it is None."""
     started = time.perf_counter()
+    position = settings.position
     images = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     metrics: dict = {}
     for scenario in (1, 2):
@@ -101,6 +119,11 @@ def run_matching(
         for index, scene in enumerate(scene_set.scenes):
             biased = _biased_position(scene, position)
             pairs += matching_pairs(scene.names, biased, scene_set.names, scenario, index)
+        if not pairs:
+            raise CliposcopeError(
+                "no image of the scene set admits a distractor: every gallery object is in it",
+                hint="matching needs objects outside each image; use a larger vocabulary",
+            )
         image_index = np.array([p.image for p in pairs])
         figures = {}
         for method, split in (("plain", False), ("split_mean", True)):
@@ -115,10 +138,9 @@ def run_matching(
             "wrong": caption(pairs[0].wrong),
         }
         metrics[f"scenario_{scenario}"] = figures
-    return ProbeResult(
-        probe="matching",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        "matching",
+        encoder,
         settings={
             "n": scene_set.n,
             "biased_position": position if position is not None else "large object",
@@ -126,11 +148,9 @@ def run_matching(
             "comparison": "strict >",
         },
         metrics=metrics,
-        provenance=result_provenance(
-            image_count=len(scene_set.scenes),
-            scene_fingerprint=scene_set.fingerprint(),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        image_count=len(scene_set.scenes),
+        scene_fingerprint=scene_set.fingerprint(),
     )
 
 
@@ -144,3 +164,46 @@ def _biased_position(scene, position: int | None) -> int:
             hint="give --position K, or use one-large scenes",
         )
     return roles.index("large")
+
+
+def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Model", "Biased pos", "Scenario 1 %", "Scenario 2 %", "S1 split-mean %",
+               "S2 split-mean %"]  # fmt: skip
+    rows = []
+    for result in results:
+        m = result.metrics
+        rows.append([
+            result.label, str(result.settings["biased_position"]),
+            percent(m["scenario_1"]["plain"]), percent(m["scenario_2"]["plain"]),
+            percent(m["scenario_1"]["split_mean"]), percent(m["scenario_2"]["split_mean"]),
+        ])  # fmt: skip
+    return headers, rows
+
+
+def matching_chart(results: Sequence[ProbeResult]) -> BarChart:
+    groups = {}
+    for result in results:
+        groups[result.label] = [
+            (f"S{k} {short}", result.metrics[f"scenario_{k}"][method])
+            for short, method in (("plain", "plain"), ("split", "split_mean"))
+            for k in (1, 2)
+        ]
+    title = "Image-text matching accuracy (scenario 1: bias helps; 2: bias hurts)"
+    return BarChart(title, groups, 0.5)
+
+
+register_probe(
+    Probe(
+        name="matching",
+        summary="image-text matching, both scenarios, with the split-caption mitigation",
+        settings=MatchingSettings,
+        run=run_matching,
+        title="Image-text matching: share of (image, distractor) pairs ranked right (95% CI)",
+        rows=matching_rows,
+        data="scenes",
+        needs_image_tower=True,
+        report=ReportSection(
+            "Image-text matching and the split-caption mitigation", matching_chart
+        ),
+    )
+)

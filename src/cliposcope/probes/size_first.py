@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope.data.templates import Template
+from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.stats import Proportion, two_proportion_test
-from cliposcope.provenance import result_provenance
+from cliposcope.probes.tables import p_value, percent
 from cliposcope.results import ProbeResult
 
 CONDITIONS = ("large", "small")
@@ -26,13 +28,30 @@ CONDITIONS = ("large", "small")
 
 @dataclass(frozen=True)
 class SizeFirstSettings:
-    small: Vocabulary = field(default_factory=lambda: load_vocabulary("size-small"))
-    medium: Vocabulary = field(default_factory=lambda: load_vocabulary("size-medium"))
-    large: Vocabulary = field(default_factory=lambda: load_vocabulary("size-large"))
-    template: Template = field(default_factory=lambda: Template("and"))
-    per_first_object: int = 20
-    followers: int = 3
-    seed: int = 0
+    small: Vocabulary | str = internal("size-small")
+    medium: Vocabulary | str = internal("size-medium")
+    large: Vocabulary | str = internal("size-large")
+    template: Template | str = option("and", "and | article | long | a pattern | a file")
+    per_first_object: int = option(20, "captions per first object")
+    followers: int = internal(3)
+    seed: int = option(0, "seed for the followers")
+
+    def __post_init__(self):
+        for bucket in ("small", "medium", "large"):
+            if isinstance(getattr(self, bucket), str):
+                object.__setattr__(self, bucket, load_vocabulary(getattr(self, bucket)))
+        check_range("followers", self.followers, 1, 7, hint="captions hold 2 to 8 objects")
+        if isinstance(self.template, str):
+            object.__setattr__(self, "template", load_template(self.template, 1 + self.followers))
+        self.template.check_arity(1 + self.followers)
+        check_range("--per-first-object", self.per_first_object, 1, hint="at least 1")
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
+        if len(self.medium) < self.followers:
+            raise CliposcopeError(
+                f"{self.medium.name} has {len(self.medium)} names for {self.followers} followers",
+                hint="give more medium names",
+            )
+        self.gallery()
 
     def gallery(self) -> tuple[str, ...]:
         words = self.small.words + self.medium.words + self.large.words
@@ -75,7 +94,7 @@ def size_first_queries(settings: SizeFirstSettings, condition: str) -> np.ndarra
 
 
 def run_size_first(
-    encoder: Encoder, settings: SizeFirstSettings, *, role: str = "model", progress: bool = False
+    encoder: Encoder, data: None, settings: SizeFirstSettings, *, progress: bool = False
 ) -> ProbeResult:
     started = time.perf_counter()
     words = settings.gallery()
@@ -99,15 +118,39 @@ def run_size_first(
     figures["difference_large_minus_small"] = shares["large"].estimate - shares["small"].estimate
     figures["p_value"] = two_proportion_test(shares["large"], shares["small"])
     figures["test"] = "two-sided two-proportion z-test"
-    return ProbeResult(
-        probe="size-first",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        "size-first",
+        encoder,
         settings=settings.to_dict(),
         metrics=figures,
-        provenance=result_provenance(
-            query_count=sum(s.total for s in shares.values()),
-            query_fingerprint=digest.hexdigest(),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        query_count=sum(s.total for s in shares.values()),
+        query_fingerprint=digest.hexdigest(),
     )
+
+
+def size_first_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Model", "Large first: 1st obj %", "Small first: 1st obj %", "Diff (pts)", "p"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        rows.append([
+            result.label,
+            percent(m["large_first"]["first_object_accuracy"]),
+            percent(m["small_first"]["first_object_accuracy"]),
+            f"{100 * m['difference_large_minus_small']:+.1f}",
+            p_value(m["p_value"]),
+        ])  # fmt: skip
+    return headers, rows
+
+
+register_probe(
+    Probe(
+        name="size-first",
+        summary="first-object TOR: large first vs small first",
+        settings=SizeFirstSettings,
+        run=run_size_first,
+        title="Size-first TOR: first-object accuracy by size of the first object (95% CI)",
+        rows=size_first_rows,
+    )
+)

@@ -14,41 +14,49 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from cliposcope.data.templates import with_article
-from cliposcope.data.vocab import Vocabulary
+from cliposcope.data.templates import Template
+from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
-from cliposcope.errors import CliposcopeError
-from cliposcope.probes.stats import Proportion
-from cliposcope.provenance import result_provenance
+from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.tables import percent, position_headers
 from cliposcope.results import ProbeResult
 
 TARGETS = ("object", "colour")
 SPLIT = (0.75, 0.10, 0.15)  # train / validation / test, as in the paper
+CAPTIONS = Template("article")  # "a red car and a blue dog and ..."
 
 
 @dataclass(frozen=True)
 class TocSettings:
-    objects: Vocabulary
-    colours: Vocabulary
-    n: int = 4
-    target: str = "object"
-    per_class: int = 60
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
+    objects: Vocabulary | str = option("comco", "object names", flag="--vocab")
+    colours: Vocabulary | str = option("simco-colours", "colour names")
+    n: int = option(4, "objects per caption (2-8), default 4")
+    target: str = option("object", "which slot the heads predict", choices=TARGETS)
+    per_class: int = option(60, "captions per class")
+    seed: int = option(0, "seed for captions, splits and heads")
+    epochs: int = option(10, "training epochs per head")
+    batch_size: int = internal(32)
+    learning_rate: float = internal(1e-3)
 
-    def check(self) -> None:
+    def __post_init__(self):
+        for name in ("objects", "colours"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, load_vocabulary(getattr(self, name)))
         if self.target not in TARGETS:
             raise CliposcopeError(f"unknown TOC target {self.target!r}", hint=" or ".join(TARGETS))
-        if not 2 <= self.n <= 8:
-            raise CliposcopeError(f"--n {self.n} is out of range", hint="2 to 8 objects")
+        check_range("--n", self.n, 2, 8, hint="2 to 8 objects")
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
+        check_range("--epochs", self.epochs, 1, hint="at least one epoch")
+        check_range("batch_size", self.batch_size, 1)
+        check_range("learning_rate", self.learning_rate, 0.0)
         for vocab in (self.objects, self.colours):
             if len(vocab) < self.n:
                 raise CliposcopeError(
@@ -120,8 +128,8 @@ def build_captions(settings: TocSettings) -> tuple[list[str], np.ndarray]:
                 if settings.target == "object"
                 else (other.words[o], probed.words[p])
             )
-            parts.append(with_article(f"{colour} {obj}"))
-        captions.append(" and ".join(parts))
+            parts.append(f"{colour} {obj}")
+        captions.append(CAPTIONS.render(parts))
     return captions, labels
 
 
@@ -132,45 +140,9 @@ def split_indices(count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return order[:train_end], order[train_end:val_end], order[val_end:]
 
 
-def train_linear_probe(
-    features: np.ndarray,
-    labels: np.ndarray,
-    classes: int,
-    train: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-) -> torch.nn.Linear:
-    generator = torch.Generator().manual_seed(seed)
-    head = torch.nn.Linear(features.shape[1], classes)
-    with torch.no_grad():  # seeded init, independent of the global torch RNG
-        bound = 1 / np.sqrt(features.shape[1])
-        head.weight.uniform_(-bound, bound, generator=generator)
-        head.bias.uniform_(-bound, bound, generator=generator)
-    optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
-    x = torch.from_numpy(features[train]).float()
-    y = torch.from_numpy(labels[train]).long()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
-            loss = torch.nn.functional.cross_entropy(head(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return head
-
-
-def accuracy(head: torch.nn.Linear, features: np.ndarray, labels: np.ndarray) -> Proportion:
-    with torch.no_grad():
-        predicted = head(torch.from_numpy(features).float()).argmax(dim=1).numpy()
-    return Proportion(int((predicted == labels).sum()), len(labels))
-
-
 def run_toc(
-    encoder: Encoder, settings: TocSettings, *, role: str = "model", progress: bool = False
+    encoder: Encoder, data: None, settings: TocSettings, *, progress: bool = False
 ) -> ProbeResult:
-    settings.check()
     started = time.perf_counter()
     captions, labels = build_captions(settings)
     features = encoder.encode_text(captions, progress=progress)
@@ -186,10 +158,9 @@ def run_toc(
         per_position.append(accuracy(head, features[test], labels[test, k]).to_dict())
         validation.append(accuracy(head, features[val], labels[val, k]).to_dict())
     digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
-    return ProbeResult(
-        probe="toc",
-        role=role,
-        model=encoder.info.to_dict(),
+    return make_result(
+        "toc",
+        encoder,
         settings=settings.to_dict(),
         metrics={
             "per_position_test_accuracy": per_position,
@@ -198,10 +169,31 @@ def run_toc(
             "classes": classes,
             "split_sizes": [len(train), len(val), len(test)],
         },
-        provenance=result_provenance(
-            caption_count=len(captions),
-            caption_fingerprint=digest,
-            example_caption=captions[0],
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        caption_count=len(captions),
+        caption_fingerprint=digest,
+        example_caption=captions[0],
     )
+
+
+def toc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model", "Probed slot", *position_headers(n, "Obj acc %"), "Chance %"]
+    rows = []
+    for result in results:
+        accuracies = [percent(f) for f in result.metrics["per_position_test_accuracy"]]
+        chance = f"{100 * result.metrics['chance']:.1f}"
+        rows.append([result.label, result.settings["target"], *accuracies, chance])
+    return headers, rows
+
+
+register_probe(
+    Probe(
+        name="toc",
+        summary="text-based object classification (linear probes)",
+        settings=TocSettings,
+        run=run_toc,
+        title="TOC: held-out accuracy of a linear probe per position (95% CI)",
+        rows=toc_rows,
+    )
+)

@@ -12,38 +12,63 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope.data.templates import Template
-from cliposcope.data.vocab import Vocabulary
+from cliposcope.data.templates import Template, load_template
+from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.queries import check_arity, query_chunks, query_count
-from cliposcope.probes.tor_metrics import MatchedGalleryTally, RetrievalTally
-from cliposcope.provenance import result_provenance
+from cliposcope.probes.registry import (
+    BarChart,
+    Probe,
+    ReportSection,
+    internal,
+    make_result,
+    option,
+    register_probe,
+)
+from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
+from cliposcope.probes.tables import p_value, padded, percent, position_headers
 from cliposcope.results import ProbeResult
 
 PROTOCOLS = ("paper", "balanced")
 GALLERIES = ("plain", "position-matched")
+CAPTION_EMBEDDINGS = ("encoder", "sum")
 
 
 @dataclass(frozen=True)
 class TorSettings:
-    vocab: Vocabulary
-    n: int = 3
-    protocol: str = "balanced"
-    template: Template = field(default_factory=lambda: Template("and"))
-    sample: int | None = None
-    seed: int = 0
-    all_orders: bool = False
-    legacy_quirks: bool = False
-    gallery: str = "plain"
-    filler: str = "something"
+    vocab: Vocabulary | str = option(
+        "comco", "comco | coco | simco-shapes | ... | FILE", flag="--vocab"
+    )
+    n: int = option(3, "objects per caption (2-8), default 3")
+    protocol: str = option("balanced", "balanced (default) or paper", choices=PROTOCOLS)
+    template: Template | str = option(
+        "and", "and | article | long | a pattern with {1}..{n} | a file of patterns"
+    )
+    sample: int | None = option(None, "K combinations drawn with --seed", metavar="K")
+    seed: int = option(0, "seed for sampling and orders")
+    all_orders: bool = option(False, "balanced: every order of each combination")
+    legacy_quirks: bool = option(
+        False, "paper: reproduce the published scripts' substring/ascending bugs"
+    )
+    gallery: str = option("plain", "plain or position-matched", choices=GALLERIES)
+    filler: str = option("something", "neutral word, position-matched gallery")
+    # "sum": each caption embedded as the normalised sum of its objects' name embeddings,
+    # an encoder with no notion of order (the --null sum control).
+    caption_embedding: str = internal("encoder")
 
-    def check(self) -> None:
+    def __post_init__(self):
+        check_range("--n", self.n, 2, hint="captions hold 2 to 8 objects")
+        if isinstance(self.vocab, str):
+            object.__setattr__(self, "vocab", load_vocabulary(self.vocab))
+        if isinstance(self.template, str):
+            object.__setattr__(self, "template", load_template(self.template, self.n))
         if self.protocol not in PROTOCOLS:
             raise CliposcopeError(
                 f"unknown protocol {self.protocol!r}", hint=f"one of {', '.join(PROTOCOLS)}"
@@ -59,6 +84,14 @@ class TorSettings:
             )
         if self.gallery not in GALLERIES:
             raise CliposcopeError(f"unknown gallery {self.gallery!r}", hint=" or ".join(GALLERIES))
+        if not self.filler.strip():
+            raise CliposcopeError(f"--filler {self.filler!r} is empty", hint="e.g. something")
+        if self.caption_embedding not in CAPTION_EMBEDDINGS:
+            raise CliposcopeError(f"unknown caption embedding {self.caption_embedding!r}",
+                                  hint=" or ".join(CAPTION_EMBEDDINGS))  # fmt: skip
+        if self.sample is not None:
+            check_range("--sample", self.sample, 1, hint="a positive number of combinations")
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
         self.template.check_arity(self.n)
         check_arity(len(self.vocab), self.n)
 
@@ -82,6 +115,7 @@ class TorSettings:
             "legacy_quirks": self.legacy_quirks,
             "gallery": self.gallery,
             "filler": self.filler if self.gallery == "position-matched" else None,
+            "caption_embedding": self.caption_embedding,
         }
 
 
@@ -99,20 +133,11 @@ def matched_galleries(encoder: Encoder, settings: TorSettings) -> list[np.ndarra
 
 
 def run_tor(
-    encoder: Encoder,
-    settings: TorSettings,
-    *,
-    role: str = "model",
-    sum_control: bool = False,
-    progress: bool = False,
+    encoder: Encoder, data: None, settings: TorSettings, *, progress: bool = False
 ) -> ProbeResult:
-    """Score every query of the settings' query set, chunk by chunk.
-
-    ``sum_control``: a caption's embedding is the normalised sum of its objects' gallery
-    embeddings, an encoder with no notion of order at all.
-    """
-    settings.check()
+    """Score every query of the settings' query set, chunk by chunk."""
     started = time.perf_counter()
+    sum_control = settings.caption_embedding == "sum"
     words = settings.vocab.words
     gallery = encoder.encode_text(list(words))
     matched = (
@@ -124,7 +149,7 @@ def run_tor(
     total = query_count(len(words), settings.n, settings.sample, settings.order)
     chunks = query_chunks(len(words), settings.n, sample=settings.sample, seed=settings.seed,
                           order=settings.order)  # fmt: skip
-    with tqdm(total=total, disable=not progress, unit="query", desc=f"TOR {role}") as bar:
+    with tqdm(total=total, disable=not progress, unit="query", desc="TOR") as bar:
         for rows in chunks:
             data_digest.update(rows.tobytes())
             captions = [settings.template.render([words[i] for i in row]) for row in rows]
@@ -139,17 +164,65 @@ def run_tor(
     metrics = tally.summary(words, order_randomised=settings.order != "list")
     if matched is not None:
         metrics["position_matched_gallery"] = matched_tally.summary()
-    run_settings = settings.to_dict() | {"caption_embedding": "sum" if sum_control else "encoder"}
-    return ProbeResult(
-        probe="tor",
-        role=role,
-        model=encoder.info.to_dict(),
-        settings=run_settings,
+    return make_result(
+        "tor",
+        encoder,
+        settings=settings.to_dict(),
         metrics=metrics,
-        provenance=result_provenance(
-            query_count=tally.queries,
-            query_fingerprint=data_digest.hexdigest(),
-            example_caption=settings.template.render(list(words[: settings.n])),
-        ),
-        wall_time_s=round(time.perf_counter() - started, 3),
+        started=started,
+        query_count=tally.queries,
+        query_fingerprint=data_digest.hexdigest(),
+        example_caption=settings.template.render(list(words[: settings.n])),
     )
+
+
+def _shown_figure(result: ProbeResult) -> tuple[str, str]:
+    """(metrics key, label) of the per-position figure a table shows for this protocol."""
+    if result.settings["protocol"] == "paper":
+        return "per_position_conditional", "in correct top-n"
+    return "per_position_unconditional", "argmax share"
+
+
+def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    n = max(r.settings["n"] for r in results)
+    headers = ["Model", "Protocol", "Figure", *position_headers(n)]
+    headers += ["Top-n acc %", "1st-pos x chance", "p (1st pos)"]
+    rows = []
+    for result in results:
+        m = result.metrics
+        key, figure = _shown_figure(result)
+        bias = m["first_position_bias"]
+        ratio = bias.get("ratio_to_expected")
+        protocol = result.settings["protocol"] + (
+            " (legacy)" if result.settings["legacy_quirks"] else ""
+        )
+        rows.append(
+            [result.label, protocol, figure, *padded([percent(f) for f in m[key]], n),
+             percent(m["topn_accuracy"]), "-" if ratio is None else f"{ratio:.2f}",
+             p_value(bias.get("p_value"))]
+        )  # fmt: skip
+    return headers, rows
+
+
+def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
+    groups = {}
+    for result in results:
+        key, _ = _shown_figure(result)
+        groups[result.label] = [(f"pos {k + 1}", f) for k, f in enumerate(result.metrics[key])]
+    n = max((r.settings["n"] for r in results), default=3)
+    title = "TOR: share of captions whose nearest name is the object at each position"
+    return BarChart(title, groups, 1 / n)
+
+
+register_probe(
+    Probe(
+        name="tor",
+        summary="text-based object retrieval",
+        settings=TorSettings,
+        run=run_tor,
+        title="TOR: which caption position the embedding retrieves (95% CI)",
+        rows=tor_rows,
+        report=ReportSection("Text side: which named object survives (TOR)", tor_chart),
+        controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
+    )
+)

@@ -1,4 +1,8 @@
-"""The ``cliposcope`` command: a thin layer over the Python API."""
+"""The ``cliposcope`` command: a thin layer over the Python API.
+
+`cliposcope run PROBE` offers one subcommand per registered probe, its options built from
+the probe's Settings fields, plus `run paper` for the whole battery.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cliposcope.app.options import add_settings_options, settings_from_args
+from cliposcope.app.runs import RANDOM_INIT, EncoderOptions, artifacts_for, with_controls
+from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
 from cliposcope.errors import CliposcopeError
-from cliposcope.probes.nulls import NULLS
+from cliposcope.probes.registry import Probe, list_probes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+BATTERY = "paper"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +30,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", metavar="PATH", help="local weights for a bare openclip:ARCH spec"
     )
-    _add_cache_options(parser)
+    _add_encoder_options(parser)
 
 
-def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, metavar="N")
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="fp32 (default), or fp16/bf16 autocast")  # fmt: skip
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir",
@@ -35,6 +46,47 @@ def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     )
     cache.add_argument("--no-cache", action="store_true", help="encode everything, store nothing")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_run_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -> None:
+    parser.add_argument(
+        "--model", action="append", required=True, metavar="SPEC",
+        help="repeat for several models",
+    )  # fmt: skip
+    parser.add_argument(
+        "--null", action="append", default=[], metavar="CONTROL",
+        help=f"controls run beside each model (repeatable): {', '.join(controls)}",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
+    _add_encoder_options(parser)
+
+
+def _add_scene_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenes", metavar="DIR",
+        help="manifest or official-layout folder; default: generate into OUT/scenes",
+    )  # fmt: skip
+    parser.add_argument("--kind", choices=("comco", "simco"), default="comco")
+    parser.add_argument("--objects", type=int, help="objects per scene (default 3 when generating)")
+    parser.add_argument("--count", type=int, default=60, help="scenes to generate")
+
+
+def _add_probe_commands(commands) -> None:
+    from cliposcope.probes.battery import BatterySettings
+
+    for probe in list_probes():
+        parser = commands.add_parser(probe.name, help=probe.summary)
+        add_settings_options(parser, probe.settings)
+        if probe.data == "scenes":
+            _add_scene_options(parser)
+        _add_run_options(parser, (RANDOM_INIT, *probe.controls))
+        parser.set_defaults(handler=cmd_run, probe=probe)
+    paper = commands.add_parser(BATTERY, help="the paper's battery on a scene set")
+    add_settings_options(paper, BatterySettings)
+    _add_scene_options(paper)
+    _add_run_options(paper, (RANDOM_INIT,))
+    paper.set_defaults(handler=cmd_run, probe=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,77 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.set_defaults(handler=cmd_encode)
 
     run = commands.add_parser("run", help="run a probe on one or more models")
-    probes = run.add_subparsers(dest="probe", metavar="PROBE", required=True)
-    tor = probes.add_parser("tor", help="text-based object retrieval")
-    tor.add_argument("--n", type=int, default=3, help="objects per caption (2-8), default 3")
-    tor.add_argument("--protocol", choices=("paper", "balanced"), default="balanced")
-    tor.add_argument(
-        "--template",
-        default="and",
-        help="and | article | long | a pattern with {1}..{n} | a file of patterns",
-    )
-    tor.add_argument("--vocab", default="comco", help="comco | coco | simco-shapes | ... | FILE")
-    tor.add_argument("--sample", type=int, metavar="K", help="K combinations drawn with --seed")
-    tor.add_argument("--all-orders", action="store_true", help="balanced: every order of each")
-    tor.add_argument(
-        "--legacy-quirks",
-        action="store_true",
-        help="paper: reproduce the published scripts' substring/ascending bugs",
-    )
-    tor.add_argument("--gallery", choices=("plain", "position-matched"), default="plain")
-    tor.add_argument("--filler", default="something", help="neutral word, position-matched gallery")
-    toc = probes.add_parser("toc", help="text-based object classification (linear probes)")
-    toc.add_argument("--n", type=int, default=4)
-    toc.add_argument(
-        "--target",
-        choices=("object", "colour"),
-        default="object",
-        help="which slot the heads predict",
-    )
-    toc.add_argument("--vocab", default="comco", help="object names")
-    toc.add_argument("--colours", default="simco-colours", help="colour names")
-    toc.add_argument("--per-class", type=int, default=60, help="captions per class")
-    toc.add_argument("--epochs", type=int, default=10)
-    size = probes.add_parser("size-first", help="first-object TOR: large first vs small first")
-    size.add_argument("--per-first-object", type=int, default=20)
-    size.add_argument("--template", default="and")
-    paper = probes.add_parser("paper", help="the paper's battery on a scene set")
-    paper.add_argument(
-        "--scenes",
-        metavar="DIR",
-        help="manifest or official-layout folder; default: generate into OUT/scenes",
-    )
-    paper.add_argument("--kind", choices=("comco", "simco"), default="comco")
-    paper.add_argument("--objects", type=int, help="objects per scene (default 3 when generating)")
-    paper.add_argument("--count", type=int, default=60, help="scenes to generate")
-    paper.add_argument(
-        "--position",
-        type=int,
-        help="biased position for matching (default: each image's large object)",
-    )
-    paper.add_argument("--layer", type=int, default=-1, help="attention layer")
-    paper.add_argument("--overlays", type=int, default=0, help="attention overlays to save")
-    paper.add_argument("--ioc", action="store_true", help="also train IOC heads")
-    paper.add_argument("--tor-sample", type=int, default=2000)
-    for probe in (tor, toc, size, paper):
-        probe.add_argument(
-            "--model",
-            action="append",
-            required=True,
-            metavar="SPEC",
-            help="repeat for several models",
-        )
-        probe.add_argument(
-            "--null",
-            action="append",
-            default=[],
-            choices=NULLS,
-            help="controls run beside each model (repeatable)",
-        )
-        probe.add_argument("--seed", type=int, default=0)
-        probe.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
-        _add_cache_options(probe)
-        probe.set_defaults(handler=cmd_run)
+    _add_probe_commands(run.add_subparsers(dest="probe_name", metavar="PROBE", required=True))
 
     generate = commands.add_parser("generate", help="generate ComCO- or SimCO-style scenes")
     generate.add_argument("kind", choices=("comco", "simco"))
@@ -225,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from cliposcope.models import describe_models
+    from cliposcope.app.models import describe_models
 
     print(describe_models(args.filter))
     return 0
@@ -279,37 +261,66 @@ def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
     return digest.hexdigest()
 
 
-def open_encoder(args: argparse.Namespace, spec: str | None = None):
-    from cliposcope.cache import CachedEncoder
-    from cliposcope.encoders import load_encoder
+def encoder_options(args: argparse.Namespace) -> EncoderOptions:
+    return EncoderOptions(checkpoint=getattr(args, "checkpoint", None), device=args.device,
+                          precision=args.precision, batch_size=args.batch_size,
+                          cache=not args.no_cache, cache_dir=args.cache_dir)  # fmt: skip
 
-    sizes = {}
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise CliposcopeError(f"--batch-size {args.batch_size} is not positive", hint="e.g. 64")
-        sizes = {"text_batch_size": args.batch_size, "image_batch_size": args.batch_size}
-    checkpoint = getattr(args, "checkpoint", None)
-    encoder = load_encoder(spec or args.model, checkpoint=checkpoint, **sizes)
-    return encoder if args.no_cache else CachedEncoder(encoder, args.cache_dir)
+
+def _role_runner(args: argparse.Namespace):
+    """Check the options once, then return what runs one encoder in one role."""
+    from cliposcope.data.scene_sets import scene_set_from
+    from cliposcope.probes.registry import run_probe
+
+    probe: Probe | None = args.probe
+    progress = not args.quiet
+    out = Path(args.out)
+    offered = (RANDOM_INIT, *(probe.controls if probe else ()))
+    for null in args.null:
+        if null not in offered:
+            raise CliposcopeError(f"--null {null} is not a control of {args.probe_name}",
+                                  hint=f"{args.probe_name} offers: {', '.join(offered)}")  # fmt: skip
+    if probe is None:
+        from cliposcope.probes.battery import BatterySettings, run_battery
+
+        settings = settings_from_args(BatterySettings, args, seed=args.seed)
+    else:
+        settings = settings_from_args(probe.settings, args, seed=args.seed)
+    scene_set = None
+    if probe is None or probe.data == "scenes":
+        scene_set = scene_set_from(args.scenes, generate_into=out / "scenes", kind=args.kind,
+                                   objects=args.objects, count=args.count, seed=args.seed,
+                                   progress=progress)  # fmt: skip
+
+    def run(encoder, role: str, control: str | None):
+        role_settings = artifacts_for(settings, out, role)
+        if probe is None:
+            results = run_battery(encoder, scene_set, role_settings, progress=progress)
+            return [result.with_role(role) for result in results]
+        if control is not None:
+            role_settings = probe.controls[control](role_settings)
+        return [run_probe(probe.name, encoder, scene_set, role_settings, role=role,
+                          progress=progress)]  # fmt: skip
+
+    return run
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from cliposcope.probes.runner import probe_runner
     from cliposcope.report.table import render_tables
     from cliposcope.results import result_filename
     from cliposcope.specs import parse_spec
 
     for spec in args.model:  # typos surface before any long work starts
         parse_spec(spec)
-    run_probe = probe_runner(args)
+    run = _role_runner(args)
+    options = encoder_options(args)
     results = []
     out = Path(args.out)
-    for spec in args.model:
-        for result in run_probe(open_encoder(args, spec), lambda s: open_encoder(args, s)):
-            path = result.save(out / result_filename(result))
-            results.append(result)
-            if not args.quiet:
-                print(f"wrote {path}", file=sys.stderr)
+    for result in with_controls(args.model, options.open, run, args.null, args.seed):
+        path = result.save(out / result_filename(result))
+        results.append(result)
+        if not args.quiet:
+            print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
     return 0
 
@@ -423,7 +434,7 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from cliposcope.demo import run_demo
+    from cliposcope.app.demo import run_demo
 
     run_demo(args.out, seed=args.seed, progress=not args.quiet)
     return 0
@@ -450,13 +461,15 @@ def cmd_table(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     from cliposcope import __version__
     from cliposcope.atomic import atomic_save_npy, atomic_write_json
+    from cliposcope.cache import CachedEncoder
 
     out = Path(args.out)
     if out.suffix != ".npy":
         raise CliposcopeError(f"--out {out} does not end in .npy", hint="e.g. --out embeddings.npy")
     # image paths as strings, so the sidecar JSON can list them
     inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
-    encoder = open_encoder(args)
+    options = encoder_options(args)
+    encoder = options.open(args.model, options.checkpoint)
     started = time.perf_counter()
     if args.texts:
         embeddings = encoder.encode_text(inputs, progress=not args.quiet)
@@ -477,8 +490,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    stats = getattr(encoder, "stats", None)
-    if stats is not None:
+    if isinstance(encoder, CachedEncoder):
+        stats = encoder.stats
         record["cache"] = {"hits": stats.hits, "misses": stats.misses, "corrupt": stats.corrupt}
     atomic_save_npy(out, embeddings)
     atomic_write_json(out.with_suffix(".json"), record)

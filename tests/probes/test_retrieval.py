@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cliposcope.probes.tor_metrics import MatchedGalleryTally, RetrievalTally
+from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
 
 NAMES = ["cat", "dog", "hot dog", "car", "carrot"]
 LOG3 = np.log2(3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -75,3 +76,29 @@ def split_scenes(scenes: Sequence[Scene], n: int | None = None) -> SceneSet:
             hint="the dataset's single/ folder needs one image per object",
         )
     return SceneSet(multi, references, names)
+
+
+def scene_set_from(
+    scenes: str | Path | None,
+    *,
+    generate_into: str | Path,
+    kind: str = "comco",
+    objects: int | None = None,
+    count: int = 60,
+    seed: int = 0,
+    progress: bool = False,
+) -> SceneSet:
+    """The scene folder given (our manifest or the official layout), or scenes generated
+    into ``generate_into`` (reused when that folder already holds a generated set)."""
+    from cliposcope.data.generate import SceneSettings, write_dataset
+    from cliposcope.data.layout import LayoutSpec
+    from cliposcope.data.official import read_scenes
+    from cliposcope.data.scenes import read_manifest
+
+    if scenes is not None:
+        return split_scenes(read_scenes(scenes), objects)
+    folder = Path(generate_into)
+    if (folder / "settings.json").is_file():
+        return split_scenes(read_manifest(folder), objects)
+    settings = SceneSettings(kind=kind, count=count, seed=seed, layout=LayoutSpec(n=objects or 3))
+    return split_scenes(write_dataset(settings, folder, progress=progress), objects)

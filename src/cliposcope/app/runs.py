@@ -1,0 +1,88 @@
+"""Running probes on models and their null controls, as `cliposcope run` does.
+
+Controls: ``random-init`` (the same architecture with seeded random weights, from the
+model's family record; models of one architecture share one control) and any control a
+probe declares itself (e.g. TOR's ``sum``), run on the same encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from cliposcope.cache import CachedEncoder
+from cliposcope.encoders import load_encoder
+from cliposcope.encoders.base import Encoder
+from cliposcope.encoders.registry import get_family, list_families
+from cliposcope.errors import CliposcopeError
+from cliposcope.results import ProbeResult
+
+RANDOM_INIT = "random-init"
+# Runs one encoder in one role; the control is None for the model itself.
+RoleRun = Callable[[Encoder, str, str | None], list[ProbeResult]]
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderOptions:
+    """How the command line opens every encoder of a run."""
+
+    checkpoint: str | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int | None = None
+    cache: bool = True
+    cache_dir: str | None = None
+
+    def open(self, spec: str, checkpoint: str | None = None) -> Encoder:
+        sizes = {}
+        if self.batch_size is not None:
+            if self.batch_size < 1:
+                raise CliposcopeError(f"--batch-size {self.batch_size} is not positive",
+                                      hint="e.g. 64")  # fmt: skip
+            sizes = {"text_batch_size": self.batch_size, "image_batch_size": self.batch_size}
+        encoder = load_encoder(spec, checkpoint=checkpoint, device=self.device,
+                               precision=self.precision, **sizes)  # fmt: skip
+        return CachedEncoder(encoder, self.cache_dir) if self.cache else encoder
+
+
+def random_init_spec(encoder: Encoder, seed: int) -> str:
+    family = get_family(encoder.info.family)
+    if family.random_init is None:
+        offering = ", ".join(f"{f.name}:" for f in list_families() if f.random_init)
+        raise CliposcopeError(
+            f"--null random-init needs an open_clip architecture, and {encoder.info.spec} "
+            f"({family.name}) has no random-weight twin",
+            hint=f"use it with {offering} specs, or a control the probe offers (--null sum)",
+        )
+    return family.random_init(encoder.info, seed)
+
+
+def with_controls(
+    specs: Sequence[str],
+    open_encoder: Callable[[str], Encoder],
+    run: RoleRun,
+    nulls: Sequence[str],
+    seed: int,
+) -> Iterator[ProbeResult]:
+    """Each model, then each requested control, as results come."""
+    random_inits_done: set[str] = set()
+    for spec in specs:
+        encoder = open_encoder(spec)
+        yield from run(encoder, "model", None)
+        for null in dict.fromkeys(nulls):
+            if null != RANDOM_INIT:
+                yield from run(encoder, f"null:{null}", null)
+                continue
+            null_spec = random_init_spec(encoder, seed)
+            if null_spec not in random_inits_done:
+                random_inits_done.add(null_spec)
+                yield from run(open_encoder(null_spec), f"null:{RANDOM_INIT}", None)
+
+
+def artifacts_for(settings, out: Path, role: str):
+    """Settings that write files (attention overlays) write them to OUT/overlays/ROLE."""
+    names = {f.name for f in dataclasses.fields(settings)}
+    if "artifacts_dir" not in names:
+        return settings
+    return dataclasses.replace(settings, artifacts_dir=out / "overlays" / role.replace(":", "-"))

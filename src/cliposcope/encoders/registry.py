@@ -1,0 +1,116 @@
+"""The model family registry: one record per family, registered by the family's own module.
+
+``load_encoder``, ``cliposcope models``, fingerprints, provenance and the random-init null
+read these records; nothing else names a family. A new family is one module that calls
+``register_family`` (and, for a built-in one, a line in ``BUILTIN_FAMILY_MODULES``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from cliposcope.errors import CliposcopeError
+from cliposcope.provenance import library_versions as _library_versions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions
+    from cliposcope.specs import ModelSpec
+
+BUILTIN_FAMILY_MODULES = (
+    "cliposcope.encoders.openclip",
+    "cliposcope.encoders.hf",
+    "cliposcope.encoders.st",
+    "cliposcope.encoders.toy",
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one family of encoders is named, built, described and controlled.
+
+    ``load(spec, options)`` builds the encoder; ``libraries`` are the distributions whose
+    versions can change its embeddings (the first enters the cache fingerprint, all enter
+    provenance); ``random_init(info, seed)`` gives the spec of the same architecture with
+    seeded random weights (the null control), where the family has one;
+    ``with_checkpoint(spec, path)`` folds a ``--checkpoint`` path into a spec;
+    ``catalogue(pattern)`` lists what the family knows (e.g. pretrained tags) for
+    ``cliposcope models``.
+    """
+
+    name: str
+    description: str
+    load: Callable[[ModelSpec, LoadOptions], Encoder]
+    examples: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    libraries: tuple[str, ...] = ()
+    random_init: Callable[[EncoderInfo, int], str] | None = None
+    with_checkpoint: Callable[[ModelSpec, Path], ModelSpec] | None = None
+    catalogue: Callable[[str | None], list[str]] | None = None
+
+    @property
+    def library(self) -> str | None:
+        return self.libraries[0] if self.libraries else None
+
+
+_FAMILIES: dict[str, Family] = {}
+_builtins_loaded = False
+
+
+def register_family(family: Family) -> Family:
+    if not family.name.isidentifier() or family.name != family.name.lower():
+        raise ValueError(f"family name {family.name!r} must be a lower-case identifier")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def unregister_family(name: str) -> None:
+    _FAMILIES.pop(name, None)
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_FAMILY_MODULES:
+            importlib.import_module(module)
+
+
+def list_families() -> list[Family]:
+    _load_builtins()
+    return list(_FAMILIES.values())
+
+
+def family_names() -> tuple[str, ...]:
+    return tuple(family.name for family in list_families())
+
+
+def find_family(name: str) -> Family | None:
+    """The record, or None for a family nobody registered (e.g. a test's fake encoder)."""
+    _load_builtins()
+    return _FAMILIES.get(name)
+
+
+def get_family(name: str) -> Family:
+    family = find_family(name)
+    if family is None:
+        raise CliposcopeError(
+            f"unknown model family {name!r}",
+            hint=f"expected one of {', '.join(family_names())}; `cliposcope models` lists them",
+        )
+    return family
+
+
+def tracked_libraries() -> tuple[str, ...]:
+    """Every registered family's libraries, for provenance."""
+    return tuple(dict.fromkeys(lib for family in list_families() for lib in family.libraries))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the core libraries and of every family's, as results record them."""
+    return _library_versions(tracked_libraries())

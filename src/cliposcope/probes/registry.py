@@ -1,0 +1,216 @@
+"""The probe registry: one record per probe, registered by the probe's own module.
+
+A probe is a frozen ``Settings`` dataclass (validated on construction), a function
+``run(encoder, data, settings, *, progress) -> ProbeResult``, its table rows and its report
+section. The command line builds each probe's subcommand from its ``Settings`` fields, and
+the runner, ``cliposcope table`` and the report iterate over this registry: adding a probe
+is one new module (plus a line in ``BUILTIN_PROBE_MODULES`` for a built-in one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from cliposcope.encoders.registry import library_versions
+from cliposcope.errors import CliposcopeError
+from cliposcope.results import ProbeResult
+
+if TYPE_CHECKING:
+    from cliposcope.encoders.base import Encoder
+
+BUILTIN_PROBE_MODULES = (
+    "cliposcope.probes.tor",
+    "cliposcope.probes.toc",
+    "cliposcope.probes.size_first",
+    "cliposcope.probes.ior",
+    "cliposcope.probes.matching",
+    "cliposcope.probes.attention",
+    "cliposcope.probes.ioc",
+)
+# What a probe's run() gets as ``data``: nothing (it builds its own queries from its
+# settings) or a data.scene_sets.SceneSet.
+DATA_KINDS = ("none", "scenes")
+
+Rows = tuple[list[str], list[list[str]]]
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
+           choices: Sequence[str] | None = None, metavar: str | None = None,
+           default_factory: Any = dataclasses.MISSING) -> Any:  # fmt: skip
+    """A Settings field that the command line offers as ``--name`` (or ``flag``)."""
+    metadata = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def internal(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING):
+    """A Settings field set by code (a battery, a null control), never a command-line option."""
+    return field(default=default, default_factory=default_factory, metadata={"cli": False})
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """What a report plot shows, as data: bars with 95% intervals per model.
+
+    ``groups`` = {model label: [(bar label, figure dict with estimate/ci95), ...]};
+    ``reference`` draws a dashed line (chance, or what a model without the bias gives).
+    """
+
+    title: str
+    groups: dict[str, list[tuple[str, dict]]]
+    reference: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A probe's section of the HTML report: heading, an optional chart of its results,
+    and optional saved images (e.g. attention overlays) found under the results folder."""
+
+    heading: str
+    chart: Callable[[Sequence[ProbeResult]], BarChart] | None = None
+    images: str | None = None  # glob below the results folder
+
+
+@dataclass(frozen=True)
+class Probe:
+    """``controls`` maps a null-control name to the settings that realise it on the same
+    encoder (e.g. TOR's "sum": captions embedded as the sum of their objects)."""
+
+    name: str
+    summary: str
+    settings: type
+    run: Callable[..., ProbeResult]
+    title: str
+    rows: Callable[[Sequence[ProbeResult]], Rows]
+    data: str = "none"
+    needs_image_tower: bool = False
+    capability: str | None = None
+    report: ReportSection | None = None
+    controls: Mapping[str, Callable[[Any], Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def __post_init__(self):
+        if self.data not in DATA_KINDS:
+            raise ValueError(f"probe {self.name}: data {self.data!r} not in {DATA_KINDS}")
+        if not (dataclasses.is_dataclass(self.settings) and self.settings.__dataclass_params__.frozen):
+            raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
+
+
+_PROBES: dict[str, Probe] = {}
+_builtins_loaded = False
+
+
+def register_probe(probe: Probe) -> Probe:
+    _PROBES[probe.name] = probe
+    return probe
+
+
+def unregister_probe(name: str) -> None:
+    _PROBES.pop(name, None)
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_PROBE_MODULES:
+            importlib.import_module(module)
+
+
+def list_probes() -> list[Probe]:
+    """Every registered probe, built-in ones first in their documented order."""
+    _load_builtins()
+
+    def place(probe: Probe) -> int:
+        module = probe.run.__module__
+        builtin = module in BUILTIN_PROBE_MODULES
+        return BUILTIN_PROBE_MODULES.index(module) if builtin else len(BUILTIN_PROBE_MODULES)
+
+    return sorted(_PROBES.values(), key=place)
+
+
+def find_probe(name: str) -> Probe | None:
+    _load_builtins()
+    return _PROBES.get(name)
+
+
+def get_probe(name: str) -> Probe:
+    probe = find_probe(name)
+    if probe is None:
+        known = ", ".join(p.name for p in list_probes())
+        raise CliposcopeError(f"unknown probe {name!r}", hint=f"one of {known}")
+    return probe
+
+
+def check_encoder(probe: Probe, encoder: Encoder) -> None:
+    """Refuse, before any work, an encoder that lacks what the probe needs."""
+    if probe.needs_image_tower and not encoder.info.has_image_tower:
+        raise CliposcopeError(
+            f"{probe.name} needs an image tower; {encoder.info.spec} is text-only",
+            hint="use an openclip:, hf: or toy: model for image probes",
+        )
+    if probe.capability and not encoder.supports(probe.capability):
+        raise CliposcopeError(
+            f"{probe.name} needs {probe.capability}, which {encoder.info.spec} does not offer",
+            hint="attention probes need a ViT image tower with a CLS token (e.g. ViT-B-32)",
+        )
+
+
+def run_probe(
+    name: str,
+    encoder: Encoder,
+    data: Any = None,
+    settings: Any = None,
+    *,
+    role: str = "model",
+    progress: bool = False,
+) -> ProbeResult:
+    """Run one registered probe, e.g. ``run_probe("tor", encoder, None, TorSettings(...))``.
+
+    ``data``: None for probes that build their own queries, a SceneSet for image probes.
+    ``settings``: the probe's Settings (its defaults when None). ``role`` labels the
+    result ("model", or "null:..." for a control).
+    """
+    probe = get_probe(name)
+    settings = probe.settings() if settings is None else settings
+    if not isinstance(settings, probe.settings):
+        raise CliposcopeError(
+            f"{name} takes {probe.settings.__name__}, not {type(settings).__name__}",
+            hint=f"build it as {probe.settings.__name__}(...)",
+        )
+    if probe.data == "scenes" and data is None:
+        raise CliposcopeError(f"{name} runs on a scene set", hint="pass a SceneSet as data")
+    check_encoder(probe, encoder)
+    return probe.run(encoder, data, settings, progress=progress).with_role(role)
+
+
+def make_result(
+    probe: str,
+    encoder: Encoder,
+    *,
+    settings: dict,
+    metrics: dict,
+    started: float,
+    **facts: Any,
+) -> ProbeResult:
+    """The one way a probe turns its figures into a result: model record, provenance
+    (cliposcope and library versions plus the probe's own facts, e.g. data fingerprints)
+    and the wall time since ``started`` (a ``time.perf_counter()`` value)."""
+    from cliposcope import __version__
+
+    provenance = {"cliposcope_version": __version__, "library_versions": library_versions()}
+    return ProbeResult(
+        probe=probe,
+        role="model",
+        model=encoder.info.to_dict(),
+        settings=settings,
+        metrics=metrics,
+        provenance=provenance | facts,
+        wall_time_s=round(time.perf_counter() - started, 3),
+    )
