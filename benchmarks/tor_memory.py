@@ -18,7 +18,7 @@ CHILD = """
 import resource, runpy, sys
 sys.argv = ["cliposcope"] + sys.argv[1:]
 try:
-    runpy.run_module("cliposcope.cli", run_name="__main__")
+    runpy.run_module("cliposcope", run_name="__main__")
 except SystemExit as stop:
     if stop.code:
         raise

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from cliposcope.cli import main
+from cliposcope.app.cli import main
 from cliposcope.results import ProbeResult
 
 

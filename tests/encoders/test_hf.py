@@ -78,7 +78,7 @@ def test_hf_hub_name_offline_is_clear(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     texts = tmp_path / "texts.txt"
     texts.write_text("a dog\n")
-    argv = [sys.executable, "-m", "cliposcope.cli", "encode", "--model", "hf:nobody/no-such-model",
+    argv = [sys.executable, "-m", "cliposcope", "encode", "--model", "hf:nobody/no-such-model",
             "--texts", str(texts), "--out", str(tmp_path / "unused.npy"), "--no-cache"]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr

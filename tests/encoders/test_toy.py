@@ -1,8 +1,10 @@
-"""toy:default, the shipped reference model: loads fast, offline, and knows its objects."""
+"""toy:default, the shipped reference model: loads offline in a fresh process and knows its
+objects. (How long the load takes is measured by benchmarks/toy_load.py, not asserted.)"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,27 +16,19 @@ from cliposcope.encoders import load_encoder
 from cliposcope.lab.pool import PoolSpec
 
 LOAD_SCRIPT = """
-import json, time
-started = time.perf_counter()
+import json
 from cliposcope.encoders import load_encoder
 encoder = load_encoder("toy:default")
-print(json.dumps({"seconds": time.perf_counter() - started, "spec": encoder.info.spec}))
+print(json.dumps({"spec": encoder.info.spec, "source": encoder.info.weights_source}))
 """
 
 
-def load_seconds() -> float:
+def test_toy_default_loads_offline_in_a_fresh_process():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], capture_output=True, text=True,
-                          check=True, timeout=120)  # fmt: skip
+                          check=True, timeout=300, env=env)  # fmt: skip
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["spec"] == "toy:default"
-    return report["seconds"]
-
-
-def test_toy_default_loads_offline_in_under_five_seconds():
-    """Imports and load in a fresh process; best of three, since other load on a shared
-    machine adds noise to any single measurement."""
-    timings = [load_seconds() for _ in range(3)]
-    assert min(timings) < 5.0, timings
+    assert report["spec"] == "toy:default" and report["source"].startswith("package:")
 
 
 def test_toy_default_beats_chance_on_held_out_single_objects():

@@ -10,10 +10,11 @@ import pytest
 
 from cliposcope.data.generate import SceneSettings, write_dataset
 from cliposcope.data.layout import LayoutSpec
-from cliposcope.probes.attention import object_attention, patch_coverage, run_attention
-from cliposcope.probes.ior import image_retrieval_metrics, run_image_retrieval
-from cliposcope.probes.matching import matching_pairs, run_matching
 from cliposcope.data.scene_sets import split_scenes
+from cliposcope.probes.attention import AttentionSettings, object_attention, patch_coverage
+from cliposcope.probes.ior import image_retrieval_metrics
+from cliposcope.probes.matching import MatchingSettings, matching_pairs
+from cliposcope.probes.registry import run_probe
 
 from .fakes import SceneLookupEncoder
 
@@ -106,10 +107,10 @@ def role_share(result, role):
 def test_ior_recovers_a_size_bias_and_reports_none_without_one(scene_set):
     scenes = [*scene_set.scenes, *scene_set.references.values()]
     by_area = SceneLookupEncoder(scenes, lambda area, k: area)
-    biased = run_image_retrieval(by_area, scene_set)
+    biased = run_probe("ior", by_area, scene_set)
     assert role_share(biased, "large") > 0.95
     blind = SceneLookupEncoder(scenes, lambda area, k: 1.0)
-    flat = run_image_retrieval(blind, scene_set)
+    flat = run_probe("ior", blind, scene_set)
     for role in ("large", "small 1", "small 2"):
         assert abs(role_share(flat, role) - 1 / 3) < 0.2  # 60 images: near uniform
     # the large object sits at a random caption position, so positions stay near uniform
@@ -119,7 +120,7 @@ def test_ior_recovers_a_size_bias_and_reports_none_without_one(scene_set):
 def test_matching_recovers_the_biases(scene_set):
     scenes = [*scene_set.scenes, *scene_set.references.values()]
     encoder = SceneLookupEncoder(scenes, lambda area, k: area, text_weights=(3, 1, 1))
-    result = run_matching(encoder, scene_set)
+    result = run_probe("matching", encoder, scene_set)
     first, second = result.metrics["scenario_1"], result.metrics["scenario_2"]
     assert first["plain"]["estimate"] > 0.95  # the first-named large object carries it
     assert second["plain"]["estimate"] < 0.1  # the wrong caption leads with the large object
@@ -133,9 +134,11 @@ def test_random_vit_b32_end_to_end(scene_set, tmp_path):
     encoder = load_encoder("openclip:ViT-B-32?seed=0")
     small = split_scenes([*scene_set.scenes[:6], *scene_set.references.values()])
     for result in (
-        run_image_retrieval(encoder, small),
-        run_matching(encoder, small, position=1),
-        run_attention(encoder, small, overlays=tmp_path, overlay_count=2),
+        run_probe("ior", encoder, small),
+        run_probe("matching", encoder, small, MatchingSettings(position=1)),
+        run_probe(
+            "attention", encoder, small, AttentionSettings(overlays=2, artifacts_dir=tmp_path)
+        ),
     ):
         record = json.loads(result.to_json())
         assert record["model"]["spec"] == "openclip:ViT-B-32?seed=0"
@@ -154,25 +157,24 @@ def test_hf_clip_end_to_end_with_attention(scene_set, hf_clip_dir):
     maps = encoder.cls_attention([scene_set.scenes[0].image_path], layer=-1)
     assert maps.shape == (1, 4, 4) and 0 < maps.sum() < 1  # CLS->CLS weight is left out
     small = split_scenes([*scene_set.scenes[:5], *scene_set.references.values()])
-    result = run_attention(encoder, small, layer=0)
+    result = run_probe("attention", encoder, small, AttentionSettings(layer=0))
     assert result.settings["layer"] == 0 and result.metrics["grid"] == [4, 4]
-    ior = run_image_retrieval(encoder, small, gallery="names")
+    ior = run_probe("i2tor", encoder, small)
     assert ior.probe == "i2tor" and ior.model["family"] == "hf"
 
 
 def test_ioc_reads_the_object_the_embedding_keeps(tmp_path):
     from cliposcope.data.sprites import sprite_names
-    from cliposcope.probes.ioc import run_ioc
 
     settings = SceneSettings(kind="comco", count=200, layout=LayoutSpec(n=3, order="random"),
                              objects=sprite_names()[:8], seed=2)  # fmt: skip
     few = split_scenes(write_dataset(settings, tmp_path / "few"))
     scenes = [*few.scenes, *few.references.values()]
     only_large = SceneLookupEncoder(scenes, lambda area, k: float(area > 0.1))
-    result = run_ioc(only_large, few)
+    result = run_probe("ioc", only_large, few)
     by_role = result.metrics["per_role_test_accuracy"]
     assert by_role["large"]["estimate"] > 0.9
     assert by_role["small 1"]["estimate"] < 0.5  # chance is 1/8, plus what exclusion gives
     assert result.metrics["split_sizes"] == [160, 40]
-    again = run_ioc(only_large, few)
+    again = run_probe("ioc", only_large, few)
     assert again.metrics == result.metrics  # seeded split and heads

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
-from cliposcope.probes.size_first import SizeFirstSettings, run_size_first, size_first_queries
-from cliposcope.probes.toc import TocSettings, balanced_slots, build_captions, run_toc
+from cliposcope.probes.registry import run_probe
+from cliposcope.probes.size_first import SizeFirstSettings, size_first_queries
+from cliposcope.probes.toc import TocSettings, balanced_slots, build_captions
 
 from .fakes import PositionWeightedEncoder
 
@@ -62,13 +63,13 @@ def test_probe_reads_what_the_embedding_keeps():
             return super()._encode_texts(names, progress=progress)
 
     settings = TocSettings(OBJECTS, COLOURS, n=3, per_class=40, epochs=10)
-    result = run_toc(FirstObjectOnly((1,)), settings)
+    result = run_probe("toc", FirstObjectOnly((1,)), None, settings)
     accuracy = [f["estimate"] for f in result.metrics["per_position_test_accuracy"]]
     assert accuracy[0] > 0.9
     assert all(a < 0.2 for a in accuracy[1:])  # chance is 1/20
     assert result.metrics["chance"] == 1 / 20
     assert result.settings["target"] == "object"
-    again = run_toc(FirstObjectOnly((1,)), settings)
+    again = run_probe("toc", FirstObjectOnly((1,)), None, settings)
     assert again.metrics == result.metrics  # deterministic training
 
 
@@ -83,7 +84,9 @@ def test_size_first_queries_follow_the_design():
 
 
 def test_size_first_measures_first_object_accuracy():
-    result = run_size_first(PositionWeightedEncoder((3, 1, 1, 1)), SizeFirstSettings())
+    result = run_probe(
+        "size-first", PositionWeightedEncoder((3, 1, 1, 1)), None, SizeFirstSettings()
+    )
     large = result.metrics["large_first"]["first_object_accuracy"]
     small = result.metrics["small_first"]["first_object_accuracy"]
     assert large["estimate"] > 0.95 and small["estimate"] > 0.95

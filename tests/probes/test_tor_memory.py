@@ -9,7 +9,8 @@ from __future__ import annotations
 import tracemalloc
 
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
-from cliposcope.probes.tor import TorSettings, run_tor
+from cliposcope.probes.registry import run_probe
+from cliposcope.probes.tor import TorSettings
 
 from .fakes import PositionWeightedEncoder
 
@@ -18,7 +19,7 @@ def peak_bytes(settings: TorSettings) -> tuple[int, int]:
     encoder = PositionWeightedEncoder((2, 1, 1, 1), dim=64)
     tracemalloc.start()
     try:
-        result = run_tor(encoder, settings)
+        result = run_probe("tor", encoder, None, settings)
         return tracemalloc.get_traced_memory()[1], result.provenance["query_count"]
     finally:
         tracemalloc.stop()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cliposcope.cli import main
-from cliposcope.report.html import SECTIONS, build_report
+from cliposcope.app.cli import main
+from cliposcope.report.html import build_report, load_results, section_ids
 from cliposcope.results import ProbeResult
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,7 +38,10 @@ def test_demo_writes_results_and_report(demo):
     assert all(r.model["spec"] in ("toy:default", "openclip:cliposcope-toy?seed=0",
                                    "st:all-MiniLM-L6-v2") for r in results)  # fmt: skip
     page = (demo / "report.html").read_text()
-    for section in SECTIONS:
+    sections = section_ids(load_results(demo))
+    assert sections == ["summary", "tor", "ior", "matching", "attention", "progression",
+                        "scenes", "provenance"]  # fmt: skip
+    for section in sections:
         assert f'id="{section}"' in page
     assert "http://" not in page and "https://" not in page  # self-contained
 
@@ -53,7 +56,7 @@ def test_report_opens_in_headless_chromium(demo, tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert dom.returncode == 0, dom.stderr[-2000:]
-    for section in SECTIONS:
+    for section in section_ids(load_results(demo)):
         assert f'id="{section}"' in dom.stdout
     console_errors = [line for line in dom.stderr.splitlines()
                       if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip

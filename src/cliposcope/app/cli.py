@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cliposcope.app.options import add_settings_options, settings_from_args
-from cliposcope.app.runs import RANDOM_INIT, EncoderOptions, artifacts_for, with_controls
+from cliposcope.app.runs import (
+    RANDOM_INIT,
+    EncoderOptions,
+    artifacts_for,
+    check_random_init,
+    with_controls,
+)
 from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.registry import Probe, list_probes
@@ -278,8 +284,10 @@ def _role_runner(args: argparse.Namespace):
     offered = (RANDOM_INIT, *(probe.controls if probe else ()))
     for null in args.null:
         if null not in offered:
-            raise CliposcopeError(f"--null {null} is not a control of {args.probe_name}",
-                                  hint=f"{args.probe_name} offers: {', '.join(offered)}")  # fmt: skip
+            raise CliposcopeError(
+                f"--null {null} is not a control of {args.probe_name}",
+                hint=f"{args.probe_name} offers: {', '.join(offered)}",
+            )
     if probe is None:
         from cliposcope.probes.battery import BatterySettings, run_battery
 
@@ -311,7 +319,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cliposcope.specs import parse_spec
 
     for spec in args.model:  # typos surface before any long work starts
-        parse_spec(spec)
+        family = parse_spec(spec).family
+        if RANDOM_INIT in args.null:
+            check_random_init(spec, family)
     run = _role_runner(args)
     options = encoder_options(args)
     results = []

@@ -46,16 +46,21 @@ class EncoderOptions:
         return CachedEncoder(encoder, self.cache_dir) if self.cache else encoder
 
 
-def random_init_spec(encoder: Encoder, seed: int) -> str:
-    family = get_family(encoder.info.family)
+def check_random_init(spec: str, family_name: str) -> None:
+    """Refuse, before any work, a model whose family has no random-weight twin."""
+    family = get_family(family_name)
     if family.random_init is None:
         offering = ", ".join(f"{f.name}:" for f in list_families() if f.random_init)
         raise CliposcopeError(
-            f"--null random-init needs an open_clip architecture, and {encoder.info.spec} "
+            f"--null random-init needs an open_clip architecture, and {spec} "
             f"({family.name}) has no random-weight twin",
             hint=f"use it with {offering} specs, or a control the probe offers (--null sum)",
         )
-    return family.random_init(encoder.info, seed)
+
+
+def random_init_spec(encoder: Encoder, seed: int) -> str:
+    check_random_init(encoder.info.spec, encoder.info.family)
+    return get_family(encoder.info.family).random_init(encoder.info, seed)
 
 
 def with_controls(

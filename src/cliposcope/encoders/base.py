@@ -159,6 +159,17 @@ class Encoder(ABC):
 
     info: EncoderInfo
     capabilities: frozenset[str] = frozenset()
+    device: str = "cpu"
+    precision: str = "fp32"
+    text_batch_size: int = 256
+    image_batch_size: int = 32
+
+    def _take_options(self, options: LoadOptions | None) -> None:
+        """Where and how this encoder runs (the device resolved from 'auto')."""
+        options = (options or LoadOptions(device="cpu")).resolved()
+        self.device, self.precision = options.device, options.precision
+        self.text_batch_size = options.text_batch_size
+        self.image_batch_size = options.image_batch_size
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities

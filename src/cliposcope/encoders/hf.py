@@ -68,7 +68,6 @@ def fast_text_support(config) -> tuple[bool, str]:
 
 class HFEncoder(Encoder):
     def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
-        options = (options or LoadOptions(device="cpu")).resolved()
         try:
             import transformers
         except ImportError:
@@ -78,10 +77,7 @@ class HFEncoder(Encoder):
             ) from None
         spec.check_options(OPTIONS)
         self.spec = spec
-        self.device = options.device
-        self.precision = options.precision
-        self.text_batch_size = options.text_batch_size
-        self.image_batch_size = options.image_batch_size
+        self._take_options(options)
         require_folder_if_path(spec.target)
         folder = Path(spec.target).expanduser()
         self.location = str(folder.resolve()) if folder.is_dir() else spec.target
@@ -213,7 +209,9 @@ class HFEncoder(Encoder):
         with tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar:
             for batch in batched(images, self.image_batch_size):
                 with torch.inference_mode(), autocast(self.device, self.precision):
-                    features = _features(self.model.get_image_features(pixel_values=self._pixels(batch)))
+                    features = _features(
+                        self.model.get_image_features(pixel_values=self._pixels(batch))
+                    )
                 out.append(features.float().cpu().numpy())
                 bar.update(len(batch))
         return np.concatenate(out)

@@ -38,8 +38,8 @@ from cliposcope.encoders.causal_text import (
     max_abs_difference,
     pooled_positions,
 )
-from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.encoders.registry import Family, library_versions, register_family
+from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.specs import ModelSpec
 
@@ -192,13 +192,9 @@ class OpenClipEncoder(Encoder):
     def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
         import open_clip
 
-        options = (options or LoadOptions(device="cpu")).resolved()
         spec.check_options(OPTIONS)
         self.spec = spec
-        self.device = options.device
-        self.precision = options.precision
-        self.text_batch_size = options.text_batch_size
-        self.image_batch_size = options.image_batch_size
+        self._take_options(options)
         source = resolve_source(spec.target)
         self.source = source
         seed = spec.int_option("seed", 0)

@@ -7,7 +7,6 @@ read these records; nothing else names a family. A new family is one module that
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cliposcope.errors import CliposcopeError
 from cliposcope.provenance import library_versions as _library_versions
+from cliposcope.registry import Registry
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,32 +58,21 @@ class Family:
         return self.libraries[0] if self.libraries else None
 
 
-_FAMILIES: dict[str, Family] = {}
-_builtins_loaded = False
+_FAMILIES: Registry[Family] = Registry(BUILTIN_FAMILY_MODULES)
 
 
 def register_family(family: Family) -> Family:
     if not family.name.isidentifier() or family.name != family.name.lower():
         raise ValueError(f"family name {family.name!r} must be a lower-case identifier")
-    _FAMILIES[family.name] = family
-    return family
+    return _FAMILIES.register(family)
 
 
 def unregister_family(name: str) -> None:
-    _FAMILIES.pop(name, None)
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for module in BUILTIN_FAMILY_MODULES:
-            importlib.import_module(module)
+    _FAMILIES.unregister(name)
 
 
 def list_families() -> list[Family]:
-    _load_builtins()
-    return list(_FAMILIES.values())
+    return _FAMILIES.entries()
 
 
 def family_names() -> tuple[str, ...]:
@@ -92,8 +81,7 @@ def family_names() -> tuple[str, ...]:
 
 def find_family(name: str) -> Family | None:
     """The record, or None for a family nobody registered (e.g. a test's fake encoder)."""
-    _load_builtins()
-    return _FAMILIES.get(name)
+    return _FAMILIES.find(name)
 
 
 def get_family(name: str) -> Family:

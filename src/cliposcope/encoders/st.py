@@ -46,7 +46,6 @@ def resolve_st_target(target: str) -> tuple[str, str]:
 
 class SentenceTransformerEncoder(Encoder):
     def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
-        options = (options or LoadOptions(device="cpu")).resolved()
         spec.check_options(OPTIONS)
         try:
             from sentence_transformers import SentenceTransformer
@@ -56,9 +55,7 @@ class SentenceTransformerEncoder(Encoder):
                 hint="pip install 'cliposcope[st]'",
             ) from None
         self.spec = spec
-        self.device = options.device
-        self.precision = options.precision
-        self.text_batch_size = options.text_batch_size
+        self._take_options(options)
         location, source = resolve_st_target(spec.target)
         local = Path(location).is_dir()
         previous = os.environ.get("HF_HUB_OFFLINE")

@@ -59,8 +59,7 @@ register_family(
         "checkpoint of the cliposcope-toy architecture",
         load=load_toy,
         examples=(
-            "toy:default                         shipped reference toy CLIP (20 objects, "
-            "offline)",
+            "toy:default                         shipped reference toy CLIP (20 objects, offline)",
             "toy:runs/x/checkpoints/samples_N.pt a `cliposcope lab train` checkpoint",
         ),
         options=OPTIONS,

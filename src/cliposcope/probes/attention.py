@@ -20,17 +20,9 @@ from PIL import Image
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
-from cliposcope.probes.registry import (
-    BarChart,
-    Probe,
-    ReportSection,
-    internal,
-    make_result,
-    option,
-    register_probe,
-)
+from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
+from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.stats import mean_interval
-from cliposcope.probes.tables import large_first, percent
 from cliposcope.results import ProbeResult
 
 
@@ -135,10 +127,7 @@ def attention_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list
 
 
 def attention_chart(results: Sequence[ProbeResult]) -> BarChart:
-    groups = {}
-    for result in results:
-        shares = result.metrics["mean_share_by_role"]
-        groups[result.label] = [(label, shares[label]) for label in large_first(shares)]
+    groups = {r.label: role_bars(r.metrics["mean_share_by_role"]) for r in results}
     return BarChart("Mean share of CLS attention on each object, by size role", groups)
 
 
@@ -153,7 +142,8 @@ register_probe(
         data="scenes",
         needs_image_tower=True,
         capability="cls_attention",
-        report=ReportSection("CLS attention by object size", attention_chart,
-                             images="overlays/*/*.png"),  # fmt: skip
+        report=ReportSection(
+            "CLS attention by object size", attention_chart, images="overlays/*/*.png"
+        ),
     )
 )

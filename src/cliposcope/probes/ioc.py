@@ -17,8 +17,8 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
 from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.presentation import large_first, percent, position_headers
 from cliposcope.probes.registry import Probe, make_result, option, register_probe
-from cliposcope.probes.tables import large_first, percent, position_headers
 from cliposcope.results import ProbeResult
 
 TRAIN_SHARE = 0.8

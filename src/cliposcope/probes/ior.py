@@ -18,16 +18,19 @@ import numpy as np
 
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
-from cliposcope.probes.registry import (
+from cliposcope.probes.presentation import (
     BarChart,
-    Probe,
     ReportSection,
-    make_result,
-    register_probe,
+    large_first,
+    one_in_n,
+    padded,
+    percent,
+    position_headers,
+    role_bars,
 )
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
-from cliposcope.probes.tables import large_first, padded, percent, position_headers
 from cliposcope.results import ProbeResult
 
 GALLERIES = {"ior": "images", "i2tor": "names"}
@@ -117,13 +120,9 @@ def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], lis
 
 
 def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
-    groups = {}
-    for result in results:
-        figures = result.metrics["per_role_among_truth"]
-        groups[result.label] = [(label, figures[label]) for label in large_first(figures)]
-    n = max((r.settings["n"] for r in results), default=3)
+    groups = {r.label: role_bars(r.metrics["per_role_among_truth"]) for r in results}
     title = "IOR: share of images whose top ground-truth object has each size role"
-    return BarChart(title, groups, 1 / n)
+    return BarChart(title, groups, one_in_n(results))
 
 
 register_probe(

@@ -24,16 +24,9 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.registry import (
-    BarChart,
-    Probe,
-    ReportSection,
-    make_result,
-    option,
-    register_probe,
-)
+from cliposcope.probes.presentation import BarChart, ReportSection, percent
+from cliposcope.probes.registry import Probe, make_result, option, register_probe
 from cliposcope.probes.stats import Proportion
-from cliposcope.probes.tables import percent
 from cliposcope.results import ProbeResult
 
 CAPTIONS = Template("and")  # the published matching captions: "apple and pizza and desk"

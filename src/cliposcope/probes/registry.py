@@ -10,7 +10,6 @@ is one new module (plus a line in ``BUILTIN_PROBE_MODULES`` for a built-in one).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from cliposcope.encoders.registry import library_versions
 from cliposcope.errors import CliposcopeError
+from cliposcope.probes.presentation import ReportSection
+from cliposcope.registry import Registry
 from cliposcope.results import ProbeResult
 
 if TYPE_CHECKING:
@@ -54,29 +55,6 @@ def internal(default: Any = dataclasses.MISSING, *, default_factory: Any = datac
 
 
 @dataclass(frozen=True)
-class BarChart:
-    """What a report plot shows, as data: bars with 95% intervals per model.
-
-    ``groups`` = {model label: [(bar label, figure dict with estimate/ci95), ...]};
-    ``reference`` draws a dashed line (chance, or what a model without the bias gives).
-    """
-
-    title: str
-    groups: dict[str, list[tuple[str, dict]]]
-    reference: float | None = None
-
-
-@dataclass(frozen=True)
-class ReportSection:
-    """A probe's section of the HTML report: heading, an optional chart of its results,
-    and optional saved images (e.g. attention overlays) found under the results folder."""
-
-    heading: str
-    chart: Callable[[Sequence[ProbeResult]], BarChart] | None = None
-    images: str | None = None  # glob below the results folder
-
-
-@dataclass(frozen=True)
 class Probe:
     """``controls`` maps a null-control name to the settings that realise it on the same
     encoder (e.g. TOR's "sum": captions embedded as the sum of their objects)."""
@@ -98,46 +76,36 @@ class Probe:
     def __post_init__(self):
         if self.data not in DATA_KINDS:
             raise ValueError(f"probe {self.name}: data {self.data!r} not in {DATA_KINDS}")
-        if not (dataclasses.is_dataclass(self.settings) and self.settings.__dataclass_params__.frozen):
+        if not (
+            dataclasses.is_dataclass(self.settings) and self.settings.__dataclass_params__.frozen
+        ):
             raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
 
 
-_PROBES: dict[str, Probe] = {}
-_builtins_loaded = False
+_PROBES: Registry[Probe] = Registry(BUILTIN_PROBE_MODULES)
 
 
 def register_probe(probe: Probe) -> Probe:
-    _PROBES[probe.name] = probe
-    return probe
+    return _PROBES.register(probe)
 
 
 def unregister_probe(name: str) -> None:
-    _PROBES.pop(name, None)
-
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        for module in BUILTIN_PROBE_MODULES:
-            importlib.import_module(module)
+    _PROBES.unregister(name)
 
 
 def list_probes() -> list[Probe]:
     """Every registered probe, built-in ones first in their documented order."""
-    _load_builtins()
 
     def place(probe: Probe) -> int:
         module = probe.run.__module__
         builtin = module in BUILTIN_PROBE_MODULES
         return BUILTIN_PROBE_MODULES.index(module) if builtin else len(BUILTIN_PROBE_MODULES)
 
-    return sorted(_PROBES.values(), key=place)
+    return sorted(_PROBES.entries(), key=place)
 
 
 def find_probe(name: str) -> Probe | None:
-    _load_builtins()
-    return _PROBES.get(name)
+    return _PROBES.find(name)
 
 
 def get_probe(name: str) -> Probe:

@@ -18,9 +18,9 @@ from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.presentation import p_value, percent
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.stats import Proportion, two_proportion_test
-from cliposcope.probes.tables import p_value, percent
 from cliposcope.results import ProbeResult
 
 CONDITIONS = ("large", "small")

@@ -25,8 +25,8 @@ from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.presentation import percent, position_headers
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
-from cliposcope.probes.tables import percent, position_headers
 from cliposcope.results import ProbeResult
 
 TARGETS = ("object", "colour")

@@ -22,18 +22,18 @@ from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.queries import check_arity, query_chunks, query_count
-from cliposcope.probes.registry import (
+from cliposcope.probes.presentation import (
     BarChart,
-    Probe,
     ReportSection,
-    internal,
-    make_result,
-    option,
-    register_probe,
+    one_in_n,
+    p_value,
+    padded,
+    percent,
+    position_headers,
 )
+from cliposcope.probes.queries import check_arity, query_chunks, query_count
+from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
-from cliposcope.probes.tables import p_value, padded, percent, position_headers
 from cliposcope.results import ProbeResult
 
 PROTOCOLS = ("paper", "balanced")
@@ -209,9 +209,8 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
     for result in results:
         key, _ = _shown_figure(result)
         groups[result.label] = [(f"pos {k + 1}", f) for k, f in enumerate(result.metrics[key])]
-    n = max((r.settings["n"] for r in results), default=3)
     title = "TOR: share of captions whose nearest name is the object at each position"
-    return BarChart(title, groups, 1 / n)
+    return BarChart(title, groups, one_in_n(results))
 
 
 register_probe(

@@ -19,7 +19,8 @@ from cliposcope.atomic import atomic_write_bytes
 from cliposcope.encoders.registry import find_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.plotting import figure_png, pyplot
-from cliposcope.probes.registry import BarChart, list_probes
+from cliposcope.probes.presentation import BarChart
+from cliposcope.probes.registry import list_probes
 from cliposcope.report.table import table_rows
 from cliposcope.results import ProbeResult
 
@@ -179,13 +180,17 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
     if not results:
         raise CliposcopeError(f"no result JSON in {folder}", hint="give the --out folder of a run")
     out = Path(out) if out else folder / "report.html"
-    page = _environment().get_template("report.html.j2").render(
-        result_count=len(results),
-        models=sorted({r.label for r in results}),
-        probe_sections=_probe_sections(folder, results),
-        progression=_progression(folder),
-        scenes=_scenes(folder),
-        provenance=_provenance(results),
+    page = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            result_count=len(results),
+            models=sorted({r.label for r in results}),
+            probe_sections=_probe_sections(folder, results),
+            progression=_progression(folder),
+            scenes=_scenes(folder),
+            provenance=_provenance(results),
+        )
     )
     atomic_write_bytes(out, page.encode("utf-8"))
     return out
