@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from cliposcope.encoders import spec_with_checkpoint
+from cliposcope.encoders.specs import parse_spec
 from cliposcope.errors import CliposcopeError, describe_exception
-from cliposcope.specs import parse_spec
 
 
 def test_parse_spec_splits_family_target_and_options():

@@ -192,6 +192,14 @@ class CachedEncoder(Encoder):
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         return self.encoder.capabilities
 
+    @property
+    def device(self) -> str:  # type: ignore[override]
+        return self.encoder.device
+
+    @property
+    def precision(self) -> str:  # type: ignore[override]
+        return self.encoder.precision
+
     def cls_attention(self, images: Sequence[ImageInput], layer: int = -1) -> np.ndarray:
         """Attention maps are not embeddings: passed through to the wrapped encoder, uncached."""
         return self.encoder.cls_attention(images, layer)

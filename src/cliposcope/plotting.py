@@ -19,9 +19,10 @@ def pyplot():
     return plt
 
 
-def figure_png(figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes (closed afterwards): nothing touches the file system."""
+def figure_png(figure, dpi: int = 100, *, tight: bool = True) -> bytes:
+    """The figure as PNG bytes (closed afterwards): nothing touches the file system.
+    ``tight`` crops to the drawn area (report plots); False keeps the figure's own size."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     pyplot().close(figure)
     return buffer.getvalue()

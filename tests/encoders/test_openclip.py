@@ -11,8 +11,8 @@ from PIL import Image
 
 from cliposcope.encoders import load_encoder
 from cliposcope.encoders.openclip import OpenClipEncoder, WeightsSource
+from cliposcope.encoders.specs import parse_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.specs import parse_spec
 
 TEXTS = ["apple and pizza and desk", "a dog", "teddy bear and cat"]
 

@@ -31,11 +31,12 @@ BATTERY = "paper"
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", required=True, metavar="SPEC", help="e.g. openclip:ViT-B-32/openai"
+        "--model", required=True, metavar="SPEC", help="`cliposcope models` lists the spec forms"
     )
     parser.add_argument(
-        "--checkpoint", metavar="PATH", help="local weights for a bare openclip:ARCH spec"
-    )
+        "--checkpoint", metavar="PATH", help="local weights, folded into the spec where the "
+        "family takes them (e.g. a bare open_clip architecture)",
+    )  # fmt: skip
     _add_encoder_options(parser)
 
 
@@ -54,10 +55,15 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+RUN_OPTIONS = ("model", "null", "seed", "out", "batch_size", "device", "precision", "cache_dir",
+               "no_cache", "quiet")  # fmt: skip
+SCENE_OPTIONS = ("scenes", "kind", "objects", "count")
+
+
 def _add_run_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -> None:
     parser.add_argument(
         "--model", action="append", required=True, metavar="SPEC",
-        help="repeat for several models",
+        help="repeat for several models (`cliposcope models` lists the spec forms)",
     )  # fmt: skip
     parser.add_argument(
         "--null", action="append", default=[], metavar="CONTROL",
@@ -83,20 +89,23 @@ def _add_probe_commands(commands) -> None:
 
     for probe in list_probes():
         parser = commands.add_parser(probe.name, help=probe.summary)
-        add_settings_options(parser, probe.settings)
-        if probe.data == "scenes":
+        scenes = probe.data == "scenes"
+        add_settings_options(
+            parser, probe.settings, RUN_OPTIONS + (SCENE_OPTIONS if scenes else ())
+        )
+        if scenes:
             _add_scene_options(parser)
         _add_run_options(parser, (RANDOM_INIT, *probe.controls))
         parser.set_defaults(handler=cmd_run, probe=probe)
     paper = commands.add_parser(BATTERY, help="the paper's battery on a scene set")
-    add_settings_options(paper, BatterySettings)
+    add_settings_options(paper, BatterySettings, RUN_OPTIONS + SCENE_OPTIONS)
     _add_scene_options(paper)
     _add_run_options(paper, (RANDOM_INIT,))
     paper.set_defaults(handler=cmd_run, probe=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cliposcope import __version__
+    from cliposcope.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="cliposcope",
@@ -180,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     progression = lab_commands.add_parser("progression", help="TOR/IOR at every checkpoint")
     progression.add_argument("runs", nargs="+", metavar="RUN_DIR")
     progression.add_argument("--out", default="progression", metavar="DIR")
+    progression.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
+    progression.add_argument("--precision", default="fp32", choices=PRECISIONS)
     progression.add_argument("--quiet", action="store_true")
     progression.set_defaults(handler=cmd_lab_progression)
     theory = lab_commands.add_parser("theory", help="Monte-Carlo check of the paper's theorem")
@@ -314,16 +325,17 @@ def _role_runner(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cliposcope.encoders.specs import parse_spec
     from cliposcope.report.table import render_tables
     from cliposcope.results import result_filename
-    from cliposcope.specs import parse_spec
 
-    for spec in args.model:  # typos surface before any long work starts
+    options = encoder_options(args)
+    options.load_options()  # a bad device, precision or batch size fails before any work
+    for spec in args.model:  # so do typos in the specs
         family = parse_spec(spec).family
         if RANDOM_INIT in args.null:
             check_random_init(spec, family)
     run = _role_runner(args)
-    options = encoder_options(args)
     results = []
     out = Path(args.out)
     for result in with_controls(args.model, options.open, run, args.null, args.seed):
@@ -403,12 +415,16 @@ def cmd_lab_progression(args: argparse.Namespace) -> int:
     )
 
     out = Path(args.out)
+    options = EncoderOptions(device=args.device, precision=args.precision).load_options()
     curves = {}
     for run in map(Path, args.runs):
         if not (run / "settings.json").is_file():
             raise CliposcopeError(f"{run} is not a lab run", hint="give folders made by lab train")
         scenes = evaluation_scenes(out / "eval-scenes", run_pool_spec(run))
-        curves[run.name] = checkpoint_points(run, scenes, progress=not args.quiet)
+        curves[run.name] = checkpoint_points(
+            run, scenes, progress=not args.quiet, device=options.device,
+            precision=options.precision,
+        )  # fmt: skip
     atomic_write_json(out / "progression.json", curves)
     plot_curves(curves, out / "progression.png")
     print(f"{'run':<16} {'samples':>9} {'TOR first %':>22} {'IOR large %':>22}")
@@ -469,9 +485,9 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from cliposcope import __version__
     from cliposcope.atomic import atomic_save_npy, atomic_write_json
     from cliposcope.cache import CachedEncoder
+    from cliposcope.version import __version__
 
     out = Path(args.out)
     if out.suffix != ".npy":
@@ -479,7 +495,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     # image paths as strings, so the sidecar JSON can list them
     inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
     options = encoder_options(args)
-    encoder = options.open(args.model, options.checkpoint)
+    options.load_options()
+    encoder = options.open(args.model)
     started = time.perf_counter()
     if args.texts:
         embeddings = encoder.encode_text(inputs, progress=not args.quiet)

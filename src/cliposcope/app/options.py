@@ -17,39 +17,53 @@ from typing import Any
 # Options every command that runs probes offers itself; a Settings field of the same name
 # is filled from them rather than offered twice.
 COMMON = ("seed",)
+SCALARS = (bool, int, float, str)
 
 
 def cli_fields(settings_type: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(settings_type) if "help" in f.metadata]
 
 
-def _value_type(hint: Any) -> type:
-    """int, float or str for an annotation such as ``int | None`` or ``Vocabulary | str``."""
+def _value_type(settings_type: type, name: str, hint: Any) -> type:
+    """bool, int, float or str for an annotation such as ``int | None`` or
+    ``Vocabulary | str`` (objects that a string names are given as that string)."""
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for candidate in (bool, int, float, str):
+    for candidate in SCALARS:
         if candidate in options:
             return candidate
     if Path in options:
         return str
-    return str
+    raise TypeError(
+        f"{settings_type.__name__}.{name}: {hint} cannot be a command-line option; "
+        "declare it internal() or accept a str"
+    )
 
 
 def flag_of(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
-def add_settings_options(parser: argparse.ArgumentParser, settings_type: type) -> None:
+def add_settings_options(
+    parser: argparse.ArgumentParser, settings_type: type, reserved: tuple[str, ...] = ()
+) -> None:
+    """One option per command-line field; ``reserved`` are the destinations of options the
+    command adds itself, which no field may take."""
     hints = typing.get_type_hints(settings_type)
     for field in cli_fields(settings_type):
         if field.name in COMMON:
             continue
+        if field.name in reserved:
+            raise TypeError(f"{settings_type.__name__}.{field.name} takes the name of an option "
+                            "the command line owns; rename the field")  # fmt: skip
         meta = field.metadata
-        kind = _value_type(hints[field.name])
-        if kind is bool:
-            parser.add_argument(flag_of(field), dest=field.name, action="store_true",
-                                help=meta["help"])  # fmt: skip
-            continue
+        kind = _value_type(settings_type, field.name, hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
+        if kind is bool:
+            # --flag turns a False default on; a True default also gets --no-flag.
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(flag_of(field), dest=field.name, action=action,
+                                default=bool(default), help=meta["help"])  # fmt: skip
+            continue
         parser.add_argument(
             flag_of(field), dest=field.name, type=kind, default=default, choices=meta["choices"],
             metavar=meta["metavar"], help=meta["help"],

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cliposcope.cache import CachedEncoder
 from cliposcope.encoders import load_encoder
-from cliposcope.encoders.base import Encoder
-from cliposcope.encoders.registry import get_family, list_families
+from cliposcope.encoders.base import Encoder, LoadOptions
+from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.errors import CliposcopeError
 from cliposcope.results import ProbeResult
 
@@ -34,15 +34,22 @@ class EncoderOptions:
     cache: bool = True
     cache_dir: str | None = None
 
-    def open(self, spec: str, checkpoint: str | None = None) -> Encoder:
+    def load_options(self) -> LoadOptions:
+        """Checked (device resolved, batch size positive) before any work starts."""
+        if self.batch_size is not None and self.batch_size < 1:
+            raise CliposcopeError(f"--batch-size {self.batch_size} is not positive",
+                                  hint="e.g. 64")  # fmt: skip
         sizes = {}
         if self.batch_size is not None:
-            if self.batch_size < 1:
-                raise CliposcopeError(f"--batch-size {self.batch_size} is not positive",
-                                      hint="e.g. 64")  # fmt: skip
             sizes = {"text_batch_size": self.batch_size, "image_batch_size": self.batch_size}
-        encoder = load_encoder(spec, checkpoint=checkpoint, device=self.device,
-                               precision=self.precision, **sizes)  # fmt: skip
+        return LoadOptions(device=self.device, precision=self.precision, **sizes).resolved()
+
+    def open(self, spec: str) -> Encoder:
+        options = self.load_options()
+        encoder = load_encoder(spec, checkpoint=self.checkpoint, device=options.device,
+                               precision=options.precision,
+                               text_batch_size=options.text_batch_size,
+                               image_batch_size=options.image_batch_size)  # fmt: skip
         return CachedEncoder(encoder, self.cache_dir) if self.cache else encoder
 
 
@@ -50,7 +57,7 @@ def check_random_init(spec: str, family_name: str) -> None:
     """Refuse, before any work, a model whose family has no random-weight twin."""
     family = get_family(family_name)
     if family.random_init is None:
-        offering = ", ".join(f"{f.name}:" for f in list_families() if f.random_init)
+        offering = spec_prefixes(lambda f: f.random_init is not None)
         raise CliposcopeError(
             f"--null random-init needs an open_clip architecture, and {spec} "
             f"({family.name}) has no random-weight twin",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, LoadOptions
 from cliposcope.encoders.registry import Family, get_family, list_families, register_family
+from cliposcope.encoders.specs import ModelSpec, parse_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.specs import ModelSpec, parse_spec
 
 __all__ = [
     "Encoder",

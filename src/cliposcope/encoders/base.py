@@ -8,6 +8,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,28 @@ class LoadOptions:
                                       hint="e.g. 64")  # fmt: skip
 
     def resolved(self) -> LoadOptions:
-        """The same options with 'auto' turned into the device actually used."""
+        """The same options with 'auto' turned into the device actually used, refused where
+        this torch cannot run the precision on that device (it would fall back silently)."""
         from dataclasses import replace
 
-        return replace(self, device=resolve_device(self.device))
+        device = resolve_device(self.device)
+        check_autocast(device, self.precision)
+        return replace(self, device=device)
+
+
+def check_autocast(device: str, precision: str) -> None:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch warns, then disables, unsupported autocast
+            with autocast(device, precision):
+                pass
+    except (UserWarning, RuntimeError) as error:
+        raise CliposcopeError(
+            f"precision {precision} is not available on {device} with this torch ({error})",
+            hint="use --precision fp32, or another device",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -166,7 +185,7 @@ class Encoder(ABC):
 
     def _take_options(self, options: LoadOptions | None) -> None:
         """Where and how this encoder runs (the device resolved from 'auto')."""
-        options = (options or LoadOptions(device="cpu")).resolved()
+        options = (options or LoadOptions()).resolved()
         self.device, self.precision = options.device, options.precision
         self.text_batch_size = options.text_batch_size
         self.image_batch_size = options.image_batch_size
@@ -189,9 +208,11 @@ class Encoder(ABC):
 
     def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
         if not self.info.has_image_tower:
+            from cliposcope.encoders.registry import spec_prefixes
+
             raise CliposcopeError(
                 f"{self.info.spec} is a text-only encoder and cannot embed images",
-                hint="use an openclip: or hf: model for image probes",
+                hint=f"use a {spec_prefixes(lambda f: f.embeds_images)} model for image probes",
             )
         images = list(images)
         if not images:
@@ -270,3 +291,17 @@ def activation_name(module) -> str:
     }
     found = sorted({names[type(m).__name__] for m in module.modules() if type(m).__name__ in names})
     return "+".join(found) if found else "unknown"
+
+
+@contextmanager
+def quiet_weight_loading():
+    """transformers draws a bar per weight load; ours are the ones that count work."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

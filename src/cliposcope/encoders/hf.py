@@ -10,7 +10,6 @@ Options: ``fast`` (true/false, default true).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -27,11 +26,12 @@ from cliposcope.encoders.base import (
     batched,
     length_sorted_batches,
     load_image,
+    quiet_weight_loading,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
+from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
-from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS = {"fast": "true/false, exact length-bucketed text path for CLIP, default true"}
 SUPPORTED_MODEL_TYPES = ("clip", "siglip", "siglip2")
@@ -43,20 +43,6 @@ def _features(output) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     return output.pooler_output
-
-
-@contextmanager
-def quiet_weight_loading():
-    """transformers draws a bar per weight load; ours are the ones that count work."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def fast_text_support(config) -> tuple[bool, str]:
@@ -249,6 +235,7 @@ register_family(
         name="hf",
         description="Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
         load=HFEncoder,
+        embeds_images=True,
         examples=(
             "hf:openai/clip-vit-base-patch32     hub name",
             "hf:/path/to/saved/model             folder written by save_pretrained",

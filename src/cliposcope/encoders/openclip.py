@@ -39,9 +39,9 @@ from cliposcope.encoders.causal_text import (
     pooled_positions,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
+from cliposcope.encoders.specs import ModelSpec
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
-from cliposcope.specs import ModelSpec
 
 OPTIONS = {
     "quickgelu": "true/false, default: as the weights were trained",
@@ -479,6 +479,7 @@ register_family(
         description="open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
         "(local checkpoint) or local-dir:FOLDER",
         load=OpenClipEncoder,
+        embeds_images=True,
         examples=(
             "openclip:ViT-B-32/openai            pretrained tag (needs the model hub once)",
             "openclip:ViT-B-32/ckpt/epoch_10.pt  local checkpoint (state dict or "

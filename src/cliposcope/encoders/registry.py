@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions
-    from cliposcope.specs import ModelSpec
+    from cliposcope.encoders.specs import ModelSpec
 
 BUILTIN_FAMILY_MODULES = (
     "cliposcope.encoders.openclip",
@@ -40,13 +40,14 @@ class Family:
     seeded random weights (the null control), where the family has one;
     ``with_checkpoint(spec, path)`` folds a ``--checkpoint`` path into a spec;
     ``catalogue(pattern)`` lists what the family knows (e.g. pretrained tags) for
-    ``cliposcope models``.
+    ``cliposcope models``; ``embeds_images`` says whether its models have an image tower.
     """
 
     name: str
     description: str
     load: Callable[[ModelSpec, LoadOptions], Encoder]
     examples: tuple[str, ...] = ()
+    embeds_images: bool = False
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     libraries: tuple[str, ...] = ()
     random_init: Callable[[EncoderInfo, int], str] | None = None
@@ -54,11 +55,16 @@ class Family:
     catalogue: Callable[[str | None], list[str]] | None = None
 
     @property
+    def module(self) -> str:
+        """The module that defines the family (its loader's)."""
+        return self.load.__module__
+
+    @property
     def library(self) -> str | None:
         return self.libraries[0] if self.libraries else None
 
 
-_FAMILIES: Registry[Family] = Registry(BUILTIN_FAMILY_MODULES)
+_FAMILIES: Registry[Family] = Registry(BUILTIN_FAMILY_MODULES, lambda family: family.module)
 
 
 def register_family(family: Family) -> Family:
@@ -92,6 +98,11 @@ def get_family(name: str) -> Family:
             hint=f"expected one of {', '.join(family_names())}; `cliposcope models` lists them",
         )
     return family
+
+
+def spec_prefixes(predicate=lambda family: True) -> str:
+    """'openclip:, hf:, ...' for the families a hint should offer."""
+    return ", ".join(f"{family.name}:" for family in list_families() if predicate(family))
 
 
 def tracked_libraries() -> tuple[str, ...]:

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions, autocast
-from cliposcope.encoders.hf import quiet_weight_loading
+from cliposcope.encoders.base import (
+    Encoder,
+    EncoderInfo,
+    LoadOptions,
+    autocast,
+    quiet_weight_loading,
+)
 from cliposcope.encoders.registry import Family, library_versions, register_family
+from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import distribution_version
-from cliposcope.specs import ModelSpec, require_folder_if_path
 
 OPTIONS: dict[str, str] = {}
 BUNDLED_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")

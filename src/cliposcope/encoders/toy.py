@@ -14,8 +14,8 @@ from pathlib import Path
 from cliposcope.encoders.base import LoadOptions
 from cliposcope.encoders.openclip import OpenClipEncoder, random_init_spec
 from cliposcope.encoders.registry import Family, register_family
+from cliposcope.encoders.specs import ModelSpec
 from cliposcope.errors import CliposcopeError
-from cliposcope.specs import ModelSpec
 
 ARCH = "cliposcope-toy"
 PACKAGED = {"default": "default.safetensors"}
@@ -58,6 +58,7 @@ register_family(
         description="the project's own small CLIP: toy:default (shipped, trained here) or a "
         "checkpoint of the cliposcope-toy architecture",
         load=load_toy,
+        embeds_images=True,
         examples=(
             "toy:default                         shipped reference toy CLIP (20 objects, offline)",
             "toy:runs/x/checkpoints/samples_N.pt a `cliposcope lab train` checkpoint",

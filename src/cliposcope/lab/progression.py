@@ -41,13 +41,21 @@ def run_pool_spec(run_dir: Path) -> PoolSpec:
     return PoolSpec(**pool)
 
 
-def checkpoint_points(run_dir: Path, scene_set: SceneSet, progress: bool = False) -> list[dict]:
+def checkpoint_points(
+    run_dir: Path,
+    scene_set: SceneSet,
+    progress: bool = False,
+    *,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> list[dict]:
+    """TOR first-object and IOR large-object shares at every checkpoint of a run."""
     checkpoints = sorted((run_dir / "checkpoints").glob("samples_*.pt"))
     if not checkpoints:
         raise CliposcopeError(f"no checkpoints in {run_dir}", hint="run `cliposcope lab train`")
     points = []
     for checkpoint in checkpoints:
-        encoder = load_encoder(f"openclip:cliposcope-toy/{checkpoint}")
+        encoder = load_encoder(f"toy:{checkpoint}", device=device, precision=precision)
         results = run_battery(encoder, scene_set, PROGRESSION_BATTERY, progress=progress)
         tor, ior = (next(r for r in results if r.probe == name) for name in ("tor", "ior"))
         points.append({
@@ -87,4 +95,4 @@ def plot_curves(curves: dict[str, list[dict]], path: Path) -> None:
     from cliposcope.atomic import atomic_write_bytes
     from cliposcope.plotting import figure_png
 
-    atomic_write_bytes(path, figure_png(curves_figure(curves), dpi=110))
+    atomic_write_bytes(path, figure_png(curves_figure(curves), dpi=110, tight=False))

@@ -88,4 +88,4 @@ def plot(points: list[TheoryPoint], path: str) -> None:
     axis.set_title("The cost of an incomplete text embedding shrinks with d")
     axis.legend()
     figure.tight_layout()
-    atomic_write_bytes(path, figure_png(figure, dpi=120))
+    atomic_write_bytes(path, figure_png(figure, dpi=120, tight=False))

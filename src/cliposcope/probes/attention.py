@@ -110,6 +110,10 @@ def run_attention(
     )
 
 
+def attention_in_battery(battery, scene_set) -> AttentionSettings:
+    return AttentionSettings(battery.layer, battery.overlays, battery.artifacts_dir)
+
+
 def attention_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
     labels = large_first(label for r in results for label in r.metrics["mean_share_by_role"])
     headers = ["Model", "Layer", *(f"{label} %" for label in labels)]
@@ -145,5 +149,6 @@ register_probe(
         report=ReportSection(
             "CLS attention by object size", attention_chart, images="overlays/*/*.png"
         ),
+        in_battery=attention_in_battery,
     )
 )

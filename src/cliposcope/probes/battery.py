@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cliposcope.data.scene_sets import SceneSet
-from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.attention import AttentionSettings
-from cliposcope.probes.ioc import IocSettings
-from cliposcope.probes.ior import ImageRetrievalSettings
-from cliposcope.probes.matching import MatchingSettings
 from cliposcope.probes.registry import get_probe, internal, option, run_probe
-from cliposcope.probes.tor import TorSettings
 from cliposcope.results import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -41,7 +35,7 @@ class BatterySettings:
     tor_sample: int | None = option(2000, "TOR combinations drawn with --seed", metavar="K")
     tor_all_orders: bool = internal(False)
     # Which probes run, in this order (IOC also needs ``ioc``).
-    probes: tuple[str, ...] = internal(("ior", "i2tor", "matching", "attention", "ioc", "tor"))
+    probes: tuple[str, ...] = internal(BATTERY_PROBES)
     vocabulary_name: str = internal("scene objects")
     artifacts_dir: Path | None = internal(None)
 
@@ -49,27 +43,13 @@ class BatterySettings:
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
         if self.tor_sample is not None:
             check_range("--tor-sample", self.tor_sample, 1, hint="a positive number")
-        unknown = [name for name in self.probes if name not in BATTERY_PROBES]
-        if unknown:
-            raise CliposcopeError(f"not in the battery: {', '.join(unknown)}",
-                                  hint=f"choose from {', '.join(BATTERY_PROBES)}")  # fmt: skip
-        # Checked here, so a bad value fails before any model is loaded.
-        MatchingSettings(self.position)
-        AttentionSettings(self.layer, self.overlays)
-
-    def probe_settings(self, name: str, scene_set: SceneSet):
-        """The settings one probe of the battery runs with on this scene set."""
-        if name == "tor":
-            vocabulary = Vocabulary(self.vocabulary_name, scene_set.names)
-            return TorSettings(vocabulary, n=scene_set.n, sample=self.tor_sample,
-                               seed=self.seed, all_orders=self.tor_all_orders)  # fmt: skip
-        if name == "matching":
-            return MatchingSettings(self.position)
-        if name == "attention":
-            return AttentionSettings(self.layer, self.overlays, self.artifacts_dir)
-        if name == "ioc":
-            return IocSettings(seed=self.seed)
-        return ImageRetrievalSettings()
+        outside = [name for name in self.probes if get_probe(name).in_battery is None]
+        if outside:
+            raise CliposcopeError(f"not a battery probe: {', '.join(outside)}",
+                                  hint=f"the battery runs {', '.join(BATTERY_PROBES)}")  # fmt: skip
+        if self.position is not None:
+            check_range("--position", self.position, 1, hint="a caption position, from 1")
+        check_range("--overlays", self.overlays, 0, hint="a count of images, 0 for none")
 
 
 def run_battery(
@@ -86,6 +66,6 @@ def run_battery(
             log.warning("%s skipped for %s: no %s", name, encoder.info.spec, probe.capability)
             continue
         data = scene_set if probe.data == "scenes" else None
-        results.append(run_probe(name, encoder, data, settings.probe_settings(name, scene_set),
-                                 progress=progress))  # fmt: skip
+        probe_settings = probe.in_battery(settings, scene_set)
+        results.append(run_probe(name, encoder, data, probe_settings, progress=progress))
     return results

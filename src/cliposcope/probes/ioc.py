@@ -112,5 +112,6 @@ register_probe(
         rows=ioc_rows,
         data="scenes",
         needs_image_tower=True,
+        in_battery=lambda battery, scene_set: IocSettings(seed=battery.seed),
     )
 )

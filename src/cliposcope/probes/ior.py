@@ -137,6 +137,7 @@ register_probe(
         data="scenes",
         needs_image_tower=True,
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
+        in_battery=lambda battery, scene_set: ImageRetrievalSettings(),
     )
 )
 register_probe(
@@ -149,5 +150,6 @@ register_probe(
         rows=image_retrieval_rows,
         data="scenes",
         needs_image_tower=True,
+        in_battery=lambda battery, scene_set: ImageRetrievalSettings(),
     )
 )

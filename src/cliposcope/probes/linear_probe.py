@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from cliposcope.probes.stats import Proportion
+
+if TYPE_CHECKING:
+    import torch
 
 
 def train_linear_probe(
@@ -21,6 +25,8 @@ def train_linear_probe(
 ) -> torch.nn.Linear:
     """A linear head trained with Adam on the ``train`` rows, seeded independently of the
     global torch RNG."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(features.shape[1], classes)
     with torch.no_grad():
@@ -40,6 +46,8 @@ def train_linear_probe(
 
 
 def accuracy(head: torch.nn.Linear, features: np.ndarray, labels: np.ndarray) -> Proportion:
+    import torch
+
     with torch.no_grad():
         predicted = head(torch.from_numpy(features).float()).argmax(dim=1).numpy()
     return Proportion(int((predicted == labels).sum()), len(labels))

@@ -198,5 +198,6 @@ register_probe(
         report=ReportSection(
             "Image-text matching and the split-caption mitigation", matching_chart
         ),
+        in_battery=lambda battery, scene_set: MatchingSettings(battery.position),
     )
 )

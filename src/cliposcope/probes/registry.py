@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from cliposcope.encoders.registry import library_versions
+from cliposcope.encoders.registry import library_versions, spec_prefixes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ReportSection
 from cliposcope.registry import Registry
@@ -57,7 +57,9 @@ def internal(default: Any = dataclasses.MISSING, *, default_factory: Any = datac
 @dataclass(frozen=True)
 class Probe:
     """``controls`` maps a null-control name to the settings that realise it on the same
-    encoder (e.g. TOR's "sum": captions embedded as the sum of their objects)."""
+    encoder (e.g. TOR's "sum": captions embedded as the sum of their objects).
+    ``in_battery(battery_settings, scene_set)`` gives the probe's Settings when it runs in
+    the paper's battery (probes.battery); None keeps it out of the battery."""
 
     name: str
     summary: str
@@ -72,6 +74,7 @@ class Probe:
     controls: Mapping[str, Callable[[Any], Any]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    in_battery: Callable[[Any, Any], Any] | None = None
 
     def __post_init__(self):
         if self.data not in DATA_KINDS:
@@ -82,7 +85,7 @@ class Probe:
             raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
 
 
-_PROBES: Registry[Probe] = Registry(BUILTIN_PROBE_MODULES)
+_PROBES: Registry[Probe] = Registry(BUILTIN_PROBE_MODULES, lambda probe: probe.run.__module__)
 
 
 def register_probe(probe: Probe) -> Probe:
@@ -95,13 +98,7 @@ def unregister_probe(name: str) -> None:
 
 def list_probes() -> list[Probe]:
     """Every registered probe, built-in ones first in their documented order."""
-
-    def place(probe: Probe) -> int:
-        module = probe.run.__module__
-        builtin = module in BUILTIN_PROBE_MODULES
-        return BUILTIN_PROBE_MODULES.index(module) if builtin else len(BUILTIN_PROBE_MODULES)
-
-    return sorted(_PROBES.entries(), key=place)
+    return _PROBES.entries()
 
 
 def find_probe(name: str) -> Probe | None:
@@ -121,7 +118,7 @@ def check_encoder(probe: Probe, encoder: Encoder) -> None:
     if probe.needs_image_tower and not encoder.info.has_image_tower:
         raise CliposcopeError(
             f"{probe.name} needs an image tower; {encoder.info.spec} is text-only",
-            hint="use an openclip:, hf: or toy: model for image probes",
+            hint=f"use a {spec_prefixes(lambda f: f.embeds_images)} model for image probes",
         )
     if probe.capability and not encoder.supports(probe.capability):
         raise CliposcopeError(
@@ -170,7 +167,7 @@ def make_result(
     """The one way a probe turns its figures into a result: model record, provenance
     (cliposcope and library versions plus the probe's own facts, e.g. data fingerprints)
     and the wall time since ``started`` (a ``time.perf_counter()`` value)."""
-    from cliposcope import __version__
+    from cliposcope.version import __version__
 
     provenance = {"cliposcope_version": __version__, "library_versions": library_versions()}
     return ProbeResult(

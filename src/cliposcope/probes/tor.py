@@ -176,6 +176,13 @@ def run_tor(
     )
 
 
+def tor_in_battery(battery, scene_set) -> TorSettings:
+    """TOR on the scene set's own vocabulary and object count."""
+    vocabulary = Vocabulary(battery.vocabulary_name, scene_set.names)
+    return TorSettings(vocabulary, n=scene_set.n, sample=battery.tor_sample, seed=battery.seed,
+                       all_orders=battery.tor_all_orders)  # fmt: skip
+
+
 def _shown_figure(result: ProbeResult) -> tuple[str, str]:
     """(metrics key, label) of the per-position figure a table shows for this protocol."""
     if result.settings["protocol"] == "paper":
@@ -223,5 +230,6 @@ register_probe(
         rows=tor_rows,
         report=ReportSection("Text side: which named object survives (TOR)", tor_chart),
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
+        in_battery=tor_in_battery,
     )
 )

@@ -19,7 +19,7 @@ from cliposcope.atomic import atomic_write_bytes
 from cliposcope.encoders.registry import find_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.plotting import figure_png, pyplot
-from cliposcope.probes.presentation import BarChart
+from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
 from cliposcope.report.table import table_rows
 from cliposcope.results import ProbeResult
@@ -30,8 +30,8 @@ OVERLAY_EXAMPLES = 6
 
 
 def section_ids(results: Sequence[ProbeResult]) -> list[str]:
-    """The page's section ids, in order, for these results."""
-    probes = [p.name for p in list_probes() if p.report and any(r.probe == p.name for r in results)]
+    """The page's section ids, in order, for these results: one per probe that has any."""
+    probes = [p.name for p in list_probes() if any(r.probe == p.name for r in results)]
     return ["summary", *probes, *FIXED_SECTIONS[1:]]
 
 
@@ -82,22 +82,25 @@ def load_results(folder: Path) -> list[ProbeResult]:
 
 
 def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
+    """A section per probe with results: its declared heading, chart and images, or, for a
+    probe that declares no section, its table under its title."""
     sections = []
     rows = table_rows(results)
     for probe in list_probes():
         chosen = [r for r in results if r.probe == probe.name]
-        if probe.report is None or not chosen:
+        if not chosen:
             continue
+        report = probe.report or ReportSection(probe.title)
         headers, body = rows[probe.name]
-        chart = probe.report.chart
         images = None
-        if probe.report.images:
-            paths = sorted(folder.glob(probe.report.images))[:OVERLAY_EXAMPLES]
+        if report.images:
+            paths = sorted(folder.glob(report.images))[:OVERLAY_EXAMPLES]
             images = [{"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
                       for p in paths]  # fmt: skip
+        chart = report.chart
         sections.append({
             "id": probe.name,
-            "heading": probe.report.heading,
+            "heading": report.heading,
             "title": probe.title,
             "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,
             "headers": headers,
@@ -150,7 +153,7 @@ def _provenance(results: list[ProbeResult]) -> dict:
             r.model.get("weights_source", "-"),
             (r.model.get("weights_hash") or "-")[:23],
             r.model.get("activation", "-"),
-            settings.get("device", "cpu"),
+            settings.get("device", "-"),
             settings.get("precision", "-"),
             versions.get("torch", "-"),
             ", ".join(f"{lib} {versions.get(lib, '-')}" for lib in libraries) or "-",

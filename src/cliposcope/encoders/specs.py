@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from cliposcope.encoders.registry import family_names
 from cliposcope.errors import CliposcopeError
 
 SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...]"
 
 
 def _syntax() -> str:
-    from cliposcope.encoders.registry import family_names
-
     return f"{SPEC_SYNTAX}, FAMILY one of {', '.join(family_names())}"
 
 
@@ -98,11 +97,9 @@ def parse_spec(spec: str) -> ModelSpec:
     if not sep:
         raise CliposcopeError(
             f"model spec {spec!r} has no family prefix",
-            hint=f"expected {_syntax()}, e.g. openclip:{spec}",
+            hint=f"expected {_syntax()}, e.g. {family_names()[0]}:{spec}",
         )
     family = family.lower()
-    from cliposcope.encoders.registry import family_names
-
     if family not in family_names():
         raise CliposcopeError(
             f"unknown model family {family!r} in spec {spec!r}",
