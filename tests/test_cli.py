@@ -45,7 +45,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cliposcope: error: text file not found")
+    assert len(lines) == 1 and lines[0].startswith("error: text file not found")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ class CliposcopeError(Exception):
 def describe_exception(error: BaseException, limit: int = 300) -> str:
     """A library's exception in one short line: its type and the start of its message."""
     lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    text = f"{type(error).__name__}: {lines[0] if lines else repr(error)}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

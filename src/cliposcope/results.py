@@ -58,8 +58,13 @@ class ProbeResult:
     @classmethod
     def load(cls, path: str | Path) -> ProbeResult:
         path = Path(path)
+        if path.is_dir():
+            raise CliposcopeError(f"{path} is a folder, not a result file",
+                                  hint=f"give its files: {path}/*.json")  # fmt: skip
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}")
             return cls(**data)
         except FileNotFoundError:
             raise CliposcopeError(f"result file not found: {path}", hint="check the path") from None

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from cliposcope.app.options import add_settings_options, settings_from_args
+from cliposcope.app.outputs import check_output_file, check_output_folder
 from cliposcope.app.runs import (
     RANDOM_INIT,
     EncoderOptions,
@@ -22,7 +26,7 @@ from cliposcope.app.runs import (
     with_controls,
 )
 from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.registry import Probe, list_probes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -104,10 +108,25 @@ def _add_probe_commands(commands) -> None:
     paper.set_defaults(handler=cmd_run, probe=None)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes as one line, like every other user error (argparse prints usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (hint: {self.prog} --help)\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it cleans up exactly as Ctrl-C does."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cliposcope.version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cliposcope",
         description="Measure how much of each object survives in CLIP-style embeddings.",
     )
@@ -329,12 +348,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cliposcope.report.table import render_tables
     from cliposcope.results import result_filename
 
+    check_range("--seed", args.seed, 0, hint="a non-negative integer")
     options = encoder_options(args)
     options.load_options()  # a bad device, precision or batch size fails before any work
     for spec in args.model:  # so do typos in the specs
         family = parse_spec(spec).family
         if RANDOM_INIT in args.null:
             check_random_init(spec, family)
+    check_output_folder(args.out, "--out")
     run = _role_runner(args)
     results = []
     out = Path(args.out)
@@ -350,7 +371,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from cliposcope.data.generate import SceneSettings, write_dataset
     from cliposcope.data.layout import LayoutSpec
-    from cliposcope.data.official import write_official
     from cliposcope.data.vocab import load_vocabulary
 
     areas = None
@@ -370,9 +390,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     objects = load_vocabulary(args.vocab).words if args.vocab else None
     settings = SceneSettings(kind=args.kind, count=args.count, size=args.size, seed=args.seed,
                              layout=layout, objects=objects, template=args.template)  # fmt: skip
-    scenes = write_dataset(settings, args.out, progress=not args.quiet)
+    check_output_folder(args.out, "--out")
     if args.official_layout:
-        write_official(scenes, args.official_layout)
+        check_output_folder(args.official_layout, "--official-layout")
+    write_dataset(settings, args.out, progress=not args.quiet, official=args.official_layout)
     if not args.quiet:
         print(f"wrote {args.count} scenes (+ references) to {args.out}", file=sys.stderr)
     return 0
@@ -384,6 +405,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from cliposcope.data.official import read_scenes
     from cliposcope.data.sheet import contact_sheet
 
+    check_range("--count", args.count, 1, hint="how many scenes the sheet shows")
+    check_range("--seed", args.seed, 0, hint="a non-negative integer")
+    check_output_file(args.out, "--out", ".png")
     scenes = [s for s in read_scenes(args.dataset) if s.condition != "single"]
     if not scenes:
         raise CliposcopeError(f"no multi-object scenes in {args.dataset}", hint="generate some")
@@ -396,10 +420,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_lab_train(args: argparse.Namespace) -> int:
     from cliposcope.lab.train import TrainSettings, train
 
-    if args.samples < args.batch_size:
-        raise CliposcopeError(f"--samples {args.samples} is below one batch", hint="e.g. 192000")
     settings = TrainSettings(policy=args.policy, samples=args.samples, batch_size=args.batch_size,
                              checkpoint_every=args.checkpoint_every, seed=args.seed)  # fmt: skip
+    check_output_folder(args.out, "--out")
     final = train(settings, args.out, progress=not args.quiet)
     print(f"final checkpoint: {final}", file=sys.stderr)
     return 0
@@ -416,6 +439,7 @@ def cmd_lab_progression(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     options = EncoderOptions(device=args.device, precision=args.precision).load_options()
+    check_output_folder(out, "--out")
     curves = {}
     for run in map(Path, args.runs):
         if not (run / "settings.json").is_file():
@@ -444,6 +468,8 @@ def _pct(figure: dict) -> str:
 def cmd_lab_theory(args: argparse.Namespace) -> int:
     from cliposcope.lab.theory import plot, render_table, simulate
 
+    if args.plot:
+        check_output_file(args.plot, "--plot", ".png")
     points = simulate(dropped=args.dropped, temperature=args.temperature, trials=args.trials,
                       seed=args.seed)  # fmt: skip
     print(render_table(points, args.dropped))
@@ -455,6 +481,7 @@ def cmd_lab_theory(args: argparse.Namespace) -> int:
 def cmd_lab_export(args: argparse.Namespace) -> int:
     from cliposcope.lab.export import export_fp16
 
+    check_output_file(args.out, "--out", ".safetensors")
     print(f"wrote {export_fp16(args.checkpoint, args.out)}", file=sys.stderr)
     return 0
 
@@ -462,6 +489,8 @@ def cmd_lab_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cliposcope.app.demo import run_demo
 
+    check_range("--seed", args.seed, 0, hint="a non-negative integer")
+    check_output_folder(args.out, "--out")
     run_demo(args.out, seed=args.seed, progress=not args.quiet)
     return 0
 
@@ -469,6 +498,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from cliposcope.report.html import build_report
 
+    check_output_file(args.out or Path(args.results) / "report.html", "--out", ".html")
     print(f"wrote {build_report(args.results, args.out)}", file=sys.stderr)
     return 0
 
@@ -477,6 +507,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     from cliposcope.report.table import render_tables, write_csv
     from cliposcope.results import ProbeResult
 
+    if args.csv:
+        check_output_file(args.csv, "--csv", ".csv")
     results = [ProbeResult.load(path) for path in args.results]
     print(render_tables(results))
     if args.csv:
@@ -532,16 +564,35 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user mistakes end in one line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except CliposcopeError as error:
-        print(f"cliposcope: error: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `cliposcope models | head -1`: the reader has enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Terminated:
+        print("cliposcope: terminated; partial outputs removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("cliposcope: interrupted", file=sys.stderr)
+        print("cliposcope: interrupted; partial outputs removed", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine refused: disk full, permissions, ...
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where} (hint: check the path and free space)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from cliposcope.cache import CachedEncoder
+from cliposcope.app.outputs import check_output_folder
+from cliposcope.cache import CachedEncoder, default_cache_dir
 from cliposcope.encoders import load_encoder
 from cliposcope.encoders.base import Encoder, LoadOptions
 from cliposcope.encoders.registry import get_family, spec_prefixes
@@ -39,6 +40,9 @@ class EncoderOptions:
         if self.batch_size is not None and self.batch_size < 1:
             raise CliposcopeError(f"--batch-size {self.batch_size} is not positive",
                                   hint="e.g. 64")  # fmt: skip
+        if self.cache:
+            cache = self.cache_dir or default_cache_dir()
+            check_output_folder(cache, "--cache-dir" if self.cache_dir else "the cache folder")
         sizes = {}
         if self.batch_size is not None:
             sizes = {"text_batch_size": self.batch_size, "image_batch_size": self.batch_size}

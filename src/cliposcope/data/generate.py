@@ -8,9 +8,8 @@ interrupted run leaves no half-written dataset.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -20,13 +19,15 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from cliposcope.atomic import publish_folder, staged_folder
 from cliposcope.data import render
 from cliposcope.data.layout import LayoutSpec, place
-from cliposcope.data.scenes import Scene, SceneObject, write_manifest
+from cliposcope.data.official import copy_official
+from cliposcope.data.scenes import SETTINGS_NAME, Scene, SceneObject, write_manifest
 from cliposcope.data.simco import render_shape, simco_names, split_name
 from cliposcope.data.sprites import sprite_names, sprites_for
 from cliposcope.data.templates import load_template
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range
 
 KINDS = ("comco", "simco")
 GENERATOR_VERSION = 1
@@ -59,6 +60,7 @@ class SceneSettings:
             raise CliposcopeError(f"--size {self.size} is out of range", hint="32 to 2048 px")
         if self.count < 1:
             raise CliposcopeError(f"--count {self.count} is not positive", hint="e.g. --count 100")
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
         self.layout.check()
         vocabulary = self.vocabulary
         for name in self.objects or ():  # user names: a clear error for unknown ones
@@ -187,17 +189,31 @@ def reference_scene(settings: SceneSettings, name: str) -> tuple[Image.Image, np
     return render.to_image(canvas), labels, scene
 
 
-def write_dataset(settings: SceneSettings, out: str | Path, *, progress: bool = False,
-                  references: bool = True) -> list[Scene]:  # fmt: skip
+def write_dataset(
+    settings: SceneSettings,
+    out: str | Path,
+    *,
+    progress: bool = False,
+    references: bool = True,
+    official: str | Path | None = None,
+) -> list[Scene]:
     """Generate into ``out`` (which must not exist or be empty): images/, masks/,
-    single/ (one reference image per object), manifest.jsonl."""
+    single/ (one reference image per object), manifest.jsonl, settings.json; and, with
+    ``official``, the same scenes in the paper's folder layout there too.
+
+    Both folders are built in hidden staging folders and renamed into place only when both
+    are complete, so an interrupted run leaves neither (and a rerun starts cleanly)."""
     settings.check()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CliposcopeError(f"{out} already exists and is not empty", hint="choose a new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    targets = [out] if official is None else [out, Path(official)]
+    for target in targets:
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise CliposcopeError(f"{target} already exists and is not empty",
+                                  hint="choose a new folder")  # fmt: skip
+    if official is not None and Path(official).resolve() == out.resolve():
+        raise CliposcopeError(f"--official-layout {official} is the --out folder",
+                              hint="give the official layout a folder of its own")  # fmt: skip
+    with staged_folder(out) as staging, contextlib.ExitStack() as stack:
         scenes = []
         for sub in ("images", "masks"):
             (staging / sub).mkdir()
@@ -213,13 +229,18 @@ def write_dataset(settings: SceneSettings, out: str | Path, *, progress: bool = 
                 image, labels, scene = reference_scene(settings, name)
                 scenes.append(_save(staging, "single", scene, image, labels))
         write_manifest(scenes, staging)
-        (staging / "settings.json").write_text(_settings_json(settings))
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        (staging / SETTINGS_NAME).write_text(_settings_json(settings))
+        official_staging = None
+        if official is not None:
+            official_staging = stack.enter_context(staged_folder(Path(official)))
+            copy_official(scenes, official_staging)
+        publish_folder(staging, out)
+        if official_staging is not None:
+            try:
+                publish_folder(official_staging, Path(official))
+            except BaseException:
+                shutil.rmtree(out, ignore_errors=True)  # neither, rather than one of two
+                raise
     for scene in scenes:
         scene.root = out
     return scenes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range
 
 SIZES = ("one-large", "equal", "areas")
 PLACEMENTS = ("random", "grid", "overlap")
@@ -40,6 +40,7 @@ class LayoutSpec:
     def check(self) -> None:
         if not 1 <= self.n <= MAX_OBJECTS:
             raise CliposcopeError(f"--objects {self.n} is out of range", hint=f"1 to {MAX_OBJECTS}")
+        check_range("--gap", self.gap, 0, hint="a distance in pixels, 0 or more")
         for name, value, allowed in (("sizes", self.sizes, SIZES),
                                      ("placement", self.placement, PLACEMENTS),
                                      ("background", self.background, BACKGROUNDS)):  # fmt: skip

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from cliposcope.atomic import publish_folder, staged_folder
 from cliposcope.data.scenes import MANIFEST_NAME, Scene, SceneObject, read_manifest
 from cliposcope.data.templates import Template
 from cliposcope.errors import CliposcopeError
@@ -42,9 +43,18 @@ def decode_names(stem: str, vocabulary: Sequence[str] | None = None) -> list[str
 
 
 def write_official(scenes: Sequence[Scene], dest: str | Path) -> Path:
+    """The scenes in the paper's layout, staged and renamed into place when complete."""
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise CliposcopeError(f"{dest} already exists and is not empty", hint="choose a new folder")
+    with staged_folder(dest) as staging:
+        copy_official(scenes, staging)
+        publish_folder(staging, dest)
+    return dest
+
+
+def copy_official(scenes: Sequence[Scene], dest: Path) -> None:
+    """Copy each scene to DEST/CONDITION/obj1_obj2.png (single-object ones to single/)."""
     taken: set[Path] = set()
     for scene in scenes:
         folder = SINGLE_FOLDER if scene.condition == "single" else (scene.condition or "scenes")
@@ -57,7 +67,6 @@ def write_official(scenes: Sequence[Scene], dest: str | Path) -> Path:
         taken.add(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(scene.image_path, target)
-    return dest
 
 
 def _scene_from_file(path: Path, root: Path, condition: str, vocabulary) -> Scene:

@@ -13,6 +13,7 @@ from PIL import Image
 from cliposcope.errors import CliposcopeError
 
 MANIFEST_NAME = "manifest.jsonl"
+SETTINGS_NAME = "settings.json"  # the generator's settings, written with the manifest
 ROLES = ("large", "small", "equal", "custom", "single", "unknown")
 
 
@@ -98,21 +99,49 @@ def write_manifest(scenes: list[Scene], root: Path) -> Path:
 
 
 def read_manifest(path: str | Path) -> list[Scene]:
-    """Scenes from a manifest file, or from a folder holding manifest.jsonl."""
+    """Scenes from a manifest file, or from a folder holding manifest.jsonl.
+
+    A manifest is untrusted: every file it names must lie inside its folder (after
+    resolving ``..`` and symbolic links), or the manifest is refused."""
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
     if not path.is_file():
         raise CliposcopeError(f"manifest not found: {path}", hint="run `cliposcope generate` first")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise CliposcopeError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})",
+            hint="a manifest is JSON lines, as `cliposcope generate` writes",
+        ) from None
     scenes = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            scenes.append(Scene.from_json(json.loads(line), path.parent))
-        except (json.JSONDecodeError, TypeError, KeyError) as error:
+            scene = Scene.from_json(json.loads(line), path.parent)
+        except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as error:
             raise CliposcopeError(
                 f"{path} line {number} is not a scene record ({type(error).__name__}: {error})",
                 hint="one JSON object per line, as `cliposcope generate` writes",
             ) from None
+        for relative in (scene.image, scene.masks):
+            if relative is not None:
+                check_inside(path.parent, relative, f"{path} line {number}")
+        scenes.append(scene)
     return scenes
+
+
+def check_inside(root: Path, relative: str, source: str) -> Path:
+    """``root/relative`` resolved, refused unless it stays inside ``root``."""
+    if not isinstance(relative, str) or not relative:
+        raise CliposcopeError(f"{source} names no file ({relative!r})", hint="re-generate it")
+    base = root.resolve()
+    target = (root / relative).resolve()
+    if not target.is_relative_to(base):
+        raise CliposcopeError(
+            f"{source} names {relative!r}, which lies outside {root}",
+            hint="a manifest may only name files inside its own folder",
+        )
+    return target

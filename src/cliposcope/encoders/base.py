@@ -204,7 +204,7 @@ class Encoder(ABC):
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
-        return l2_normalise(self._encode_texts(texts, progress=progress))
+        return self._finite(l2_normalise(self._encode_texts(texts, progress=progress)), "text")
 
     def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
         if not self.info.has_image_tower:
@@ -217,7 +217,18 @@ class Encoder(ABC):
         images = list(images)
         if not images:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
-        return l2_normalise(self._encode_images(images, progress=progress))
+        return self._finite(l2_normalise(self._encode_images(images, progress=progress)), "image")
+
+    def _finite(self, embeddings: np.ndarray, kind: str) -> np.ndarray:
+        """No figure may rest on a NaN or infinite embedding."""
+        bad = ~np.isfinite(embeddings).all(axis=1)
+        if bad.any():
+            raise CliposcopeError(
+                f"{self.info.spec} gave non-finite {kind} embeddings for {int(bad.sum())} of "
+                f"{len(embeddings)} inputs (first: #{int(np.argmax(bad))})",
+                hint="the weights or the input overflow; check the checkpoint, or use fp32",
+            )
+        return embeddings
 
     @abstractmethod
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
@@ -225,6 +236,18 @@ class Encoder(ABC):
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         raise NotImplementedError
+
+
+def refuse_non_finite(module, spec: str) -> None:
+    """Refuse weights holding NaN or infinity: every embedding would be garbage."""
+    import torch
+
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CliposcopeError(
+                f"{spec} has non-finite weights (NaN or inf in {name})",
+                hint="the checkpoint is corrupt or diverged in training; use another one",
+            )
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:

@@ -27,6 +27,7 @@ from cliposcope.encoders.base import (
     length_sorted_batches,
     load_image,
     quiet_weight_loading,
+    refuse_non_finite,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
@@ -95,6 +96,7 @@ class HFEncoder(Encoder):
                 f"cannot load {spec.canonical}: {describe_exception(error)}",
                 hint="the folder needs the model weights and tokenizer files",
             ) from None
+        refuse_non_finite(self.model, spec.canonical)
         text_config = config.text_config
         self.context_length = int(text_config.max_position_embeddings)
         supported, reason = fast_text_support(config)

@@ -31,6 +31,7 @@ from cliposcope.encoders.base import (
     batched,
     length_sorted_batches,
     load_image,
+    refuse_non_finite,
 )
 from cliposcope.encoders.causal_text import (
     encode_trimmed,
@@ -55,6 +56,7 @@ FAST_PATH_TOLERANCE = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 5e-2}
 TOKENIZE_CHUNK = 4096
 _PROBE_LENGTHS = (2, 9, None)  # tokens up to the pooled one; None: the whole context
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+LOCAL_DIR_WEIGHTS = (".safetensors", ".bin", ".pth")  # what open_clip looks for in a local-dir
 
 
 def register_project_configs() -> None:
@@ -108,6 +110,13 @@ def resolve_source(target: str) -> WeightsSource:
                 hint="a local-dir: folder holds open_clip_config.json and a weights file",
             )
         folder = folder.resolve()
+        weights = [p for p in folder.iterdir() if p.suffix in LOCAL_DIR_WEIGHTS and p.is_file()]
+        if not weights:
+            raise CliposcopeError(
+                f"local-dir folder {folder} has open_clip_config.json but no weights file",
+                hint=f"put the weights beside it ({', '.join(LOCAL_DIR_WEIGHTS)}); without "
+                "them open_clip would build random weights",
+            )
         return WeightsSource("local-dir", f"local-dir:{folder}", str(folder))
     if target.startswith("hf-hub:"):
         return WeightsSource("hf-hub", target, target)
@@ -157,9 +166,14 @@ def _load_checkpoint(model: torch.nn.Module, path: str, spec: ModelSpec) -> None
 
     try:
         incompatible = open_clip.load_checkpoint(model, path, strict=False)
-    except RuntimeError as error:  # shape mismatches
+    except RuntimeError as error:
         lines = [ln.strip() for ln in str(error).splitlines() if "size mismatch" in ln]
-        detail = "; ".join(lines[:3]) or str(error).splitlines()[0]
+        if not lines:  # not a shape problem: a truncated or foreign file
+            raise CliposcopeError(
+                f"cannot read checkpoint {path}: {describe_exception(error)}",
+                hint="the file is truncated or not a weights file; re-download or re-export it",
+            ) from None
+        detail = "; ".join(lines[:3])
         raise CliposcopeError(
             f"checkpoint {path} does not fit {spec.target.partition('/')[0]}: {detail}",
             hint="check that the architecture name matches the one the checkpoint was trained with",
@@ -217,13 +231,18 @@ class OpenClipEncoder(Encoder):
         except CliposcopeError:
             raise
         except Exception as error:
+            hint = (
+                "the folder's config and weights must match an open_clip architecture"
+                if source.kind == "local-dir"
+                else "pretrained tags need the model hub (or a filled HF cache); offline, give "
+                "a local checkpoint path"
+            )
             raise CliposcopeError(
-                f"cannot build {spec.canonical}: {describe_exception(error)}",
-                hint="pretrained tags need the model hub (or a filled HF cache); "
-                "offline, give a local checkpoint path",
+                f"cannot build {spec.canonical}: {describe_exception(error)}", hint=hint
             ) from None
         if source.kind == "file":
             _load_checkpoint(model, source.value, spec)
+        refuse_non_finite(model, spec.canonical)
         self.model = model.eval().to(self.device)
         self.preprocess = preprocess
         self._tokenizer_name = model_name

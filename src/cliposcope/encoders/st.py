@@ -17,6 +17,7 @@ from cliposcope.encoders.base import (
     LoadOptions,
     autocast,
     quiet_weight_loading,
+    refuse_non_finite,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
@@ -83,6 +84,7 @@ class SentenceTransformerEncoder(Encoder):
                 else:
                     os.environ["HF_HUB_OFFLINE"] = previous
         self.model.eval()
+        refuse_non_finite(self.model, spec.canonical)
         dimension = getattr(self.model, "get_embedding_dimension", None)  # renamed in v6
         dim = (dimension or self.model.get_sentence_embedding_dimension)()
         self.info = EncoderInfo(

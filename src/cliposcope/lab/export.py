@@ -6,13 +6,30 @@ from pathlib import Path
 
 import torch
 
+from cliposcope.atomic import atomic_write_bytes
+from cliposcope.errors import CliposcopeError, describe_exception
+
 
 def export_fp16(checkpoint: str | Path, out: str | Path) -> Path:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CliposcopeError(f"checkpoint not found: {checkpoint}",
+                              hint="give a samples_N.pt file of a lab run")  # fmt: skip
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CliposcopeError(
+            f"cannot read checkpoint {checkpoint}: {describe_exception(error)}",
+            hint="give a samples_N.pt file of a lab run",
+        ) from None
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
+        raise CliposcopeError(f"{checkpoint} holds no state_dict of tensors",
+                              hint="give a samples_N.pt file of a lab run")  # fmt: skip
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(half, str(out), metadata={"source": str(checkpoint), "arch": "cliposcope-toy"})
+    metadata = {"source": str(checkpoint), "arch": "cliposcope-toy"}
+    atomic_write_bytes(out, save(half, metadata=metadata))
     return out

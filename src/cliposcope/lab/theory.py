@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.errors import check_range
+
 
 def info_nce(images: np.ndarray, texts: np.ndarray, temperature: float) -> float:
     """Symmetric InfoNCE (CLIP's loss) of a batch of matched pairs, cosine similarity."""
@@ -43,6 +45,11 @@ class TheoryPoint:
 def simulate(dimensions=(16, 32, 64, 128, 256, 512, 1024), batch_sizes=(32, 128, 512),
              dropped: int = 8, temperature: float = 0.07, trials: int = 20,
              seed: int = 0) -> list[TheoryPoint]:  # fmt: skip
+    check_range("--trials", trials, 1, hint="at least one batch per point")
+    smallest = min(dimensions)
+    check_range("--dropped", dropped, 1, smallest - 1, hint=f"below the smallest d, {smallest}")
+    check_range("--temperature", temperature, 1e-6, hint="a positive temperature, e.g. 0.07")
+    check_range("--seed", seed, 0, hint="a non-negative integer")
     rng = np.random.default_rng(seed)
     points = []
     for batch_size in batch_sizes:

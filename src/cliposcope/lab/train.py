@@ -20,7 +20,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, check_range, describe_exception
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
 ARCH = "cliposcope-toy"
@@ -40,6 +40,15 @@ class TrainSettings:
     pool: PoolSpec = field(default_factory=PoolSpec)
     heldout: PoolSpec = field(default_factory=lambda: PoolSpec(scenes_per_count=(0, 100, 100, 100),
                                                                seed=99))  # fmt: skip
+
+    def __post_init__(self):
+        check_policy(self.policy)
+        check_range("--batch-size", self.batch_size, 2, hint="contrastive batches need 2+")
+        check_range("--samples", self.samples, self.batch_size,
+                    hint=f"at least one batch ({self.batch_size} samples)")  # fmt: skip
+        check_range("--checkpoint-every", self.checkpoint_every, 1, hint="e.g. 24000 samples")
+        check_range("--seed", self.seed, 0, hint="a non-negative integer")
+        check_range("learning_rate", self.learning_rate, 0.0)
 
     @property
     def steps(self) -> int:
@@ -124,7 +133,7 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     step = 0
     latest = run_dir / "latest.pt"
     if latest.is_file():
-        state = torch.load(latest, map_location="cpu", weights_only=False)
+        state = load_resume_state(latest)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
@@ -187,6 +196,23 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
         json.dumps({"steps": step, "seconds": round(time.perf_counter() - started, 1)}) + "\n"
     )
     return sorted((run_dir / "checkpoints").glob("samples_*.pt"))[-1]
+
+
+def load_resume_state(path: Path) -> dict:
+    """The resume file, read weights-only: tensors and plain data, never code. A file that
+    is not that (a crafted pickle, a truncated write) is refused, not half-used."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CliposcopeError(
+            f"cannot resume from {path}: {describe_exception(error)}",
+            hint="it is not a resume file this run wrote; remove it to start over",
+        ) from None
+    keys = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "step"}
+    if not isinstance(state, dict) or not keys <= set(state):
+        raise CliposcopeError(f"{path} is not a resume file (expected {sorted(keys)})",
+                              hint="remove it to start over")  # fmt: skip
+    return state
 
 
 def _atomic_save(payload: dict, path: Path) -> None:

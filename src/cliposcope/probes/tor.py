@@ -11,6 +11,8 @@ Protocols (see PROTOCOLS.md):
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +38,7 @@ from cliposcope.probes.registry import Probe, internal, make_result, option, reg
 from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
 from cliposcope.results import ProbeResult
 
+log = logging.getLogger(__name__)
 PROTOCOLS = ("paper", "balanced")
 GALLERIES = ("plain", "position-matched")
 CAPTION_EMBEDDINGS = ("encoder", "sum")
@@ -146,6 +149,11 @@ def run_tor(
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     matched_tally = MatchedGalleryTally(settings.n)
     data_digest = hashlib.sha256()
+    combinations = math.comb(len(words), settings.n)
+    used = combinations if settings.sample is None else min(settings.sample, combinations)
+    if settings.sample is not None and settings.sample > combinations:
+        message = "--sample %d exceeds the %d combinations of %d names at n=%d: all are used"
+        log.warning(message, settings.sample, combinations, len(words), settings.n)
     total = query_count(len(words), settings.n, settings.sample, settings.order)
     chunks = query_chunks(len(words), settings.n, sample=settings.sample, seed=settings.seed,
                           order=settings.order)  # fmt: skip
@@ -171,6 +179,7 @@ def run_tor(
         metrics=metrics,
         started=started,
         query_count=tally.queries,
+        combinations_used=used,
         query_fingerprint=data_digest.hexdigest(),
         example_caption=settings.template.render(list(words[: settings.n])),
     )

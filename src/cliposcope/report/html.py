@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
 
 from cliposcope.atomic import atomic_write_bytes
+from cliposcope.data.scenes import check_inside
 from cliposcope.encoders.registry import find_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.plotting import figure_png, pyplot
@@ -71,14 +73,25 @@ def draw_bar_chart(chart: BarChart) -> bytes:
     return figure_png(figure)
 
 
+NOT_RESULTS = ("progression.json",)  # JSON a results folder may hold besides results
+log = logging.getLogger(__name__)
+
+
 def load_results(folder: Path) -> list[ProbeResult]:
-    results = []
+    return read_results(folder)[0]
+
+
+def read_results(folder: Path) -> tuple[list[ProbeResult], list[str]]:
+    """The results in a folder, and one line per JSON file that should be one but is not."""
+    results, unreadable = [], []
     for path in sorted(folder.glob("*.json")):
+        if path.name in NOT_RESULTS:
+            continue
         try:
             results.append(ProbeResult.load(path))
-        except CliposcopeError:
-            continue  # other JSON files (progression, settings) are read by their sections
-    return results
+        except CliposcopeError as error:
+            unreadable.append(f"{path.name}: {error.message}")
+    return results, unreadable
 
 
 def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
@@ -95,6 +108,8 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
         images = None
         if report.images:
             paths = sorted(folder.glob(report.images))[:OVERLAY_EXAMPLES]
+            for path in paths:
+                check_inside(folder, str(path.relative_to(folder)), f"{folder} ({probe.name})")
             images = [{"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
                       for p in paths]  # fmt: skip
         chart = report.chart
@@ -117,7 +132,15 @@ def _progression(folder: Path) -> str | None:
         return None
     from cliposcope.lab.progression import curves_figure
 
-    return png_data_uri(figure_png(curves_figure(json.loads(path.read_text())), dpi=110))
+    check_inside(folder, str(path.relative_to(folder)), str(folder))
+    try:
+        figure = curves_figure(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CliposcopeError(
+            f"{path} is not a progression file ({type(error).__name__}: {error})",
+            hint="it is written by `cliposcope lab progression`; re-run it or remove the file",
+        ) from None
+    return png_data_uri(figure_png(figure, dpi=110))
 
 
 def _scenes(folder: Path) -> list[dict]:
@@ -179,7 +202,9 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
         raise CliposcopeError(
             f"results folder not found: {folder}", hint="run `cliposcope run` or `demo`"
         )
-    results = load_results(folder)
+    results, unreadable = read_results(folder)
+    for line in unreadable:
+        log.warning("report: skipped %s", line)
     if not results:
         raise CliposcopeError(f"no result JSON in {folder}", hint="give the --out folder of a run")
     out = Path(out) if out else folder / "report.html"
@@ -193,6 +218,7 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
             progression=_progression(folder),
             scenes=_scenes(folder),
             provenance=_provenance(results),
+            unreadable=unreadable,
         )
     )
     atomic_write_bytes(out, page.encode("utf-8"))
