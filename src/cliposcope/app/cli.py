@@ -326,8 +326,15 @@ def _role_runner(args: argparse.Namespace):
         settings = settings_from_args(probe.settings, args, seed=args.seed)
     scene_set = None
     if probe is None or probe.data == "scenes":
-        scene_set = scene_set_from(args.scenes, generate_into=out / "scenes", kind=args.kind,
-                                   objects=args.objects, count=args.count, seed=args.seed,
+        from cliposcope.data.generate import SceneSettings
+        from cliposcope.data.layout import LayoutSpec
+
+        scene_settings = SceneSettings(kind=args.kind, count=args.count, seed=args.seed,
+                                       layout=LayoutSpec(n=args.objects or 3))  # fmt: skip
+        if args.scenes is None:
+            scene_settings.check()  # before a model loads
+        scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",
+                                   settings=scene_settings, objects=args.objects,
                                    progress=progress)  # fmt: skip
 
     def run(encoder, role: str, control: str | None):

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from cliposcope.app.runs import EncoderOptions, artifacts_for, with_controls
-from cliposcope.data.generate import write_dataset
-from cliposcope.data.scene_sets import split_scenes
+from cliposcope.data.scene_sets import scene_set_from
 from cliposcope.lab.pool import PoolSpec
 from cliposcope.probes.battery import BatterySettings, run_battery
 from cliposcope.probes.registry import get_probe, run_probe
@@ -31,7 +30,8 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
     started = time.perf_counter()
     out = Path(out)
     scene_settings = PoolSpec().evaluation_settings(count, seed)
-    scene_set = split_scenes(write_dataset(scene_settings, out / "scenes", progress=progress))
+    scene_set = scene_set_from(None, generate_into=out / "scenes", settings=scene_settings,
+                               progress=progress)  # fmt: skip
     battery = BatterySettings(
         seed=seed, overlays=3, tor_sample=None, vocabulary_name="toy objects",
         probes=("tor", "ior", "matching", "attention"),

@@ -4,14 +4,19 @@ the reference images, and truth arrays (gallery indices in caption order) with s
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cliposcope.data.scenes import Scene
+from cliposcope.data.scenes import MANIFEST_NAME, SETTINGS_NAME, Scene, read_manifest
 from cliposcope.errors import CliposcopeError
+
+if TYPE_CHECKING:
+    from cliposcope.data.generate import SceneSettings
 
 
 @dataclass
@@ -19,6 +24,8 @@ class SceneSet:
     scenes: list[Scene]  # multi-object scenes, all with n objects
     references: dict[str, Scene]  # object name -> its single-object image
     names: tuple[str, ...]  # gallery order
+    # Where the scenes came from (folder, layout, generator settings): results record it.
+    origin: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -51,7 +58,9 @@ class SceneSet:
         return digest.hexdigest()
 
 
-def split_scenes(scenes: Sequence[Scene], n: int | None = None) -> SceneSet:
+def split_scenes(
+    scenes: Sequence[Scene], n: int | None = None, origin: dict | None = None
+) -> SceneSet:
     """Multi-object scenes (all of one object count) and the references they need."""
     references = {s.names[0]: s for s in scenes if s.condition == "single"}
     multi = [s for s in scenes if s.condition != "single"]
@@ -75,30 +84,63 @@ def split_scenes(scenes: Sequence[Scene], n: int | None = None) -> SceneSet:
             f"no reference image for {', '.join(missing[:5])}",
             hint="the dataset's single/ folder needs one image per object",
         )
-    return SceneSet(multi, references, names)
+    return SceneSet(multi, references, names, dict(origin or {}))
 
 
 def scene_set_from(
     scenes: str | Path | None,
     *,
     generate_into: str | Path,
-    kind: str = "comco",
+    settings: SceneSettings | None = None,
     objects: int | None = None,
-    count: int = 60,
-    seed: int = 0,
     progress: bool = False,
 ) -> SceneSet:
     """The scene folder given (our manifest or the official layout), or scenes generated
-    into ``generate_into`` (reused when that folder already holds a generated set)."""
+    with ``settings`` (default: 60 three-object ComCO scenes) into ``generate_into``. A
+    folder generated earlier is reused only when it was made with exactly these settings;
+    otherwise it is refused, never silently reused."""
     from cliposcope.data.generate import SceneSettings, write_dataset
     from cliposcope.data.layout import LayoutSpec
     from cliposcope.data.official import read_scenes
-    from cliposcope.data.scenes import read_manifest
 
     if scenes is not None:
-        return split_scenes(read_scenes(scenes), objects)
+        folder = Path(scenes)
+        scene_list = read_scenes(folder)
+        recorded = _recorded_settings(folder)
+        layout = (
+            "manifest"
+            if recorded is not None or (folder / MANIFEST_NAME).is_file()
+            else ("official")
+        )
+        origin = {"folder": str(folder.resolve()), "layout": layout, "settings": recorded}
+        return split_scenes(scene_list, objects, origin)
     folder = Path(generate_into)
-    if (folder / "settings.json").is_file():
-        return split_scenes(read_manifest(folder), objects)
-    settings = SceneSettings(kind=kind, count=count, seed=seed, layout=LayoutSpec(n=objects or 3))
-    return split_scenes(write_dataset(settings, folder, progress=progress), objects)
+    settings = settings or SceneSettings(kind="comco", count=60, layout=LayoutSpec(n=objects or 3))
+    wanted = json.loads(json.dumps(settings.to_dict()))
+    origin = {"layout": "manifest", "generated": True, "settings": wanted}
+    recorded = _recorded_settings(folder)
+    if recorded is not None:
+        if recorded != wanted:
+            changed = sorted(k for k in wanted.keys() | recorded.keys()
+                             if wanted.get(k) != recorded.get(k))  # fmt: skip
+            detail = ", ".join(f"{k}: {recorded.get(k)} there, {wanted.get(k)} asked"
+                               for k in changed[:3])  # fmt: skip
+            raise CliposcopeError(
+                f"{folder} holds scenes generated with other settings ({detail})",
+                hint="use another --out, remove that folder, or give it as --scenes to reuse it",
+            )
+        return split_scenes(read_manifest(folder), objects, origin)
+    return split_scenes(write_dataset(settings, folder, progress=progress), objects, origin)
+
+
+def _recorded_settings(folder: Path) -> dict | None:
+    path = folder / SETTINGS_NAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise CliposcopeError(
+            f"{path} is not the JSON the generator writes",
+            hint="re-generate the scenes into a new folder",
+        ) from None

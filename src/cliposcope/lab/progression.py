@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cliposcope.data.generate import write_dataset
-from cliposcope.data.scene_sets import SceneSet, split_scenes
-from cliposcope.data.scenes import read_manifest
+from cliposcope.data.scene_sets import SceneSet, scene_set_from
 from cliposcope.encoders import load_encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.lab.pool import PoolSpec
@@ -28,10 +26,8 @@ PROGRESSION_BATTERY = BatterySettings(
 
 def evaluation_scenes(folder: Path, pool: PoolSpec, count: int = 150, seed: int = 7) -> SceneSet:
     """Held-out 3-object scenes (one large) in the run's vocabulary, generated once."""
-    if (folder / "manifest.jsonl").is_file():
-        return split_scenes(read_manifest(folder))
     settings = pool.evaluation_settings(count, seed)
-    return split_scenes(write_dataset(settings, folder))
+    return scene_set_from(None, generate_into=folder, settings=settings)
 
 
 def run_pool_spec(run_dir: Path) -> PoolSpec:

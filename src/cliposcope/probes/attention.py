@@ -107,6 +107,7 @@ def run_attention(
         started=started,
         image_count=len(scenes),
         scene_fingerprint=scene_set.fingerprint(),
+        scene_origin=scene_set.origin,
     )
 
 

@@ -82,6 +82,7 @@ def run_ioc(
         started=started,
         image_count=len(truth),
         scene_fingerprint=scene_set.fingerprint(),
+        scene_origin=scene_set.origin,
     )
 
 

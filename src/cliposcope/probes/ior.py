@@ -93,6 +93,7 @@ def run_image_retrieval(
         started=started,
         query_count=len(scene_set.scenes),
         scene_fingerprint=scene_set.fingerprint(),
+        scene_origin=scene_set.origin,
     )
 
 

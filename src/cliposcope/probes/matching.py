@@ -144,6 +144,7 @@ def run_matching(
         started=started,
         image_count=len(scene_set.scenes),
         scene_fingerprint=scene_set.fingerprint(),
+        scene_origin=scene_set.origin,
     )
 
 
