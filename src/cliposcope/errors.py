@@ -38,3 +38,14 @@ def check_range(name: str, value, low=None, high=None, *, hint: str | None = Non
         else:
             expected = f"{low} to {high}"
         raise CliposcopeError(f"{name} {value} is out of range", hint=hint or f"{expected}")
+
+
+def read_utf8(path, *, hint: str) -> str:
+    """A user's text file, or one clear error when it is not UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise CliposcopeError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})",
+            hint=f"save it as UTF-8; {hint}",
+        ) from None

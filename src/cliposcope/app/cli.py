@@ -329,8 +329,9 @@ def _role_runner(args: argparse.Namespace):
         from cliposcope.data.generate import SceneSettings
         from cliposcope.data.layout import LayoutSpec
 
+        objects = 3 if args.objects is None else args.objects
         scene_settings = SceneSettings(kind=args.kind, count=args.count, seed=args.seed,
-                                       layout=LayoutSpec(n=args.objects or 3))  # fmt: skip
+                                       layout=LayoutSpec(n=objects))  # fmt: skip
         if args.scenes is None:
             scene_settings.check()  # before a model loads
         scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, read_utf8
 
 MANIFEST_NAME = "manifest.jsonl"
 SETTINGS_NAME = "settings.json"  # the generator's settings, written with the manifest
@@ -108,13 +108,7 @@ def read_manifest(path: str | Path) -> list[Scene]:
         path = path / MANIFEST_NAME
     if not path.is_file():
         raise CliposcopeError(f"manifest not found: {path}", hint="run `cliposcope generate` first")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise CliposcopeError(
-            f"{path} is not UTF-8 text ({error.reason} at byte {error.start})",
-            hint="a manifest is JSON lines, as `cliposcope generate` writes",
-        ) from None
+    text = read_utf8(path, hint="a manifest is JSON lines, as `cliposcope generate` writes")
     scenes = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

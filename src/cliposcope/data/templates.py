@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, read_utf8
 
 # Nouns that name a pair or a mass: "a pair of scissors", not "a scissors".
 _PAIR_NOUNS = frozenset(
@@ -131,7 +131,8 @@ def load_template(spec: str, n: int) -> Template:
             hint=f"built-in: {', '.join(BUILTIN_TEMPLATES)}; an inline pattern with {{1}}..{{n}}; "
             "or a file of such patterns",
         )
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    text = read_utf8(path, hint="one template per line, with {1} ... {n} slots")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     templates = [_parse_pattern(line, str(path)) for line in lines]
     for template in templates:
         if template.slots() == n:

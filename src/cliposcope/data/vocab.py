@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, read_utf8
 
 # The 90 object names of the paper's ComCO scripts, in their order: COCO's 80 classes
 # without "sports ball", plus the eleven categories COCO defined but never annotated.
@@ -150,7 +150,7 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
             f"unknown vocabulary {name_or_path!r}",
             hint=f"built-in: {', '.join(BUILTIN)}; or a file with one name per line",
         )
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, hint="one object name per line, or a JSON list")
     if path.suffix == ".json":
         try:
             words = json.loads(text)

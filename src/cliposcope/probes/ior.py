@@ -18,6 +18,7 @@ import numpy as np
 
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
+from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import (
     BarChart,
     ReportSection,
@@ -78,6 +79,12 @@ def run_image_retrieval(
     gallery = GALLERIES[probe]
     queries = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     if gallery == "images":
+        missing = [name for name in scene_set.names if name not in scene_set.references]
+        if missing:
+            raise CliposcopeError(
+                f"no single-object reference image for {', '.join(missing[:5])}",
+                hint="IOR needs one per object: the official layout's single/ folder",
+            )
         paths = [scene_set.references[name].image_path for name in scene_set.names]
         gallery_embeddings = encoder.encode_images(paths, progress=progress)
     else:
