@@ -10,6 +10,7 @@ an ordinary ``open``/``mkdir`` would (0644/0755 under umask 022).
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 STAGING_PATTERN = re.compile(r"^\.(?P<name>.+)\.staging-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+TEMPORARY_PATTERN = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
 
 
 def current_umask() -> int:
@@ -39,7 +41,9 @@ def honour_umask(path: str | Path, *, folder: bool = False) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                    dir=path.parent)  # fmt: skip
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -72,6 +76,14 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Remove half-written temporaries of ``final`` left by processes that died (kill -9)."""
+    for candidate in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        match = TEMPORARY_PATTERN.match(candidate.name)
+        if match and match["name"] == final.name and not _process_alive(int(match["pid"])):
+            candidate.unlink(missing_ok=True)
 
 
 def remove_stale_staging(final: Path) -> list[Path]:
