@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import signal
 import sys
@@ -577,6 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    warnings_to_stderr = logging.StreamHandler(sys.stderr)
+    warnings_to_stderr.setFormatter(logging.Formatter("warning: %(message)s"))
+    warnings_to_stderr.setLevel(logging.WARNING)
+    library_log = logging.getLogger("cliposcope")
+    library_log.addHandler(warnings_to_stderr)
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -599,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     finally:
+        library_log.removeHandler(warnings_to_stderr)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 
