@@ -102,7 +102,8 @@ def read_manifest(path: str | Path) -> list[Scene]:
     """Scenes from a manifest file, or from a folder holding manifest.jsonl.
 
     A manifest is untrusted: every file it names must lie inside its folder (after
-    resolving ``..`` and symbolic links), or the manifest is refused."""
+    resolving ``..`` and symbolic links), or the manifest is refused; so is one whose
+    images are not all there (an incomplete copy)."""
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
@@ -124,6 +125,12 @@ def read_manifest(path: str | Path) -> list[Scene]:
             if relative is not None:
                 check_inside(path.parent, relative, f"{path} line {number}")
         scenes.append(scene)
+    missing = [s.image for s in scenes if not s.image_path.is_file()]
+    if missing:
+        raise CliposcopeError(
+            f"{path} names {len(missing)} image(s) that are not there, e.g. {missing[0]}",
+            hint="the dataset is incomplete; generate it again into a new folder",
+        )
     return scenes
 
 
