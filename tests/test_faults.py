@@ -25,6 +25,28 @@ def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+# The official copy takes milliseconds; to kill inside it deterministically, the process
+# copies, says so with a flag file, and waits there.
+PAUSED_COPY = """
+import sys, time
+from pathlib import Path
+import cliposcope.data.generate as generate
+copy = generate.copy_official
+def copy_then_wait(scenes, dest):
+    copy(scenes, dest)
+    Path(sys.argv[1]).touch()
+    time.sleep(120)
+generate.copy_official = copy_then_wait
+from cliposcope.app.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def cli_paused_in_official_copy(flag: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", PAUSED_COPY, str(flag), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
 def run_to_end(*args: str, env: dict | None = None) -> None:
     process = cli(*args, env=env)
     _, err = process.communicate(timeout=600)
@@ -66,7 +88,7 @@ def reference(tmp_path_factory) -> Path:
 KILL_POINTS = {
     "first images": lambda work: staging_images(work, "scenes") >= 1,
     "most images": lambda work: staging_images(work, "scenes") >= 30,
-    "official copy": lambda work: any(work.glob(".official.staging-*")),
+    "official copy": lambda work: (work / "copied").exists(),
 }
 
 
@@ -85,7 +107,10 @@ def test_generate_interrupted_then_rerun(reference, tmp_path, sig, official, poi
     args = [*GENERATE, "--out", str(work / "scenes")]
     if official:
         args += ["--official-layout", str(work / "official")]
-    process = cli(*args)
+    if point == "official copy":
+        process = cli_paused_in_official_copy(tmp_path / "copied", *args)
+    else:
+        process = cli(*args)
     wait_for(lambda: KILL_POINTS[point](work), process)
     process.send_signal(sig)
     process.wait(timeout=60)
