@@ -699,3 +699,25 @@ def test_a_closed_pipe_ends_quietly():
     done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300)
     assert done.stdout.startswith("Model spec:")
     assert done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "tor", "--model", TINY, "--out", "{w}/afile.txt", *RUN],
+        ["run", "paper", "--model", TINY, "--out", "/proc/cliposcope-out", *RUN],
+        ["run", "tor", "--model", TINY, "--cache-dir", "{w}/afile.txt", "--out", "{o}"],
+        ["encode", "--model", TINY, "--texts", "{w}/texts.txt", "--out", "{w}"],
+    ],
+    ids=["file-out", "unwritable-out", "file-cache", "encode-dir-out"],
+)
+def test_outputs_are_checked_before_any_model_loads(argv, world, tmp_path, monkeypatch, capsys):
+    import cliposcope.app.runs
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the output was checked")
+
+    monkeypatch.setattr(cliposcope.app.runs, "load_encoder", no_model)
+    argv = [a.replace("{w}", str(world)).replace("{o}", str(tmp_path / "out")) for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: ")
