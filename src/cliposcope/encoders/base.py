@@ -24,6 +24,10 @@ ImageInput = str | Path | Image.Image
 EMBEDDING_FORMAT_VERSION = 1
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+# An exact fast text path (trimmed, shared-prefix) must match the library's forward within
+# this at each precision: fp32 agrees to rounding; half precisions round every activation,
+# so two orders of summation differ by a few units in their last place.
+EXACT_PATH_TOLERANCE = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 5e-2}
 DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
 # Abilities an encoder may declare beyond encode_text/encode_images; probes ask supports().
 CAPABILITIES = ("cls_attention",)
@@ -136,6 +140,9 @@ class EncoderInfo:
     fast_text_path: bool
     fast_text_reason: str
     settings: dict[str, Any] = field(default_factory=dict)
+    # Exact like the fast path, so not part of the fingerprint.
+    prefix_sharing: bool = False
+    prefix_sharing_reason: str = "not offered by this family"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cliposcope.encoders.base import (
+    EXACT_PATH_TOLERANCE,
     Encoder,
     EncoderInfo,
     ImageInput,
@@ -29,12 +30,21 @@ from cliposcope.encoders.base import (
     quiet_weight_loading,
     refuse_non_finite,
 )
+from cliposcope.encoders.prefix_sharing import (
+    encode_shared,
+    hf_clip_stack,
+    padded,
+    self_check_gap,
+)
 from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 
-OPTIONS = {"fast": "true/false, exact length-bucketed text path for CLIP, default true"}
+OPTIONS = {
+    "fast": "true/false, exact length-bucketed text path for CLIP, default true",
+    "prefix": "true/false, exact shared-prefix text path for CLIP (needs fast), default true",
+}
 SUPPORTED_MODEL_TYPES = ("clip", "siglip", "siglip2")
 TOKENIZE_CHUNK = 4096
 
@@ -103,6 +113,7 @@ class HFEncoder(Encoder):
         if supported and not spec.bool_option("fast", True):
             supported, reason = False, "disabled by fast=false"
         self.fast_text = supported
+        self._prefix_stack, prefix_reason = self._prefix_sharing(spec)
         self.info = EncoderInfo(
             family="hf",
             spec=spec.canonical,
@@ -118,6 +129,8 @@ class HFEncoder(Encoder):
             has_image_tower=True,
             fast_text_path=supported,
             fast_text_reason=reason,
+            prefix_sharing=self._prefix_stack is not None,
+            prefix_sharing_reason=prefix_reason,
             settings={
                 "model_type": config.model_type,
                 "padding": "longest-in-bucket" if supported else "max_length",
@@ -167,6 +180,49 @@ class HFEncoder(Encoder):
             out.append(self._text_features(encoded["input_ids"], encoded.get("attention_mask")))
         return np.concatenate(out)
 
+    def _prefix_sharing(self, spec: ModelSpec):
+        """The taken-apart CLIP text tower when shared-prefix encoding is exact, and why."""
+        if not self.fast_text:
+            return None, "needs the exact length-bucketed path, which is off"
+        if not spec.bool_option("prefix", True):
+            return None, "disabled by prefix=false"
+        stack = hf_clip_stack(self.model)
+        if stack is None:
+            return None, "text tower of a kind this path does not take apart"
+        vocabulary = int(self.config.text_config.vocab_size)
+        end = self._pooled_token(vocabulary)
+
+        def reference(rows):
+            tokens = padded(rows, self.context_length)
+            return torch.from_numpy(self._text_features(tokens, None))
+
+        with autocast(self.device, self.precision):
+            gap = self_check_gap(stack, reference, self._padded_features, vocabulary=vocabulary,
+                                 end=end, device=self.device)  # fmt: skip
+        if gap > EXACT_PATH_TOLERANCE[self.precision]:
+            return None, f"self-check failed: max abs diff {gap:.2e}"
+        return stack, f"exact: causal tower, prefix states computed once (self-check {gap:.1e})"
+
+    def _pooled_token(self, vocabulary: int) -> int:
+        """The token the tower pools at: the end-of-text id (the highest id, for configs
+        that still pool at argmax)."""
+        eos = self.model.text_model.eos_token_id
+        return vocabulary - 1 if eos == 2 else int(eos)
+
+    def _padded_features(self, rows: list[tuple[int, ...]]) -> torch.Tensor:
+        tokens = padded(rows)
+        mask = torch.arange(tokens.shape[1]) < torch.tensor([len(r) for r in rows])[:, None]
+        return torch.from_numpy(self._text_features(tokens, mask.long()))
+
+    def _pooled_rows(self, ids: list[list[int]]) -> list[tuple[int, ...]]:
+        """Each row cut after the position the tower reads, by its own rule."""
+        eos = self.model.text_model.eos_token_id
+        rows = []
+        for row in ids:
+            position = int(np.argmax(row)) if eos == 2 else row.index(eos)
+            rows.append(tuple(row[: position + 1]))
+        return rows
+
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
         if not self.fast_text:
             return self.encode_text_reference(texts)
@@ -179,6 +235,15 @@ class HFEncoder(Encoder):
                     max_length=self.context_length,
                 )
                 ids = encoded["input_ids"]
+                if self._prefix_stack is not None:
+                    with autocast(self.device, self.precision):
+                        shared = encode_shared(
+                            self._prefix_stack, self._pooled_rows(ids), device=self.device,
+                            batch_size=self.text_batch_size, alone=self._padded_features,
+                        )  # fmt: skip
+                    features[start : start + len(ids)] = shared.float().cpu().numpy()
+                    bar.update(len(ids))
+                    continue
                 lengths = np.array([len(row) for row in ids])
                 for index in length_sorted_batches(lengths, self.text_batch_size):
                     batch = self.tokenizer.pad(

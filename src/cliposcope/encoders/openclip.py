@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cliposcope.encoders.base import (
+    EXACT_PATH_TOLERANCE,
     Encoder,
     EncoderInfo,
     ImageInput,
@@ -39,6 +40,13 @@ from cliposcope.encoders.causal_text import (
     max_abs_difference,
     pooled_positions,
 )
+from cliposcope.encoders.prefix_sharing import (
+    encode_shared,
+    openclip_stack,
+    padded,
+    rows_until_pooled,
+    self_check_gap,
+)
 from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.encoders.specs import ModelSpec
 from cliposcope.errors import CliposcopeError, describe_exception
@@ -48,11 +56,8 @@ OPTIONS = {
     "quickgelu": "true/false, default: as the weights were trained",
     "seed": "integer seed for random-init weights, default 0",
     "fast": "true/false, exact trimmed text path, default true",
+    "prefix": "true/false, exact shared-prefix text path (needs fast), default true",
 }
-# The trimmed text path must match the reference forward within this, at each precision:
-# fp32 agrees to rounding; half precisions round every activation, so the two orders of
-# summation can differ by a few units in their last place.
-FAST_PATH_TOLERANCE = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 5e-2}
 TOKENIZE_CHUNK = 4096
 _PROBE_LENGTHS = (2, 9, None)  # tokens up to the pooled one; None: the whole context
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
@@ -254,12 +259,13 @@ class OpenClipEncoder(Encoder):
             tower, reason = None, "disabled by fast=false"
         if tower is not None:
             gap = self._fast_path_gap(tower)
-            if gap > FAST_PATH_TOLERANCE[self.precision]:
+            if gap > EXACT_PATH_TOLERANCE[self.precision]:
                 logging.getLogger(__name__).warning(
                     "fast text path off for %s: differs by %.2e", spec.canonical, gap
                 )
                 tower, reason = None, f"self-check failed: max abs diff {gap:.2e}"
         self._fast_tower = tower
+        self._prefix_stack, prefix_reason = self._prefix_sharing(tower, spec)
 
         activation = activation_name(self.model)
         trained_quick = source.kind == "pretrained" and _tag_quick_gelu(source.arch, source.value)
@@ -284,6 +290,8 @@ class OpenClipEncoder(Encoder):
             has_image_tower=True,
             fast_text_path=self._fast_tower is not None,
             fast_text_reason=reason,
+            prefix_sharing=self._prefix_stack is not None,
+            prefix_sharing_reason=prefix_reason,
             settings={"quick_gelu": quick_gelu, "precision": self.precision, "device": self.device},
         )
         if self._vit_attention_blocks() is not None:
@@ -361,6 +369,39 @@ class OpenClipEncoder(Encoder):
             trimmed = encode_trimmed(tower, tokens)
         return max_abs_difference(reference, trimmed)
 
+    def _prefix_sharing(self, tower, spec: ModelSpec):
+        """The taken-apart tower when shared-prefix encoding is exact here, and why (not)."""
+        if tower is None:
+            return None, "needs the exact trimmed path, which is off"
+        if not spec.bool_option("prefix", True):
+            return None, "disabled by prefix=false"
+        stack = openclip_stack(tower)
+        if stack is None:
+            return None, "text blocks of a kind this path does not take apart"
+        gap = self._prefix_gap(stack, tower)
+        if gap > EXACT_PATH_TOLERANCE[self.precision]:
+            logging.getLogger(__name__).warning(
+                "shared-prefix text path off for %s: differs by %.2e", spec.canonical, gap
+            )
+            return None, f"self-check failed: max abs diff {gap:.2e}"
+        return stack, f"exact: causal tower, prefix states computed once (self-check {gap:.1e})"
+
+    def _prefix_gap(self, stack, tower) -> float:
+        """Reference vs shared-prefix forward on probe rows that share leading tokens."""
+        vocabulary = self.model.vocab_size
+        end = tower.eos_id if tower.pool_type == "eos" else vocabulary - 1
+
+        def reference(rows):
+            tokens = padded(rows, self.model.context_length).to(self.device)
+            return self.model.encode_text(tokens)
+
+        with autocast(self.device, self.precision):
+            return self_check_gap(stack, reference, lambda rows: self._trimmed(tower, rows),
+                                  vocabulary=vocabulary, end=end, device=self.device)  # fmt: skip
+
+    def _trimmed(self, tower, rows: list[tuple[int, ...]]) -> torch.Tensor:
+        return encode_trimmed(tower, padded(rows).to(self.device))
+
     def _numpy(self, features: torch.Tensor) -> np.ndarray:
         return features.float().cpu().numpy()
 
@@ -384,7 +425,17 @@ class OpenClipEncoder(Encoder):
         ):
             for start in range(0, len(texts), TOKENIZE_CHUNK):
                 tokens = self.tokenizer(texts[start : start + TOKENIZE_CHUNK])
-                lengths = pooled_positions(self._fast_tower, tokens).numpy()
+                positions = pooled_positions(self._fast_tower, tokens)
+                if self._prefix_stack is not None:
+                    shared = encode_shared(
+                        self._prefix_stack, rows_until_pooled(tokens, positions),
+                        device=self.device, batch_size=self.text_batch_size,
+                        alone=lambda rows: self._trimmed(self._fast_tower, rows),
+                    )  # fmt: skip
+                    features[start : start + len(tokens)] = self._numpy(shared)
+                    bar.update(len(tokens))
+                    continue
+                lengths = positions.numpy()
                 for index in length_sorted_batches(lengths, self.text_batch_size):
                     rows = tokens[torch.from_numpy(index)].to(self.device)
                     features[start + index] = self._numpy(encode_trimmed(self._fast_tower, rows))
