@@ -159,3 +159,40 @@ def test_cached_encoder_passes_other_methods_through(tiny_openclip, tmp_path):
     )
     with pytest.raises(AttributeError):
         cached.no_such_method  # noqa: B018
+
+
+def test_fp16_storage_halves_the_rows_and_first_and_cached_runs_agree(tmp_path):
+    first = CachedEncoder(CountingEncoder(), tmp_path, storage="fp16").encode_text(TEXTS)
+    again_encoder = CountingEncoder()
+    again = CachedEncoder(again_encoder, tmp_path, storage="fp16").encode_text(TEXTS)
+    assert again_encoder.calls == 0
+    np.testing.assert_array_equal(first, again)  # a rerun gives what the first run gave
+    assert np.abs(first - expected(TEXTS)).max() < 2e-3  # fp16 rounding, nothing worse
+    assert np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-6)
+    [fp16] = tmp_path.rglob("*-fp16.sqlite")
+    CachedEncoder(CountingEncoder(), tmp_path).encode_text(TEXTS)  # fp32 beside it
+    [fp32] = [p for p in tmp_path.rglob("*.sqlite") if p != fp16]
+    with sqlite3.connect(fp16) as half, sqlite3.connect(fp32) as full:
+        blob16 = half.execute("SELECT vec FROM emb LIMIT 1").fetchone()[0]
+        blob32 = full.execute("SELECT vec FROM emb LIMIT 1").fetchone()[0]
+    assert len(blob16) * 2 == len(blob32)
+
+
+def test_cache_info_and_prune(tmp_path, capsys):
+    from cliposcope.app.cli import main
+    from cliposcope.cache import list_stores
+
+    CachedEncoder(CountingEncoder(), tmp_path).encode_text(TEXTS)
+    CachedEncoder(CountingEncoder(weights="w1"), tmp_path, storage="fp16").encode_text(TEXTS[:5])
+    stores = list_stores(tmp_path)
+    assert [(s.storage, s.rows) for s in stores] == [("fp32", 50), ("fp16", 5)]
+    assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 store(s)" in out and "fake:counting" in out and "fp16" in out
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path)]) == 2  # no filter: refused
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--all", "--dry-run"]) == 0
+    assert len(list_stores(tmp_path)) == 2
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--older-than", "1"]) == 0
+    assert len(list_stores(tmp_path)) == 2  # both used today
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--all"]) == 0
+    assert list_stores(tmp_path) == [] and not list(tmp_path.rglob("*.sqlite*"))

@@ -9,6 +9,7 @@ run resumes from there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, check_texts
-from cliposcope.hashing import bytes_key, file_sha256, text_key
+from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, check_texts, l2_normalise
+from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import image_key, text_key
 
 CACHE_ENV_VAR = "CLIPOSCOPE_CACHE_DIR"
 _LOOKUP_GROUP = 500
-_NORM_TOLERANCE = 1e-3
 log = logging.getLogger(__name__)
 
 
@@ -41,19 +42,6 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("cliposcope")) / "embeddings"
 
 
-def image_key(item: ImageInput) -> bytes:
-    """Content key: the file's bytes for a path, the decoded pixels for a PIL image."""
-    if isinstance(item, (str, Path)):
-        path = Path(item)
-        if not path.is_file():
-            from cliposcope.errors import CliposcopeError
-
-            raise CliposcopeError(f"image file not found: {path}", hint="check the path")
-        return bytes_key(b"image-file", bytes.fromhex(file_sha256(path)))
-    header = f"{item.mode}:{item.size[0]}x{item.size[1]}".encode()
-    return bytes_key(b"image-pixels", header + b"\0" + item.tobytes())
-
-
 @dataclass
 class CacheStats:
     """hits: inputs served from disk; misses: distinct inputs sent to the encoder."""
@@ -63,15 +51,26 @@ class CacheStats:
     corrupt: int = 0
 
 
-class EmbeddingStore:
-    """The vectors of one encoder fingerprint, in one SQLite file."""
+STORAGE = {"fp32": np.float32, "fp16": np.float16}
+# How far a stored vector's squared norm may stray from 1 before it counts as corrupt:
+# fp16 rounds each element to about 5e-4 of its value.
+_NORM_TOLERANCE = {"fp32": 1e-3, "fp16": 1e-2}
 
-    def __init__(self, path: Path, info: EncoderInfo):
+
+class EmbeddingStore:
+    """The vectors of one encoder fingerprint, in one SQLite file (fp32, or fp16 when asked
+    for: half the disk, about 1e-3 off per element)."""
+
+    def __init__(self, path: Path, info: EncoderInfo, storage: str = "fp32"):
+        if storage not in STORAGE:
+            raise CliposcopeError(f"cache storage {storage!r} is not one I know",
+                                  hint=f"one of {', '.join(STORAGE)}")  # fmt: skip
         self.path = path
         self.dim = info.embed_dim
-        self._meta = json.dumps(
-            {"fingerprint": info.fingerprint, "spec": info.spec, "dim": self.dim}
-        )
+        self.storage = storage
+        self.dtype = np.dtype(STORAGE[storage])
+        self._meta = json.dumps({"fingerprint": info.fingerprint, "spec": info.spec,
+                                 "dim": self.dim, "storage": storage})  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = self._open()
 
@@ -114,12 +113,20 @@ class EmbeddingStore:
         return self._connect()
 
     def _valid(self, blob: bytes, crc: int) -> np.ndarray | None:
-        if len(blob) != 4 * self.dim or zlib.crc32(blob) != crc:
+        if len(blob) != self.dtype.itemsize * self.dim or zlib.crc32(blob) != crc:
             return None
-        vector = np.frombuffer(blob, dtype=np.float32)
-        if not np.all(np.isfinite(vector)) or abs(float(vector @ vector) - 1.0) > _NORM_TOLERANCE:
+        vector = np.frombuffer(blob, dtype=self.dtype).astype(np.float32)
+        squared = float(vector @ vector)
+        if not np.all(np.isfinite(vector)) or abs(squared - 1.0) > _NORM_TOLERANCE[self.storage]:
             return None
-        return vector
+        return vector if self.storage == "fp32" else l2_normalise(vector[None])[0]
+
+    def as_stored(self, vectors: np.ndarray) -> np.ndarray:
+        """What a later lookup returns for these vectors (fp16: rounded, renormalised), so
+        a first run and a cached rerun give the same numbers."""
+        if self.storage == "fp32":
+            return vectors
+        return l2_normalise(vectors.astype(self.dtype).astype(np.float32))
 
     def get_many(self, keys: Sequence[bytes], stats: CacheStats) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
@@ -142,7 +149,7 @@ class EmbeddingStore:
         return found
 
     def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.ascontiguousarray(vectors, dtype=self.dtype)
         rows = []
         for key, vector in zip(keys, vectors, strict=True):
             blob = vector.tobytes()
@@ -163,13 +170,19 @@ class CachedEncoder(Encoder):
     """Wraps an encoder: looks inputs up by content, encodes only the misses, stores them."""
 
     def __init__(
-        self, encoder: Encoder, cache_dir: str | Path | None = None, chunk_size: int = 2048
+        self,
+        encoder: Encoder,
+        cache_dir: str | Path | None = None,
+        chunk_size: int = 2048,
+        storage: str = "fp32",
     ):
         self.encoder = encoder
         self.info = encoder.info
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         fingerprint = encoder.info.fingerprint
-        self.store = EmbeddingStore(root / fingerprint[:2] / f"{fingerprint}.sqlite", encoder.info)
+        name = fingerprint if storage == "fp32" else f"{fingerprint}-{storage}"
+        self.store = EmbeddingStore(root / fingerprint[:2] / f"{name}.sqlite", encoder.info,
+                                    storage)  # fmt: skip
         self.chunk_size = chunk_size
         self.stats = CacheStats()
 
@@ -219,7 +232,7 @@ class CachedEncoder(Encoder):
         with tqdm(total=len(missing), disable=not progress, unit="input", desc="encode") as bar:
             for start in range(0, len(missing), self.chunk_size):
                 chunk = missing[start : start + self.chunk_size]
-                vectors = encode([items[index] for _, index in chunk])
+                vectors = self.store.as_stored(encode([items[index] for _, index in chunk]))
                 self.store.put_many([key for key, _ in chunk], vectors)
                 for (key, _), vector in zip(chunk, vectors, strict=True):
                     found[key] = vector
@@ -229,3 +242,44 @@ class CachedEncoder(Encoder):
                 if key in first_index:
                     out[index] = found[key]
         return out
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """One encoder's store, as `cliposcope cache info` lists it."""
+
+    path: Path
+    spec: str
+    storage: str
+    rows: int
+    size_bytes: int
+    last_used: float  # seconds since the epoch (file modification time)
+
+
+def list_stores(root: str | Path | None = None) -> list[StoreInfo]:
+    """Every embedding store under the cache folder, largest first."""
+    root = Path(root) if root is not None else default_cache_dir()
+    stores = []
+    for path in sorted(root.glob("*/*.sqlite")) if root.is_dir() else []:
+        spec, storage, rows = "(unreadable)", "?", 0
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                meta = db.execute("SELECT value FROM meta WHERE name = 'encoder'").fetchone()
+                record = json.loads(meta[0]) if meta else {}
+                spec, storage = record.get("spec", "?"), record.get("storage", "fp32")
+                rows = db.execute("SELECT count(*) FROM emb").fetchone()[0]
+        except (sqlite3.Error, ValueError):
+            pass
+        size = sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*"))
+        stores.append(StoreInfo(path, spec, storage, rows, size, path.stat().st_mtime))
+    return sorted(stores, key=lambda store: -store.size_bytes)
+
+
+def prune_stores(stores: Sequence[StoreInfo]) -> int:
+    """Remove these stores (with their journal files); returns the bytes freed."""
+    freed = 0
+    for store in stores:
+        for path in store.path.parent.glob(f"{store.path.name}*"):
+            freed += path.stat().st_size
+            path.unlink(missing_ok=True)
+    return freed

@@ -41,3 +41,16 @@ def text_key(text: str) -> bytes:
 
 def bytes_key(kind: bytes, payload: bytes) -> bytes:
     return hashlib.sha256(kind + b"\0" + payload).digest()
+
+
+def image_key(item) -> bytes:
+    """Content key of an image: its file's bytes for a path, its pixels for a PIL image."""
+    if isinstance(item, (str, Path)):
+        path = Path(item)
+        if not path.is_file():
+            from cliposcope.errors import CliposcopeError
+
+            raise CliposcopeError(f"image file not found: {path}", hint="check the path")
+        return bytes_key(b"image-file", bytes.fromhex(file_sha256(path)))
+    header = f"{item.mode}:{item.size[0]}x{item.size[1]}".encode()
+    return bytes_key(b"image-pixels", header + b"\0" + item.tobytes())

@@ -57,11 +57,15 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
         help="embedding cache (default: $CLIPOSCOPE_CACHE_DIR or the user cache dir)",
     )
     cache.add_argument("--no-cache", action="store_true", help="encode everything, store nothing")
+    parser.add_argument(
+        "--cache-storage", default="fp32", choices=("fp32", "fp16"),
+        help="fp16 halves the cache on disk (about 1e-3 off per element)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 RUN_OPTIONS = ("model", "null", "seed", "out", "batch_size", "device", "precision", "cache_dir",
-               "no_cache", "quiet")  # fmt: skip
+               "no_cache", "cache_storage", "quiet")  # fmt: skip
 SCENE_OPTIONS = ("scenes", "kind", "objects", "count")
 
 
@@ -231,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(handler=cmd_demo)
 
+    cache = commands.add_parser("cache", help="the embedding cache: size per encoder, pruning")
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="COMMAND", required=True)
+    info = cache_commands.add_parser("info", help="stores, rows and size per encoder")
+    prune = cache_commands.add_parser("prune", help="remove stores (all of them with --all)")
+    for sub in (info, prune):
+        sub.add_argument("--cache-dir", metavar="DIR",
+                         help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir")  # fmt: skip
+    prune.add_argument("--older-than", type=float, metavar="DAYS", help="unused for DAYS")
+    prune.add_argument("--spec", metavar="TEXT", help="whose model spec contains TEXT")
+    prune.add_argument("--all", action="store_true", help="every store")
+    prune.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    info.set_defaults(handler=cmd_cache_info)
+    prune.set_defaults(handler=cmd_cache_prune)
+
     report = commands.add_parser("report", help="HTML report from a folder of results")
     report.add_argument("results", metavar="RESULTS_DIR")
     report.add_argument("--out", metavar="report.html", help="default: RESULTS_DIR/report.html")
@@ -289,8 +307,7 @@ def list_images(path: str) -> list[Path]:
 
 def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
     """sha256 over the inputs' content keys in order: texts, or image file contents."""
-    from cliposcope.cache import image_key
-    from cliposcope.hashing import text_key
+    from cliposcope.hashing import image_key, text_key
 
     digest = hashlib.sha256()
     for item in inputs:
@@ -301,7 +318,8 @@ def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:
     return EncoderOptions(checkpoint=getattr(args, "checkpoint", None), device=args.device,
                           precision=args.precision, batch_size=args.batch_size,
-                          cache=not args.no_cache, cache_dir=args.cache_dir)  # fmt: skip
+                          cache=not args.no_cache, cache_dir=args.cache_dir,
+                          cache_storage=args.cache_storage)  # fmt: skip
 
 
 def _role_runner(args: argparse.Namespace):
@@ -501,6 +519,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
     check_output_folder(args.out, "--out")
     run_demo(args.out, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def _store_rows(stores) -> str:
+    from cliposcope.report.table import render
+
+    rows = [[s.spec, s.storage, f"{s.rows:,}", f"{s.size_bytes / 2**20:.1f}",
+             time.strftime("%Y-%m-%d", time.localtime(s.last_used)), s.path.name[:16]]
+            for s in stores]  # fmt: skip
+    return render(["Model", "Storage", "Rows", "MiB", "Last used", "File"], rows)
+
+
+def cmd_cache_info(args: argparse.Namespace) -> int:
+    from cliposcope.cache import default_cache_dir, list_stores
+
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    stores = list_stores(root)
+    print(f"{root}: {len(stores)} store(s), {sum(s.size_bytes for s in stores) / 2**20:.1f} MiB")
+    if stores:
+        print(_store_rows(stores))
+    return 0
+
+
+def cmd_cache_prune(args: argparse.Namespace) -> int:
+    from cliposcope.cache import default_cache_dir, list_stores, prune_stores
+
+    if not (args.all or args.spec or args.older_than is not None):
+        raise CliposcopeError("prune needs --older-than DAYS, --spec TEXT or --all",
+                              hint="see `cliposcope cache info` first")  # fmt: skip
+    if args.older_than is not None:
+        check_range("--older-than", args.older_than, 0, hint="a number of days")
+    root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    cutoff = time.time() - 86400 * (args.older_than or 0)
+    chosen = [s for s in list_stores(root)
+              if (args.spec is None or args.spec in s.spec)
+              and (args.older_than is None or s.last_used < cutoff)]  # fmt: skip
+    if chosen:
+        print(_store_rows(chosen))
+    freed = sum(s.size_bytes for s in chosen) if args.dry_run else prune_stores(chosen)
+    verb = "would free" if args.dry_run else "freed"
+    print(f"{len(chosen)} store(s), {verb} {freed / 2**20:.1f} MiB", file=sys.stderr)
     return 0
 
 

@@ -34,6 +34,7 @@ class EncoderOptions:
     batch_size: int | None = None
     cache: bool = True
     cache_dir: str | None = None
+    cache_storage: str = "fp32"
 
     def load_options(self) -> LoadOptions:
         """Checked (device resolved, batch size positive) before any work starts."""
@@ -54,7 +55,9 @@ class EncoderOptions:
                                precision=options.precision,
                                text_batch_size=options.text_batch_size,
                                image_batch_size=options.image_batch_size)  # fmt: skip
-        return CachedEncoder(encoder, self.cache_dir) if self.cache else encoder
+        if not self.cache:
+            return encoder
+        return CachedEncoder(encoder, self.cache_dir, storage=self.cache_storage)
 
 
 def check_random_init(spec: str, family_name: str) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import image_key
 
 ImageInput = str | Path | Image.Image
 
@@ -87,9 +88,13 @@ class LoadOptions:
     precision: str = "fp32"
     text_batch_size: int = 256
     image_batch_size: int = 32
+    image_workers: int | None = None  # None: chosen by image_batches
 
     def __post_init__(self):
         check_precision(self.precision)
+        if self.image_workers is not None and self.image_workers < 0:
+            raise CliposcopeError(f"image_workers {self.image_workers} is negative",
+                                  hint="0 decodes in the main process")  # fmt: skip
         for name in ("text_batch_size", "image_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -176,6 +181,53 @@ class EncoderInfo:
         return hashlib.sha256(blob).hexdigest()
 
 
+class _ImageItems:
+    """Images decoded and preprocessed one by one (in DataLoader workers when there are
+    many): a failure comes back as data, so the main process raises one clear error."""
+
+    def __init__(self, items: list, transform):
+        self.items, self.transform = items, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        try:
+            return self.transform(load_image(self.items[index]))
+        except CliposcopeError as error:
+            return ("error", error.message, error.hint)
+
+
+def _stack_or_error(batch: list):
+    import torch
+
+    for item in batch:
+        if isinstance(item, tuple):
+            return item
+    return torch.stack(batch)
+
+
+def image_batches(items: list, transform, *, batch_size: int, device: str, workers: int | None):
+    """Batches of preprocessed pixels on ``device``, decoded ahead of the model by worker
+    processes (pinned memory on CUDA). ``workers=None``: up to 4, fewer on small machines,
+    none for a handful of images or for in-memory images."""
+    import os
+
+    from torch.utils.data import DataLoader
+
+    if workers is None:
+        files = all(isinstance(item, (str, Path)) for item in items)
+        many = len(items) >= 2 * batch_size
+        workers = min(4, max(1, (os.cpu_count() or 1) - 1)) if files and many else 0
+    loader = DataLoader(_ImageItems(items, transform), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_stack_or_error,
+                        pin_memory=device.startswith("cuda"))  # fmt: skip
+    for batch in loader:
+        if isinstance(batch, tuple):
+            raise CliposcopeError(batch[1], hint=batch[2])
+        yield batch.to(device, non_blocking=True)
+
+
 class Encoder(ABC):
     """Texts and images to L2-normalised float32 embeddings, shape (N, D), in input order.
 
@@ -189,6 +241,7 @@ class Encoder(ABC):
     precision: str = "fp32"
     text_batch_size: int = 256
     image_batch_size: int = 32
+    image_workers: int | None = None
 
     def _take_options(self, options: LoadOptions | None) -> None:
         """Where and how this encoder runs (the device resolved from 'auto')."""
@@ -196,6 +249,7 @@ class Encoder(ABC):
         self.device, self.precision = options.device, options.precision
         self.text_batch_size = options.text_batch_size
         self.image_batch_size = options.image_batch_size
+        self.image_workers = options.image_workers
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
@@ -224,7 +278,15 @@ class Encoder(ABC):
         images = list(images)
         if not images:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
-        return self._finite(l2_normalise(self._encode_images(images, progress=progress)), "image")
+        # The same file (or the same pixels) is encoded once, wherever it recurs.
+        keys = [image_key(item) for item in images]
+        first: dict[bytes, int] = {}
+        for index, key in enumerate(keys):
+            first.setdefault(key, index)
+        features = self._encode_images([images[i] for i in first.values()], progress=progress)
+        features = self._finite(l2_normalise(features), "image")
+        row = {key: position for position, key in enumerate(first)}
+        return features[[row[key] for key in keys]]
 
     def _finite(self, embeddings: np.ndarray, kind: str) -> np.ndarray:
         """No figure may rest on a NaN or infinite embedding."""

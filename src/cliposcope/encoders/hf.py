@@ -25,8 +25,8 @@ from cliposcope.encoders.base import (
     LoadOptions,
     autocast,
     batched,
+    image_batches,
     length_sorted_batches,
-    load_image,
     quiet_weight_loading,
     refuse_non_finite,
 )
@@ -161,10 +161,12 @@ class HFEncoder(Encoder):
                 kwargs["attention_mask"] = attention_mask.to(self.device)
             return _features(self.model.get_text_features(**kwargs)).float().cpu().numpy()
 
-    def _pixels(self, batch) -> torch.Tensor:
-        images = [load_image(item) for item in batch]
-        pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
-        return pixels.to(self.device)
+    def _pixel_batches(self, images: list[ImageInput]):
+        def preprocess(image):
+            return self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]
+
+        return image_batches(images, preprocess, batch_size=self.image_batch_size,
+                             device=self.device, workers=self.image_workers)  # fmt: skip
 
     def encode_text_reference(self, texts: list[str]) -> np.ndarray:
         """The model's forward pass on full-context padding, in input order."""
@@ -260,13 +262,11 @@ class HFEncoder(Encoder):
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
         with tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar:
-            for batch in batched(images, self.image_batch_size):
+            for pixels in self._pixel_batches(images):
                 with torch.inference_mode(), autocast(self.device, self.precision):
-                    features = _features(
-                        self.model.get_image_features(pixel_values=self._pixels(batch))
-                    )
+                    features = _features(self.model.get_image_features(pixel_values=pixels))
                 out.append(features.float().cpu().numpy())
-                bar.update(len(batch))
+                bar.update(len(pixels))
         return np.concatenate(out)
 
     def cls_attention(self, images: list[ImageInput], layer: int = -1) -> np.ndarray:
@@ -279,11 +279,9 @@ class HFEncoder(Encoder):
         self.model.set_attn_implementation("eager")  # sdpa does not return attention weights
         out = []
         try:
-            for batch in batched(images, self.image_batch_size):
+            for pixels in self._pixel_batches(list(images)):
                 with torch.inference_mode(), autocast(self.device, self.precision):
-                    result = self.model.vision_model(
-                        pixel_values=self._pixels(batch), output_attentions=True
-                    )
+                    result = self.model.vision_model(pixel_values=pixels, output_attentions=True)
                 try:
                     weights = result.attentions[layer]
                 except IndexError:

@@ -30,8 +30,8 @@ from cliposcope.encoders.base import (
     activation_name,
     autocast,
     batched,
+    image_batches,
     length_sorted_batches,
-    load_image,
     refuse_non_finite,
 )
 from cliposcope.encoders.causal_text import (
@@ -442,8 +442,9 @@ class OpenClipEncoder(Encoder):
                     bar.update(len(index))
         return features
 
-    def _pixels(self, batch) -> torch.Tensor:
-        return torch.stack([self.preprocess(load_image(item)) for item in batch]).to(self.device)
+    def _pixel_batches(self, images: list[ImageInput]):
+        return image_batches(images, self.preprocess, batch_size=self.image_batch_size,
+                             device=self.device, workers=self.image_workers)  # fmt: skip
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
@@ -452,9 +453,9 @@ class OpenClipEncoder(Encoder):
             torch.inference_mode(),
             autocast(self.device, self.precision),
         ):
-            for batch in batched(images, self.image_batch_size):
-                out.append(self._numpy(self.model.encode_image(self._pixels(batch))))
-                bar.update(len(batch))
+            for pixels in self._pixel_batches(images):
+                out.append(self._numpy(self.model.encode_image(pixels)))
+                bar.update(len(pixels))
         return np.concatenate(out)
 
     def _vit_attention_blocks(self):
@@ -485,8 +486,8 @@ class OpenClipEncoder(Encoder):
         out = []
         try:
             with torch.inference_mode(), autocast(self.device, self.precision):
-                for batch in batched(images, self.image_batch_size):
-                    self.model.encode_image(self._pixels(batch))
+                for pixels in self._pixel_batches(list(images)):
+                    self.model.encode_image(pixels)
                     x = block.ln_1(captured["x"])
                     _, weights = block.attn(x, x, x, need_weights=True, average_attn_weights=False)
                     out.append(self._numpy(weights[:, :, 0, 1:].mean(dim=1)))
