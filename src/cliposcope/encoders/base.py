@@ -148,6 +148,8 @@ class EncoderInfo:
     # Exact like the fast path, so not part of the fingerprint.
     prefix_sharing: bool = False
     prefix_sharing_reason: str = "not offered by this family"
+    # Recorded for reproduction; they change no number beyond float rounding.
+    batch_sizes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -242,6 +244,9 @@ class Encoder(ABC):
     text_batch_size: int = 256
     image_batch_size: int = 32
     image_workers: int | None = None
+
+    def _batch_sizes(self) -> dict[str, int]:
+        return {"text": self.text_batch_size, "image": self.image_batch_size}
 
     def _take_options(self, options: LoadOptions | None) -> None:
         """Where and how this encoder runs (the device resolved from 'auto')."""

@@ -129,6 +129,7 @@ class HFEncoder(Encoder):
             has_image_tower=True,
             fast_text_path=supported,
             fast_text_reason=reason,
+            batch_sizes=self._batch_sizes(),
             prefix_sharing=self._prefix_stack is not None,
             prefix_sharing_reason=prefix_reason,
             settings={

@@ -290,6 +290,7 @@ class OpenClipEncoder(Encoder):
             has_image_tower=True,
             fast_text_path=self._fast_tower is not None,
             fast_text_reason=reason,
+            batch_sizes=self._batch_sizes(),
             prefix_sharing=self._prefix_stack is not None,
             prefix_sharing_reason=prefix_reason,
             settings={"quick_gelu": quick_gelu, "precision": self.precision, "device": self.device},

@@ -102,6 +102,7 @@ class SentenceTransformerEncoder(Encoder):
             has_image_tower=False,
             fast_text_path=False,
             fast_text_reason="bidirectional text encoder: reference path",
+            batch_sizes=self._batch_sizes(),
             settings={"precision": self.precision, "device": self.device},
         )
 
