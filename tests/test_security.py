@@ -119,7 +119,7 @@ def test_lab_resume_refuses_a_crafted_latest_file(tmp_path, marker):
     run.mkdir()
     (run / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
     plant(run / "latest.pt", marker, wrap=lambda p: {"state_dict": p, "step": 1})
-    with pytest.raises(CliposcopeError, match="cannot resume"):
+    with pytest.raises(CliposcopeError, match="cannot read resume file"):
         train(settings, run, progress=False)
 
 

@@ -312,6 +312,25 @@ class Encoder(ABC):
         raise NotImplementedError
 
 
+def load_torch_file(path: Path, *, required: set[str], what: str, hint: str) -> dict:
+    """A torch file read weights-only (tensors and plain data, never code) that must be a
+    dict holding ``required`` keys; anything else (a crafted pickle, a truncated or
+    foreign file) is one clear error."""
+    import torch
+
+    from cliposcope.errors import describe_exception
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CliposcopeError(f"cannot read {what} {path}: {describe_exception(error)}",
+                              hint=hint) from None  # fmt: skip
+    if not isinstance(state, dict) or not required <= set(state):
+        raise CliposcopeError(f"{path} is not a {what} (expected keys {sorted(required)})",
+                              hint=hint)  # fmt: skip
+    return state
+
+
 def refuse_non_finite(module, spec: str) -> None:
     """Refuse weights holding NaN or infinity: every embedding would be garbage."""
     import torch

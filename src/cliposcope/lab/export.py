@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from cliposcope.atomic import atomic_write_bytes
-from cliposcope.errors import CliposcopeError, describe_exception
+from cliposcope.encoders.base import load_torch_file
+from cliposcope.errors import CliposcopeError
 
 
 def export_fp16(checkpoint: str | Path, out: str | Path) -> Path:
@@ -17,14 +18,9 @@ def export_fp16(checkpoint: str | Path, out: str | Path) -> Path:
     if not checkpoint.is_file():
         raise CliposcopeError(f"checkpoint not found: {checkpoint}",
                               hint="give a samples_N.pt file of a lab run")  # fmt: skip
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CliposcopeError(
-            f"cannot read checkpoint {checkpoint}: {describe_exception(error)}",
-            hint="give a samples_N.pt file of a lab run",
-        ) from None
-    weights = state.get("state_dict") if isinstance(state, dict) else None
+    hint = "give a samples_N.pt file of a lab run"
+    state = load_torch_file(checkpoint, required={"state_dict"}, what="checkpoint", hint=hint)
+    weights = state["state_dict"]
     if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
         raise CliposcopeError(f"{checkpoint} holds no state_dict of tensors",
                               hint="give a samples_N.pt file of a lab run")  # fmt: skip

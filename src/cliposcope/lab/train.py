@@ -20,7 +20,8 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
-from cliposcope.errors import CliposcopeError, check_range, describe_exception
+from cliposcope.encoders.base import load_torch_file
+from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
 ARCH = "cliposcope-toy"
@@ -199,20 +200,11 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
 
 
 def load_resume_state(path: Path) -> dict:
-    """The resume file, read weights-only: tensors and plain data, never code. A file that
-    is not that (a crafted pickle, a truncated write) is refused, not half-used."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CliposcopeError(
-            f"cannot resume from {path}: {describe_exception(error)}",
-            hint="it is not a resume file this run wrote; remove it to start over",
-        ) from None
-    keys = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "step"}
-    if not isinstance(state, dict) or not keys <= set(state):
-        raise CliposcopeError(f"{path} is not a resume file (expected {sorted(keys)})",
-                              hint="remove it to start over")  # fmt: skip
-    return state
+    """The resume file, read weights-only: a file that is not one this run wrote (a crafted
+    pickle, a truncated write) is refused, not half-used."""
+    return load_torch_file(path, required={"state_dict", "optimizer", "numpy_rng",
+                                           "torch_rng", "step"},
+                           what="resume file", hint="remove it to start over")  # fmt: skip
 
 
 def _atomic_save(payload: dict, path: Path) -> None:
