@@ -196,3 +196,9 @@ def test_cache_info_and_prune(tmp_path, capsys):
     assert len(list_stores(tmp_path)) == 2  # both used today
     assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--all"]) == 0
     assert list_stores(tmp_path) == [] and not list(tmp_path.rglob("*.sqlite*"))
+
+
+def test_fp16_storage_is_recorded_in_the_model_record(tmp_path):
+    cached = CachedEncoder(CountingEncoder(), tmp_path, storage="fp16")
+    assert cached.info.settings["cache_storage"] == "fp16"
+    assert "cache_storage" not in CachedEncoder(CountingEncoder(), tmp_path).info.settings

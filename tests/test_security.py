@@ -206,3 +206,50 @@ def test_a_capped_sample_is_recorded_and_said(tmp_path, capsys):
     record = json.loads(path.read_text())
     assert record["settings"]["sample"] == 100
     assert record["provenance"]["combinations_used"] == 6
+
+
+def test_report_refuses_a_result_file_linked_from_outside(tmp_path):
+    outside = tmp_path / "outside.json"
+    ProbeResult(probe="other", role="model", model={"spec": "x:y"}, settings={}, metrics={},
+                provenance={}).save(outside)  # fmt: skip
+    results = tmp_path / "results"
+    results.mkdir()
+    os.symlink(outside, results / "linked.json")
+    with pytest.raises(CliposcopeError, match=r"linked\.json"):
+        from cliposcope.report.html import build_report
+
+        build_report(results)
+
+
+def test_official_layout_reader_refuses_links_out_of_the_dataset(tmp_path):
+    from cliposcope.data.official import read_official
+
+    image = tmp_path / "elsewhere.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(image)
+    root = tmp_path / "official" / "scenes"
+    root.mkdir(parents=True)
+    os.symlink(image, root / "dog_cat.png")
+    with pytest.raises(CliposcopeError, match="outside"):
+        read_official(tmp_path / "official")
+
+
+def test_palette_images_with_other_palettes_are_not_one_image():
+    from PIL import Image
+
+    from cliposcope.hashing import image_key
+
+    a = Image.new("P", (4, 4), 1)
+    a.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    b = Image.new("P", (4, 4), 1)
+    b.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    assert image_key(a) != image_key(b)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_range_checks_refuse_non_finite_numbers(value):
+    from cliposcope.errors import check_range
+
+    with pytest.raises(CliposcopeError, match="--temperature"):
+        check_range("--temperature", value, 1e-6)

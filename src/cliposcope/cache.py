@@ -10,6 +10,7 @@ run resumes from there.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -178,6 +179,9 @@ class CachedEncoder(Encoder):
     ):
         self.encoder = encoder
         self.info = encoder.info
+        if storage != "fp32":  # results say their embeddings were rounded in storage
+            settings = {**encoder.info.settings, "cache_storage": storage}
+            self.info = dataclasses.replace(encoder.info, settings=settings)
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         fingerprint = encoder.info.fingerprint
         name = fingerprint if storage == "fp32" else f"{fingerprint}-{storage}"
@@ -263,9 +267,11 @@ def list_stores(root: str | Path | None = None) -> list[StoreInfo]:
     for path in sorted(root.glob("*/*.sqlite")) if root.is_dir() else []:
         spec, storage, rows = "(unreadable)", "?", 0
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            uri = path.absolute().as_uri() + "?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
                 meta = db.execute("SELECT value FROM meta WHERE name = 'encoder'").fetchone()
                 record = json.loads(meta[0]) if meta else {}
+                record = record if isinstance(record, dict) else {}
                 spec, storage = record.get("spec", "?"), record.get("storage", "fp32")
                 rows = db.execute("SELECT count(*) FROM emb").fetchone()[0]
         except (sqlite3.Error, ValueError):

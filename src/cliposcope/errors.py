@@ -28,8 +28,10 @@ def describe_exception(error: BaseException, limit: int = 300) -> str:
 def check_range(name: str, value, low=None, high=None, *, hint: str | None = None) -> None:
     """Refuse a number outside [low, high] (either bound optional), naming the option."""
     number_types = (int, float)
-    if isinstance(value, bool) or not isinstance(value, number_types):
+    if isinstance(value, bool) or not isinstance(value, number_types) or value != value:
         raise CliposcopeError(f"{name} {value!r} is not a number", hint=hint or "give a number")
+    if value in (float("inf"), float("-inf")):
+        raise CliposcopeError(f"{name} {value} is not finite", hint=hint or "give a finite number")
     if (low is not None and value < low) or (high is not None and value > high):
         if high is None:
             expected = f"at least {low}"

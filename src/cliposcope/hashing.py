@@ -53,4 +53,5 @@ def image_key(item) -> bytes:
             raise CliposcopeError(f"image file not found: {path}", hint="check the path")
         return bytes_key(b"image-file", bytes.fromhex(file_sha256(path)))
     header = f"{item.mode}:{item.size[0]}x{item.size[1]}".encode()
-    return bytes_key(b"image-pixels", header + b"\0" + item.tobytes())
+    palette = bytes(item.getpalette() or []) if item.mode in ("P", "PA") else b""
+    return bytes_key(b"image-pixels", header + b"\0" + palette + b"\0" + item.tobytes())

@@ -113,3 +113,12 @@ def test_blocks_it_cannot_take_apart_are_refused(tiny_openclip):
     model.transformer.resblocks[0].ln_1_kv = model.transformer.resblocks[0].ln_1  # cross-attn
     tower, _ = find_causal_text_tower(model)
     assert openclip_stack(tower) is None
+
+
+def test_hf_legacy_argmax_pooling_is_followed(hf_clip_dir):
+    """Configs from before transformers' eos fix (eos_token_id == 2) pool at the highest id;
+    the shared-prefix path reads the same position."""
+    encoder = load_encoder(f"hf:{hf_clip_dir}", text_batch_size=5)
+    encoder.model.text_model.eos_token_id = 2
+    captions = shared_prefix_captions()[:40]
+    assert_shared_path_is_exact(encoder, captions)

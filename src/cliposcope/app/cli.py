@@ -590,8 +590,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from cliposcope.version import __version__
 
     out = Path(args.out)
-    if out.suffix != ".npy":
-        raise CliposcopeError(f"--out {out} does not end in .npy", hint="e.g. --out embeddings.npy")
+    check_output_file(out, "--out", ".npy")
     # image paths as strings, so the sidecar JSON can list them
     inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
     options = encoder_options(args)

@@ -210,9 +210,11 @@ def write_dataset(
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise CliposcopeError(f"{target} already exists and is not empty",
                                   hint="choose a new folder")  # fmt: skip
-    if official is not None and Path(official).resolve() == out.resolve():
-        raise CliposcopeError(f"--official-layout {official} is the --out folder",
-                              hint="give the official layout a folder of its own")  # fmt: skip
+    if official is not None:
+        a, b = Path(official).resolve(), out.resolve()
+        if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+            raise CliposcopeError(f"--official-layout {official} overlaps the --out folder",
+                                  hint="give the official layout a folder of its own")  # fmt: skip
     with staged_folder(out) as staging, contextlib.ExitStack() as stack:
         scenes = []
         for sub in ("images", "masks"):

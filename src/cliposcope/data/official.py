@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cliposcope.atomic import publish_folder, staged_folder
-from cliposcope.data.scenes import MANIFEST_NAME, Scene, SceneObject, read_manifest
+from cliposcope.data.scenes import (
+    MANIFEST_NAME,
+    Scene,
+    SceneObject,
+    check_inside,
+    read_manifest,
+)
 from cliposcope.data.templates import Template
 from cliposcope.errors import CliposcopeError
 
@@ -70,6 +76,8 @@ def copy_official(scenes: Sequence[Scene], dest: Path) -> None:
 
 
 def _scene_from_file(path: Path, root: Path, condition: str, vocabulary) -> Scene:
+    if path.is_relative_to(root):  # a folder we walk: nothing in it may lead outside
+        check_inside(root, str(path.relative_to(root)), str(root))
     names = decode_names(path.stem, vocabulary)
     relative = path.relative_to(root) if path.is_relative_to(root) else path
     return Scene(

@@ -107,11 +107,8 @@ def scene_set_from(
         folder = Path(scenes)
         scene_list = read_scenes(folder)
         recorded = _recorded_settings(folder)
-        layout = (
-            "manifest"
-            if recorded is not None or (folder / MANIFEST_NAME).is_file()
-            else ("official")
-        )
+        manifest = folder.name == MANIFEST_NAME or (folder / MANIFEST_NAME).is_file()
+        layout = "manifest" if recorded is not None or manifest else "official"
         origin = {"folder": str(folder.resolve()), "layout": layout, "settings": recorded}
         return split_scenes(scene_list, objects, origin)
     folder = Path(generate_into)
@@ -138,7 +135,10 @@ def _recorded_settings(folder: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+        return record
     except (ValueError, UnicodeDecodeError):
         raise CliposcopeError(
             f"{path} is not the JSON the generator writes",

@@ -10,6 +10,8 @@ Options: ``fast`` (true/false, default true).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from functools import cached_property
 from pathlib import Path
 
@@ -54,6 +56,17 @@ def _features(output) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     return output.pooler_output
+
+
+class ImagePreprocess:
+    """One image to pixel values, as the model's image processor does it; a class, not a
+    closure, so DataLoader workers can receive it under any start method."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, image):
+        return self.processor(images=[image], return_tensors="pt")["pixel_values"][0]
 
 
 def fast_text_support(config) -> tuple[bool, str]:
@@ -163,9 +176,7 @@ class HFEncoder(Encoder):
             return _features(self.model.get_text_features(**kwargs)).float().cpu().numpy()
 
     def _pixel_batches(self, images: list[ImageInput]):
-        def preprocess(image):
-            return self.image_processor(images=[image], return_tensors="pt")["pixel_values"][0]
-
+        preprocess = ImagePreprocess(self.image_processor)
         return image_batches(images, preprocess, batch_size=self.image_batch_size,
                              device=self.device, workers=self.image_workers)  # fmt: skip
 
@@ -203,6 +214,9 @@ class HFEncoder(Encoder):
             gap = self_check_gap(stack, reference, self._padded_features, vocabulary=vocabulary,
                                  end=end, device=self.device)  # fmt: skip
         if gap > EXACT_PATH_TOLERANCE[self.precision]:
+            logging.getLogger(__name__).warning(
+                "shared-prefix text path off for %s: differs by %.2e", spec.canonical, gap
+            )
             return None, f"self-check failed: max abs diff {gap:.2e}"
         return stack, f"exact: causal tower, prefix states computed once (self-check {gap:.1e})"
 
@@ -222,7 +236,9 @@ class HFEncoder(Encoder):
         eos = self.model.text_model.eos_token_id
         rows = []
         for row in ids:
-            position = int(np.argmax(row)) if eos == 2 else row.index(eos)
+            # legacy configs pool at argmax; others at the first end token (0 if none)
+            first_end = row.index(eos) if eos in row else 0
+            position = int(np.argmax(row)) if eos == 2 else first_end
             rows.append(tuple(row[: position + 1]))
         return rows
 
@@ -262,8 +278,11 @@ class HFEncoder(Encoder):
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
-        with tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar:
-            for pixels in self._pixel_batches(images):
+        with (
+            tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
+            contextlib.closing(self._pixel_batches(images)) as batches,
+        ):
+            for pixels in batches:
                 with torch.inference_mode(), autocast(self.device, self.precision):
                     features = _features(self.model.get_image_features(pixel_values=pixels))
                 out.append(features.float().cpu().numpy())
@@ -280,17 +299,20 @@ class HFEncoder(Encoder):
         self.model.set_attn_implementation("eager")  # sdpa does not return attention weights
         out = []
         try:
-            for pixels in self._pixel_batches(list(images)):
-                with torch.inference_mode(), autocast(self.device, self.precision):
-                    result = self.model.vision_model(pixel_values=pixels, output_attentions=True)
-                try:
-                    weights = result.attentions[layer]
-                except IndexError:
-                    raise CliposcopeError(
-                        f"layer {layer} is outside the {len(result.attentions)} layers",
-                        hint="e.g. -1 for the last",
-                    ) from None
-                out.append(weights[:, :, 0, 1:].mean(dim=1).float().cpu().numpy())
+            with contextlib.closing(self._pixel_batches(list(images))) as batches:
+                for pixels in batches:
+                    with torch.inference_mode(), autocast(self.device, self.precision):
+                        result = self.model.vision_model(
+                            pixel_values=pixels, output_attentions=True
+                        )
+                    try:
+                        weights = result.attentions[layer]
+                    except IndexError:
+                        raise CliposcopeError(
+                            f"layer {layer} is outside the {len(result.attentions)} layers",
+                            hint="e.g. -1 for the last",
+                        ) from None
+                    out.append(weights[:, :, 0, 1:].mean(dim=1).float().cpu().numpy())
         finally:
             self.model.set_attn_implementation(previous)
         return np.concatenate(out).reshape(-1, grid, grid)

@@ -8,6 +8,7 @@ else the architecture's own setting), ``seed`` (random-init weights only, defaul
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import warnings
@@ -453,8 +454,9 @@ class OpenClipEncoder(Encoder):
             tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
             torch.inference_mode(),
             autocast(self.device, self.precision),
+            contextlib.closing(self._pixel_batches(images)) as batches,
         ):
-            for pixels in self._pixel_batches(images):
+            for pixels in batches:
                 out.append(self._numpy(self.model.encode_image(pixels)))
                 bar.update(len(pixels))
         return np.concatenate(out)
@@ -486,8 +488,12 @@ class OpenClipEncoder(Encoder):
         handle = block.register_forward_pre_hook(lambda _m, args: captured.update(x=args[0]))
         out = []
         try:
-            with torch.inference_mode(), autocast(self.device, self.precision):
-                for pixels in self._pixel_batches(list(images)):
+            with (
+                torch.inference_mode(),
+                autocast(self.device, self.precision),
+                contextlib.closing(self._pixel_batches(list(images))) as batches,
+            ):
+                for pixels in batches:
                     self.model.encode_image(pixels)
                     x = block.ln_1(captured["x"])
                     _, weights = block.attn(x, x, x, need_weights=True, average_attn_weights=False)

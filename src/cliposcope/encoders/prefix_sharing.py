@@ -143,17 +143,21 @@ def _attend(layer: Layer, q, k, v, prefix_length: int) -> torch.Tensor:
     return out.transpose(1, 2).reshape(batch, length, width)
 
 
-def run_layers(stack: TextStack, x: torch.Tensor, prefix=None):
-    """States after every layer; ``prefix`` holds cached (keys, values) per layer for each
-    row. Returns the states and this call's own (keys, values) per layer."""
+def run_layers(stack: TextStack, x: torch.Tensor, prefix=None, owner=None):
+    """States after every layer; ``prefix`` holds cached (keys, values) per layer, one row
+    per prefix, and ``owner[i]`` is the prefix of row i (gathered one layer at a time, so
+    only one layer's copy is ever held). Returns the states and this call's own (keys,
+    values) per layer."""
     cached = []
     for index, layer in enumerate(stack.layers):
         q, k, v = layer.qkv(x)
         cached.append((k, v))
+        prefix_length = 0
         if prefix is not None:
             prefix_k, prefix_v = prefix[index]
-            k, v = torch.cat([prefix_k, k], dim=1), torch.cat([prefix_v, v], dim=1)
-        prefix_length = 0 if prefix is None else prefix[index][0].shape[1]
+            prefix_length = prefix_k.shape[1]
+            k = torch.cat([prefix_k[owner], k], dim=1)
+            v = torch.cat([prefix_v[owner], v], dim=1)
         x = x + layer.attention_out(_attend(layer, q, k, v, prefix_length))
         x = layer.feed_forward(x)
     return x, cached
@@ -212,10 +216,11 @@ def encode_shared(
     where = {row: i for i, row in enumerate(unique)}
     plan = plan_groups(unique)
     features: list[torch.Tensor | None] = [None] * len(unique)
-    for first in range(0, len(plan.alone), batch_size):
-        indices = plan.alone[first : first + batch_size]
+    lonely = sorted(plan.alone, key=lambda i: len(unique[i]))  # little padding per batch
+    for first in range(0, len(lonely), batch_size):
+        indices = lonely[first : first + batch_size]
         for index, vector in zip(indices, alone([unique[i] for i in indices]), strict=True):
-            features[index] = vector
+            features[index] = vector.to(device)
     by_length: dict[int, list[list[int]]] = {}
     for length, members in plan.groups:
         by_length.setdefault(length, []).append(members)
@@ -234,8 +239,7 @@ def encode_shared(
                 for i, suffix in enumerate(suffixes):
                     tokens[i, : len(suffix)] = torch.tensor(suffix)
                 owner = torch.tensor([g for g, _ in batch], device=device)
-                cached = [(k[owner], v[owner]) for k, v in prefix]
-                states, _ = run_layers(stack, stack.embed(tokens, length), cached)
+                states, _ = run_layers(stack, stack.embed(tokens, length), prefix, owner)
                 last = torch.tensor([len(s) - 1 for s in suffixes], device=device)
                 pooled = stack.final(states)[torch.arange(len(batch), device=device), last]
                 for (_, row), vector in zip(batch, stack.project(pooled), strict=True):
@@ -271,8 +275,8 @@ def self_check_gap(stack: TextStack, reference, alone, *, vocabulary: int, end: 
     with torch.inference_mode():
         shared = encode_shared(stack, rows, device=device, batch_size=3, alone=alone)
         expected = reference(rows)
-    return float((F.normalize(shared.float(), dim=-1) - F.normalize(expected.float(), dim=-1))
-                 .abs().max())  # fmt: skip
+    gap = F.normalize(shared.float().cpu(), dim=-1) - F.normalize(expected.float().cpu(), dim=-1)
+    return float(gap.abs().max())
 
 
 def rows_until_pooled(tokens: torch.Tensor, positions: torch.Tensor) -> list[tuple[int, ...]]:

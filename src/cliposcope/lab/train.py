@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import load_torch_file
-from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.errors import CliposcopeError, check_range, describe_exception
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
 ARCH = "cliposcope-toy"
@@ -135,11 +135,17 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     latest = run_dir / "latest.pt"
     if latest.is_file():
         state = load_resume_state(latest)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch_generator.set_state(state["torch_rng"])
-        step = state["step"]
+        try:
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            rng.bit_generator.state = state["numpy_rng"]
+            torch_generator.set_state(state["torch_rng"])
+            step = int(state["step"])
+        except (RuntimeError, TypeError, ValueError, KeyError) as error:
+            raise CliposcopeError(
+                f"cannot resume from {latest}: {describe_exception(error)}",
+                hint="it does not fit this run; remove it to start over",
+            ) from None
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     started = time.perf_counter()

@@ -87,6 +87,7 @@ def read_results(folder: Path) -> tuple[list[ProbeResult], list[str]]:
     for path in sorted(folder.glob("*.json")):
         if path.name in NOT_RESULTS:
             continue
+        check_inside(folder, path.name, str(folder))
         try:
             results.append(ProbeResult.load(path))
         except CliposcopeError as error:
