@@ -18,7 +18,8 @@ RESULT_FORMAT = 1
 class ProbeResult:
     """One probe on one model (or one of its null controls).
 
-    ``role`` is "model", or "null:random-init" / "null:sum" for the controls.
+    ``role`` is "model", or "null:random-init" / "null:sum" for the controls, or "corpus"
+    for a corpus probe, which measures data rather than a model.
     ``settings`` holds everything that defines the experiment (protocol, n, template,
     vocabulary and its fingerprint, sample, seed, ...); ``provenance`` holds what makes it
     reproducible (versions, data fingerprint, query count). Only ``wall_time_s`` varies
@@ -43,7 +44,7 @@ class ProbeResult:
     @property
     def label(self) -> str:
         spec = self.model.get("spec", "?")
-        return spec if self.role == "model" else f"{spec} [{self.role}]"
+        return spec if self.role in ("model", "corpus") else f"{spec} [{self.role}]"
 
     def to_json(self) -> str:
         return (

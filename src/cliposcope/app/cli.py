@@ -97,6 +97,8 @@ def _add_probe_commands(commands) -> None:
     from cliposcope.probes.battery import BatterySettings
 
     for probe in list_probes():
+        if probe.data == "corpus":  # no model: under `cliposcope corpus`
+            continue
         parser = commands.add_parser(probe.name, help=probe.summary)
         scenes = probe.data == "scenes"
         add_settings_options(
@@ -111,6 +113,36 @@ def _add_probe_commands(commands) -> None:
     _add_scene_options(paper)
     _add_run_options(paper, (RANDOM_INIT,))
     paper.set_defaults(handler=cmd_run, probe=None)
+
+
+CORPUS_OPTIONS = ("coco_captions", "coco_instances", "input", "format", "caption_column",
+                  "objects_column", "areas_column", "boxes_column", "box_format", "out",
+                  "quiet")  # fmt: skip
+
+
+def _add_corpus_commands(commands) -> None:
+    """`corpus NAME` for every corpus probe ("corpus-stats" is `corpus stats`)."""
+    from cliposcope.data.corpus import BOX_FORMATS, TABLE_FORMATS
+
+    for probe in list_probes():
+        if probe.data != "corpus":
+            continue
+        parser = commands.add_parser(probe.name.removeprefix("corpus-"), help=probe.summary)
+        coco = parser.add_argument_group("COCO annotations")
+        coco.add_argument("--coco-captions", metavar="FILE", help="captions_*.json")
+        coco.add_argument("--coco-instances", metavar="FILE", help="instances_*.json")
+        table = parser.add_argument_group("any caption table (streamed)")
+        table.add_argument("--input", metavar="FILE", help="JSONL, CSV or Parquet (.gz allowed)")
+        table.add_argument("--format", choices=TABLE_FORMATS, help="default: from the suffix")
+        table.add_argument("--caption-column", default="caption", metavar="NAME")
+        table.add_argument("--objects-column", metavar="NAME", help="list of object names")
+        table.add_argument("--areas-column", metavar="NAME", help="list of areas, one per name")
+        table.add_argument("--boxes-column", metavar="NAME", help="list of boxes, one per name")
+        table.add_argument("--box-format", choices=BOX_FORMATS, default="xywh")
+        add_settings_options(parser, probe.settings, CORPUS_OPTIONS)
+        parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.set_defaults(handler=cmd_corpus, probe=probe)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -168,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--order",
         default="large-first",
-        help="where the large object is named: large-first | large-last | large-at:K | random",
+        help="where the large object is named: large-first | large-last | large-at:K | random "
+        "| large-first:P (first in a share P of scenes, at another position otherwise)",
     )
     generate.add_argument("--placement", default="random", choices=("random", "grid", "overlap"))
     generate.add_argument("--gap", type=int, default=4, help="min px between objects")
@@ -184,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write the official ComCO/SimCO folder layout here",
     )
+    generate.add_argument(
+        "--coco-json", metavar="FILE",
+        help="also write COCO instances (RLE masks, boxes, areas) to FILE and captions beside "
+        "it (instances_X.json -> captions_X.json)",
+    )  # fmt: skip
     generate.add_argument("--quiet", action="store_true")
     generate.set_defaults(handler=cmd_generate)
 
@@ -248,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     info.set_defaults(handler=cmd_cache_info)
     prune.set_defaults(handler=cmd_cache_prune)
+
+    corpus = commands.add_parser("corpus", help="caption-corpus analyses (no model needed)")
+    _add_corpus_commands(corpus.add_subparsers(dest="corpus_command", metavar="COMMAND",
+                                               required=True))  # fmt: skip
 
     report = commands.add_parser("report", help="HTML report from a folder of results")
     report.add_argument("results", metavar="RESULTS_DIR")
@@ -395,6 +437,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def corpus_source(args: argparse.Namespace):
+    from cliposcope.data.corpus import CocoCorpus, TableColumns, TableCorpus
+
+    coco = args.coco_captions or args.coco_instances
+    if bool(coco) == bool(args.input):
+        raise CliposcopeError(
+            "give either --coco-captions with --coco-instances, or --input",
+            hint="COCO annotation files, or a JSONL/CSV/Parquet table",
+        )
+    if coco:
+        if not (args.coco_captions and args.coco_instances):
+            raise CliposcopeError("COCO input needs both --coco-captions and --coco-instances",
+                                  hint="the instances give each object's area")  # fmt: skip
+        return CocoCorpus(args.coco_captions, args.coco_instances)
+    columns = TableColumns(caption=args.caption_column, objects=args.objects_column,
+                           areas=args.areas_column, boxes=args.boxes_column,
+                           box_format=args.box_format)  # fmt: skip
+    return TableCorpus(Path(args.input), columns, format=args.format)
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from cliposcope.probes.registry import run_probe
+    from cliposcope.report.table import render_tables
+    from cliposcope.results import result_filename
+
+    probe: Probe = args.probe
+    settings = settings_from_args(probe.settings, args)
+    check_output_folder(args.out, "--out")
+    corpus = corpus_source(args)
+    result = run_probe(probe.name, None, corpus, settings, role="corpus",
+                       progress=not args.quiet)  # fmt: skip
+    path = result.save(Path(args.out) / result_filename(result))
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    print(render_tables([result]))
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from cliposcope.data.generate import SceneSettings, write_dataset
     from cliposcope.data.layout import LayoutSpec
@@ -420,7 +500,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "--out")
     if args.official_layout:
         check_output_folder(args.official_layout, "--official-layout")
-    write_dataset(settings, args.out, progress=not args.quiet, official=args.official_layout)
+    if args.coco_json:
+        check_output_file(args.coco_json, "--coco-json", ".json")
+    write_dataset(settings, args.out, progress=not args.quiet, official=args.official_layout,
+                  coco_json=args.coco_json)  # fmt: skip
     if not args.quiet:
         print(f"wrote {args.count} scenes (+ references) to {args.out}", file=sys.stderr)
     return 0

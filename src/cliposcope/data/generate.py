@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from cliposcope.atomic import publish_folder, staged_folder
+from cliposcope.atomic import atomic_write_bytes, publish_folder, staged_folder
 from cliposcope.data import render
 from cliposcope.data.layout import LayoutSpec, place
 from cliposcope.data.official import copy_official
@@ -196,13 +196,15 @@ def write_dataset(
     progress: bool = False,
     references: bool = True,
     official: str | Path | None = None,
+    coco_json: str | Path | None = None,
 ) -> list[Scene]:
     """Generate into ``out`` (which must not exist or be empty): images/, masks/,
-    single/ (one reference image per object), manifest.jsonl, settings.json; and, with
-    ``official``, the same scenes in the paper's folder layout there too.
+    single/ (one reference image per object), manifest.jsonl, settings.json; with
+    ``official``, the same scenes in the paper's folder layout there too; with
+    ``coco_json``, COCO instances in that file and captions beside it (data.coco_export).
 
-    Both folders are built in hidden staging folders and renamed into place only when both
-    are complete, so an interrupted run leaves neither (and a rerun starts cleanly)."""
+    The folders are built in hidden staging folders and renamed into place only when all
+    are complete, so an interrupted run leaves none (and a rerun starts cleanly)."""
     settings.check()
     out = Path(out)
     targets = [out] if official is None else [out, Path(official)]
@@ -210,6 +212,7 @@ def write_dataset(
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise CliposcopeError(f"{target} already exists and is not empty",
                                   hint="choose a new folder")  # fmt: skip
+    coco_files = _coco_paths(coco_json)
     if official is not None:
         a, b = Path(official).resolve(), out.resolve()
         if a == b or a.is_relative_to(b) or b.is_relative_to(a):
@@ -236,16 +239,40 @@ def write_dataset(
         if official is not None:
             official_staging = stack.enter_context(staged_folder(Path(official)))
             copy_official(scenes, official_staging)
+        documents = []
+        if coco_files:
+            from cliposcope.data.coco_export import coco_documents, encode
+
+            info = {"description": "cliposcope generated scenes", "dataset": str(out),
+                    "settings": settings.to_dict()}  # fmt: skip
+            documents = [encode(d) for d in coco_documents(scenes, info)]
         publish_folder(staging, out)
-        if official_staging is not None:
-            try:
+        try:
+            if official_staging is not None:
                 publish_folder(official_staging, Path(official))
-            except BaseException:
-                shutil.rmtree(out, ignore_errors=True)  # neither, rather than one of two
-                raise
+            for path, document in zip(coco_files, documents, strict=True):
+                atomic_write_bytes(path, document)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)  # none, rather than some of them
+            for path in coco_files:
+                path.unlink(missing_ok=True)
+            raise
     for scene in scenes:
         scene.root = out
     return scenes
+
+
+def _coco_paths(coco_json: str | Path | None) -> list[Path]:
+    """[instances file, captions file], refused before any work if either exists."""
+    if coco_json is None:
+        return []
+    from cliposcope.data.coco_export import captions_path_for
+
+    paths = [Path(coco_json), captions_path_for(coco_json)]
+    for path in paths:
+        if path.exists():
+            raise CliposcopeError(f"{path} already exists", hint="choose a new --coco-json name")
+    return paths
 
 
 def _save(root: Path, folder: str, scene: Scene, image: Image.Image, labels: np.ndarray) -> Scene:

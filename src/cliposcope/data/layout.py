@@ -34,7 +34,7 @@ class LayoutSpec:
     areas: tuple[float, ...] | None = None
     placement: str = "random"
     gap: int = 4
-    order: str = "large-first"  # large-first | large-last | large-at:K | random
+    order: str = "large-first"  # large-first | large-last | large-at:K | random | large-first:P
     background: str = "plain"
 
     def check(self) -> None:
@@ -66,6 +66,10 @@ class LayoutSpec:
             return self.n - 1
         if self.order == "random":
             return int(rng.integers(self.n))
+        if self.order.startswith("large-first:"):
+            share = _share(self.order.split(":", 1)[1])
+            if share is not None and self.n > 1:
+                return 0 if rng.random() < share else 1 + int(rng.integers(self.n - 1))
         if self.order.startswith("large-at:"):
             try:
                 position = int(self.order.split(":", 1)[1])
@@ -75,7 +79,8 @@ class LayoutSpec:
                 return position - 1
         raise CliposcopeError(
             f"unknown order {self.order!r} for {self.n} objects",
-            hint=f"large-first, large-last, random or large-at:K with K in 1..{self.n}",
+            hint=f"large-first, large-last, random, large-at:K with K in 1..{self.n}, or "
+            "large-first:P (first in a share P of scenes, elsewhere uniformly otherwise)",
         )
 
     def target_areas(self, rng: np.random.Generator) -> tuple[list[float], list[str]]:
@@ -96,6 +101,14 @@ class LayoutSpec:
         roles = ["small"] * self.n
         areas[large], roles[large] = self.large_area, "large"
         return areas, roles
+
+
+def _share(text: str) -> float | None:
+    try:
+        share = float(text)
+    except ValueError:
+        return None
+    return share if 0 <= share <= 1 else None
 
 
 def place(

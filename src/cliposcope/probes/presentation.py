@@ -3,6 +3,7 @@ as data, and report sections. Probes declare these; the report layer draws them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "
 
 def percent(figure: dict | None) -> str:
     """'47.2 (45.8-48.6)': a proportion with its 95% interval, in percent."""
-    if not figure or figure.get("estimate") is None:
+    if not figure or figure.get("estimate") is None or math.isnan(figure["estimate"]):
         return "-"
     low, high = figure["ci95"]
     if low is None:
@@ -23,7 +24,7 @@ def percent(figure: dict | None) -> str:
 
 
 def p_value(value: float | None) -> str:
-    if value is None:
+    if value is None or math.isnan(value):
         return "-"
     if value == 0:
         return "<1e-300"  # below double precision

@@ -33,10 +33,12 @@ BUILTIN_PROBE_MODULES = (
     "cliposcope.probes.matching",
     "cliposcope.probes.attention",
     "cliposcope.probes.ioc",
+    "cliposcope.probes.corpus_stats",
 )
 # What a probe's run() gets as ``data``: nothing (it builds its own queries from its
-# settings) or a data.scene_sets.SceneSet.
-DATA_KINDS = ("none", "scenes")
+# settings), a data.scene_sets.SceneSet, or a caption corpus (data.corpus: CocoCorpus or
+# TableCorpus). Corpus probes measure data, not models: their encoder is None.
+DATA_KINDS = ("none", "scenes", "corpus")
 
 Rows = tuple[list[str], list[list[str]]]
 
@@ -151,29 +153,43 @@ def run_probe(
         )
     if probe.data == "scenes" and data is None:
         raise CliposcopeError(f"{name} runs on a scene set", hint="pass a SceneSet as data")
-    check_encoder(probe, encoder)
+    if probe.data == "corpus":
+        if data is None:
+            raise CliposcopeError(f"{name} runs on a caption corpus",
+                                  hint="pass a data.corpus CocoCorpus or TableCorpus")  # fmt: skip
+    else:
+        check_encoder(probe, encoder)
     return probe.run(encoder, data, settings, progress=progress).with_role(role)
 
 
 def make_result(
     probe: str,
-    encoder: Encoder,
+    encoder: Encoder | None,
     *,
     settings: dict,
     metrics: dict,
     started: float,
+    model: dict | None = None,
     **facts: Any,
 ) -> ProbeResult:
     """The one way a probe turns its figures into a result: model record, provenance
     (cliposcope and library versions plus the probe's own facts, e.g. data fingerprints)
-    and the wall time since ``started`` (a ``time.perf_counter()`` value)."""
+    and the wall time since ``started`` (a ``time.perf_counter()`` value). A corpus probe
+    has no encoder and describes its data in ``model`` instead (its spec labels rows), and
+    names the libraries it used in ``libraries``."""
     from cliposcope.version import __version__
 
-    provenance = {"cliposcope_version": __version__, "library_versions": library_versions()}
+    if encoder is not None:
+        versions = library_versions()
+    else:  # no model family is involved: importing their libraries would only cost time
+        from cliposcope.provenance import library_versions as core_versions
+
+        versions = core_versions(tuple(facts.pop("libraries", ())))
+    provenance = {"cliposcope_version": __version__, "library_versions": versions}
     return ProbeResult(
         probe=probe,
         role="model",
-        model=encoder.info.to_dict(),
+        model=encoder.info.to_dict() if encoder is not None else dict(model or {}),
         settings=settings,
         metrics=metrics,
         provenance=provenance | facts,

@@ -1,0 +1,389 @@
+"""Caption corpora for the origin analysis: COCO (captions + instances) and tables.
+
+Every source yields batches of ``CaptionRecord``: the caption and, where the corpus has
+them, the sizes of the objects in its image (category -> instance areas). COCO files are
+read with pycocotools (crowd annotations left out); JSONL, CSV and Parquet files are
+streamed with pyarrow a block at a time, so memory stays flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cliposcope.errors import CliposcopeError, read_utf8
+from cliposcope.hashing import file_sha256
+
+TABLE_FORMATS = ("jsonl", "csv", "parquet")
+BOX_FORMATS = ("xywh", "xyxy")
+_COMPRESSED = (".gz", ".bz2", ".zst")
+_BLOCK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class CaptionRecord:
+    caption: str
+    objects: dict[str, list[float]] | None  # category -> instance areas; None: no annotations
+    source: str  # image id or row number, for messages
+
+
+def _need(module: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        raise CliposcopeError(f"corpus statistics need {module.split('.')[0]}",
+                              hint="pip install 'cliposcope[corpus]'") from None  # fmt: skip
+
+
+def _input_record(path: Path) -> dict[str, Any]:
+    return {"path": str(path), "name": path.name, "bytes": path.stat().st_size,
+            "sha256": file_sha256(path)}  # fmt: skip
+
+
+def _existing(path: str | Path, flag: str, hint: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CliposcopeError(f"{flag} {path} is not a file", hint=hint)
+    return path
+
+
+class CocoCorpus:
+    """COCO captions and instances (2014 or 2017 files, or the generator's export)."""
+
+    kind = "coco"
+
+    def __init__(self, captions: str | Path, instances: str | Path):
+        hint = "give COCO annotation files, e.g. annotations/captions_val2017.json"
+        self.captions_path = _existing(captions, "--coco-captions", hint)
+        self.instances_path = _existing(instances, "--coco-instances", hint)
+        self._captions = self._load(self.captions_path, "caption")
+        self._instances = self._load(self.instances_path, "category_id")
+        categories = self._instances.loadCats(self._instances.getCatIds())
+        self.categories = tuple(c["name"] for c in categories)
+        self.counts: Counter[str] = Counter()
+
+    @staticmethod
+    def _load(path: Path, key: str):
+        """A pycocotools COCO index over a checked file (COCO() itself asserts)."""
+        from_coco = _need("pycocotools.coco")
+        text = read_utf8(path, hint="a COCO annotation file is UTF-8 JSON")
+        try:
+            dataset = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CliposcopeError(
+                f"{path} is not valid JSON: {error}", hint="give the COCO annotation file itself"
+            ) from None
+        wanted = ["images", "annotations"] + (["categories"] if key == "category_id" else [])
+        if not isinstance(dataset, dict) or any(
+            not isinstance(dataset.get(name), list) for name in wanted
+        ):
+            raise CliposcopeError(f"{path} is not a COCO file with {', '.join(wanted)}",
+                                  hint="captions_*.json and instances_*.json from COCO's "
+                                  "annotations, or `generate --coco-json`")  # fmt: skip
+        for index, annotation in enumerate(dataset["annotations"]):
+            if (
+                not isinstance(annotation, dict)
+                or key not in annotation
+                or ("image_id" not in annotation)
+            ):
+                kind = "captions" if key == "caption" else "instances"
+                raise CliposcopeError(f"{path} annotation {index} has no {key} and image_id",
+                                      hint=f"is this the {kind} file?")  # fmt: skip
+        coco = from_coco.COCO()
+        coco.dataset = dataset
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            coco.createIndex()
+        return coco
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.captions_path.stem,
+                "inputs": [_input_record(self.captions_path),
+                           _input_record(self.instances_path)]}  # fmt: skip
+
+    def has_sizes(self) -> bool:
+        return True
+
+    def batches(
+        self, canonical: Callable[[str], str | None], batch_rows: int = 4096
+    ) -> Iterator[list[CaptionRecord]]:
+        instances = self._instances
+        names = {c["id"]: c["name"] for c in instances.loadCats(instances.getCatIds())}
+        crowd = sum(1 for a in instances.dataset["annotations"] if a.get("iscrowd", 0))
+        self.counts["crowd annotations left out"] = crowd
+        batch: list[CaptionRecord] = []
+        for annotation_id in sorted(self._captions.anns):
+            annotation = self._captions.anns[annotation_id]
+            image = annotation["image_id"]
+            objects: dict[str, list[float]] = {}
+            if image not in instances.imgs:
+                self.counts["captions of images absent from the instances file"] += 1
+            for instance in instances.imgToAnns.get(image, ()):
+                if instance.get("iscrowd", 0):
+                    continue
+                area = instance.get("area")
+                if not _finite_number(area) or area < 0:
+                    raise CliposcopeError(
+                        f"{self.instances_path}: annotation {instance.get('id')} has area {area!r}",
+                        hint="areas are non-negative numbers of pixels",
+                    )
+                name = names.get(instance["category_id"])
+                if name is None:
+                    raise CliposcopeError(
+                        f"{self.instances_path}: annotation {instance.get('id')} has category "
+                        f"{instance['category_id']!r}, which the file does not define",
+                        hint="every category_id must be listed under categories",
+                    )
+                objects.setdefault(name, []).append(float(area))
+            caption = annotation["caption"]
+            if not isinstance(caption, str):
+                raise CliposcopeError(f"{self.captions_path}: caption {annotation_id} is "
+                                      f"{caption!r}", hint="captions are strings")  # fmt: skip
+            batch.append(CaptionRecord(caption, objects, str(image)))
+            if len(batch) == batch_rows:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+@dataclass
+class TableColumns:
+    caption: str = "caption"
+    objects: str | None = None
+    areas: str | None = None
+    boxes: str | None = None
+    box_format: str = "xywh"
+
+    def check(self) -> None:
+        if self.box_format not in BOX_FORMATS:
+            raise CliposcopeError(f"unknown box format {self.box_format!r}",
+                                  hint=" or ".join(BOX_FORMATS))  # fmt: skip
+        if (self.areas or self.boxes) and not self.objects:
+            raise CliposcopeError(
+                "--areas-column/--boxes-column need --objects-column",
+                hint="name the column holding each image's object names",
+            )
+        if self.areas and self.boxes:
+            raise CliposcopeError("give --areas-column or --boxes-column, not both",
+                                  hint="areas win when both exist; pick one")  # fmt: skip
+        if self.objects and not (self.areas or self.boxes):
+            raise CliposcopeError(
+                "--objects-column needs --areas-column or --boxes-column",
+                hint="object names without sizes cannot say which is largest",
+            )
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c in (self.caption, self.objects, self.areas, self.boxes) if c]
+
+
+@dataclass
+class TableCorpus:
+    """A JSONL, CSV or Parquet file with a caption column and, optionally, per-row object
+    names with areas or boxes (lists; in CSV, JSON-encoded lists)."""
+
+    path: Path
+    columns: TableColumns = field(default_factory=TableColumns)
+    format: str | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    unknown_names: Counter[str] = field(default_factory=Counter)
+
+    kind = "table"
+    categories = None
+
+    def __post_init__(self):
+        self.path = _existing(self.path, "--input", "a JSONL, CSV or Parquet caption file")
+        self.columns.check()
+        self.format = self.format or table_format(self.path)
+        if self.format not in TABLE_FORMATS:
+            raise CliposcopeError(f"unknown corpus format {self.format!r}",
+                                  hint=" or ".join(TABLE_FORMATS))  # fmt: skip
+        _need("pyarrow")
+        available = self._column_names()
+        missing = [c for c in self.columns.names if c not in available]
+        if missing:
+            raise CliposcopeError(
+                f"{self.path} has no column {missing[0]!r}",
+                hint=f"its columns: {', '.join(sorted(available)[:20]) or 'none'}",
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.format, "name": self.path.name, "inputs": [_input_record(self.path)],
+                "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
+
+    def has_sizes(self) -> bool:
+        return self.columns.objects is not None
+
+    def _column_names(self) -> set[str]:
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                return set(pq.ParquetFile(self.path).schema_arrow.names)
+            except Exception as error:  # pyarrow raises several types for a bad file
+                raise CliposcopeError(
+                    f"{self.path} is not a Parquet file ({error})",
+                    hint="give --format jsonl or csv if it is one",
+                ) from None
+        opener = _open_text(self.path)
+        with opener as stream:
+            first = stream.readline()
+        if self.format == "csv":
+            import csv
+
+            return set(next(csv.reader([first]), []))
+        try:
+            row = json.loads(first)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise CliposcopeError(f"{self.path} line 1 is not a JSON object",
+                                  hint="JSON lines: one object per line")  # fmt: skip
+        return set(row)
+
+    def _arrow_batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+
+        names = self.columns.names
+        try:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                yield from pq.ParquetFile(self.path).iter_batches(batch_size=8192, columns=names)
+                return
+            if self.format == "csv":
+                import pyarrow.csv as pcsv
+
+                types = {name: pa.string() for name in names}
+                reader = pcsv.open_csv(
+                    self.path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
+                    convert_options=pcsv.ConvertOptions(include_columns=names,
+                                                        column_types=types),
+                )  # fmt: skip
+            else:
+                import pyarrow.json as pjson
+
+                fields = [pa.field(self.columns.caption, pa.string())]
+                if self.columns.objects:
+                    fields.append(pa.field(self.columns.objects, pa.list_(pa.string())))
+                if self.columns.areas:
+                    fields.append(pa.field(self.columns.areas, pa.list_(pa.float64())))
+                if self.columns.boxes:
+                    fields.append(pa.field(self.columns.boxes, pa.list_(pa.list_(pa.float64()))))
+                reader = pjson.open_json(
+                    self.path, read_options=pjson.ReadOptions(block_size=_BLOCK_BYTES),
+                    parse_options=pjson.ParseOptions(explicit_schema=pa.schema(fields),
+                                                     unexpected_field_behavior="ignore"),
+                )  # fmt: skip
+            yield from reader
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+            raise CliposcopeError(f"cannot read {self.path}: {str(error).splitlines()[0]}",
+                                  hint="check the columns hold text, lists of names and "
+                                  "lists of numbers") from None  # fmt: skip
+
+    def batches(
+        self, canonical: Callable[[str], str | None], batch_rows: int = 4096
+    ) -> Iterator[list[CaptionRecord]]:
+        del batch_rows  # the file's own blocks set the batch size
+        columns, row = self.columns, 0
+        for arrow_batch in self._arrow_batches():
+            data = {name: arrow_batch.column(name).to_pylist() for name in columns.names}
+            batch = []
+            for index, caption in enumerate(data[columns.caption]):
+                row += 1
+                if not isinstance(caption, str) or not caption.strip():
+                    self.counts["rows without a caption"] += 1
+                    continue
+                objects = None
+                if columns.objects:
+                    objects = self._objects(data, index, row, canonical)
+                batch.append(CaptionRecord(caption, objects, f"row {row}"))
+            yield batch
+
+    def _objects(self, data, index, row, canonical) -> dict[str, list[float]]:
+        columns = self.columns
+        names = self._list(data[columns.objects][index], row, columns.objects)
+        if columns.areas:
+            sizes = [self._area(v, row) for v in self._list(data[columns.areas][index], row,
+                                                                columns.areas)]  # fmt: skip
+        else:
+            boxes = self._list(data[columns.boxes][index], row, columns.boxes)
+            sizes = [self._box_area(box, row) for box in boxes]
+        if len(names) != len(sizes):
+            raise CliposcopeError(
+                f"{self.path} row {row}: {len(names)} object names but {len(sizes)} sizes",
+                hint="one area or box per object name",
+            )
+        objects: dict[str, list[float]] = {}
+        for name, size in zip(names, sizes, strict=True):
+            category = canonical(str(name))
+            if category is None:
+                self.unknown_names[str(name)] += 1
+                continue
+            objects.setdefault(category, []).append(size)
+        return objects
+
+    def _list(self, value: Any, row: int, column: str) -> list:
+        if value is None:
+            return []
+        if isinstance(value, str):  # CSV cells hold JSON lists
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = None
+        if not isinstance(value, list):
+            raise CliposcopeError(
+                f"{self.path} row {row}: column {column!r} is not a list",
+                hint='lists, e.g. ["dog", "frisbee"] (JSON in CSV cells)',
+            )
+        return value
+
+    def _area(self, value: Any, row: int) -> float:
+        if not _finite_number(value) or value < 0:
+            raise CliposcopeError(f"{self.path} row {row}: area {value!r}",
+                                  hint="areas are non-negative numbers")  # fmt: skip
+        return float(value)
+
+    def _box_area(self, box: Any, row: int) -> float:
+        form = self.columns.box_format
+        if not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box)):
+            raise CliposcopeError(f"{self.path} row {row}: box {box!r}",
+                                  hint=f"four numbers ({form})")  # fmt: skip
+        x, y, a, b = map(float, box)
+        width, height = (a, b) if form == "xywh" else (a - x, b - y)
+        if width < 0 or height < 0:
+            raise CliposcopeError(f"{self.path} row {row}: box {box} has a negative side",
+                                  hint=f"boxes are {form}")  # fmt: skip
+        return width * height
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def table_format(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s not in _COMPRESSED]
+    suffix = suffixes[-1].lower() if suffixes else ""
+    by_suffix = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+                 ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
+    if suffix not in by_suffix:
+        raise CliposcopeError(
+            f"cannot tell the format of {path}",
+            hint="name it .jsonl, .csv or .parquet, or give --format",
+        )
+    return by_suffix[suffix]
+
+
+def _open_text(path: Path):
+    import pyarrow as pa
+
+    compression = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.get(path.suffix)
+    stream = pa.input_stream(str(path), compression=compression)
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")

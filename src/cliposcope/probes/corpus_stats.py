@@ -1,0 +1,367 @@
+"""Origin analysis: in real captions, is the object named first the largest in the image?
+
+The paper traces the text encoders' first-object bias to training captions that name the
+largest object first (its Figure 4b). This probe measures that on any caption corpus, with
+no model: each caption's mentions (data.mentions) are ordered by first mention; those
+annotated in the image are kept (k of them) and ranked by ground-truth area (a category's
+largest instance, or the sum of its instances). Figures, for each k, with Wilson 95%
+intervals: the share of captions whose first-named object is the largest (against chance
+1/k, exact binomial test), where the largest and the smallest are named, and each
+category's named-first rate against its mean area rank. Captions whose largest (or
+smallest) object ties with another are left out of that figure.
+
+On every corpus, annotated or not, the same figures are also computed from the named
+objects' real-world size buckets (small < medium < large): a text-only proxy, reported
+apart and labelled as such.
+
+The counts are kept in ``OriginTally`` objects that merge associatively, so blocks of a
+corpus can be tallied separately (on several workers) and summed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from cliposcope.data.corpus import CaptionRecord
+from cliposcope.data.mentions import AMBIGUOUS_POLICIES, MentionMatcher, load_table
+from cliposcope.data.vocab import SIZE_LARGE, SIZE_MEDIUM, SIZE_SMALL, load_vocabulary
+from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.presentation import BarChart, ReportSection, p_value, percent
+from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.stats import Proportion, binomial_test
+from cliposcope.results import ProbeResult
+
+AREA_MODES = ("max", "sum")
+SIZE_BUCKETS = (("small", SIZE_SMALL), ("medium", SIZE_MEDIUM), ("large", SIZE_LARGE))
+PROXY_LABEL = (
+    "text-only proxy: objects ranked by real-world size bucket (small < medium < large), "
+    "not by measured area"
+)
+TRUTH_LABEL = "ground truth: objects ranked by annotated area"
+
+
+@dataclass(frozen=True)
+class CorpusStatsSettings:
+    area: str = option("max", "a category's size: its largest instance (max) or all its "
+                       "instances together (sum)", choices=AREA_MODES)  # fmt: skip
+    ambiguous: str = option("if-present", "ambiguous words (mouse, orange, glass): counted when "
+                            "the image has the category (if-present), always, or never",
+                            choices=AMBIGUOUS_POLICIES)  # fmt: skip
+    synonyms: str = option("coco-synonyms", "synonym table: coco-synonyms (shipped), none, "
+                           "or a JSON file", metavar="TABLE")  # fmt: skip
+    vocab: str | None = option(None, "categories of a table corpus (default coco; COCO input "
+                               "uses its instance categories)", metavar="NAME_OR_FILE")  # fmt: skip
+    min_k: int = option(2, "fewest distinct objects a caption must name")
+    max_k: int = option(6, "most distinct objects a caption may name")
+    min_category_captions: int = option(20, "captions a category needs to enter the "
+                                        "rank correlation")  # fmt: skip
+
+    def __post_init__(self):
+        check_range("--min-k", self.min_k, 2, 8, hint="2 to 8 objects")
+        check_range("--max-k", self.max_k, self.min_k, 8, hint="from --min-k up to 8 objects")
+        check_range("--min-category-captions", self.min_category_captions, 1,
+                    hint="a positive number of captions")  # fmt: skip
+        if self.area not in AREA_MODES:
+            raise CliposcopeError(f"unknown --area {self.area!r}", hint=" or ".join(AREA_MODES))
+
+
+def _rank(sizes: Sequence[float], index: int) -> float:
+    """1 = largest; tied sizes share their average rank."""
+    size = sizes[index]
+    larger = sum(1 for s in sizes if s > size)
+    equal = sum(1 for s in sizes if s == size)
+    return 1 + larger + (equal - 1) / 2
+
+
+@dataclass
+class OriginTally:
+    """Counts behind one set of figures (ground truth or proxy); ``merge`` adds another."""
+
+    min_k: int
+    max_k: int
+    kept: Counter = field(default_factory=Counter)  # captions per k
+    largest_known: Counter = field(default_factory=Counter)  # k -> captions with one largest
+    smallest_known: Counter = field(default_factory=Counter)
+    largest_at: Counter = field(default_factory=Counter)  # (k, position) -> captions
+    smallest_at: Counter = field(default_factory=Counter)
+    # category -> [captions, named first, sum of area rank, sum of normalised rank, sum of 1/k]
+    categories: dict[str, list[float]] = field(default_factory=dict)
+    dropped: Counter = field(default_factory=Counter)  # captions left out, by reason
+
+    def add(self, named: Sequence[str], sizes: Sequence[float]) -> None:
+        """One caption: its distinct objects in mention order and their sizes."""
+        k = len(named)
+        if k < self.min_k:
+            self.dropped["names no object" if k == 0 else f"names fewer than {self.min_k}"] += 1
+            return
+        if k > self.max_k:
+            self.dropped[f"names more than {self.max_k}"] += 1
+            return
+        self.kept[k] += 1
+        largest, smallest = max(sizes), min(sizes)
+        if sizes.count(largest) == 1:
+            self.largest_known[k] += 1
+            self.largest_at[k, sizes.index(largest)] += 1
+        else:
+            self.dropped["largest tied (left out of the largest figures)"] += 1
+        if sizes.count(smallest) == 1:
+            self.smallest_known[k] += 1
+            self.smallest_at[k, sizes.index(smallest)] += 1
+        else:
+            self.dropped["smallest tied (left out of the smallest figures)"] += 1
+        for position, category in enumerate(named):
+            rank = _rank(sizes, position)
+            row = self.categories.setdefault(category, [0, 0, 0.0, 0.0, 0.0])
+            row[0] += 1
+            row[1] += position == 0
+            row[2] += rank
+            row[3] += (rank - 1) / (k - 1)
+            row[4] += 1 / k
+
+    def merge(self, other: OriginTally) -> OriginTally:
+        if (self.min_k, self.max_k) != (other.min_k, other.max_k):
+            raise ValueError("tallies of different k ranges do not merge")
+        for name in ("kept", "largest_known", "smallest_known", "largest_at", "smallest_at",
+                     "dropped"):  # fmt: skip
+            getattr(self, name).update(getattr(other, name))
+        for category, row in other.categories.items():
+            mine = self.categories.setdefault(category, [0, 0, 0.0, 0.0, 0.0])
+            for index, value in enumerate(row):
+                mine[index] += value
+        return self
+
+    def summary(self, min_category_captions: int) -> dict[str, Any]:
+        by_k = {}
+        for k in range(self.min_k, self.max_k + 1):
+            known, small_known = self.largest_known[k], self.smallest_known[k]
+            first = Proportion(self.largest_at[k, 0], known)
+            by_k[str(k)] = {
+                "captions": self.kept[k],
+                "first_is_largest": first.to_dict()
+                | {"chance": 1 / k, "p_value": binomial_test(first.count, known, 1 / k)},
+                "largest_position": [Proportion(self.largest_at[k, i], known).to_dict()
+                                     for i in range(k)],
+                "smallest_position": [Proportion(self.smallest_at[k, i], small_known).to_dict()
+                                      for i in range(k)],
+            }  # fmt: skip
+        return {
+            "by_k": by_k,
+            "pooled": self._pooled(),
+            "categories": self._categories(),
+            "rank_correlation": self._rank_correlation(min_category_captions),
+            "kept": sum(self.kept.values()),
+            "dropped": dict(sorted(self.dropped.items())),
+        }
+
+    def _pooled(self) -> dict[str, Any]:
+        """All k together, against the mixture of their chances (a z-test on the
+        Poisson-binomial count: each caption's chance is 1/k)."""
+        count = sum(self.largest_at[k, 0] for k in self.largest_known)
+        total = sum(self.largest_known.values())
+        expected = sum(n / k for k, n in self.largest_known.items())
+        variance = sum(n * (1 / k) * (1 - 1 / k) for k, n in self.largest_known.items())
+        p = float("nan")
+        if variance > 0:
+            p = math.erfc(abs(count - expected) / math.sqrt(variance) / math.sqrt(2))
+        chance = expected / total if total else float("nan")
+        return Proportion(count, total).to_dict() | {"chance": chance, "p_value": p}
+
+    def _categories(self) -> dict[str, Any]:
+        figures = {}
+        for category in sorted(self.categories):
+            captions, first, ranks, normalised, chance = self.categories[category]
+            figures[category] = {
+                "captions": int(captions),
+                "named_first": Proportion(int(first), int(captions)).to_dict(),
+                "chance": chance / captions,
+                "mean_area_rank": ranks / captions,
+                "mean_normalised_rank": normalised / captions,
+            }
+        return figures
+
+    def _rank_correlation(self, min_captions: int) -> dict[str, Any]:
+        """Spearman's rho across categories between how often a category is named first
+        (over its chance) and its mean normalised area rank (0 = always the largest)."""
+        rows = [(first / chance, normalised / captions)
+                for captions, first, _, normalised, chance in self.categories.values()
+                if captions >= min_captions]  # fmt: skip
+        result = {"categories": len(rows), "min_captions": min_captions, "rho": None,
+                  "p_value": None}  # fmt: skip
+        if len(rows) >= 3 and len({r[0] for r in rows}) > 1 and len({r[1] for r in rows}) > 1:
+            from scipy.stats import spearmanr
+
+            rho, p = spearmanr([r[0] for r in rows], [r[1] for r in rows])
+            result |= {"rho": float(rho), "p_value": float(p)}
+        return result
+
+
+def _size_of(areas: list[float], mode: str) -> float:
+    return max(areas) if mode == "max" else sum(areas)
+
+
+def proxy_matcher() -> tuple[MentionMatcher, dict[str, int]]:
+    """Matcher over the size-bucket names (no synonym table) and each name's bucket rank."""
+    buckets = {name: rank for rank, (_, names) in enumerate(SIZE_BUCKETS) for name in names}
+    return MentionMatcher(tuple(buckets), None), buckets
+
+
+@dataclass
+class CorpusTallies:
+    """Everything a pass over the corpus counts; blocks merge with ``merge``."""
+
+    truth: OriginTally | None
+    proxy: OriginTally
+    captions: int = 0
+    mentions: Counter = field(default_factory=Counter)  # mentions left out, by reason
+
+    def merge(self, other: CorpusTallies) -> CorpusTallies:
+        if self.truth is not None and other.truth is not None:
+            self.truth.merge(other.truth)
+        self.proxy.merge(other.proxy)
+        self.captions += other.captions
+        self.mentions.update(other.mentions)
+        return self
+
+
+class CorpusCounter:
+    """Turns caption records into tallies (the per-block work)."""
+
+    def __init__(self, settings: CorpusStatsSettings, vocabulary: Sequence[str], sized: bool):
+        self.settings = settings
+        self.sized = sized
+        self.matcher = MentionMatcher(vocabulary, load_table(settings.synonyms),
+                                      ambiguous=settings.ambiguous)  # fmt: skip
+        self.proxy, self.buckets = proxy_matcher()
+
+    def empty(self) -> CorpusTallies:
+        s = self.settings
+        truth = OriginTally(s.min_k, s.max_k) if self.sized else None
+        return CorpusTallies(truth, OriginTally(s.min_k, s.max_k))
+
+    def count(self, records: Iterable[CaptionRecord]) -> CorpusTallies:
+        tallies = self.empty()
+        for record in records:
+            tallies.captions += 1
+            if tallies.truth is not None:
+                self._truth(tallies, record)
+            named = self.proxy.find(record.caption).categories
+            tallies.proxy.add(named, [self.buckets[c] for c in named])
+        return tallies
+
+    def _truth(self, tallies: CorpusTallies, record: CaptionRecord) -> None:
+        objects = record.objects or {}
+        if not objects:
+            tallies.truth.dropped["image has no annotated object"] += 1
+            return
+        outcome = self.matcher.find(record.caption, objects.keys())
+        tallies.mentions["ambiguous words left unresolved"] += len(outcome.unresolved)
+        named = outcome.categories
+        kept = [c for c in named if c in objects]
+        tallies.mentions["objects named but not annotated in the image"] += len(named) - len(kept)
+        tallies.truth.add(kept, [_size_of(objects[c], self.settings.area) for c in kept])
+
+
+def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False):
+    """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used."""
+    del encoder
+    started = time.perf_counter()
+    vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
+    counter = CorpusCounter(settings, vocabulary, corpus.has_sizes())
+    tallies = counter.empty()
+    with tqdm(disable=not progress, unit="caption", desc="corpus") as bar:
+        for batch in corpus.batches(counter.matcher.canonical):
+            tallies.merge(counter.count(batch))
+            bar.update(len(batch))
+    return corpus_result(corpus, settings, counter, tallies, started)
+
+
+def corpus_result(corpus, settings, counter: CorpusCounter, tallies: CorpusTallies,
+                  started: float) -> ProbeResult:  # fmt: skip
+    if tallies.captions == 0:
+        raise CliposcopeError(f"{corpus.describe()['name']} holds no captions",
+                              hint="check the file and the caption column")  # fmt: skip
+    minimum = settings.min_category_captions
+    metrics = {
+        "captions": tallies.captions,
+        "ground_truth": None if tallies.truth is None
+        else tallies.truth.summary(minimum) | {"label": TRUTH_LABEL},
+        "proxy": tallies.proxy.summary(minimum) | {"label": PROXY_LABEL},
+        "mentions_left_out": dict(sorted(tallies.mentions.items())),
+        "reader_counts": dict(sorted(corpus.counts.items())),
+        "unknown_object_names": dict(getattr(corpus, "unknown_names", Counter()).most_common(10)),
+    }  # fmt: skip
+    source = corpus.describe()
+    vocabulary = counter.matcher.vocabulary
+    return make_result(
+        "corpus-stats", None, model={"spec": f"corpus:{source['name']}", "family": "corpus"},
+        settings=asdict(settings) | {"source": {k: v for k, v in source.items() if k != "inputs"}},
+        metrics=metrics, started=started, inputs=source["inputs"],
+        vocabulary={"source": "instance categories" if corpus.categories else settings.vocab
+                    or "coco", "size": len(vocabulary), "words": list(vocabulary)},
+        matcher=counter.matcher.describe(), proxy_matcher=counter.proxy.describe(),
+        libraries=("scipy", "pyarrow", "pycocotools", "inflect"),
+    )  # fmt: skip
+
+
+def _figures(result: ProbeResult) -> list[tuple[str, dict]]:
+    metrics = result.metrics
+    return [(name, metrics[key]) for name, key in (("areas", "ground_truth"), ("proxy", "proxy"))
+            if metrics.get(key)]  # fmt: skip
+
+
+def _positions(figures: list[dict]) -> str:
+    return " / ".join(f"{100 * f['estimate']:.1f}" if f["total"] else "-" for f in figures)
+
+
+def rows(results: Sequence[ProbeResult]):
+    headers = ["Corpus", "Sizes from", "k", "Captions", "First is largest %", "Chance %", "p",
+               "Largest named 1st / 2nd / ... %", "Smallest named 1st / 2nd / ... %"]  # fmt: skip
+    body = []
+    for result in results:
+        for name, figures in _figures(result):
+            for k, figure in figures["by_k"].items():
+                if figure["captions"] == 0:  # the JSON keeps every k; the table only filled ones
+                    continue
+                first = figure["first_is_largest"]
+                body.append([result.label, name, k, str(figure["captions"]), percent(first),
+                             f"{100 * first['chance']:.1f}", p_value(first["p_value"]),
+                             _positions(figure["largest_position"]),
+                             _positions(figure["smallest_position"])])  # fmt: skip
+            pooled = figures["pooled"]
+            body.append([result.label, name, "all", str(figures["kept"]), percent(pooled),
+                         "-" if pooled["total"] == 0 else f"{100 * pooled['chance']:.1f}",
+                         p_value(pooled["p_value"]), "", ""])  # fmt: skip
+    return headers, body
+
+
+def chart(results: Sequence[ProbeResult]) -> BarChart:
+    groups = {}
+    for result in results:
+        name, figures = _figures(result)[0]
+        for k, figure in figures["by_k"].items():
+            if figure["captions"]:
+                bars = [(f"named {i + 1}", f) for i, f in enumerate(figure["largest_position"])]
+                groups[f"{result.label} ({name}) k={k}"] = bars
+    return BarChart("Where captions name the largest object (share of captions by position)",
+                    groups)  # fmt: skip
+
+
+register_probe(
+    Probe(
+        name="corpus-stats",
+        summary="is the object a caption names first the largest? (no model)",
+        settings=CorpusStatsSettings,
+        run=run_corpus_stats,
+        title="Corpus statistics: first-named vs largest object, by objects named (k)",
+        rows=rows,
+        data="corpus",
+        report=ReportSection("Origins: caption order in the corpus", chart=chart),
+    )
+)
