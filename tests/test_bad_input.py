@@ -129,6 +129,18 @@ def world(tmp_path_factory) -> Path:
     (w / "notarun").mkdir()
     (w / "out_with_other_scenes" / "scenes").mkdir(parents=True)
     shutil.copytree(w / "scenes", w / "out_with_other_scenes" / "scenes", dirs_exist_ok=True)
+    # caption corpora
+    (w / "corpus_ok.jsonl").write_text('{"caption": "a dog and a cat"}\n')
+    row = {"caption": "a dog and a cat", "objects": ["dog"], "areas": [1, 2]}
+    (w / "corpus_mismatch.jsonl").write_text(json.dumps(row) + "\n")
+    coco_images = [{"id": 1, "file_name": "1.jpg", "width": 9, "height": 9}]
+    (w / "captions.json").write_text(json.dumps({"images": coco_images, "annotations": [
+        {"id": 1, "image_id": 1, "caption": "a dog"}]}))  # fmt: skip
+    (w / "instances.json").write_text(json.dumps({"images": coco_images, "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 18, "area": 5, "iscrowd": 0}],
+        "categories": [{"id": 18, "name": "dog"}]}))  # fmt: skip
+    (w / "notjson.json").write_text("{oops")
+    (w / "captions_taken.json").write_text("{}")
     (w / "nonempty").mkdir()
     (w / "nonempty" / "keep.txt").write_text("x")
     return w
@@ -450,6 +462,150 @@ CASES = [
     (["generate", "comco", "--size", "5000", "--out", "{o}", "--quiet"], "--size 5000"),
     (["generate", "comco", "--seed", "-1", "--out", "{o}", "--quiet"], "--seed -1"),
     (["generate", "comco", "--gap", "-5", "--out", "{o}", "--quiet"], "--gap -5"),
+    (["generate", "comco", "--order", "large-first:2", "--out", "{o}", "--quiet"], "large-first:2"),
+    (
+        ["generate", "comco", "--coco-json", "{w}/afile.txt", "--out", "{o}", "--quiet"],
+        "--coco-json",
+    ),
+    (
+        ["generate", "comco", "--coco-json", "{w}/instances_taken.json", "--out", "{o}", "--quiet"],
+        "captions_taken.json",
+    ),
+    # --- corpus statistics ---------------------------------------------------------------
+    (["corpus", "stats", "--out", "{o}"], "--input"),
+    (["corpus", "stats", "--input", "{w}/nope.jsonl", "--out", "{o}"], "nope.jsonl"),
+    (["corpus", "stats", "--input", "{w}/texts.txt", "--out", "{o}"], "texts.txt"),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--caption-column",
+            "text",
+            "--out",
+            "{o}",
+        ],
+        "'text'",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--objects-column",
+            "objects",
+            "--out",
+            "{o}",
+        ],
+        "--objects-column",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_mismatch.jsonl",
+            "--objects-column",
+            "objects",
+            "--areas-column",
+            "areas",
+            "--out",
+            "{o}",
+            "--quiet",
+        ],
+        "row 1",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--format",
+            "parquet",
+            "--out",
+            "{o}",
+        ],
+        "corpus_ok.jsonl",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--vocab",
+            "nope",
+            "--out",
+            "{o}",
+            "--quiet",
+        ],
+        "'nope'",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--synonyms",
+            "{w}/nope.json",
+            "--out",
+            "{o}",
+            "--quiet",
+        ],
+        "nope.json",
+    ),
+    (
+        ["corpus", "stats", "--input", "{w}/corpus_ok.jsonl", "--max-k", "1", "--out", "{o}"],
+        "--max-k 1",
+    ),
+    (["corpus", "stats", "--input", "{w}/corpus_ok.jsonl", "--out", "{w}/afile.txt"], "afile.txt"),
+    (
+        ["corpus", "stats", "--coco-captions", "{w}/captions.json", "--out", "{o}"],
+        "--coco-instances",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--coco-captions",
+            "{w}/instances.json",
+            "--coco-instances",
+            "{w}/captions.json",
+            "--out",
+            "{o}",
+        ],
+        "no caption",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--coco-captions",
+            "{w}/notjson.json",
+            "--coco-instances",
+            "{w}/instances.json",
+            "--out",
+            "{o}",
+        ],
+        "notjson.json",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--coco-captions",
+            "{w}/captions.json",
+            "--coco-instances",
+            "{w}/captions.json",
+            "--out",
+            "{o}",
+        ],
+        "categories",
+    ),
     (
         ["generate", "comco", "--layout", "areas", "--areas", "a,b", "--out", "{o}", "--quiet"],
         "'a,b'",

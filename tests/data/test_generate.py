@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -204,3 +205,66 @@ def test_sprite_pack_and_simco_vocabulary():
     rgb = np.asarray(sphere.convert("RGB"), dtype=float)[alpha > 200]
     assert rgb[:, 0].std() > 10  # shaded, not flat
     assert isinstance(sphere, Image.Image)
+
+
+def test_coco_export_round_trips_through_pycocotools(tmp_path):
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+
+    from cliposcope.data.coco_export import captions_path_for
+    from cliposcope.data.vocab import COCO_ID_NAMES
+
+    instances = tmp_path / "instances_synth.json"
+    settings = SceneSettings(count=6, size=64, seed=2, layout=LayoutSpec(n=3, gap=2))
+    scenes = [s for s in write_dataset(settings, tmp_path / "out", coco_json=instances)
+              if s.condition != "single"]  # fmt: skip
+    captions = captions_path_for(instances)
+    assert captions == tmp_path / "captions_synth.json"
+    coco = COCO(str(instances))
+    assert len(coco.imgs) == len(scenes) == 6
+    for image_id, scene in enumerate(scenes, start=1):
+        image = coco.imgs[image_id]
+        assert (tmp_path / "out" / image["file_name"]).is_file()
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
+        masks = scene.load_masks()
+        assert len(annotations) == len(scene.objects)
+        for annotation, obj, mask in zip(annotations, scene.objects, masks, strict=True):
+            category = coco.cats[annotation["category_id"]]["name"]
+            assert category == obj.name
+            assert annotation["category_id"] == COCO_ID_NAMES.index(obj.name) + 1
+            decoded = mask_utils.decode(coco.annToRLE(annotation)).astype(bool)
+            assert (decoded == mask).all()
+            assert annotation["area"] == int(mask.sum()) == round(obj.area_fraction * 64 * 64)
+            x0, y0, x1, y1 = obj.bbox
+            assert annotation["bbox"] == [x0, y0, x1 - x0, y1 - y0]
+            assert annotation["iscrowd"] == 0
+    caption_file = json.loads(captions.read_text())
+    assert [a["caption"] for a in caption_file["annotations"]] == [s.caption for s in scenes]
+
+
+def test_coco_export_ids_for_names_outside_coco():
+    from cliposcope.data.coco_export import captions_path_for, category_ids
+
+    assert category_ids(["dog", "zeppelin", "apple", "airship"]) == {
+        "airship": 1001, "apple": 53, "dog": 18, "zeppelin": 1002}  # fmt: skip
+    assert captions_path_for("x/my.json").name == "my_captions.json"
+
+
+def test_coco_export_refuses_existing_files_before_work(tmp_path):
+    (tmp_path / "captions_a.json").write_text("keep")
+    settings = SceneSettings(count=2, size=64, layout=LayoutSpec(n=2, gap=2))
+    with pytest.raises(CliposcopeError, match=r"captions_a\.json already exists"):
+        write_dataset(settings, tmp_path / "out", coco_json=tmp_path / "instances_a.json")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "instances_a.json").exists()
+    assert (tmp_path / "captions_a.json").read_text() == "keep"
+
+
+def test_large_first_share_order():
+    layout = LayoutSpec(n=3, order="large-first:0.7")
+    layout.check()
+    rng = np.random.default_rng(0)
+    positions = [layout.large_position(rng) for _ in range(20000)]
+    assert abs(positions.count(0) / 20000 - 0.7) < 0.015
+    assert abs(positions.count(1) / 20000 - 0.15) < 0.015
+    with pytest.raises(CliposcopeError, match=r"large-first:1\.5"):
+        LayoutSpec(n=3, order="large-first:1.5").check()

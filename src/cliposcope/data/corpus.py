@@ -24,7 +24,7 @@ from cliposcope.hashing import file_sha256
 TABLE_FORMATS = ("jsonl", "csv", "parquet")
 BOX_FORMATS = ("xywh", "xyxy")
 _COMPRESSED = (".gz", ".bz2", ".zst")
-_BLOCK_BYTES = 4 << 20
+_BLOCK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
