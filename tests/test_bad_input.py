@@ -140,6 +140,11 @@ def world(tmp_path_factory) -> Path:
         {"id": 1, "image_id": 1, "category_id": 18, "area": 5, "iscrowd": 0}],
         "categories": [{"id": 18, "name": "dog"}]}))  # fmt: skip
     (w / "notjson.json").write_text("{oops")
+    duplicated = [{"id": 7, "image_id": 1, "caption": "a dog"}] * 2
+    (w / "captions_dup.json").write_text(json.dumps({"images": coco_images,
+                                                     "annotations": duplicated}))  # fmt: skip
+    (w / "captions_noid.json").write_text(json.dumps({"images": [{"file_name": "1.jpg"}],
+                                                      "annotations": []}))  # fmt: skip
     (w / "captions_taken.json").write_text("{}")
     (w / "nonempty").mkdir()
     (w / "nonempty" / "keep.txt").write_text("x")
@@ -579,6 +584,46 @@ CASES = [
             "{o}",
         ],
         "no caption",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--coco-captions",
+            "{w}/captions_dup.json",
+            "--coco-instances",
+            "{w}/instances.json",
+            "--out",
+            "{o}",
+        ],
+        "repeats id 7",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--coco-captions",
+            "{w}/captions_noid.json",
+            "--coco-instances",
+            "{w}/instances.json",
+            "--out",
+            "{o}",
+        ],
+        "images[0] has no integer or string id",
+    ),
+    (
+        [
+            "corpus",
+            "stats",
+            "--input",
+            "{w}/corpus_ok.jsonl",
+            "--area",
+            "sum",
+            "--out",
+            "{o}",
+            "--quiet",
+        ],
+        "--area",
     ),
     (
         [

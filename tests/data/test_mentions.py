@@ -84,8 +84,22 @@ def test_a_user_vocabulary_keeps_its_own_words_and_plurals():
 def test_canonical_object_labels(coco):
     assert coco.canonical("Motorbikes") == "motorcycle"
     assert coco.canonical("teddy bear") == "teddy bear"
-    assert coco.canonical("mouse") is None  # ambiguous: an object label must be plain
+    for name in ("mouse", "mice", "orange", "tie", "bear", "keyboard", "remote"):
+        assert coco.canonical(name) == {"mice": "mouse"}.get(name, name)  # labels are plain
+    assert coco.canonical("bike") is None  # an ambiguous word is no object label
     assert coco.canonical("unicorn") is None
+
+
+def test_an_unknowable_candidate_stops_the_search(coco):
+    # "glasses" may be eye glasses, which COCO's 80 categories cannot rule out
+    assert found(coco, "a man wearing glasses", {"person", "cup"}) == (
+        [("person", "man", 1)], ["glasses"])  # fmt: skip
+    assert found(coco, "two glasses", {"wine glass"})[0] == [("wine glass", "glasses", 1)]
+    assert found(coco, "a table", {"dining table"})[0] == [("dining table", "table", 1)]
+    assert found(coco, "a table", {"desk"})[0] == []  # desk is not one of COCO's 80
+    for text in ("a light brown dog", "a baseball pitcher", "a woman in a ski jacket"):
+        assert [m.category for m in coco.find(text, set(COCO_CLASSES)).mentions] in (
+            [], ["dog"], ["person"])  # fmt: skip
 
 
 def test_the_table_is_consistent_and_its_fingerprint_tracks_it():
@@ -113,6 +127,7 @@ def test_the_table_is_consistent_and_its_fingerprint_tracks_it():
         ({"categories": {"dog": "dog"}}, "not a list of words"),
         ({"categories": {"dog": ["dog"], "cat": ["dog"]}}, "two meanings"),
         ({"categories": {"dog": ["dog"]}, "ambiguous": {"pup": ["wolf"]}}, "unknown"),
+        ({"categories": {"dog": ["dog"]}, "ambiguous": {"!!": ["dog"]}}, "no letters"),
     ],
 )
 def test_bad_synonym_tables_are_refused(tmp_path, record, message):

@@ -287,3 +287,29 @@ def test_generated_coco_export_recovers_the_planted_order(tmp_path):
         if areas.count(min(areas)) == 1:
             smallest[areas.index(min(areas))] += 1
     assert counts(three["smallest_position"]) == [smallest[k] for k in range(3)]
+
+
+def test_text_only_corpora_refuse_options_they_cannot_use(tmp_path):
+    path = tmp_path / "captions.jsonl"
+    path.write_text(json.dumps({"caption": "a dog and a bus"}) + "\n")
+    corpus = TableCorpus(path)
+    for settings in (CorpusStatsSettings(area="sum"), CorpusStatsSettings(ambiguous="always"),
+                     CorpusStatsSettings(vocab="comco")):  # fmt: skip
+        with pytest.raises(CliposcopeError, match="apply to corpora with object sizes"):
+            run_corpus_stats(None, corpus, settings)
+
+
+def test_csv_details_and_unknown_label_cap(tmp_path, monkeypatch):
+    import cliposcope.data.corpus as corpus_module
+
+    path = tmp_path / "excel.csv"
+    rows = ['a dog by a mouse,"[""dog"", ""mouse""]","[5, 1]"', "an empty image,,",
+            'zebra and lion,"[""zebra"", ""lion"", ""tiger""]","[1, 2, 3]"']  # fmt: skip
+    path.write_bytes(b"\xef\xbb\xbfcaption,names,areas\n" + "\n".join(rows).encode() + b"\n")
+    monkeypatch.setattr(corpus_module, "_UNKNOWN_KEPT", 1)
+    corpus = TableCorpus(path, TableColumns(objects="names", areas="areas"))
+    result = run_corpus_stats(None, corpus, CorpusStatsSettings())
+    truth = result.metrics["ground_truth"]
+    assert counts(truth["by_k"]["2"]["largest_position"]) == [1, 0]  # mouse is a plain label
+    assert truth["dropped"]["image has no annotated object"] == 1
+    assert result.metrics["unknown_object_names"] == {"lion": 1, "(other names)": 1}

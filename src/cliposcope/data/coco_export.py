@@ -40,13 +40,19 @@ def category_ids(names: list[str]) -> dict[str, int]:
             for name in sorted(set(names))}  # fmt: skip
 
 
+def mask_utilities():
+    try:
+        from pycocotools import mask
+    except ImportError:
+        raise CliposcopeError(
+            "--coco-json needs pycocotools", hint="pip install 'cliposcope[corpus]'"
+        ) from None
+    return mask
+
+
 def coco_documents(scenes: list[Scene], info: dict[str, Any]) -> tuple[dict, dict]:
     """(instances, captions) COCO documents for the multi-object scenes."""
-    try:
-        from pycocotools import mask as mask_utils
-    except ImportError:
-        raise CliposcopeError("--coco-json needs pycocotools",
-                              hint="pip install 'cliposcope[corpus]'") from None  # fmt: skip
+    mask_utils = mask_utilities()
     chosen = [s for s in scenes if s.condition != "single"]
     ids = category_ids([o.name for s in chosen for o in s.objects])
     images, instances, captions = [], [], []

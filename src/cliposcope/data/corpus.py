@@ -25,6 +25,7 @@ TABLE_FORMATS = ("jsonl", "csv", "parquet")
 BOX_FORMATS = ("xywh", "xyxy")
 _COMPRESSED = (".gz", ".bz2", ".zst")
 _BLOCK_BYTES = 1 << 20
+_UNKNOWN_KEPT = 1000  # distinct unknown object labels counted by name (memory stays flat)
 
 
 @dataclass(frozen=True)
@@ -87,15 +88,7 @@ class CocoCorpus:
             raise CliposcopeError(f"{path} is not a COCO file with {', '.join(wanted)}",
                                   hint="captions_*.json and instances_*.json from COCO's "
                                   "annotations, or `generate --coco-json`")  # fmt: skip
-        for index, annotation in enumerate(dataset["annotations"]):
-            if (
-                not isinstance(annotation, dict)
-                or key not in annotation
-                or ("image_id" not in annotation)
-            ):
-                kind = "captions" if key == "caption" else "instances"
-                raise CliposcopeError(f"{path} annotation {index} has no {key} and image_id",
-                                      hint=f"is this the {kind} file?")  # fmt: skip
+        _check_records(path, dataset, wanted, key)
         coco = from_coco.COCO()
         coco.dataset = dataset
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
@@ -325,13 +318,14 @@ class TableCorpus:
         for name, size in zip(names, sizes, strict=True):
             category = canonical(str(name))
             if category is None:
-                self.unknown_names[str(name)] += 1
+                known = str(name) in self.unknown_names or len(self.unknown_names) < _UNKNOWN_KEPT
+                self.unknown_names[str(name) if known else "(other names)"] += 1
                 continue
             objects.setdefault(category, []).append(size)
         return objects
 
     def _list(self, value: Any, row: int, column: str) -> list:
-        if value is None:
+        if value is None or value == "":  # JSON null, an empty CSV cell: no objects
             return []
         if isinstance(value, str):  # CSV cells hold JSON lists
             try:
@@ -364,6 +358,34 @@ class TableCorpus:
         return width * height
 
 
+def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> None:
+    """What pycocotools indexes without checking: unique ids, and the fields we read."""
+    kind = "captions" if key == "caption" else "instances"
+    needed = {"annotations": (key, "image_id"), "categories": ("name",)}
+    for section in sections:
+        seen = set()
+        for index, record in enumerate(dataset[section]):
+            where = f"{path}: {section}[{index}]"
+            if not isinstance(record, dict) or not _is_id(record.get("id")):
+                raise CliposcopeError(f"{where} has no integer or string id",
+                                      hint="every COCO record carries an id")  # fmt: skip
+            if record["id"] in seen:
+                raise CliposcopeError(f"{where} repeats id {record['id']!r}",
+                                      hint="ids are unique within a section")  # fmt: skip
+            seen.add(record["id"])
+            missing = [name for name in needed.get(section, ()) if name not in record]
+            if missing:
+                raise CliposcopeError(f"{where} has no {' and '.join(missing)}",
+                                      hint=f"is this the {kind} file?")  # fmt: skip
+            if section == "annotations" and not _is_id(record["image_id"]):
+                raise CliposcopeError(f"{where} has image_id {record['image_id']!r}",
+                                      hint="an integer or string id of an image")  # fmt: skip
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
 def _finite_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -386,4 +408,4 @@ def _open_text(path: Path):
 
     compression = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.get(path.suffix)
     stream = pa.input_stream(str(path), compression=compression)
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # Excel's BOM

@@ -254,6 +254,8 @@ def write_dataset(
                 atomic_write_bytes(path, document)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)  # none, rather than some of them
+            if official_staging is not None:
+                shutil.rmtree(official, ignore_errors=True)
             for path in coco_files:
                 path.unlink(missing_ok=True)
             raise
@@ -266,8 +268,9 @@ def _coco_paths(coco_json: str | Path | None) -> list[Path]:
     """[instances file, captions file], refused before any work if either exists."""
     if coco_json is None:
         return []
-    from cliposcope.data.coco_export import captions_path_for
+    from cliposcope.data.coco_export import captions_path_for, mask_utilities
 
+    mask_utilities()  # a missing pycocotools shows before any scene is drawn
     paths = [Path(coco_json), captions_path_for(coco_json)]
     for path in paths:
         if path.exists():

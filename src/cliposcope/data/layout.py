@@ -68,7 +68,9 @@ class LayoutSpec:
             return int(rng.integers(self.n))
         if self.order.startswith("large-first:"):
             share = _share(self.order.split(":", 1)[1])
-            if share is not None and self.n > 1:
+            if share is not None:
+                if self.n == 1:
+                    return 0
                 return 0 if rng.random() < share else 1 + int(rng.integers(self.n - 1))
         if self.order.startswith("large-at:"):
             try:

@@ -9,10 +9,12 @@ The rules, in the order they apply (docs/origins.md explains them with examples)
 * Vocabulary names mean their own category. Then the table's phrases: a synonym of a
   category in the vocabulary names it; a synonym of a category outside the vocabulary, or
   a ``not_objects`` phrase ("orange juice"), consumes its words and names nothing.
-* Ambiguous words ("mouse", "orange", "glass", "bike") name the first of their candidate
-  categories that the image is annotated with; with no annotations (a text-only corpus)
-  they name nothing. The ``always`` policy takes the first candidate in the vocabulary
-  anyway, ``never`` drops them; either way the skipped words are counted.
+* Ambiguous words ("mouse", "orange", "glass", "bike") list candidate categories in
+  priority order and name the first one the image is annotated with; a candidate outside
+  the vocabulary cannot be checked, so the search stops there (with COCO's 80 categories
+  "glasses" names a wine glass if there is one, and nothing otherwise: they may be eye
+  glasses). With no annotations they name nothing. The ``always`` policy takes the first
+  candidate in the vocabulary anyway, ``never`` drops them; skipped words are counted.
 * Plurals of every phrase come from ``inflect``; an explicit entry beats a generated plural.
 """
 
@@ -78,6 +80,10 @@ def parse_table(record: Any, source: str) -> SynonymTable:
     if not isinstance(ambiguous, dict):
         raise CliposcopeError(f"{source}: ambiguous is not an object",
                               hint='e.g. "ambiguous": {"mouse": ["mouse"]}')  # fmt: skip
+    for word in ambiguous:
+        if not words(word):
+            raise CliposcopeError(f"{source}: ambiguous word {word!r} has no letters",
+                                  hint='e.g. "mouse": ["mouse"]')  # fmt: skip
     ambiguous = {word: _string_list(c, f"ambiguous[{word!r}]", source)
                  for word, c in ambiguous.items()}  # fmt: skip
     for word, candidates in ambiguous.items():
@@ -165,8 +171,11 @@ def _explicit_entries(
         for phrase in forms:
             put(phrase, target, f"categories[{category!r}]")
     for word, candidates in table.ambiguous.items():
-        kept = tuple(c for c in candidates if c in vocabulary)
-        put(word, _Target(_AMBIGUOUS, kept) if kept else _Target(_BLOCK), "ambiguous")
+        # Candidates in priority order; one the vocabulary lacks cannot be checked against
+        # the annotations, so the search stops there (see _resolve).
+        known = [c in vocabulary for c in candidates]
+        target = _Target(_AMBIGUOUS, candidates) if known[0] else _Target(_BLOCK)
+        put(word, target, "ambiguous")
     return entries
 
 
@@ -184,6 +193,7 @@ class MentionMatcher:
             raise CliposcopeError(f"unknown ambiguity policy {ambiguous!r}",
                                   hint=", ".join(AMBIGUOUS_POLICIES))  # fmt: skip
         self.vocabulary = tuple(vocabulary)
+        self._vocabulary_set = frozenset(self.vocabulary)
         self.table = table
         self.policy = ambiguous
         entries: dict[tuple[str, ...], _Target] = {}
@@ -202,6 +212,13 @@ class MentionMatcher:
             plural = tuple(words(_plural(" ".join(key))))
             entries.setdefault(plural, target)
         self._entries = entries
+        # Object labels (a table's objects column) are plain names: the vocabulary's own,
+        # the synonyms of its categories and their plurals; never an ambiguous word.
+        labels = {tuple(words(name)): name for name in self.vocabulary}
+        for key, target in entries.items():
+            if target.kind == _CATEGORY:
+                labels.setdefault(key, target.categories[0])
+        self._labels = labels
         by_first: dict[str, list[tuple[tuple[str, ...], _Target]]] = {}
         for key, target in entries.items():
             by_first.setdefault(key[0], []).append((key, target))
@@ -225,10 +242,11 @@ class MentionMatcher:
 
     def canonical(self, name: str) -> str | None:
         """The category an object label names (a name, synonym or plural), or None."""
-        target = self._entries.get(tuple(words(name)))
-        if target is None or target.kind != _CATEGORY:
-            return None
-        return target.categories[0]
+        key = tuple(words(name))
+        if key in self._labels:
+            return self._labels[key]
+        singular = _singular(" ".join(key))
+        return self._labels.get(tuple(words(singular))) if singular else None
 
     def find(self, text: str, present: Collection[str] | None = None) -> MatchOutcome:
         """Mentions in ``text``; ``present`` = categories the image is annotated with
@@ -268,11 +286,17 @@ class MentionMatcher:
             return target.categories[0]
         if target.kind == _BLOCK or self.policy == "never":
             return None
+        vocabulary = self._vocabulary_set
         if self.policy == "always":
-            return target.categories[0]
+            return next((c for c in target.categories if c in vocabulary), None)
         if present is None:
             return None
-        return next((c for c in target.categories if c in present), None)
+        for candidate in target.categories:
+            if candidate not in vocabulary:  # cannot be ruled out: the word stays unresolved
+                return None
+            if candidate in present:
+                return candidate
+        return None
 
 
 @cache
@@ -285,3 +309,8 @@ def _inflect_engine():
 @cache
 def _plural(phrase: str) -> str:
     return _inflect_engine().plural_noun(phrase) or phrase
+
+
+@cache
+def _singular(phrase: str) -> str | None:
+    return _inflect_engine().singular_noun(phrase) or None

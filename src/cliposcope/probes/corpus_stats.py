@@ -274,6 +274,18 @@ def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress
     started = time.perf_counter()
     vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
     counter = CorpusCounter(settings, vocabulary, corpus.has_sizes())
+    if not corpus.has_sizes():
+        options = (("--area", "area"), ("--ambiguous", "ambiguous"), ("--synonyms", "synonyms"),
+                   ("--vocab", "vocab"))  # fmt: skip
+        default = CorpusStatsSettings()
+        changed = [flag for flag, name in options
+                   if getattr(settings, name) != getattr(default, name)]  # fmt: skip
+        if changed:
+            raise CliposcopeError(
+                f"{', '.join(changed)} apply to corpora with object sizes, and this one has none",
+                hint="give --objects-column with --areas-column or --boxes-column; a text-only "
+                "corpus gets the size-bucket proxy, which uses neither",
+            )
     tallies = counter.empty()
     with tqdm(disable=not progress, unit="caption", desc="corpus") as bar:
         for batch in corpus.batches(counter.matcher.canonical):
