@@ -26,6 +26,7 @@ from cliposcope.app.runs import (
     check_random_init,
     with_controls,
 )
+from cliposcope.data.coco_scenes import GALLERIES
 from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.registry import Probe, list_probes
@@ -66,7 +67,9 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 RUN_OPTIONS = ("model", "null", "seed", "out", "batch_size", "device", "precision", "cache_dir",
                "no_cache", "cache_storage", "quiet")  # fmt: skip
-SCENE_OPTIONS = ("scenes", "kind", "objects", "count")
+SCENE_OPTIONS = ("scenes", "kind", "objects", "count", "coco_instances", "coco_images",
+                 "coco_captions", "coco_gallery", "coco_gallery_dir", "coco_gallery_size",
+                 "coco_min_area", "coco_area")  # fmt: skip
 
 
 def _add_run_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -> None:
@@ -89,8 +92,27 @@ def _add_scene_options(parser: argparse.ArgumentParser) -> None:
         help="manifest or official-layout folder; default: generate into OUT/scenes",
     )  # fmt: skip
     parser.add_argument("--kind", choices=("comco", "simco"), default="comco")
-    parser.add_argument("--objects", type=int, help="objects per scene (default 3 when generating)")
+    parser.add_argument(
+        "--objects", type=int, help="objects per scene (default 3 when generating or reading COCO)"
+    )
     parser.add_argument("--count", type=int, default=60, help="scenes to generate")
+    coco = parser.add_argument_group("real images in COCO format (instead of --scenes)")
+    coco.add_argument("--coco-instances", metavar="FILE", help="instances_*.json")
+    coco.add_argument("--coco-images", metavar="DIR", help="the folder file_name is relative to")
+    coco.add_argument(
+        "--coco-captions",
+        metavar="FILE",
+        help="captions_*.json: objects listed in the order a caption names them",
+    )
+    coco.add_argument("--coco-gallery", default="sprites", choices=GALLERIES,
+                      help="reference per category: sprite renders (default), box or mask crops "
+                      "of its largest instance, or a folder (--coco-gallery-dir)")  # fmt: skip
+    coco.add_argument("--coco-gallery-dir", metavar="DIR", help="DIR/<category>/ images")
+    coco.add_argument("--coco-gallery-size", type=int, default=224, help="sprite renders, px")
+    coco.add_argument("--coco-min-area", type=float, default=0.0,
+                      help="smallest object kept, as a share of the image (default 0)")  # fmt: skip
+    coco.add_argument("--coco-area", default="max", choices=("max", "sum"),
+                      help="a category's size: its largest instance, or all of them")  # fmt: skip
 
 
 def _add_probe_commands(commands) -> None:
@@ -100,12 +122,12 @@ def _add_probe_commands(commands) -> None:
         if probe.data == "corpus":  # no model: under `cliposcope corpus`
             continue
         parser = commands.add_parser(probe.name, help=probe.summary)
-        scenes = probe.data == "scenes"
-        add_settings_options(
-            parser, probe.settings, RUN_OPTIONS + (SCENE_OPTIONS if scenes else ())
-        )
-        if scenes:
+        own = {"scenes": SCENE_OPTIONS, "captions": CORPUS_OPTIONS}.get(probe.data, ())
+        add_settings_options(parser, probe.settings, RUN_OPTIONS + own)
+        if probe.data == "scenes":
             _add_scene_options(parser)
+        elif probe.data == "captions":
+            _add_corpus_source_options(parser)
         _add_run_options(parser, (RANDOM_INIT, *probe.controls))
         parser.set_defaults(handler=cmd_run, probe=probe)
     paper = commands.add_parser(BATTERY, help="the paper's battery on a scene set")
@@ -120,25 +142,29 @@ CORPUS_OPTIONS = ("coco_captions", "coco_instances", "input", "format", "caption
                   "quiet")  # fmt: skip
 
 
-def _add_corpus_commands(commands) -> None:
-    """`corpus NAME` for every corpus probe ("corpus-stats" is `corpus stats`)."""
+def _add_corpus_source_options(parser: argparse.ArgumentParser) -> None:
     from cliposcope.data.corpus import BOX_FORMATS, TABLE_FORMATS
 
+    coco = parser.add_argument_group("COCO annotations")
+    coco.add_argument("--coco-captions", metavar="FILE", help="captions_*.json")
+    coco.add_argument("--coco-instances", metavar="FILE", help="instances_*.json")
+    table = parser.add_argument_group("any caption table (streamed)")
+    table.add_argument("--input", metavar="FILE", help="JSONL, CSV or Parquet (.gz allowed)")
+    table.add_argument("--format", choices=TABLE_FORMATS, help="default: from the suffix")
+    table.add_argument("--caption-column", default="caption", metavar="NAME")
+    table.add_argument("--objects-column", metavar="NAME", help="list of object names")
+    table.add_argument("--areas-column", metavar="NAME", help="list of areas, one per name")
+    table.add_argument("--boxes-column", metavar="NAME", help="list of boxes, one per name")
+    table.add_argument("--box-format", choices=BOX_FORMATS, default="xywh")
+
+
+def _add_corpus_commands(commands) -> None:
+    """`corpus NAME` for every corpus probe ("corpus-stats" is `corpus stats`)."""
     for probe in list_probes():
         if probe.data != "corpus":
             continue
         parser = commands.add_parser(probe.name.removeprefix("corpus-"), help=probe.summary)
-        coco = parser.add_argument_group("COCO annotations")
-        coco.add_argument("--coco-captions", metavar="FILE", help="captions_*.json")
-        coco.add_argument("--coco-instances", metavar="FILE", help="instances_*.json")
-        table = parser.add_argument_group("any caption table (streamed)")
-        table.add_argument("--input", metavar="FILE", help="JSONL, CSV or Parquet (.gz allowed)")
-        table.add_argument("--format", choices=TABLE_FORMATS, help="default: from the suffix")
-        table.add_argument("--caption-column", default="caption", metavar="NAME")
-        table.add_argument("--objects-column", metavar="NAME", help="list of object names")
-        table.add_argument("--areas-column", metavar="NAME", help="list of areas, one per name")
-        table.add_argument("--boxes-column", metavar="NAME", help="list of boxes, one per name")
-        table.add_argument("--box-format", choices=BOX_FORMATS, default="xywh")
+        _add_corpus_source_options(parser)
         add_settings_options(parser, probe.settings, CORPUS_OPTIONS)
         parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -386,6 +412,8 @@ def _role_runner(args: argparse.Namespace):
     else:
         settings = settings_from_args(probe.settings, args, seed=args.seed)
     scene_set = None
+    if probe is not None and probe.data == "captions":
+        scene_set = corpus_source(args, instances_optional=True)  # a caption corpus
     if probe is None or probe.data == "scenes":
         from cliposcope.data.generate import SceneSettings
         from cliposcope.data.layout import LayoutSpec
@@ -393,11 +421,14 @@ def _role_runner(args: argparse.Namespace):
         objects = 3 if args.objects is None else args.objects
         scene_settings = SceneSettings(kind=args.kind, count=args.count, seed=args.seed,
                                        layout=LayoutSpec(n=objects))  # fmt: skip
-        if args.scenes is None:
-            scene_settings.check()  # before a model loads
-        scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",
-                                   settings=scene_settings, objects=args.objects,
-                                   progress=progress)  # fmt: skip
+        if args.coco_instances or args.coco_images:
+            scene_set = _coco_scene_set(args, out)
+        else:
+            if args.scenes is None:
+                scene_settings.check()  # before a model loads
+            scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",
+                                       settings=scene_settings, objects=args.objects,
+                                       progress=progress)  # fmt: skip
 
     def run(encoder, role: str, control: str | None):
         role_settings = artifacts_for(settings, out, role)
@@ -410,6 +441,23 @@ def _role_runner(args: argparse.Namespace):
                           progress=progress)]  # fmt: skip
 
     return run
+
+
+def _coco_scene_set(args: argparse.Namespace, out: Path):
+    from cliposcope.data.coco_scenes import CocoSelection, coco_scene_set
+
+    if args.scenes is not None:
+        raise CliposcopeError("give --scenes or --coco-instances, not both",
+                              hint="one source of images per run")  # fmt: skip
+    if not (args.coco_instances and args.coco_images):
+        raise CliposcopeError("COCO images need --coco-instances and --coco-images",
+                              hint="the annotation file and the folder of its images")  # fmt: skip
+    selection = CocoSelection(n=3 if args.objects is None else args.objects,
+                              min_object_area=args.coco_min_area, area=args.coco_area,
+                              gallery=args.coco_gallery, gallery_dir=args.coco_gallery_dir,
+                              gallery_size=args.coco_gallery_size)  # fmt: skip
+    return coco_scene_set(args.coco_instances, args.coco_images, selection,
+                          captions=args.coco_captions, gallery_into=out / "gallery")  # fmt: skip
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -437,19 +485,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def corpus_source(args: argparse.Namespace):
+def corpus_source(args: argparse.Namespace, *, instances_optional: bool = False):
     from cliposcope.data.corpus import CocoCorpus, TableColumns, TableCorpus
 
     coco = args.coco_captions or args.coco_instances
     if bool(coco) == bool(args.input):
         raise CliposcopeError(
-            "give either --coco-captions with --coco-instances, or --input",
+            "give either --coco-captions (with --coco-instances), or --input",
             hint="COCO annotation files, or a JSONL/CSV/Parquet table",
         )
     if coco:
-        if not (args.coco_captions and args.coco_instances):
-            raise CliposcopeError("COCO input needs both --coco-captions and --coco-instances",
-                                  hint="the instances give each object's area")  # fmt: skip
+        if not args.coco_captions or not (args.coco_instances or instances_optional):
+            raise CliposcopeError(
+                "COCO input needs both --coco-captions and --coco-instances",
+                hint="the instances give each object's area",
+            )
         return CocoCorpus(args.coco_captions, args.coco_instances)
     columns = TableColumns(caption=args.caption_column, objects=args.objects_column,
                            areas=args.areas_column, boxes=args.boxes_column,

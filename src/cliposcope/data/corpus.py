@@ -43,16 +43,42 @@ def _need(module: str):
                               hint="pip install 'cliposcope[corpus]'") from None  # fmt: skip
 
 
-def _input_record(path: Path) -> dict[str, Any]:
+def input_record(path: Path) -> dict[str, Any]:
     return {"path": str(path), "name": path.name, "bytes": path.stat().st_size,
             "sha256": file_sha256(path)}  # fmt: skip
 
 
-def _existing(path: str | Path, flag: str, hint: str) -> Path:
+def existing_file(path: str | Path, flag: str, hint: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise CliposcopeError(f"{flag} {path} is not a file", hint=hint)
     return path
+
+
+def load_coco(path: Path, key: str):
+    """A pycocotools COCO index over a checked file (COCO() itself asserts); ``key`` is
+    "caption" for a captions file, "category_id" for instances."""
+    from_coco = _need("pycocotools.coco")
+    text = read_utf8(path, hint="a COCO annotation file is UTF-8 JSON")
+    try:
+        dataset = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliposcopeError(
+            f"{path} is not valid JSON: {error}", hint="give the COCO annotation file itself"
+        ) from None
+    wanted = ["images", "annotations"] + (["categories"] if key == "category_id" else [])
+    if not isinstance(dataset, dict) or any(
+        not isinstance(dataset.get(name), list) for name in wanted
+    ):
+        raise CliposcopeError(f"{path} is not a COCO file with {', '.join(wanted)}",
+                              hint="captions_*.json and instances_*.json from COCO's "
+                              "annotations, or `generate --coco-json`")  # fmt: skip
+    _check_records(path, dataset, wanted, key)
+    coco = from_coco.COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
+    return coco
 
 
 class CocoCorpus:
@@ -60,80 +86,38 @@ class CocoCorpus:
 
     kind = "coco"
 
-    def __init__(self, captions: str | Path, instances: str | Path):
+    def __init__(self, captions: str | Path, instances: str | Path | None):
+        """``instances`` may be None for caption probes: captions without object sizes."""
         hint = "give COCO annotation files, e.g. annotations/captions_val2017.json"
-        self.captions_path = _existing(captions, "--coco-captions", hint)
-        self.instances_path = _existing(instances, "--coco-instances", hint)
-        self._captions = self._load(self.captions_path, "caption")
-        self._instances = self._load(self.instances_path, "category_id")
-        categories = self._instances.loadCats(self._instances.getCatIds())
-        self.categories = tuple(c["name"] for c in categories)
+        self.captions_path = existing_file(captions, "--coco-captions", hint)
+        self._captions = load_coco(self.captions_path, "caption")
+        self.instances_path = self._instances = self.categories = None
+        if instances is not None:
+            self.instances_path = existing_file(instances, "--coco-instances", hint)
+            self._instances = load_coco(self.instances_path, "category_id")
+            categories = self._instances.loadCats(self._instances.getCatIds())
+            self.categories = tuple(c["name"] for c in categories)
         self.counts: Counter[str] = Counter()
 
-    @staticmethod
-    def _load(path: Path, key: str):
-        """A pycocotools COCO index over a checked file (COCO() itself asserts)."""
-        from_coco = _need("pycocotools.coco")
-        text = read_utf8(path, hint="a COCO annotation file is UTF-8 JSON")
-        try:
-            dataset = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CliposcopeError(
-                f"{path} is not valid JSON: {error}", hint="give the COCO annotation file itself"
-            ) from None
-        wanted = ["images", "annotations"] + (["categories"] if key == "category_id" else [])
-        if not isinstance(dataset, dict) or any(
-            not isinstance(dataset.get(name), list) for name in wanted
-        ):
-            raise CliposcopeError(f"{path} is not a COCO file with {', '.join(wanted)}",
-                                  hint="captions_*.json and instances_*.json from COCO's "
-                                  "annotations, or `generate --coco-json`")  # fmt: skip
-        _check_records(path, dataset, wanted, key)
-        coco = from_coco.COCO()
-        coco.dataset = dataset
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            coco.createIndex()
-        return coco
-
     def describe(self) -> dict[str, Any]:
+        paths = [p for p in (self.captions_path, self.instances_path) if p is not None]
         return {"kind": self.kind, "name": self.captions_path.stem,
-                "inputs": [_input_record(self.captions_path),
-                           _input_record(self.instances_path)]}  # fmt: skip
+                "inputs": [input_record(path) for path in paths]}  # fmt: skip
 
     def has_sizes(self) -> bool:
-        return True
+        return self._instances is not None
 
     def batches(
         self, canonical: Callable[[str], str | None], batch_rows: int = 4096
     ) -> Iterator[list[CaptionRecord]]:
-        instances = self._instances
-        names = {c["id"]: c["name"] for c in instances.loadCats(instances.getCatIds())}
-        crowd = sum(1 for a in instances.dataset["annotations"] if a.get("iscrowd", 0))
-        self.counts["crowd annotations left out"] = crowd
         batch: list[CaptionRecord] = []
-        for annotation_id in sorted(self._captions.anns):
+        if self._instances is not None:
+            crowd = sum(1 for a in self._instances.dataset["annotations"] if a.get("iscrowd", 0))
+            self.counts["crowd annotations left out"] = crowd
+        for annotation_id in sorted(self._captions.anns, key=id_order):
             annotation = self._captions.anns[annotation_id]
             image = annotation["image_id"]
-            objects: dict[str, list[float]] = {}
-            if image not in instances.imgs:
-                self.counts["captions of images absent from the instances file"] += 1
-            for instance in instances.imgToAnns.get(image, ()):
-                if instance.get("iscrowd", 0):
-                    continue
-                area = instance.get("area")
-                if not _finite_number(area) or area < 0:
-                    raise CliposcopeError(
-                        f"{self.instances_path}: annotation {instance.get('id')} has area {area!r}",
-                        hint="areas are non-negative numbers of pixels",
-                    )
-                name = names.get(instance["category_id"])
-                if name is None:
-                    raise CliposcopeError(
-                        f"{self.instances_path}: annotation {instance.get('id')} has category "
-                        f"{instance['category_id']!r}, which the file does not define",
-                        hint="every category_id must be listed under categories",
-                    )
-                objects.setdefault(name, []).append(float(area))
+            objects = None if self._instances is None else self._objects(image)
             caption = annotation["caption"]
             if not isinstance(caption, str):
                 raise CliposcopeError(f"{self.captions_path}: caption {annotation_id} is "
@@ -144,6 +128,31 @@ class CocoCorpus:
                 batch = []
         if batch:
             yield batch
+
+    def _objects(self, image) -> dict[str, list[float]]:
+        """Non-crowd instance areas of one image, by category name."""
+        instances = self._instances
+        if image not in instances.imgs:
+            self.counts["captions of images absent from the instances file"] += 1
+        objects: dict[str, list[float]] = {}
+        for instance in instances.imgToAnns.get(image, ()):
+            if instance.get("iscrowd", 0):
+                continue
+            area = instance.get("area")
+            if not _finite_number(area) or area < 0:
+                raise CliposcopeError(
+                    f"{self.instances_path}: annotation {instance.get('id')} has area {area!r}",
+                    hint="areas are non-negative numbers of pixels",
+                )
+            category = instances.cats.get(instance["category_id"])
+            if category is None:
+                raise CliposcopeError(
+                    f"{self.instances_path}: annotation {instance.get('id')} has category "
+                    f"{instance['category_id']!r}, which the file does not define",
+                    hint="every category_id must be listed under categories",
+                )
+            objects.setdefault(category["name"], []).append(float(area))
+        return objects
 
 
 @dataclass
@@ -192,7 +201,7 @@ class TableCorpus:
     categories = None
 
     def __post_init__(self):
-        self.path = _existing(self.path, "--input", "a JSONL, CSV or Parquet caption file")
+        self.path = existing_file(self.path, "--input", "a JSONL, CSV or Parquet caption file")
         self.columns.check()
         self.format = self.format or table_format(self.path)
         if self.format not in TABLE_FORMATS:
@@ -208,7 +217,7 @@ class TableCorpus:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.format, "name": self.path.name, "inputs": [_input_record(self.path)],
+        return {"kind": self.format, "name": self.path.name, "inputs": [input_record(self.path)],
                 "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
 
     def has_sizes(self) -> bool:
@@ -380,6 +389,11 @@ def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> 
             if section == "annotations" and not _is_id(record["image_id"]):
                 raise CliposcopeError(f"{where} has image_id {record['image_id']!r}",
                                       hint="an integer or string id of an image")  # fmt: skip
+
+
+def id_order(value: int | str) -> tuple[bool, int | str]:
+    """Sort key for COCO ids: integers by value, then strings."""
+    return (isinstance(value, str), value)
 
 
 def _is_id(value: Any) -> bool:

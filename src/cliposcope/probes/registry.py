@@ -34,11 +34,13 @@ BUILTIN_PROBE_MODULES = (
     "cliposcope.probes.attention",
     "cliposcope.probes.ioc",
     "cliposcope.probes.corpus_stats",
+    "cliposcope.probes.tor_captions",
 )
 # What a probe's run() gets as ``data``: nothing (it builds its own queries from its
 # settings), a data.scene_sets.SceneSet, or a caption corpus (data.corpus: CocoCorpus or
-# TableCorpus). Corpus probes measure data, not models: their encoder is None.
-DATA_KINDS = ("none", "scenes", "corpus")
+# TableCorpus). Corpus probes measure data, not models: their encoder is None; caption
+# probes run a model on a caption corpus.
+DATA_KINDS = ("none", "scenes", "corpus", "captions")
 
 Rows = tuple[list[str], list[list[str]]]
 
@@ -153,11 +155,10 @@ def run_probe(
         )
     if probe.data == "scenes" and data is None:
         raise CliposcopeError(f"{name} runs on a scene set", hint="pass a SceneSet as data")
-    if probe.data == "corpus":
-        if data is None:
-            raise CliposcopeError(f"{name} runs on a caption corpus",
-                                  hint="pass a data.corpus CocoCorpus or TableCorpus")  # fmt: skip
-    else:
+    if probe.data in ("corpus", "captions") and data is None:
+        raise CliposcopeError(f"{name} runs on a caption corpus",
+                              hint="pass a data.corpus CocoCorpus or TableCorpus")  # fmt: skip
+    if probe.data != "corpus":
         check_encoder(probe, encoder)
     return probe.run(encoder, data, settings, progress=progress).with_role(role)
 

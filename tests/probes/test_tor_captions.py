@@ -1,0 +1,186 @@
+"""TOR on real captions, pinned on a hand-made COCO fixture (10 captions, 6 images): the
+selection rules (kept and dropped counts) and every figure, computed by hand, for the
+cliposcope rules and for the published script's rules (--legacy-quirks)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cliposcope.app.cli import main
+from cliposcope.data.corpus import CocoCorpus
+from cliposcope.data.vocab import COMCO_NAMES
+from cliposcope.encoders.base import Encoder, EncoderInfo
+from cliposcope.probes.registry import run_probe
+from cliposcope.probes.tor_captions import CaptionTorSettings, legacy_objects
+
+CATEGORIES = {1: "person", 3: "car", 6: "bus", 17: "cat", 18: "dog", 34: "frisbee",
+              58: "hot dog", 73: "laptop", 74: "mouse"}  # fmt: skip
+INSTANCES = {1: [(1, 5000), (18, 2000), (34, 100)], 2: [(18, 3000), (58, 400)],
+             3: [(17, 900), (73, 1500), (74, 50)], 4: [(3, 4000), (6, 9000)],
+             5: [(1, 800), (18, 800)], 6: []}  # fmt: skip
+# (image, caption, the fake encoder's weights for the caption's embedding)
+CAPTIONS = [
+    (1, "A man and his dog.", {"person": 1.0, "dog": 0.5}),
+    (1, "A dog catching a frisbee", {"frisbee": 1.0, "dog": 0.6}),
+    (1, "A man throws a frisbee to a dog", {"dog": 1.0, "frisbee": 0.5, "person": 0.3}),
+    (2, "A dog eating a hot dog", {"dog": 1.0, "hot dog": 0.8}),
+    (3, "A cat next to a mouse", {"cat": 1.0, "car": 0.7}),
+    (3, "a cat on a laptop", {"laptop": 1.0, "cat": 0.9}),
+    (4, "A bus passing a car", {"bus": 1.0, "car": 0.5}),
+    (4, "cars", {"car": 1.0}),
+    (5, "a person with a dog", {"dog": 1.0, "person": 0.5}),
+    (6, "a hotdog cart near a dog and a cat", {"cat": 1.0, "dog": 0.5}),
+]
+NAMES = sorted(set(COMCO_NAMES) | set(CATEGORIES.values()))
+
+
+class LookupEncoder(Encoder):
+    """Names are one-hot; a caption is the weighted sum its CAPTIONS row gives."""
+
+    def __init__(self):
+        self.axis = {name: i for i, name in enumerate(NAMES)}
+        self.weights = {caption: weights for _, caption, weights in CAPTIONS}
+        self.info = EncoderInfo(
+            family="fake", spec="fake:lookup", name="fake", weights_source="synthetic",
+            weights_hash="none", library_versions={}, activation="none", context_length=None,
+            text_causal=False, text_pooling="none", embed_dim=len(NAMES), has_image_tower=False,
+            fast_text_path=False, fast_text_reason="fake",
+        )  # fmt: skip
+
+    def _encode_texts(self, texts, *, progress):
+        out = np.zeros((len(texts), len(NAMES)))
+        for row, text in enumerate(texts):
+            for name, weight in self.weights.get(text, {text: 1.0}).items():
+                out[row, self.axis[name]] = weight
+        return out
+
+
+def write_fixture(folder):
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
+    annotations = [
+        {
+            "id": 10 * image + k,
+            "image_id": image,
+            "category_id": c,
+            "area": a,
+            "bbox": [0, 0, 1, 1],
+            "iscrowd": 0,
+        }
+        for image, rows in INSTANCES.items()
+        for k, (c, a) in enumerate(rows)
+    ]
+    categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
+    instances = folder / "instances_hand.json"
+    instances.write_text(json.dumps({"images": images, "annotations": annotations,
+                                     "categories": categories}))  # fmt: skip
+    captions = folder / "captions_hand.json"
+    records = [{"id": k + 1, "image_id": i, "caption": c} for k, (i, c, _) in enumerate(CAPTIONS)]
+    captions.write_text(json.dumps({"images": images, "annotations": records}))
+    return captions, instances
+
+
+def shares(figures):
+    return [(f["count"], f["total"]) for f in figures]
+
+
+def test_legacy_selection_rules():
+    assert legacy_objects("A man and his dog.", COMCO_NAMES) == []  # "dog." is not "dog"
+    assert legacy_objects("A dog eating a hot dog", COMCO_NAMES) == ["dog"]  # single words
+    assert legacy_objects("a hotdog cart near a dog and a cat", COMCO_NAMES) == ["dog", "cat"]
+
+
+def test_hand_made_fixture_with_the_cliposcope_rules(tmp_path):
+    corpus = CocoCorpus(*write_fixture(tmp_path))
+    result = run_probe("tor-captions", LookupEncoder(), corpus, CaptionTorSettings(n=2))
+    assert result.provenance["selection_counts"] == {
+        "ambiguous words left unresolved": 0, "captions": 10, "kept": 7,
+        "dropped: names fewer than 2": 1, "dropped: names more than 2": 2}  # fmt: skip
+    m = result.metrics
+    assert m["queries"] == 7
+    assert shares(m["per_position_unconditional"]) == [(4, 7), (3, 7)]
+    assert shares(m["per_position_conditional"]) == [(3, 6), (3, 6)]
+    assert (m["topn_accuracy"]["count"], m["topn_accuracy"]["total"]) == (6, 7)
+    strata = m["by_position_and_area_rank"]
+    assert strata["captions"] == 6  # the tied caption is left out
+    cells = strata["win_rate_by_position_and_area_rank"]
+    assert shares(cells[0]) == [(4, 5), (0, 1)] and shares(cells[1]) == [(1, 1), (1, 5)]
+    assert shares(strata["argmax_share_by_area_rank"]) == [(5, 6), (1, 6)]
+    assert shares(
+        [
+            strata["first_named_wins_when_largest_first"],
+            strata["first_named_wins_when_largest_later"],
+            strata["largest_wins_when_named_later"],
+        ]
+    ) == [(4, 5), (0, 1), (1, 1)]
+    assert result.settings["vocabulary"] == "instance categories"
+
+
+def test_hand_made_fixture_with_the_published_rules(tmp_path):
+    corpus = CocoCorpus(*write_fixture(tmp_path))
+    settings = CaptionTorSettings(n=2, legacy_quirks=True)
+    result = run_probe("tor-captions", LookupEncoder(), corpus, settings)
+    assert result.provenance["selection_counts"] == {
+        "captions": 10, "kept": 7, "dropped: names fewer than 2": 3}  # fmt: skip
+    m = result.metrics
+    assert shares(m["per_position_unconditional"]) == [(2, 7), (5, 7)]
+    assert shares(m["per_position_conditional"]) == [(1, 6), (5, 6)]
+    assert (m["topn_accuracy"]["count"], m["topn_accuracy"]["total"]) == (6, 7)
+    strata = m["by_position_and_area_rank"]
+    assert strata["captions"] == 5
+    assert shares(
+        [
+            strata["first_named_wins_when_largest_first"],
+            strata["first_named_wins_when_largest_later"],
+            strata["largest_wins_when_named_later"],
+        ]
+    ) == [(2, 3), (0, 2), (2, 2)]
+    assert result.settings["vocabulary_size"] == 90
+
+
+def test_sum_control_and_the_command_line(tmp_path, capsys):
+    captions, instances = write_fixture(tmp_path)
+    out = tmp_path / "results"
+    assert main(["run", "tor-captions", "--model", "toy:default", "--null", "sum", "--n", "2",
+                 "--coco-captions", str(captions), "--coco-instances", str(instances),
+                 "--out", str(out), "--no-cache", "--quiet"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "TOR on real captions" in printed and "toy:default [null:sum]" in printed
+    files = sorted(out.glob("tor-captions_*.json"))
+    assert len(files) == 2
+    assert main(["report", str(out)]) == 0
+    assert 'id="tor-captions"' in (out / "report.html").read_text()
+    # captions alone: no sizes, so no strata, and ambiguous words stay unresolved
+    assert (
+        main(
+            [
+                "run",
+                "tor-captions",
+                "--model",
+                "toy:default",
+                "--n",
+                "2",
+                "--coco-captions",
+                str(captions),
+                "--out",
+                str(tmp_path / "alone"),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    alone = json.loads(next((tmp_path / "alone").glob("*.json")).read_text())
+    assert alone["metrics"]["by_position_and_area_rank"]["captions"] == 0
+    assert alone["provenance"]["selection_counts"]["ambiguous words left unresolved"] == 1
+
+
+def test_settings_are_checked():
+    from cliposcope.errors import CliposcopeError
+
+    with pytest.raises(CliposcopeError, match="--n 1"):
+        CaptionTorSettings(n=1)
+    with pytest.raises(CliposcopeError, match="90-name list"):
+        CaptionTorSettings(legacy_quirks=True, vocab="coco")
