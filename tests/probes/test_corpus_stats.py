@@ -313,3 +313,25 @@ def test_csv_details_and_unknown_label_cap(tmp_path, monkeypatch):
     assert counts(truth["by_k"]["2"]["largest_position"]) == [1, 0]  # mouse is a plain label
     assert truth["dropped"]["image has no annotated object"] == 1
     assert result.metrics["unknown_object_names"] == {"lion": 1, "(other names)": 1}
+
+
+def test_a_local_hugging_face_dataset_reads_like_the_file(tmp_path, monkeypatch):
+    from cliposcope.data.corpus import HubCorpus
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    rows = [{"caption": "a dog and a bus", "objects": ["dog", "bus"], "areas": [1.0, 5.0]},
+            {"caption": "an elephant by an apple", "objects": ["elephant", "apple"],
+             "areas": [9.0, 1.0]}]  # fmt: skip
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    columns = TableColumns(objects="objects", areas="areas")
+    hub = run_corpus_stats(None, HubCorpus(f"hf:{folder}", columns), CorpusStatsSettings())
+    table = run_corpus_stats(None, TableCorpus(folder / "train.jsonl", columns),
+                             CorpusStatsSettings())  # fmt: skip
+    assert as_json(hub.metrics) == as_json(table.metrics)
+    assert hub.provenance["inputs"][0]["name"] == "train.jsonl"
+    with pytest.raises(CliposcopeError, match="no column 'text'"):
+        HubCorpus(f"hf:{folder}", TableColumns(caption="text"))
+    with pytest.raises(CliposcopeError, match="split 'test'"):
+        HubCorpus(f"hf:{folder}@test")

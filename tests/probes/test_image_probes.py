@@ -178,3 +178,12 @@ def test_ioc_reads_the_object_the_embedding_keeps(tmp_path):
     assert result.metrics["split_sizes"] == [160, 40]
     again = run_probe("ioc", only_large, few)
     assert again.metrics == result.metrics  # seeded split and heads
+
+
+def test_size_rank_shares_by_hand():
+    from cliposcope.probes.ior import size_rank_shares
+
+    winners = np.array([0, 2, 1, 1])
+    areas = [[0.5, 0.1, 0.2], [0.1, 0.3, 0.2], [0.2, 0.2, 0.1], [0.1, None, 0.3]]
+    shares = size_rank_shares(winners, areas, 3)  # the tied and the unknown images drop out
+    assert [(s["count"], s["total"]) for s in shares] == [(1, 2), (1, 2), (0, 2)]

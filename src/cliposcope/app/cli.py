@@ -149,7 +149,9 @@ def _add_corpus_source_options(parser: argparse.ArgumentParser) -> None:
     coco.add_argument("--coco-captions", metavar="FILE", help="captions_*.json")
     coco.add_argument("--coco-instances", metavar="FILE", help="instances_*.json")
     table = parser.add_argument_group("any caption table (streamed)")
-    table.add_argument("--input", metavar="FILE", help="JSONL, CSV or Parquet (.gz allowed)")
+    table.add_argument(
+        "--input", metavar="FILE", help="JSONL, CSV or Parquet (.gz allowed), or hf:DATASET[@SPLIT]"
+    )
     table.add_argument("--format", choices=TABLE_FORMATS, help="default: from the suffix")
     table.add_argument("--caption-column", default="caption", metavar="NAME")
     table.add_argument("--objects-column", metavar="NAME", help="list of object names")
@@ -456,8 +458,13 @@ def _coco_scene_set(args: argparse.Namespace, out: Path):
                               min_object_area=args.coco_min_area, area=args.coco_area,
                               gallery=args.coco_gallery, gallery_dir=args.coco_gallery_dir,
                               gallery_size=args.coco_gallery_size)  # fmt: skip
-    return coco_scene_set(args.coco_instances, args.coco_images, selection,
-                          captions=args.coco_captions, gallery_into=out / "gallery")  # fmt: skip
+    return coco_scene_set(
+        args.coco_instances,
+        args.coco_images,
+        selection,
+        captions=args.coco_captions,
+        derived_into=out / "coco-derived",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -504,6 +511,10 @@ def corpus_source(args: argparse.Namespace, *, instances_optional: bool = False)
     columns = TableColumns(caption=args.caption_column, objects=args.objects_column,
                            areas=args.areas_column, boxes=args.boxes_column,
                            box_format=args.box_format)  # fmt: skip
+    if args.input.startswith("hf:"):
+        from cliposcope.data.corpus import HubCorpus
+
+        return HubCorpus(args.input, columns)
     return TableCorpus(Path(args.input), columns, format=args.format)
 
 

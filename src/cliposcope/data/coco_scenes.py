@@ -54,17 +54,19 @@ class CocoSelection:
 
     def check(self) -> None:
         check_range("--objects", self.n, 1, 8, hint="1 to 8 categories per image")
-        check_range("--min-object-area", self.min_object_area, 0.0, 1.0,
+        check_range("--coco-min-area", self.min_object_area, 0.0, 1.0,
                     hint="a share of the image, e.g. 0.01")  # fmt: skip
-        check_range("--gallery-size", self.gallery_size, 32, 2048, hint="32 to 2048 px")
+        check_range("--coco-gallery-size", self.gallery_size, 32, 2048, hint="32 to 2048 px")
         if self.area not in AREA_MODES:
-            raise CliposcopeError(f"unknown --area {self.area!r}", hint=" or ".join(AREA_MODES))
+            raise CliposcopeError(
+                f"unknown --coco-area {self.area!r}", hint=" or ".join(AREA_MODES)
+            )
         if self.gallery not in GALLERIES:
-            raise CliposcopeError(f"unknown --gallery {self.gallery!r}",
+            raise CliposcopeError(f"unknown --coco-gallery {self.gallery!r}",
                                   hint=" | ".join(GALLERIES))  # fmt: skip
         if (self.gallery == "dir") != (self.gallery_dir is not None):
             raise CliposcopeError(
-                "--gallery dir and --gallery-dir DIR go together",
+                "--coco-gallery dir and --coco-gallery-dir DIR go together",
                 hint="a folder with one subfolder of images per category",
             )
 
@@ -82,9 +84,10 @@ def coco_scene_set(
     selection: CocoSelection,
     *,
     captions: str | Path | None = None,
-    gallery_into: str | Path,
+    derived_into: str | Path,
 ) -> SceneSet:
-    """The selected images as scenes (root: ``images``) with a reference per category."""
+    """The selected images as scenes (root: ``images``) with a reference per category;
+    derived files (gallery renders or crops, object label maps) go under ``derived_into``."""
     selection.check()
     instances_path = existing_file(instances, "--coco-instances", "an instances_*.json file")
     root = Path(images)
@@ -104,8 +107,9 @@ def coco_scene_set(
             "pass the selection", hint=f"selection counts: {dict(sorted(counts.items()))}"
         )  # fmt: skip
     needed = sorted({name for scene in scenes for name in scene.names})
-    references = _gallery(needed, selection, coco, others, candidates, root, Path(gallery_into),
+    references = _gallery(needed, selection, coco, others, candidates, root, Path(derived_into),
                           counts)  # fmt: skip
+    _write_masks(coco, candidates, scenes, Path(derived_into) / "masks", counts)
     inputs = [input_record(instances_path)] + ([input_record(Path(captions))] if captions else [])
     origin = {"layout": "coco", "images": str(root.resolve()), "inputs": inputs,
               "selection": asdict(selection), "counts": dict(sorted(counts.items()))}  # fmt: skip
@@ -157,7 +161,7 @@ def _rejection(candidate: _Candidate, selection: CocoSelection) -> str | None:
     if len(sizes) != selection.n:
         return f"not exactly {selection.n} categories"
     if min(sizes.values()) < selection.min_object_area:
-        return "an object below --min-object-area"
+        return "an object below --coco-min-area"
     ordered = sorted(sizes.values(), reverse=True)
     if len(ordered) > 1 and ordered[0] == ordered[1]:
         return "largest object tied"
@@ -209,14 +213,34 @@ def _scene(candidate: _Candidate, root: Path, caption_index, matcher, counts: Co
                  size=max(image["width"], image["height"]), root=root)  # fmt: skip
 
 
+def _write_masks(coco, candidates, scenes, folder: Path, counts: Counter) -> None:
+    """Label maps (value k+1 = the scene's object k: the union of its category's instance
+    masks), for probes that need object masks (CLS attention); skipped, and counted, when
+    an image's annotations carry no segmentation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for candidate, scene in zip(candidates, scenes, strict=True):
+        image = candidate.image
+        labels = np.zeros((image["height"], image["width"]), np.uint8)
+        annotations = [a for a in coco.imgToAnns.get(image["id"], ()) if not a.get("iscrowd", 0)]
+        if not all(a.get("segmentation") for a in annotations):
+            counts["images without segmentation (no masks)"] += 1
+            continue
+        by_name = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+        for k, obj in enumerate(scene.objects):
+            for annotation in annotations:
+                if by_name[annotation["category_id"]] == obj.name:
+                    labels[coco.annToMask(annotation).astype(bool)] = k + 1
+        path = folder / f"{scene.id}.png"
+        Image.fromarray(labels, "L").save(path)
+        scene.masks = str(path.resolve())
+
+
 def _gallery(needed, selection, coco, others, chosen, root, into, counts) -> dict[str, Scene]:
     if selection.gallery == "sprites":
         return _sprite_gallery(needed, selection.gallery_size, into)
     if selection.gallery == "dir":
         return _folder_gallery(needed, Path(selection.gallery_dir))
-    references = {}
-    folder = into / f"{selection.gallery}-crops"
-    folder.mkdir(parents=True, exist_ok=True)
+    crops = {}  # all crops first, so a failure leaves no file behind
     for name in needed:
         pool = [c for c in others if name in c.largest] or [c for c in chosen if name in c.largest]
         source = "an unselected image" if any(name in c.largest for c in others) else "a query"
@@ -224,9 +248,14 @@ def _gallery(needed, selection, coco, others, chosen, root, into, counts) -> dic
         best = max(pool, key=lambda c: c.largest[name]["area"])
         annotation = best.largest[name]
         crop = _crop(coco, best.image, annotation, root, masked=selection.gallery == "mask")
+        crops[name] = (crop, f"image {best.image['id']}")
+    folder = into / f"{selection.gallery}-crops"
+    folder.mkdir(parents=True, exist_ok=True)
+    references = {}
+    for name, (crop, source) in crops.items():
         file = f"{name.replace(' ', '-')}.png"
         crop.save(folder / file)
-        obj = SceneObject(name, "single", None, None, f"image {best.image['id']}")
+        obj = SceneObject(name, "single", None, None, source)
         references[name] = Scene(id=f"single-{name}", image=file, objects=[obj], caption=name,
                                  kind="coco", condition="single", root=folder)  # fmt: skip
     return references
@@ -240,7 +269,7 @@ def _crop(coco, image: dict, annotation: dict, root: Path, masked: bool) -> Imag
     if masked:
         if "segmentation" not in annotation:
             raise CliposcopeError(f"annotation {annotation['id']} has no segmentation",
-                                  hint="use --gallery box")  # fmt: skip
+                                  hint="use --coco-gallery box")  # fmt: skip
         mask = coco.annToMask(annotation).astype(bool)
         grey = np.empty_like(np.asarray(picture))
         grey[...] = NEUTRAL_GREY
@@ -260,7 +289,7 @@ def _sprite_gallery(needed, size: int, into: Path) -> dict[str, Scene]:
     if missing:
         raise CliposcopeError(
             f"the sprite pack has no drawing of {', '.join(missing[:5])}",
-            hint="use --gallery box, mask or dir for these categories",
+            hint="use --coco-gallery box, mask or dir for these categories",
         )
     folder = into / f"sprites-{size}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,7 +306,7 @@ def _sprite_gallery(needed, size: int, into: Path) -> dict[str, Scene]:
 
 def _folder_gallery(needed, folder: Path) -> dict[str, Scene]:
     if not folder.is_dir():
-        raise CliposcopeError(f"--gallery-dir {folder} is not a folder",
+        raise CliposcopeError(f"--coco-gallery-dir {folder} is not a folder",
                               hint="one subfolder of images per category")  # fmt: skip
     references = {}
     for name in needed:
@@ -286,11 +315,11 @@ def _folder_gallery(needed, folder: Path) -> dict[str, Scene]:
             sub.is_dir()) else []  # fmt: skip
         if not files:
             raise CliposcopeError(
-                f"--gallery-dir has no images in {sub}",
+                f"--coco-gallery-dir has no images in {sub}",
                 hint="one subfolder per category, named as the category",
             )
         relative = str(files[0].relative_to(folder))
-        check_inside(folder, relative, f"--gallery-dir {folder}")
+        check_inside(folder, relative, f"--coco-gallery-dir {folder}")
         obj = SceneObject(name, "single", None, None, relative)
         references[name] = Scene(
             id=f"single-{name}",

@@ -186,8 +186,103 @@ class TableColumns:
         return [c for c in (self.caption, self.objects, self.areas, self.boxes) if c]
 
 
+class ColumnCorpus:
+    """What a caption table and a hub dataset share: rows of a caption column and,
+    optionally, object names with areas or boxes. Subclasses give ``where`` (for
+    messages), ``columns``, ``counts``, ``unknown_names`` and ``_column_batches()``
+    (dicts of column name -> values)."""
+
+    categories = None
+
+    def has_sizes(self) -> bool:
+        return self.columns.objects is not None
+
+    def _check_columns(self, available: set[str]) -> None:
+        missing = [c for c in self.columns.names if c not in available]
+        if missing:
+            raise CliposcopeError(
+                f"{self.where} has no column {missing[0]!r}",
+                hint=f"its columns: {', '.join(sorted(available)[:20]) or 'none'}",
+            )
+
+    def batches(
+        self, canonical: Callable[[str], str | None], batch_rows: int = 4096
+    ) -> Iterator[list[CaptionRecord]]:
+        del batch_rows  # the source's own blocks set the batch size
+        columns, row = self.columns, 0
+        for data in self._column_batches():
+            batch = []
+            for index, caption in enumerate(data[columns.caption]):
+                row += 1
+                if not isinstance(caption, str) or not caption.strip():
+                    self.counts["rows without a caption"] += 1
+                    continue
+                objects = None
+                if columns.objects:
+                    objects = self._objects(data, index, row, canonical)
+                batch.append(CaptionRecord(caption, objects, f"row {row}"))
+            yield batch
+
+    def _objects(self, data, index, row, canonical) -> dict[str, list[float]]:
+        columns = self.columns
+        names = self._list(data[columns.objects][index], row, columns.objects)
+        if columns.areas:
+            sizes = [self._area(v, row) for v in self._list(data[columns.areas][index], row,
+                                                                columns.areas)]  # fmt: skip
+        else:
+            boxes = self._list(data[columns.boxes][index], row, columns.boxes)
+            sizes = [self._box_area(box, row) for box in boxes]
+        if len(names) != len(sizes):
+            raise CliposcopeError(
+                f"{self.where} row {row}: {len(names)} object names but {len(sizes)} sizes",
+                hint="one area or box per object name",
+            )
+        objects: dict[str, list[float]] = {}
+        for name, size in zip(names, sizes, strict=True):
+            category = canonical(str(name))
+            if category is None:
+                known = str(name) in self.unknown_names or len(self.unknown_names) < _UNKNOWN_KEPT
+                self.unknown_names[str(name) if known else "(other names)"] += 1
+                continue
+            objects.setdefault(category, []).append(size)
+        return objects
+
+    def _list(self, value: Any, row: int, column: str) -> list:
+        if value is None or value == "":  # JSON null, an empty CSV cell: no objects
+            return []
+        if isinstance(value, str):  # CSV cells hold JSON lists
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = None
+        if not isinstance(value, list):
+            raise CliposcopeError(
+                f"{self.where} row {row}: column {column!r} is not a list",
+                hint='lists, e.g. ["dog", "frisbee"] (JSON in CSV cells)',
+            )
+        return value
+
+    def _area(self, value: Any, row: int) -> float:
+        if not _finite_number(value) or value < 0:
+            raise CliposcopeError(f"{self.where} row {row}: area {value!r}",
+                                  hint="areas are non-negative numbers")  # fmt: skip
+        return float(value)
+
+    def _box_area(self, box: Any, row: int) -> float:
+        form = self.columns.box_format
+        if not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box)):
+            raise CliposcopeError(f"{self.where} row {row}: box {box!r}",
+                                  hint=f"four numbers ({form})")  # fmt: skip
+        x, y, a, b = map(float, box)
+        width, height = (a, b) if form == "xywh" else (a - x, b - y)
+        if width < 0 or height < 0:
+            raise CliposcopeError(f"{self.where} row {row}: box {box} has a negative side",
+                                  hint=f"boxes are {form}")  # fmt: skip
+        return width * height
+
+
 @dataclass
-class TableCorpus:
+class TableCorpus(ColumnCorpus):
     """A JSONL, CSV or Parquet file with a caption column and, optionally, per-row object
     names with areas or boxes (lists; in CSV, JSON-encoded lists)."""
 
@@ -198,7 +293,6 @@ class TableCorpus:
     unknown_names: Counter[str] = field(default_factory=Counter)
 
     kind = "table"
-    categories = None
 
     def __post_init__(self):
         self.path = existing_file(self.path, "--input", "a JSONL, CSV or Parquet caption file")
@@ -208,20 +302,15 @@ class TableCorpus:
             raise CliposcopeError(f"unknown corpus format {self.format!r}",
                                   hint=" or ".join(TABLE_FORMATS))  # fmt: skip
         _need("pyarrow")
-        available = self._column_names()
-        missing = [c for c in self.columns.names if c not in available]
-        if missing:
-            raise CliposcopeError(
-                f"{self.path} has no column {missing[0]!r}",
-                hint=f"its columns: {', '.join(sorted(available)[:20]) or 'none'}",
-            )
+        self._check_columns(self._column_names())
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.format, "name": self.path.name, "inputs": [input_record(self.path)],
                 "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
-
-    def has_sizes(self) -> bool:
-        return self.columns.objects is not None
 
     def _column_names(self) -> set[str]:
         if self.format == "parquet":
@@ -249,6 +338,10 @@ class TableCorpus:
             raise CliposcopeError(f"{self.path} line 1 is not a JSON object",
                                   hint="JSON lines: one object per line")  # fmt: skip
         return set(row)
+
+    def _column_batches(self) -> Iterator[dict[str, list]]:
+        for arrow_batch in self._arrow_batches():
+            yield {name: arrow_batch.column(name).to_pylist() for name in self.columns.names}
 
     def _arrow_batches(self) -> Iterator[Any]:
         import pyarrow as pa
@@ -290,81 +383,60 @@ class TableCorpus:
                                   hint="check the columns hold text, lists of names and "
                                   "lists of numbers") from None  # fmt: skip
 
-    def batches(
-        self, canonical: Callable[[str], str | None], batch_rows: int = 4096
-    ) -> Iterator[list[CaptionRecord]]:
-        del batch_rows  # the file's own blocks set the batch size
-        columns, row = self.columns, 0
-        for arrow_batch in self._arrow_batches():
-            data = {name: arrow_batch.column(name).to_pylist() for name in columns.names}
-            batch = []
-            for index, caption in enumerate(data[columns.caption]):
-                row += 1
-                if not isinstance(caption, str) or not caption.strip():
-                    self.counts["rows without a caption"] += 1
-                    continue
-                objects = None
-                if columns.objects:
-                    objects = self._objects(data, index, row, canonical)
-                batch.append(CaptionRecord(caption, objects, f"row {row}"))
-            yield batch
 
-    def _objects(self, data, index, row, canonical) -> dict[str, list[float]]:
-        columns = self.columns
-        names = self._list(data[columns.objects][index], row, columns.objects)
-        if columns.areas:
-            sizes = [self._area(v, row) for v in self._list(data[columns.areas][index], row,
-                                                                columns.areas)]  # fmt: skip
-        else:
-            boxes = self._list(data[columns.boxes][index], row, columns.boxes)
-            sizes = [self._box_area(box, row) for box in boxes]
-        if len(names) != len(sizes):
+class HubCorpus(ColumnCorpus):
+    """A Hugging Face dataset, streamed with ``datasets``: ``hf:NAME`` or ``hf:NAME@SPLIT``
+    (default split train), NAME a hub dataset (where the hub is reachable) or a local
+    dataset folder."""
+
+    kind = "hf"
+
+    def __init__(self, spec: str, columns: TableColumns | None = None):
+        self.columns = columns or TableColumns()
+        self.columns.check()
+        self.counts: Counter[str] = Counter()
+        self.unknown_names: Counter[str] = Counter()
+        self.name, _, split = spec.removeprefix("hf:").partition("@")
+        self.split = split or "train"
+        if not self.name:
+            raise CliposcopeError(f"--input {spec!r} names no dataset",
+                                  hint="hf:NAME or hf:NAME@SPLIT")  # fmt: skip
+        datasets = _need("datasets")
+        try:
+            self._dataset = datasets.load_dataset(self.name, split=self.split, streaming=True)
+            first = next(iter(self._dataset), None)
+        except Exception as error:  # datasets raises many types for a missing dataset
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CliposcopeError(
-                f"{self.path} row {row}: {len(names)} object names but {len(sizes)} sizes",
-                hint="one area or box per object name",
-            )
-        objects: dict[str, list[float]] = {}
-        for name, size in zip(names, sizes, strict=True):
-            category = canonical(str(name))
-            if category is None:
-                known = str(name) in self.unknown_names or len(self.unknown_names) < _UNKNOWN_KEPT
-                self.unknown_names[str(name) if known else "(other names)"] += 1
-                continue
-            objects.setdefault(category, []).append(size)
-        return objects
+                f"cannot open dataset {self.name!r} split {self.split!r}: {message}",
+                hint="a hub dataset (needs the model hub) or a local dataset folder, as "
+                "hf:NAME@SPLIT",
+            ) from None
+        self._check_columns(set(first or {}))
 
-    def _list(self, value: Any, row: int, column: str) -> list:
-        if value is None or value == "":  # JSON null, an empty CSV cell: no objects
-            return []
-        if isinstance(value, str):  # CSV cells hold JSON lists
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = None
-        if not isinstance(value, list):
-            raise CliposcopeError(
-                f"{self.path} row {row}: column {column!r} is not a list",
-                hint='lists, e.g. ["dog", "frisbee"] (JSON in CSV cells)',
-            )
-        return value
+    @property
+    def where(self) -> str:
+        return f"hf:{self.name}@{self.split}"
 
-    def _area(self, value: Any, row: int) -> float:
-        if not _finite_number(value) or value < 0:
-            raise CliposcopeError(f"{self.path} row {row}: area {value!r}",
-                                  hint="areas are non-negative numbers")  # fmt: skip
-        return float(value)
+    def describe(self) -> dict[str, Any]:
+        from cliposcope.provenance import distribution_version
 
-    def _box_area(self, box: Any, row: int) -> float:
-        form = self.columns.box_format
-        if not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box)):
-            raise CliposcopeError(f"{self.path} row {row}: box {box!r}",
-                                  hint=f"four numbers ({form})")  # fmt: skip
-        x, y, a, b = map(float, box)
-        width, height = (a, b) if form == "xywh" else (a - x, b - y)
-        if width < 0 or height < 0:
-            raise CliposcopeError(f"{self.path} row {row}: box {box} has a negative side",
-                                  hint=f"boxes are {form}")  # fmt: skip
-        return width * height
+        folder = Path(self.name)
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        inputs = [input_record(p) for p in files] or [
+            {
+                "dataset": self.name,
+                "split": self.split,
+                "datasets": distribution_version("datasets"),
+            }
+        ]
+        return {"kind": self.kind, "name": f"{folder.name or self.name}@{self.split}",
+                "inputs": inputs,
+                "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
+
+    def _column_batches(self) -> Iterator[dict[str, list]]:
+        for batch in self._dataset.iter(batch_size=4096):
+            yield {name: batch[name] for name in self.columns.names}
 
 
 def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> None:

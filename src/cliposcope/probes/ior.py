@@ -52,8 +52,10 @@ def image_retrieval_metrics(
     truth: np.ndarray,
     roles: Sequence[Sequence[str]],
     names: Sequence[str],
+    areas: Sequence[Sequence[float | None]] | None = None,
 ) -> dict:
-    """All IOR/I2TOR figures from a (Q, G) similarity and (Q, n) truth."""
+    """All IOR/I2TOR figures from a (Q, G) similarity and (Q, n) truth; with each object's
+    area, also the share of images whose winner is the largest, 2nd largest, ... object."""
     n = truth.shape[1]
     tally = RetrievalTally(n, similarity.shape[1])
     tally.update(similarity, truth)
@@ -68,7 +70,18 @@ def image_retrieval_metrics(
     metrics["per_role_among_truth"] = {
         label: Proportion(won[label], present[label]).to_dict() for label in sorted(present)
     }
+    if areas is not None:
+        metrics["per_size_rank_among_truth"] = size_rank_shares(winners, areas, n)
     return metrics
+
+
+def size_rank_shares(winners: np.ndarray, areas: Sequence[Sequence[float | None]], n: int):
+    """Share of images whose winner is the r-th largest of their objects (r = 1 largest),
+    over the images whose object areas are all known and distinct."""
+    ranked = [(w, a) for w, a in zip(winners, areas, strict=True)
+              if None not in a and len(set(a)) == len(a)]  # fmt: skip
+    counts = Counter(sorted(a, reverse=True).index(a[w]) for w, a in ranked)
+    return [Proportion(counts[r], len(ranked)).to_dict() for r in range(n)]
 
 
 def run_image_retrieval(
@@ -89,9 +102,9 @@ def run_image_retrieval(
         gallery_embeddings = encoder.encode_images(paths, progress=progress)
     else:
         gallery_embeddings = encoder.encode_text(list(scene_set.names))
-    metrics = image_retrieval_metrics(
-        queries @ gallery_embeddings.T, scene_set.truth(), scene_set.role_labels(), scene_set.names
-    )
+    areas = [[o.area_fraction for o in scene.objects] for scene in scene_set.scenes]
+    metrics = image_retrieval_metrics(queries @ gallery_embeddings.T, scene_set.truth(),
+                                      scene_set.role_labels(), scene_set.names, areas)  # fmt: skip
     return make_result(
         probe,
         encoder,
