@@ -593,6 +593,10 @@ CASES = [
         ],
         "categories",
     ),
+    (
+        ["run", "ior", "--model", "toy:default", "--coco-gallery", "box", "--out", "{o}", *RUN],
+        "--coco-gallery apply to COCO images",
+    ),
     (["run", "tor-captions", "--model", "toy:default", "--out", "{o}", *RUN], "--input"),
     (
         [

@@ -5,6 +5,7 @@ and the selection rules are pinned on a hand-made fixture."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -227,5 +228,69 @@ def test_command_line_runs_the_battery_on_coco_images(exported, tmp_path, capsys
     origin = ior["provenance"]["scene_origin"]
     assert origin["layout"] == "coco" and origin["counts"]["kept"] == 24
     assert origin["inputs"][0]["name"] == "instances_synth.json"
-    assert (out / "coco-derived" / "sprites-64").is_dir()
+    derived = Path(origin["derived_files"])
+    assert derived.parent == out / "coco-derived" and (derived / "masks").is_dir()
     assert "IOR" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "bbox"),
+        (lambda d: d["annotations"][0].update(segmentation="oops"), "segmentation"),
+        (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3]]), "segmentation"),
+        (lambda d: d["annotations"][0].update(area=float("nan")), "area"),
+        (lambda d: d["annotations"][0].update(category_id=[18]), "category_id"),
+        (lambda d: d["categories"][0].update(name=7), "category name 7"),
+        (lambda d: d["images"][0].update(width=True), "width True"),
+        (lambda d: d["images"][0].update(width=80), "40x40 px, the annotations say 80x40"),
+        (lambda d: d["annotations"][0].update(segmentation={"size": [9, 9], "counts": "0"}),
+         "mask for a 40x40 image"),
+    ],
+)  # fmt: skip
+def test_malformed_annotations_are_one_clear_error(tmp_path, change, message):
+    instances, images, _ = write_hand_set(tmp_path)
+    record = json.loads(instances.read_text())
+    change(record)
+    instances.write_text(json.dumps(record))
+    with pytest.raises(CliposcopeError, match=re.escape(message)):
+        coco_scene_set(instances, images, CocoSelection(n=2, gallery="mask"),
+                       derived_into=tmp_path / "derived")  # fmt: skip
+    assert not any((tmp_path / "derived").glob("*/*")) if (tmp_path / "derived").exists() else True
+
+
+def test_hostile_category_names_stay_inside(tmp_path):
+    instances, images, _ = write_hand_set(tmp_path)
+    record = json.loads(instances.read_text())
+    for category in record["categories"]:
+        category["name"] = "../../" + category["name"]
+    instances.write_text(json.dumps(record))
+    real = coco_scene_set(instances, images, CocoSelection(n=2, gallery="box"),
+                          derived_into=tmp_path / "derived")  # fmt: skip
+    for reference in real.references.values():
+        assert reference.image_path.resolve().is_relative_to((tmp_path / "derived").resolve())
+    assert not list(tmp_path.parent.glob("*.png"))
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    with pytest.raises(CliposcopeError, match="outside"):
+        coco_scene_set(instances, images, CocoSelection(n=2, gallery="dir",
+                                                        gallery_dir=str(folder)),
+                       derived_into=tmp_path / "derived2")  # fmt: skip
+
+
+def test_object_masks_follow_the_sized_instance(tmp_path):
+    from pycocotools.coco import COCO
+
+    instances, images, _ = write_hand_set(tmp_path)
+    real = coco_scene_set(instances, images, CocoSelection(n=2, gallery="box"),
+                          derived_into=tmp_path / "derived")  # fmt: skip
+    scene = real.scenes[2]  # image 6: two dogs (100 and 300 px) and a cat (250 px)
+    masks = scene.load_masks()
+    coco = COCO(str(instances))
+    largest_dog = coco.annToMask(coco.anns[13]).astype(bool)  # the 300 px instance
+    assert scene.names == ["dog", "cat"]
+    assert (masks[0] == largest_dog).all()  # the 100 px dog is not part of the object
+    total = coco_scene_set(instances, images, CocoSelection(n=2, area="sum", gallery="box"),
+                           derived_into=tmp_path / "derived")  # fmt: skip
+    both = total.scenes[2].load_masks()[0]
+    assert (both == (largest_dog | coco.annToMask(coco.anns[12]).astype(bool))).all()

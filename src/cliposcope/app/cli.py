@@ -426,6 +426,7 @@ def _role_runner(args: argparse.Namespace):
         if args.coco_instances or args.coco_images:
             scene_set = _coco_scene_set(args, out)
         else:
+            _refuse_stray_coco_options(args)
             if args.scenes is None:
                 scene_settings.check()  # before a model loads
             scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",
@@ -443,6 +444,16 @@ def _role_runner(args: argparse.Namespace):
                           progress=progress)]  # fmt: skip
 
     return run
+
+
+def _refuse_stray_coco_options(args: argparse.Namespace) -> None:
+    """COCO options only act on COCO images: given alone, they would be silently ignored."""
+    defaults = {"coco_captions": None, "coco_gallery": "sprites", "coco_gallery_dir": None,
+                "coco_gallery_size": 224, "coco_min_area": 0.0, "coco_area": "max"}  # fmt: skip
+    stray = ["--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
+    if stray:
+        raise CliposcopeError(f"{', '.join(stray)} apply to COCO images",
+                              hint="add --coco-instances FILE and --coco-images DIR")  # fmt: skip
 
 
 def _coco_scene_set(args: argparse.Namespace, out: Path):

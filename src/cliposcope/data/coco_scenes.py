@@ -20,6 +20,8 @@ name, in DIR/<category>/).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cliposcope.atomic import publish_folder, staged_folder
 from cliposcope.data.corpus import existing_file, id_order, input_record, load_coco
 from cliposcope.data.mentions import MentionMatcher, default_table
 from cliposcope.data.scene_sets import SceneSet
@@ -107,12 +110,21 @@ def coco_scene_set(
             "pass the selection", hint=f"selection counts: {dict(sorted(counts.items()))}"
         )  # fmt: skip
     needed = sorted({name for scene in scenes for name in scene.names})
-    references = _gallery(needed, selection, coco, others, candidates, root, Path(derived_into),
-                          counts)  # fmt: skip
-    _write_masks(coco, candidates, scenes, Path(derived_into) / "masks", counts)
+    inputs = [input_record(instances_path)] + ([input_record(Path(captions))] if captions else [])
+    plan = _gallery_plan(needed, selection, others, candidates, root, counts)
+    key = hashlib.sha256(json.dumps([[i["sha256"] for i in inputs], asdict(selection)],
+                                    sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
+    derived = Path(derived_into) / key
+    if not derived.is_dir():  # made once per annotation files and selection, then reused
+        with staged_folder(derived) as staging:
+            _write_derived(staging, plan, coco, candidates, scenes, selection, root)
+            publish_folder(staging, derived)
+    references = _references(plan, derived, selection)
+    _attach_masks(scenes, derived, counts)
     inputs = [input_record(instances_path)] + ([input_record(Path(captions))] if captions else [])
     origin = {"layout": "coco", "images": str(root.resolve()), "inputs": inputs,
-              "selection": asdict(selection), "counts": dict(sorted(counts.items()))}  # fmt: skip
+              "selection": asdict(selection), "counts": dict(sorted(counts.items())),
+              "derived_files": str(derived)}  # fmt: skip
     return SceneSet(scenes, references, tuple(needed), origin)
 
 
@@ -176,8 +188,10 @@ def _caption_index(captions: str | Path | None) -> dict[Any, list[str]]:
     index: dict[Any, list[str]] = {}
     for annotation_id in sorted(coco.anns, key=id_order):
         annotation = coco.anns[annotation_id]
-        if isinstance(annotation["caption"], str):
-            index.setdefault(annotation["image_id"], []).append(annotation["caption"])
+        if not isinstance(annotation["caption"], str):
+            raise CliposcopeError(f"{path}: caption {annotation_id} is {annotation['caption']!r}",
+                                  hint="captions are strings")  # fmt: skip
+        index.setdefault(annotation["image_id"], []).append(annotation["caption"])
     return index
 
 
@@ -208,69 +222,172 @@ def _scene(candidate: _Candidate, root: Path, caption_index, matcher, counts: Co
             f"image {image['id']}: {file_name} is not in {root}",
             hint="--coco-images is the folder file_name is relative to",
         )
+    try:
+        with Image.open(path) as opened:  # the header only
+            size = opened.size
+    except (OSError, ValueError) as error:
+        raise CliposcopeError(f"image {image['id']}: cannot read {file_name} ({error})",
+                              hint="a PNG or JPEG file") from None  # fmt: skip
+    _check_size(size, image)
     return Scene(id=f"coco-{image['id']}", image=file_name, objects=objects, caption=caption,
                  kind="coco", condition=f"coco_{len(objects)}obj",
                  size=max(image["width"], image["height"]), root=root)  # fmt: skip
 
 
-def _write_masks(coco, candidates, scenes, folder: Path, counts: Counter) -> None:
-    """Label maps (value k+1 = the scene's object k: the union of its category's instance
-    masks), for probes that need object masks (CLS attention); skipped, and counted, when
-    an image's annotations carry no segmentation."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for candidate, scene in zip(candidates, scenes, strict=True):
-        image = candidate.image
-        labels = np.zeros((image["height"], image["width"]), np.uint8)
-        annotations = [a for a in coco.imgToAnns.get(image["id"], ()) if not a.get("iscrowd", 0)]
-        if not all(a.get("segmentation") for a in annotations):
-            counts["images without segmentation (no masks)"] += 1
-            continue
-        by_name = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-        for k, obj in enumerate(scene.objects):
-            for annotation in annotations:
-                if by_name[annotation["category_id"]] == obj.name:
-                    labels[coco.annToMask(annotation).astype(bool)] = k + 1
-        path = folder / f"{scene.id}.png"
-        Image.fromarray(labels, "L").save(path)
-        scene.masks = str(path.resolve())
+MASKS = "masks"
+REFERENCES = "references"
 
 
-def _gallery(needed, selection, coco, others, chosen, root, into, counts) -> dict[str, Scene]:
+@dataclass
+class _Reference:
+    name: str
+    source: str  # what it was made from, for the record
+    image: dict | None = None  # crops: the source image record and instance
+    annotation: dict | None = None
+    path: Path | None = None  # a user folder's file
+
+
+def _gallery_plan(needed, selection, others, chosen, root: Path, counts: Counter):
+    """Where each category's reference comes from, checked before anything is written."""
     if selection.gallery == "sprites":
-        return _sprite_gallery(needed, selection.gallery_size, into)
+        from cliposcope.data.sprites import sprite_names
+
+        missing = [name for name in needed if name not in sprite_names()]
+        if missing:
+            raise CliposcopeError(
+                f"the sprite pack has no drawing of {', '.join(missing[:5])}",
+                hint="use --coco-gallery box, mask or dir for these categories",
+            )
+        return [_Reference(name, f"sprite render, {selection.gallery_size} px") for name in needed]
     if selection.gallery == "dir":
-        return _folder_gallery(needed, Path(selection.gallery_dir))
-    crops = {}  # all crops first, so a failure leaves no file behind
+        return [_folder_reference(name, Path(selection.gallery_dir)) for name in needed]
+    plan = []
     for name in needed:
-        pool = [c for c in others if name in c.largest] or [c for c in chosen if name in c.largest]
-        source = "an unselected image" if any(name in c.largest for c in others) else "a query"
-        counts[f"gallery crops from {source}"] += 1
-        best = max(pool, key=lambda c: c.largest[name]["area"])
-        annotation = best.largest[name]
-        crop = _crop(coco, best.image, annotation, root, masked=selection.gallery == "mask")
-        crops[name] = (crop, f"image {best.image['id']}")
-    folder = into / f"{selection.gallery}-crops"
-    folder.mkdir(parents=True, exist_ok=True)
+        for pool, source in ((others, "an unselected image"), (chosen, "a query")):
+            usable = [c for c in pool if name in c.largest and _image_file(root, c.image)]
+            if usable:
+                best = max(usable, key=lambda c: c.largest[name]["area"])
+                counts[f"gallery crops from {source}"] += 1
+                plan.append(_Reference(name, f"image {best.image['id']}", best.image,
+                                       best.largest[name]))  # fmt: skip
+                break
+    return plan
+
+
+def _image_file(root: Path, image: dict) -> Path | None:
+    name = image.get("file_name")
+    if not isinstance(name, str):
+        return None
+    path = check_inside(root, name, f"image {image['id']}")
+    return path if path.is_file() else None
+
+
+def _folder_reference(name: str, folder: Path) -> _Reference:
+    if not folder.is_dir():
+        raise CliposcopeError(f"--coco-gallery-dir {folder} is not a folder",
+                              hint="one subfolder of images per category")  # fmt: skip
+    sub = check_inside(folder, name, f"--coco-gallery-dir {folder} (category {name!r})")
+    files = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if (
+        sub.is_dir()) else []  # fmt: skip
+    if not files:
+        raise CliposcopeError(f"--coco-gallery-dir has no images in {sub}",
+                              hint="one subfolder per category, named as the category")  # fmt: skip
+    check_inside(folder, str(files[0].relative_to(folder)), f"--coco-gallery-dir {folder}")
+    return _Reference(name, str(files[0].relative_to(folder)), path=files[0])
+
+
+def _write_derived(folder: Path, plan, coco, candidates, scenes, selection, root: Path) -> None:
+    """Reference images (renders or crops) and object label maps, into a staging folder."""
+    (folder / REFERENCES).mkdir()
+    (folder / MASKS).mkdir()
+    for index, reference in enumerate(plan):
+        if selection.gallery == "sprites":
+            from cliposcope.data.generate import SceneSettings, reference_scene
+
+            settings = SceneSettings(kind="comco", size=selection.gallery_size)
+            image = reference_scene(settings, reference.name)[0]
+        elif selection.gallery == "dir":
+            continue
+        else:
+            image = _crop(coco, reference.image, reference.annotation, root,
+                          masked=selection.gallery == "mask")  # fmt: skip
+        image.save(folder / REFERENCES / f"{index:04d}.png", compress_level=6)
+    for index, (candidate, scene) in enumerate(zip(candidates, scenes, strict=True)):
+        labels = _label_map(coco, candidate, scene, selection.area)
+        if labels is not None:
+            Image.fromarray(labels, "L").save(folder / MASKS / f"{index:06d}.png")
+
+
+def _instance_mask(coco, annotation: dict, image: dict) -> np.ndarray:
+    try:
+        mask = coco.annToMask(annotation).astype(bool)
+    except Exception as error:  # pycocotools raises bare Exceptions on bad polygons or RLEs
+        raise CliposcopeError(f"annotation {annotation['id']}: its segmentation does not "
+                              f"decode ({error})", hint="polygons or an RLE of the image's "
+                              "size") from None  # fmt: skip
+    if mask.shape != (image["height"], image["width"]):
+        raise CliposcopeError(f"annotation {annotation['id']}: a {mask.shape} mask for a "
+                              f"{image['height']}x{image['width']} image",
+                              hint="the RLE size must be the image's [height, width]")  # fmt: skip
+    return mask
+
+
+def _label_map(coco, candidate: _Candidate, scene: Scene, area: str) -> np.ndarray | None:
+    """Value k+1 marks the scene's object k: its largest instance's mask (``max``), or all
+    its instances' (``sum``), the area the roles were ranked by. Objects are painted from
+    the largest to the smallest, so an overlap goes to the smaller object (usually in
+    front), whatever the object order. None when the image has no segmentation."""
+    image = candidate.image
+    annotations = [a for a in coco.imgToAnns.get(image["id"], ()) if not a.get("iscrowd", 0)]
+    if not annotations or not all(a.get("segmentation") for a in annotations):
+        return None
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    labels = np.zeros((image["height"], image["width"]), np.uint8)
+    order = sorted(range(len(scene.objects)), key=lambda k: -candidate.sizes[scene.objects[k].name])
+    for k in order:
+        name = scene.objects[k].name
+        chosen = ([candidate.largest[name]] if area == "max" else
+                  [a for a in annotations if names.get(a["category_id"]) == name])  # fmt: skip
+        for annotation in chosen:
+            labels[_instance_mask(coco, annotation, image)] = k + 1
+    return labels
+
+
+def _references(plan, derived: Path, selection: CocoSelection) -> dict[str, Scene]:
     references = {}
-    for name, (crop, source) in crops.items():
-        file = f"{name.replace(' ', '-')}.png"
-        crop.save(folder / file)
-        obj = SceneObject(name, "single", None, None, source)
-        references[name] = Scene(id=f"single-{name}", image=file, objects=[obj], caption=name,
-                                 kind="coco", condition="single", root=folder)  # fmt: skip
+    for index, reference in enumerate(plan):
+        if reference.path is not None:
+            root, image = reference.path.parent, reference.path.name
+        else:
+            root, image = derived / REFERENCES, f"{index:04d}.png"
+        obj = SceneObject(reference.name, "single", None, None, reference.source)
+        references[reference.name] = Scene(
+            id=f"single-{reference.name}", image=image, objects=[obj], caption=reference.name,
+            kind="coco", condition="single", root=root,
+        )  # fmt: skip
     return references
+
+
+def _attach_masks(scenes: list[Scene], derived: Path, counts: Counter) -> None:
+    for index, scene in enumerate(scenes):
+        path = derived / MASKS / f"{index:06d}.png"
+        if path.is_file():
+            scene.masks = str(path.resolve())
+        else:
+            counts["images without segmentation (no object masks)"] += 1
 
 
 def _crop(coco, image: dict, annotation: dict, root: Path, masked: bool) -> Image.Image:
     from cliposcope.encoders.base import load_image
 
     picture = load_image(check_inside(root, image["file_name"], f"image {image['id']}"))
+    _check_size(picture.size, image)
     x, y, w, h = annotation.get("bbox") or (0, 0, picture.width, picture.height)
     if masked:
-        if "segmentation" not in annotation:
+        if not annotation.get("segmentation"):
             raise CliposcopeError(f"annotation {annotation['id']} has no segmentation",
                                   hint="use --coco-gallery box")  # fmt: skip
-        mask = coco.annToMask(annotation).astype(bool)
+        mask = _instance_mask(coco, annotation, image)
         grey = np.empty_like(np.asarray(picture))
         grey[...] = NEUTRAL_GREY
         picture = Image.fromarray(np.where(mask[..., None], np.asarray(picture), grey))
@@ -281,53 +398,10 @@ def _crop(coco, image: dict, annotation: dict, root: Path, masked: bool) -> Imag
     return picture.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
-def _sprite_gallery(needed, size: int, into: Path) -> dict[str, Scene]:
-    from cliposcope.data.generate import SceneSettings, reference_scene
-    from cliposcope.data.sprites import sprite_names
-
-    missing = [name for name in needed if name not in sprite_names()]
-    if missing:
+def _check_size(size: tuple[int, int], image: dict) -> None:
+    if size != (image["width"], image["height"]):
         raise CliposcopeError(
-            f"the sprite pack has no drawing of {', '.join(missing[:5])}",
-            hint="use --coco-gallery box, mask or dir for these categories",
+            f"image {image['id']}: {image['file_name']} is {size[0]}x{size[1]} px, the "
+            f"annotations say {image['width']}x{image['height']}",
+            hint="the images and the annotation file must belong together",
         )
-    folder = into / f"sprites-{size}"
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = SceneSettings(kind="comco", size=size)
-    references = {}
-    for name in needed:
-        image, _, scene = reference_scene(settings, name)
-        scene.image = f"{name.replace(' ', '-')}.png"
-        image.save(folder / scene.image, compress_level=6)
-        scene.root = folder
-        references[name] = scene
-    return references
-
-
-def _folder_gallery(needed, folder: Path) -> dict[str, Scene]:
-    if not folder.is_dir():
-        raise CliposcopeError(f"--coco-gallery-dir {folder} is not a folder",
-                              hint="one subfolder of images per category")  # fmt: skip
-    references = {}
-    for name in needed:
-        sub = folder / name
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if (
-            sub.is_dir()) else []  # fmt: skip
-        if not files:
-            raise CliposcopeError(
-                f"--coco-gallery-dir has no images in {sub}",
-                hint="one subfolder per category, named as the category",
-            )
-        relative = str(files[0].relative_to(folder))
-        check_inside(folder, relative, f"--coco-gallery-dir {folder}")
-        obj = SceneObject(name, "single", None, None, relative)
-        references[name] = Scene(
-            id=f"single-{name}",
-            image=relative,
-            objects=[obj],
-            caption=name,
-            kind="coco",
-            condition="single",
-            root=folder,
-        )
-    return references

@@ -110,6 +110,7 @@ class CocoCorpus:
     def batches(
         self, canonical: Callable[[str], str | None], batch_rows: int = 4096
     ) -> Iterator[list[CaptionRecord]]:
+        self.counts.clear()  # per pass: a corpus may be read once per model
         batch: list[CaptionRecord] = []
         if self._instances is not None:
             crowd = sum(1 for a in self._instances.dataset["annotations"] if a.get("iscrowd", 0))
@@ -209,6 +210,8 @@ class ColumnCorpus:
         self, canonical: Callable[[str], str | None], batch_rows: int = 4096
     ) -> Iterator[list[CaptionRecord]]:
         del batch_rows  # the source's own blocks set the batch size
+        self.counts.clear()  # per pass: a corpus may be read once per model
+        self.unknown_names.clear()
         columns, row = self.columns, 0
         for data in self._column_batches():
             batch = []
@@ -461,6 +464,53 @@ def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> 
             if section == "annotations" and not _is_id(record["image_id"]):
                 raise CliposcopeError(f"{where} has image_id {record['image_id']!r}",
                                       hint="an integer or string id of an image")  # fmt: skip
+            problem = _field_problem(section, record, instances=key == "category_id")
+            if problem:
+                raise CliposcopeError(f"{where}: {problem}", hint=f"is this a COCO {kind} file?")
+
+
+def _field_problem(section: str, record: dict, *, instances: bool) -> str | None:
+    """What is wrong with the fields cliposcope reads from one record, if anything."""
+    if section == "categories":
+        name = record["name"]
+        return None if isinstance(name, str) and name.strip() else f"category name {name!r}"
+    if section == "images":
+        for field_name in ("width", "height"):
+            value = record.get(field_name)
+            if value is not None and (not _is_id(value) or isinstance(value, str) or value <= 0):
+                return f"{field_name} {value!r} is not a positive integer"
+        file_name = record.get("file_name")
+        if file_name is not None and (not isinstance(file_name, str) or not file_name):
+            return f"file_name {file_name!r}"
+        return None
+    if not instances:
+        return None
+    if not _is_id(record["category_id"]):
+        return f"category_id {record['category_id']!r}"
+    area = record.get("area")
+    if area is not None and (not _finite_number(area) or area < 0):
+        return f"area {area!r} is not a non-negative number"
+    box = record.get("bbox")
+    if box is not None and (
+        not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box))
+        or box[2] < 0 or box[3] < 0
+    ):  # fmt: skip
+        return f"bbox {box!r} is not [x, y, width, height]"
+    segmentation = record.get("segmentation")
+    if segmentation is not None and not _segmentation_ok(segmentation):
+        return "segmentation is neither polygons nor an RLE of the image's size"
+    return None
+
+
+def _segmentation_ok(value: Any) -> bool:
+    if isinstance(value, dict):  # RLE: {"size": [h, w], "counts": str or list}
+        size = value.get("size")
+        return (isinstance(size, list) and len(size) == 2 and all(_is_id(v) for v in size)
+                and isinstance(value.get("counts"), str | list))  # fmt: skip
+    if isinstance(value, list):  # polygons: lists of an even number (>= 6) of coordinates
+        return all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                   and all(map(_finite_number, p)) for p in value)  # fmt: skip
+    return False
 
 
 def id_order(value: int | str) -> tuple[bool, int | str]:

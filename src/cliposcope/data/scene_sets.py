@@ -14,6 +14,7 @@ import numpy as np
 
 from cliposcope.data.scenes import MANIFEST_NAME, SETTINGS_NAME, Scene, read_manifest
 from cliposcope.errors import CliposcopeError
+from cliposcope.hashing import file_sha256
 
 if TYPE_CHECKING:
     from cliposcope.data.generate import SceneSettings
@@ -52,9 +53,14 @@ class SceneSet:
         return labels
 
     def fingerprint(self) -> str:
+        """sha256 over every scene's id, caption, image and objects (names, roles, areas),
+        and the reference images' contents: two sets with the same print are the same."""
         digest = hashlib.sha256()
         for scene in [*self.scenes, *self.references.values()]:
-            digest.update(f"{scene.id}|{scene.caption}|{scene.image}\n".encode())
+            objects = [(o.name, o.role, o.area_fraction) for o in scene.objects]
+            digest.update(f"{scene.id}|{scene.caption}|{scene.image}|{objects}\n".encode())
+        for name in sorted(self.references):
+            digest.update(file_sha256(self.references[name].image_path).encode())
         return digest.hexdigest()
 
 

@@ -215,7 +215,10 @@ def run_tor_captions(encoder: Encoder, corpus, settings: CaptionTorSettings, *,
                   else "mention matcher (synonyms, plurals, longest match, ambiguity rule)",
                   "source": {k: v for k, v in origin.items() if k != "inputs"}},
         metrics=metrics, started=started, inputs=origin["inputs"],
-        selection_counts=dict(sorted(counts.items())), query_count=tally.queries,
+        selection_counts=dict(sorted(counts.items())),
+        reader_counts=dict(sorted(corpus.counts.items())),
+        unknown_object_names=dict(getattr(corpus, "unknown_names", Counter()).most_common(10)),
+        query_count=tally.queries,
         query_fingerprint=digest.hexdigest(), example_caption=selected[0].caption,
     )  # fmt: skip
 
