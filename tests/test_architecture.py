@@ -37,6 +37,7 @@ LAYERS = (
     ("cache", ("cache",)),
     ("data", ("data",)),
     ("probes", ("probes",)),
+    ("scale", ("scale",)),
     ("lab", ("lab",)),
     ("report", ("report",)),
     ("app", ("app", "__main__")),

@@ -648,6 +648,28 @@ CASES = [
         "exactly 5 objects",
     ),
     (["corpus", "stats", "--input", "hf:", "--out", "{o}"], "hf:"),
+    # --- engines -------------------------------------------------------------------------
+    (
+        ["run", "tor", "--model", "toy:default", "--ray-address", "x:1", "--out", "{o}", *RUN],
+        "--ray-address applies to --engine ray",
+    ),
+    (
+        [
+            "run",
+            "tor",
+            "--model",
+            "toy:default",
+            "--engine",
+            "ray",
+            "--ray-actors",
+            "0",
+            "--out",
+            "{o}",
+            *RUN,
+        ],
+        "--ray-actors 0",
+    ),
+    (["run", "tor", "--model", "toy:default", "--engine", "spark", "--out", "{o}", *RUN], "spark"),
     # --- corpus statistics ---------------------------------------------------------------
     (["corpus", "stats", "--out", "{o}"], "--input"),
     (["corpus", "stats", "--input", "{w}/nope.jsonl", "--out", "{o}"], "nope.jsonl"),

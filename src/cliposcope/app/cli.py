@@ -24,6 +24,7 @@ from cliposcope.app.runs import (
     EncoderOptions,
     artifacts_for,
     check_random_init,
+    prefetch,
     with_controls,
 )
 from cliposcope.data.coco_scenes import GALLERIES
@@ -63,10 +64,66 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
         help="fp16 halves the cache on disk (about 1e-3 off per element)",
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_engine_options(parser)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    from cliposcope.scale.ray_engine import ENGINES
+
+    engine = parser.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        default="local",
+        choices=ENGINES,
+        help="local (default), or ray: Ray Data actors (cliposcope[ray])",
+    )
+    engine.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="an existing Ray cluster (default: start a local instance)",
+    )
+    engine.add_argument("--ray-actors", type=int, default=2, metavar="N",
+                        help="actors per pool (default 2)")  # fmt: skip
+    engine.add_argument(
+        "--ray-shards",
+        metavar="DIR",
+        help="Parquet shards (default: CACHE_DIR/ray-shards); reruns resume",
+    )
+
+
+def ray_settings(args: argparse.Namespace):
+    """RaySettings from the engine options, checked; None for the local engine."""
+    if args.engine != "ray":
+        for flag in ("ray_address", "ray_shards"):
+            if getattr(args, flag, None):
+                raise CliposcopeError(f"--{flag.replace('_', '-')} applies to --engine ray",
+                                      hint="add --engine ray")  # fmt: skip
+        return None
+    from cliposcope.scale.ray_engine import RaySettings, need_ray
+
+    need_ray()
+    settings = RaySettings(address=args.ray_address, actors=args.ray_actors,
+                           shard_dir=args.ray_shards)  # fmt: skip
+    settings.check()
+    if args.ray_shards:
+        check_output_folder(args.ray_shards, "--ray-shards")
+    return settings
+
+
+def engine_session(settings):
+    """The Ray session for the command (a no-op context for the local engine)."""
+    import contextlib
+
+    if settings is None:
+        return contextlib.nullcontext()
+    from cliposcope.scale.ray_engine import ray_session
+
+    return ray_session(settings)
 
 
 RUN_OPTIONS = ("model", "null", "seed", "out", "batch_size", "device", "precision", "cache_dir",
-               "no_cache", "cache_storage", "quiet")  # fmt: skip
+               "no_cache", "cache_storage", "quiet", "engine", "ray_address", "ray_actors",
+               "ray_shards")  # fmt: skip
 SCENE_OPTIONS = ("scenes", "kind", "objects", "count", "coco_instances", "coco_images",
                  "coco_captions", "coco_gallery", "coco_gallery_dir", "coco_gallery_size",
                  "coco_min_area", "coco_area")  # fmt: skip
@@ -139,7 +196,7 @@ def _add_probe_commands(commands) -> None:
 
 CORPUS_OPTIONS = ("coco_captions", "coco_instances", "input", "format", "caption_column",
                   "objects_column", "areas_column", "boxes_column", "box_format", "out",
-                  "quiet")  # fmt: skip
+                  "quiet", "engine", "ray_address", "ray_actors", "ray_shards")  # fmt: skip
 
 
 def _add_corpus_source_options(parser: argparse.ArgumentParser) -> None:
@@ -170,6 +227,7 @@ def _add_corpus_commands(commands) -> None:
         add_settings_options(parser, probe.settings, CORPUS_OPTIONS)
         parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_engine_options(parser)
         parser.set_defaults(handler=cmd_corpus, probe=probe)
 
 
@@ -386,10 +444,17 @@ def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
 
 
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:
+    ray = ray_settings(args)
+    if ray is not None:
+        from dataclasses import replace
+
+        device = EncoderOptions(device=args.device).load_options().device
+        ray = replace(ray, gpus_per_actor=1.0 if device.startswith("cuda") else 0.0)
     return EncoderOptions(checkpoint=getattr(args, "checkpoint", None), device=args.device,
                           precision=args.precision, batch_size=args.batch_size,
                           cache=not args.no_cache, cache_dir=args.cache_dir,
-                          cache_storage=args.cache_storage)  # fmt: skip
+                          cache_storage=args.cache_storage, engine=args.engine, ray=ray,
+                          ray_shards=args.ray_shards)  # fmt: skip
 
 
 def _role_runner(args: argparse.Namespace):
@@ -440,6 +505,8 @@ def _role_runner(args: argparse.Namespace):
             return [result.with_role(role) for result in results]
         if control is not None:
             role_settings = probe.controls[control](role_settings)
+        if args.engine == "ray" and not args.no_cache:
+            prefetch(probe.name, role_settings, encoder, scene_set)
         return [run_probe(probe.name, encoder, scene_set, role_settings, role=role,
                           progress=progress)]  # fmt: skip
 
@@ -494,11 +561,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = _role_runner(args)
     results = []
     out = Path(args.out)
-    for result in with_controls(args.model, options.open, run, args.null, args.seed):
-        path = result.save(out / result_filename(result))
-        results.append(result)
-        if not args.quiet:
-            print(f"wrote {path}", file=sys.stderr)
+    with engine_session(options.ray):
+        for result in with_controls(args.model, options.open, run, args.null, args.seed):
+            result.provenance["engine"] = options.engine_record()
+            path = result.save(out / result_filename(result))
+            results.append(result)
+            if not args.quiet:
+                print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
     return 0
 
@@ -536,10 +605,23 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
     probe: Probe = args.probe
     settings = settings_from_args(probe.settings, args)
+    ray = ray_settings(args)
     check_output_folder(args.out, "--out")
     corpus = corpus_source(args)
-    result = run_probe(probe.name, None, corpus, settings, role="corpus",
-                       progress=not args.quiet)  # fmt: skip
+    if ray is None:
+        result = run_probe(probe.name, None, corpus, settings, role="corpus",
+                           progress=not args.quiet)  # fmt: skip
+        result.provenance["engine"] = {"engine": "local"}
+    else:
+        from cliposcope.probes.corpus_stats import run_corpus_stats
+        from cliposcope.scale.ray_engine import count_with_ray
+
+        def count(corpus, counter):
+            return count_with_ray(corpus, counter, settings, ray)
+
+        with engine_session(ray):
+            result = run_corpus_stats(None, corpus, settings, count=count).with_role("corpus")
+        result.provenance["engine"] = ray.describe()
     path = result.save(Path(args.out) / result_filename(result))
     if not args.quiet:
         print(f"wrote {path}", file=sys.stderr)
@@ -750,13 +832,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
     inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
     options = encoder_options(args)
     options.load_options()
-    encoder = options.open(args.model)
-    started = time.perf_counter()
-    if args.texts:
-        embeddings = encoder.encode_text(inputs, progress=not args.quiet)
-    else:
-        embeddings = encoder.encode_images(inputs, progress=not args.quiet)
-    seconds = time.perf_counter() - started
+    with engine_session(options.ray):
+        encoder = options.open(args.model)
+        started = time.perf_counter()
+        if args.texts:
+            embeddings = encoder.encode_text(inputs, progress=not args.quiet)
+        else:
+            embeddings = encoder.encode_images(inputs, progress=not args.quiet)
+        seconds = time.perf_counter() - started
     record = {
         "cliposcope_version": __version__,
         "command": "encode",
@@ -769,6 +852,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "shape": list(embeddings.shape),
         "dtype": str(embeddings.dtype),
         "seconds": round(seconds, 3),
+        "engine": options.engine_record(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if isinstance(encoder, CachedEncoder):

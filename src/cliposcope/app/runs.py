@@ -8,8 +8,10 @@ probe declares itself (e.g. TOR's ``sum``), run on the same encoder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cliposcope.app.outputs import check_output_folder
 from cliposcope.cache import CachedEncoder, default_cache_dir
@@ -35,6 +37,9 @@ class EncoderOptions:
     cache: bool = True
     cache_dir: str | None = None
     cache_storage: str = "fp32"
+    engine: str = "local"
+    ray: Any = None  # scale.ray_engine.RaySettings with engine "ray"
+    ray_shards: str | None = None  # shard folder (default: CACHE_DIR/ray-shards)
 
     def load_options(self) -> LoadOptions:
         """Checked (device resolved, batch size positive) before any work starts."""
@@ -51,13 +56,47 @@ class EncoderOptions:
 
     def open(self, spec: str) -> Encoder:
         options = self.load_options()
-        encoder = load_encoder(spec, checkpoint=self.checkpoint, device=options.device,
-                               precision=options.precision,
-                               text_batch_size=options.text_batch_size,
-                               image_batch_size=options.image_batch_size)  # fmt: skip
+        arguments = {"checkpoint": self.checkpoint, "device": options.device,
+                     "precision": options.precision, "text_batch_size": options.text_batch_size,
+                     "image_batch_size": options.image_batch_size}  # fmt: skip
+        encoder = load_encoder(spec, **arguments)
+        chunk_size = 2048
+        if self.engine == "ray":  # the same model, embedding on a Ray actor pool
+            from cliposcope.scale.ray_engine import RayEncoder
+
+            arguments["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
+            encoder = RayEncoder(encoder, spec, arguments, self.ray, self.shard_root())
+            chunk_size = 1 << 40  # every miss in one pipeline
         if not self.cache:
             return encoder
-        return CachedEncoder(encoder, self.cache_dir, storage=self.cache_storage)
+        return CachedEncoder(encoder, self.cache_dir, chunk_size=chunk_size,
+                             storage=self.cache_storage)  # fmt: skip
+
+    def shard_root(self) -> Path:
+        """--ray-shards, else beside the cache; with --no-cache a temporary folder removed
+        at exit (nothing stored, nothing to resume from)."""
+        if self.ray_shards:
+            return Path(self.ray_shards)
+        if self.cache:
+            return Path(self.cache_dir or default_cache_dir()) / "ray-shards"
+        return _temporary_shards()
+
+    def engine_record(self) -> dict:
+        """What results record about the engine (and what differs between engines)."""
+        if self.engine == "ray":
+            return self.ray.describe() | {"shards": str(self.shard_root())}
+        return {"engine": "local"}
+
+
+@functools.cache
+def _temporary_shards() -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cliposcope-ray-shards-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def check_random_init(spec: str, family_name: str) -> None:
@@ -105,3 +144,25 @@ def artifacts_for(settings, out: Path, role: str):
     if "artifacts_dir" not in names:
         return settings
     return dataclasses.replace(settings, artifacts_dir=out / "overlays" / role.replace(":", "-"))
+
+
+def prefetch(probe: str, settings, encoder: Encoder, scene_set) -> None:
+    """Embed, in one distributed pass, what a probe will ask for chunk by chunk, so the
+    Ray engine starts its actors once per model instead of once per chunk; the probe then
+    reads every embedding from the cache. In the probe's own order, so shards fall on its
+    chunk boundaries and every model batch holds the same inputs as in a local run."""
+    if probe == "tor" and settings.caption_embedding == "encoder":
+        from cliposcope.probes.queries import query_chunks
+
+        words = settings.vocab.words
+        encoder.encode_text(list(words))
+        captions = [settings.template.render([words[i] for i in row])
+                    for rows in query_chunks(len(words), settings.n, sample=settings.sample,
+                                             seed=settings.seed, order=settings.order)
+                    for row in rows]  # fmt: skip
+        encoder.encode_text(captions)
+    elif probe in ("ior", "i2tor") and scene_set is not None:
+        encoder.encode_images([s.image_path for s in scene_set.scenes])
+        if probe == "ior":
+            encoder.encode_images([scene_set.references[n].image_path for n in scene_set.names
+                                   if n in scene_set.references])  # fmt: skip

@@ -72,12 +72,13 @@ class CorpusStatsSettings:
             raise CliposcopeError(f"unknown --area {self.area!r}", hint=" or ".join(AREA_MODES))
 
 
-def _rank(sizes: Sequence[float], index: int) -> float:
-    """1 = largest; tied sizes share their average rank."""
+def _twice_rank(sizes: Sequence[float], index: int) -> int:
+    """Twice the area rank (1 = largest; tied sizes share their average rank, which may
+    be a half): an integer, so sums of ranks stay exact."""
     size = sizes[index]
     larger = sum(1 for s in sizes if s > size)
     equal = sum(1 for s in sizes if s == size)
-    return 1 + larger + (equal - 1) / 2
+    return 2 + 2 * larger + (equal - 1)
 
 
 @dataclass
@@ -91,8 +92,10 @@ class OriginTally:
     smallest_known: Counter = field(default_factory=Counter)
     largest_at: Counter = field(default_factory=Counter)  # (k, position) -> captions
     smallest_at: Counter = field(default_factory=Counter)
-    # category -> [captions, named first, sum of area rank, sum of normalised rank, sum of 1/k]
-    categories: dict[str, list[float]] = field(default_factory=dict)
+    # category -> {"first": captions naming it first, "k": Counter k -> captions,
+    # "rank2": Counter k -> sum of twice its area rank}: integers only, so tallies merged in
+    # any grouping give the same figures to the last bit
+    categories: dict[str, dict] = field(default_factory=dict)
     dropped: Counter = field(default_factory=Counter)  # captions left out, by reason
 
     def add(self, named: Sequence[str], sizes: Sequence[float]) -> None:
@@ -117,13 +120,15 @@ class OriginTally:
         else:
             self.dropped["smallest tied (left out of the smallest figures)"] += 1
         for position, category in enumerate(named):
-            rank = _rank(sizes, position)
-            row = self.categories.setdefault(category, [0, 0, 0.0, 0.0, 0.0])
-            row[0] += 1
-            row[1] += position == 0
-            row[2] += rank
-            row[3] += (rank - 1) / (k - 1)
-            row[4] += 1 / k
+            row = self._row(category)
+            row["first"] += position == 0
+            row["k"][k] += 1
+            row["rank2"][k] += _twice_rank(sizes, position)
+
+    def _row(self, category: str) -> dict:
+        if category not in self.categories:
+            self.categories[category] = {"first": 0, "k": Counter(), "rank2": Counter()}
+        return self.categories[category]
 
     def merge(self, other: OriginTally) -> OriginTally:
         if (self.min_k, self.max_k) != (other.min_k, other.max_k):
@@ -132,9 +137,10 @@ class OriginTally:
                      "dropped"):  # fmt: skip
             getattr(self, name).update(getattr(other, name))
         for category, row in other.categories.items():
-            mine = self.categories.setdefault(category, [0, 0, 0.0, 0.0, 0.0])
-            for index, value in enumerate(row):
-                mine[index] += value
+            mine = self._row(category)
+            mine["first"] += row["first"]
+            mine["k"].update(row["k"])
+            mine["rank2"].update(row["rank2"])
         return self
 
     def summary(self, min_category_captions: int) -> dict[str, Any]:
@@ -173,25 +179,39 @@ class OriginTally:
         chance = expected / total if total else float("nan")
         return Proportion(count, total).to_dict() | {"chance": chance, "p_value": p}
 
+    def _category_means(self, row: dict) -> tuple[int, float, float, float]:
+        """(captions, chance = mean 1/k, mean area rank, mean normalised rank), summed in
+        a fixed order from integer counts."""
+        ks = sorted(row["k"])
+        captions = sum(row["k"][k] for k in ks)
+        chance = sum(row["k"][k] / k for k in ks) / captions
+        rank = sum(row["rank2"][k] for k in ks) / 2 / captions
+        normalised = sum((row["rank2"][k] / 2 - row["k"][k]) / (k - 1) for k in ks) / captions
+        return captions, chance, rank, normalised
+
     def _categories(self) -> dict[str, Any]:
         figures = {}
         for category in sorted(self.categories):
-            captions, first, ranks, normalised, chance = self.categories[category]
+            row = self.categories[category]
+            captions, chance, rank, normalised = self._category_means(row)
             figures[category] = {
-                "captions": int(captions),
-                "named_first": Proportion(int(first), int(captions)).to_dict(),
-                "chance": chance / captions,
-                "mean_area_rank": ranks / captions,
-                "mean_normalised_rank": normalised / captions,
+                "captions": captions,
+                "named_first": Proportion(row["first"], captions).to_dict(),
+                "chance": chance,
+                "mean_area_rank": rank,
+                "mean_normalised_rank": normalised,
             }
         return figures
 
     def _rank_correlation(self, min_captions: int) -> dict[str, Any]:
         """Spearman's rho across categories between how often a category is named first
         (over its chance) and its mean normalised area rank (0 = always the largest)."""
-        rows = [(first / chance, normalised / captions)
-                for captions, first, _, normalised, chance in self.categories.values()
-                if captions >= min_captions]  # fmt: skip
+        rows = []
+        for category in sorted(self.categories):
+            row = self.categories[category]
+            captions, chance, _, normalised = self._category_means(row)
+            if captions >= min_captions:
+                rows.append((row["first"] / captions / chance, normalised))
         result = {"categories": len(rows), "min_captions": min_captions, "rho": None,
                   "p_value": None}  # fmt: skip
         if len(rows) >= 3 and len({r[0] for r in rows}) > 1 and len({r[1] for r in rows}) > 1:
@@ -268,8 +288,10 @@ class CorpusCounter:
         tallies.truth.add(kept, [_size_of(objects[c], self.settings.area) for c in kept])
 
 
-def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False):
-    """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used."""
+def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False,
+                     count=None):  # fmt: skip
+    """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used. ``count``
+    (corpus, counter) -> CorpusTallies replaces the local pass (a distributed engine)."""
     del encoder
     started = time.perf_counter()
     vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
@@ -286,6 +308,8 @@ def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress
                 hint="give --objects-column with --areas-column or --boxes-column; a text-only "
                 "corpus gets the size-bucket proxy, which uses neither",
             )
+    if count is not None:
+        return corpus_result(corpus, settings, counter, count(corpus, counter), started)
     tallies = counter.empty()
     with tqdm(disable=not progress, unit="caption", desc="corpus") as bar:
         for batch in corpus.batches(counter.matcher.canonical):

@@ -1,0 +1,1 @@
+"""Scale-out engines. ``ray_engine``: Ray Data pipelines (optional: ``cliposcope[ray]``)."""

@@ -1,0 +1,123 @@
+"""The Ray engine on a local Ray instance (2 CPUs, loopback): TOR, IOR and corpus
+statistics give the local engine's results exactly (JSON identical apart from timing and
+engine fields), a killed actor's work is retried, and a rerun resumes from the shards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from cliposcope.app.cli import main  # noqa: E402
+from cliposcope.encoders import load_encoder  # noqa: E402
+from cliposcope.scale.ray_engine import RaySettings, embed_with_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def comparable(path: Path) -> str:
+    record = json.loads(path.read_text())
+    record.pop("wall_time_s")
+    record["provenance"].pop("engine")
+    return json.dumps(record, sort_keys=True)
+
+
+def run_both(tmp_path: Path, argv: list[str]) -> tuple[list[Path], list[Path]]:
+    outputs = []
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        assert main([*argv, "--out", str(out), "--engine", engine, "--quiet"]) == 0
+        outputs.append(sorted(out.glob("*.json")))
+    return outputs[0], outputs[1]
+
+
+def test_tor_on_ray_equals_local(tmp_path):
+    local, distributed = run_both(tmp_path, ["run", "tor", "--model", "toy:default", "--vocab",
+                                             "coco", "--n", "3", "--sample", "3000",
+                                             "--no-cache"])  # fmt: skip
+    assert len(local) == len(distributed) == 1
+    assert comparable(local[0]) == comparable(distributed[0])
+    engine = json.loads(distributed[0].read_text())["provenance"]["engine"]
+    assert engine["engine"] == "ray" and engine["actors"] == 2
+
+
+def test_ior_on_ray_equals_local(tmp_path):
+    scenes = tmp_path / "scenes"
+    assert main(["generate", "comco", "--objects", "3", "--count", "60", "--size", "64",
+                 "--gap", "2", "--out", str(scenes), "--quiet"]) == 0  # fmt: skip
+    local, distributed = run_both(tmp_path, ["run", "ior", "--model", "toy:default", "--scenes",
+                                             str(scenes), "--no-cache"])  # fmt: skip
+    assert comparable(local[0]) == comparable(distributed[0])
+
+
+def test_corpus_stats_on_ray_equals_local(tmp_path):
+    instances = tmp_path / "coco" / "instances_synth.json"
+    assert main(["generate", "comco", "--objects", "3", "--order", "large-first:0.7", "--count",
+                 "60", "--size", "64", "--gap", "2", "--out", str(tmp_path / "scenes"),
+                 "--coco-json", str(instances), "--quiet"]) == 0  # fmt: skip
+    captions = instances.with_name("captions_synth.json")
+    local, distributed = run_both(tmp_path, ["corpus", "stats", "--coco-captions", str(captions),
+                                             "--coco-instances", str(instances)])  # fmt: skip
+    assert comparable(local[0]) == comparable(distributed[0])
+
+
+def test_a_killed_actor_is_retried_and_a_rerun_resumes(tmp_path):
+    texts = [f"a photo of object {i} and a dog" for i in range(50)]
+    encoder = load_encoder("toy:default")
+    expected = encoder.encode_text(texts)
+    fault = tmp_path / "kill-once"
+    fault.write_text("x")
+    settings = RaySettings(actors=2, shard_size=10, fault_file=str(fault))
+    options = {"device": "cpu", "precision": "fp32"}
+    vectors, record = embed_with_ray(
+        "toy:default",
+        options,
+        texts,
+        "text",
+        encoder.info.fingerprint,
+        settings,
+        tmp_path / "shards",
+    )
+    assert not fault.exists()  # an actor died on its first shard, and was replaced
+    assert record == {"shards": 5, "computed": 5, "reused": 0}
+    # the same model on one thread per actor: equal up to float rounding (~1e-7)
+    assert np.abs(vectors - expected).max() < 1e-6
+    shard_folder = next((tmp_path / "shards").iterdir())
+    next(iter(sorted(shard_folder.iterdir()))).unlink()  # as if the driver died before it
+    again, record = embed_with_ray("toy:default", options, texts, "text",
+                                   encoder.info.fingerprint, RaySettings(shard_size=10),
+                                   tmp_path / "shards")  # fmt: skip
+    assert record == {"shards": 5, "computed": 1, "reused": 4}
+    assert np.array_equal(again, vectors)
+
+
+def test_the_default_engine_never_imports_ray():
+    code = ("import sys; from cliposcope.app.cli import main; main(['models']); "
+            "assert 'ray' not in sys.modules, 'ray was imported'")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_tor_with_the_cache_prefetches_once_and_equals_local(tmp_path):
+    outputs = []
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        assert main(["run", "tor", "--model", "toy:default", "--vocab", "coco", "--n", "3",
+                     "--sample", "5000", "--cache-dir", str(tmp_path / f"cache-{engine}"),
+                     "--out", str(out), "--engine", engine, "--quiet"]) == 0  # fmt: skip
+        outputs.append(next(out.glob("*.json")))
+    assert comparable(outputs[0]) == comparable(outputs[1])
+    shards = list((tmp_path / "cache-ray" / "ray-shards").rglob("*.parquet"))
+    assert len(shards) == 3  # the names, then 5,000 captions in shards of 4,096
