@@ -67,6 +67,7 @@ class EmbeddingStore:
             raise CliposcopeError(f"cache storage {storage!r} is not one I know",
                                   hint=f"one of {', '.join(STORAGE)}")  # fmt: skip
         self.path = path
+        self.fingerprint = info.fingerprint
         self.dim = info.embed_dim
         self.storage = storage
         self.dtype = np.dtype(STORAGE[storage])

@@ -121,3 +121,43 @@ def test_tor_with_the_cache_prefetches_once_and_equals_local(tmp_path):
     assert comparable(outputs[0]) == comparable(outputs[1])
     shards = list((tmp_path / "cache-ray" / "ray-shards").rglob("*.parquet"))
     assert len(shards) == 3  # the names, then 5,000 captions in shards of 4,096
+
+
+def test_blocks_and_windows_merge_to_the_local_figures(tmp_path, monkeypatch):
+    from tests.probes.test_corpus_stats import as_json, write_fixture
+
+    import cliposcope.scale.ray_engine as engine
+    from cliposcope.data.corpus import CocoCorpus
+    from cliposcope.probes.corpus_stats import CorpusCounter, CorpusStatsSettings
+
+    corpus = CocoCorpus(*write_fixture(tmp_path))
+    settings = CorpusStatsSettings()
+    counter = CorpusCounter(settings, corpus.categories, sized=True)
+    local = counter.empty()
+    for batch in corpus.batches(counter.matcher.canonical):
+        local.merge(counter.count(batch))
+    monkeypatch.setattr(engine, "WINDOW_BLOCKS", 2)  # 12 captions: windows of 2 blocks of 3
+    merged = engine.count_with_ray(corpus, counter, settings, RaySettings(), block_rows=3)
+    assert as_json(merged.truth.summary(1)) == as_json(local.truth.summary(1))
+    assert as_json(merged.proxy.summary(1)) == as_json(local.proxy.summary(1))
+    assert merged.captions == local.captions == 12
+
+
+def test_shards_import_into_the_cache_and_a_foreign_model_is_refused(tmp_path):
+    from cliposcope.cache import CachedEncoder
+    from cliposcope.errors import CliposcopeError
+
+    texts = [f"a dog and a cat number {i}" for i in range(12)]
+    encoder = load_encoder("toy:default")
+    fingerprint = encoder.info.fingerprint
+    vectors, _ = embed_with_ray("toy:default", {"device": "cpu"}, texts, "text", fingerprint,
+                                RaySettings(shard_size=5), tmp_path / "shards")  # fmt: skip
+    folder = tmp_path / "shards" / fingerprint[:32]
+    assert main(["cache", "import", str(folder), "--model", "toy:default", "--cache-dir",
+                 str(tmp_path / "cache")]) == 0  # fmt: skip
+    cached = CachedEncoder(encoder, tmp_path / "cache")
+    assert np.array_equal(cached.encode_text(texts), vectors)
+    assert (cached.stats.hits, cached.stats.misses) == (12, 0)  # shared with local runs
+    with pytest.raises(CliposcopeError, match="not the driver's"):
+        embed_with_ray("toy:default", {"device": "cpu"}, ["a new text"], "text", "0" * 64,
+                       RaySettings(), tmp_path / "other")  # fmt: skip

@@ -101,10 +101,10 @@ def ray_settings(args: argparse.Namespace):
         return None
     from cliposcope.scale.ray_engine import RaySettings, need_ray
 
-    need_ray()
     settings = RaySettings(address=args.ray_address, actors=args.ray_actors,
                            shard_dir=args.ray_shards)  # fmt: skip
     settings.check()
+    need_ray()
     if args.ray_shards:
         check_output_folder(args.ray_shards, "--ray-shards")
     return settings
@@ -370,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--spec", metavar="TEXT", help="whose model spec contains TEXT")
     prune.add_argument("--all", action="store_true", help="every store")
     prune.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    imported = cache_commands.add_parser("import", help="load Ray Parquet shards into the cache")
+    imported.add_argument(
+        "shards", metavar="SHARD_DIR", help="a shard folder of one model (named by its fingerprint)"
+    )
+    imported.add_argument("--model", required=True, metavar="SPEC",
+                          help="the model the shards embed (checked by fingerprint)")  # fmt: skip
+    imported.add_argument("--cache-dir", metavar="DIR",
+                          help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir")  # fmt: skip
+    imported.add_argument("--cache-storage", default="fp32", choices=("fp32", "fp16"))
+    imported.set_defaults(handler=cmd_cache_import)
     info.set_defaults(handler=cmd_cache_info)
     prune.set_defaults(handler=cmd_cache_prune)
 
@@ -776,6 +786,25 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
     print(f"{root}: {len(stores)} store(s), {sum(s.size_bytes for s in stores) / 2**20:.1f} MiB")
     if stores:
         print(_store_rows(stores))
+    return 0
+
+
+def cmd_cache_import(args: argparse.Namespace) -> int:
+    from cliposcope.cache import CachedEncoder
+    from cliposcope.encoders import load_encoder
+    from cliposcope.scale.ray_engine import import_shards
+
+    folder = Path(args.shards)
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        raise CliposcopeError(
+            f"no Parquet shards in {folder}",
+            hint="a folder under --ray-shards, named by a fingerprint",
+        )
+    if args.cache_dir:
+        check_output_folder(args.cache_dir, "--cache-dir")
+    cached = CachedEncoder(load_encoder(args.model), args.cache_dir, storage=args.cache_storage)
+    rows = import_shards(folder, cached.store)
+    print(f"imported {rows:,} embeddings into {cached.store.path}", file=sys.stderr)
     return 0
 
 

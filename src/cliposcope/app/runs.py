@@ -64,8 +64,12 @@ class EncoderOptions:
         if self.engine == "ray":  # the same model, embedding on a Ray actor pool
             from cliposcope.scale.ray_engine import RayEncoder
 
-            arguments["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
-            encoder = RayEncoder(encoder, spec, arguments, self.ray, self.shard_root())
+            # workers resolve paths in their own folder, and see one GPU each as "cuda"
+            actor = arguments | {"checkpoint": str(Path(self.checkpoint).resolve())
+                                 if self.checkpoint else None,
+                                 "device": "cuda" if options.device.startswith("cuda")
+                                 else options.device}  # fmt: skip
+            encoder = RayEncoder(encoder, spec, actor, self.ray, self.shard_root())
             chunk_size = 1 << 40  # every miss in one pipeline
         if not self.cache:
             return encoder

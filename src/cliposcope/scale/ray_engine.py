@@ -2,19 +2,21 @@
 
 * Embedding: inputs are cut into shards of ``shard_size``; each shard is one row of a Ray
   Dataset, and ``map_batches`` runs it through a pool of ``ShardEmbedder`` actors, each of
-  which loads the model once from its spec string. An actor writes its shard as a Parquet
-  file of (key, fingerprint, embedding) named by the shard's content, atomically, so a
-  killed actor's shard is simply retried (Ray restarts the actor) and a rerun after a
-  driver crash skips every shard already written. The driver reads the shards back in
-  input order; ``CachedEncoder`` then stores them, so a Ray run and a local run share one
-  cache.
+  which loads the model once from its spec string (and refuses to work if its model's
+  fingerprint differs from the driver's: another library version or other weights on a
+  worker). An actor returns its shard as Parquet bytes of (key, fingerprint, embedding);
+  the driver writes each shard atomically, named by its content, into the shard folder on
+  its own disk. A killed actor is restarted by Ray and its shard retried; a rerun after a
+  driver crash skips every shard already written. ``CachedEncoder`` stores what the driver
+  reads back, and ``import_shards`` loads a shard folder into the cache, so a Ray run and a
+  local run share one cache.
 * Counting: corpus statistics are tallied per block by ``BlockCounter`` actors and the
-  tallies merged (they hold integers only, so any grouping gives the same figures).
+  tallies merged (they hold integers only, so any grouping gives the same figures); the
+  corpus is read on the driver and shipped a window of blocks at a time, so memory stays
+  bounded.
 
-Shards are cut at the local engine's chunk boundaries, so every model batch holds the same
-inputs; an actor runs on its own CPU thread(s), so embeddings may differ from a local run in
-the last float bits (about 1e-7), and the tests check every metric equals the local
-engine's.
+An actor runs its own thread count, so embeddings may differ from a local run in the last
+float bits (about 1e-7); the tests check that every metric equals the local engine's.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.hashing import image_key, text_key
 
 ENGINES = ("local", "ray")
-SHARD_SIZE = 4096  # the local TOR chunk: the same inputs in every model batch
+SHARD_SIZE = 4096
+WINDOW_BLOCKS = 16  # corpus blocks shipped per pipeline: bounds the driver's memory
 
 
 def need_ray():
@@ -70,27 +73,33 @@ class RaySettings:
         check_range("shard size", self.shard_size, 1, hint="a positive number of inputs")
 
     def describe(self) -> dict[str, Any]:
+        from cliposcope.provenance import distribution_version
+
         record = asdict(self)
         record.pop("fault_file")
-        return {"engine": "ray", **record}
+        return {"engine": "ray", "ray_version": distribution_version("ray"), **record}
 
 
 @contextlib.contextmanager
 def ray_session(settings: RaySettings) -> Iterator[Any]:
     """Ray, connected to ``settings.address`` or a local instance started here (and shut
     down on exit); a session already open is reused."""
+    settings.check()
     ray = need_ray()
     started = False
     if not ray.is_initialized():
         arguments = {"include_dashboard": False, "log_to_driver": False,
                      "configure_logging": False}  # fmt: skip
-        if settings.address is None:
-            arguments["num_cpus"] = max(1, int(os.cpu_count() or 1))
+        if settings.address is None:  # a fresh local instance, whatever RAY_ADDRESS says
+            arguments |= {"address": "local", "num_cpus": max(1, int(os.cpu_count() or 1))}
+        else:
+            arguments["address"] = settings.address
         try:
-            ray.init(address=settings.address, **arguments)
-        except (ConnectionError, RuntimeError, ValueError) as error:
+            ray.init(**arguments)
+        except Exception as error:  # ConnectionError, RuntimeError, ValueError, ...
+            ray.shutdown()
             raise CliposcopeError(f"cannot start or reach Ray at {settings.address or 'local'}: "
-                                  f"{str(error).splitlines()[0]}",
+                                  f"{(str(error).splitlines() or [type(error).__name__])[0]}",
                                   hint="--ray-address HOST:PORT of a running cluster, or "
                                   "none for a local instance") from None  # fmt: skip
         started = True
@@ -113,13 +122,18 @@ def _shard_name(keys: Sequence[bytes]) -> str:
 class ShardEmbedder:
     """A Ray actor: one model, loaded once; each call embeds one shard and writes it."""
 
-    def __init__(self, spec: str, load_options: dict, kind: str, shard_dir: str,
-                 fingerprint: str, fault_file: str | None = None):  # fmt: skip
+    def __init__(self, spec: str, load_options: dict, kind: str, fingerprint: str,
+                 fault_file: str | None = None):  # fmt: skip
         from cliposcope.encoders import load_encoder
 
         self.encoder = load_encoder(spec, **load_options)
+        if self.encoder.info.fingerprint != fingerprint:
+            raise CliposcopeError(
+                f"a Ray worker's {spec} is not the driver's (fingerprint "
+                f"{self.encoder.info.fingerprint[:12]} there, {fingerprint[:12]} here)",
+                hint="install the same library versions and weights on every node",
+            )
         self.kind = kind
-        self.shard_dir = Path(shard_dir)
         self.fingerprint = fingerprint
         self.fault_file = fault_file
 
@@ -145,8 +159,15 @@ class ShardEmbedder:
                           "embedding": embedding})  # fmt: skip
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        atomic_write_bytes(self.shard_dir / str(batch["name"][0]), sink.getvalue().to_pybytes())
-        return {"name": batch["name"], "rows": np.array([len(items)])}
+        return {"name": batch["name"], "shard": np.array([sink.getvalue().to_pybytes()],
+                                                         dtype=object)}  # fmt: skip
+
+
+def _ray_failure(error: Exception) -> CliposcopeError:
+    """A worker's error as one line: the last line of Ray's wrapped message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return CliposcopeError(f"the Ray run failed: {lines[-1] if lines else type(error).__name__}",
+                           hint="see the Ray logs for the worker's traceback")  # fmt: skip
 
 
 def embed_with_ray(
@@ -160,8 +181,8 @@ def embed_with_ray(
 ) -> tuple[np.ndarray, dict]:
     """Embeddings of ``items`` (texts, or image paths) in order, and what was done."""
     ray = need_ray()
-    import pyarrow.parquet as pq
-
+    if not items:
+        raise ValueError("nothing to embed")
     shard_dir = shard_root / fingerprint[:32]
     shard_dir.mkdir(parents=True, exist_ok=True)
     keyed = [text_key(i) if kind == "text" else image_key(i) for i in items]
@@ -169,30 +190,67 @@ def embed_with_ray(
     for start in range(0, len(items), settings.shard_size):
         stop = start + settings.shard_size
         shards.append((_shard_name(keyed[start:stop]), list(items[start:stop])))
-    pending = [(name, chunk) for name, chunk in shards if not (shard_dir / name).is_file()]
+    pending = {name: chunk for name, chunk in shards if not (shard_dir / name).is_file()}
     if pending:
-        dataset = ray.data.from_items([{"name": name, "items": chunk} for name, chunk in pending],
+        dataset = ray.data.from_items([{"name": name, "items": chunk}
+                                       for name, chunk in pending.items()],
                                       override_num_blocks=len(pending))  # fmt: skip
         constructor = {"spec": spec, "load_options": load_options, "kind": kind,
-                       "shard_dir": str(shard_dir), "fingerprint": fingerprint,
-                       "fault_file": settings.fault_file}  # fmt: skip
-        dataset.map_batches(
+                       "fingerprint": fingerprint, "fault_file": settings.fault_file}  # fmt: skip
+        embedded = dataset.map_batches(
             ShardEmbedder, fn_constructor_kwargs=constructor, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(settings.actors, len(pending))),
             num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor,
-        ).materialize()  # fmt: skip
+        )  # fmt: skip
+        try:
+            for row in embedded.iter_rows():  # each shard lands on the driver's disk
+                atomic_write_bytes(shard_dir / row["name"], row["shard"])
+        except Exception as error:  # Ray wraps a worker's error in its own types
+            raise _ray_failure(error) from None
     parts = []
     for (name, chunk), start in zip(shards, range(0, len(items), settings.shard_size),
                                     strict=True):  # fmt: skip
-        table = pq.read_table(shard_dir / name)
-        keys = table.column("key").to_pylist()
+        keys, vectors = _read_shard(shard_dir / name)
         if keys != keyed[start : start + len(chunk)]:
             raise CliposcopeError(f"shard {shard_dir / name} does not hold its inputs",
                                   hint="remove the shard folder and run again")  # fmt: skip
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy()
-        parts.append(flat.reshape(len(keys), -1).astype(np.float32))
+        parts.append(vectors)
     record = {"shards": len(shards), "computed": len(pending), "reused": len(shards) - len(pending)}
     return np.concatenate(parts), record
+
+
+def _read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        keys = table.column("key").to_pylist()
+        flat = table.column("embedding").combine_chunks().flatten().to_numpy()
+    except (pa.ArrowException, KeyError, OSError) as error:
+        raise CliposcopeError(
+            f"shard {path} is not readable ({error})",
+            hint="remove it and run again: it is recomputed",
+        ) from None
+    return keys, flat.reshape(len(keys), -1).astype(np.float32)
+
+
+def import_shards(folder: Path, store) -> int:
+    """Load every Parquet shard of one encoder's folder into a cache ``EmbeddingStore``;
+    shards of another fingerprint are refused. Returns the rows imported."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for path in sorted(Path(folder).glob("*.parquet")):
+        fingerprints = set(pq.read_table(path, columns=["fingerprint"]).column(0).to_pylist())
+        if fingerprints != {store.fingerprint}:
+            raise CliposcopeError(f"shard {path} holds embeddings of another model",
+                                  hint="import the shard folder named by this model's "
+                                  "fingerprint")  # fmt: skip
+        keys, vectors = _read_shard(path)
+        store.put_many(keys, store.as_stored(vectors))
+        rows += len(keys)
+    return rows
 
 
 class RayEncoder(Encoder):
@@ -225,10 +283,14 @@ class RayEncoder(Encoder):
         return self._run(texts, "text")
 
     def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
-        images = [str(image) for image in images]
-        if not self.info.has_image_tower or not images:
+        images = list(images)
+        if (
+            not self.info.has_image_tower
+            or not images
+            or not all(isinstance(image, str | Path) for image in images)
+        ):  # in-memory pictures have no path a worker could read: embedded here
             return self.local.encode_images(images)
-        return self._run(images, "image")
+        return self._run([str(Path(image).resolve()) for image in images], "image")
 
     def _encode_texts(self, texts, *, progress):
         raise NotImplementedError  # encode_text is overridden
@@ -270,26 +332,36 @@ class BlockCounter:
 
 
 def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_rows: int = 8192):
-    """Corpus tallies counted on an actor pool, block by block, merged in block order. The
-    corpus is read here (streamed) and shipped in blocks of ``block_rows`` captions."""
+    """Corpus tallies counted on an actor pool, block by block, and merged. The corpus is
+    read here (streamed) and shipped ``WINDOW_BLOCKS`` blocks of ``block_rows`` captions at
+    a time, so the driver's memory stays bounded."""
     ray = need_ray()
-    rows = []
+    constructor = {"settings": asdict(settings), "vocabulary": list(counter.matcher.vocabulary),
+                   "sized": counter.sized}  # fmt: skip
+    tallies = counter.empty()
+
+    def count(rows: list[dict]) -> None:
+        blocks = -(-len(rows) // block_rows)
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+        counted = dataset.map_batches(
+            BlockCounter, fn_constructor_kwargs=constructor, batch_size=block_rows,
+            compute=ray.data.ActorPoolStrategy(size=min(ray_settings.actors, blocks)),
+            num_cpus=ray_settings.cpus_per_actor,
+        )  # fmt: skip
+        try:
+            for row in counted.iter_rows():  # integer counts: any merge order gives the same
+                tallies.merge(pickle.loads(row["tallies"]))
+        except Exception as error:
+            raise _ray_failure(error) from None
+
+    window: list[dict] = []
     for batch in corpus.batches(counter.matcher.canonical):
         for record in batch:
             objects = None if record.objects is None else json.dumps(record.objects)
-            rows.append({"caption": record.caption, "objects": objects})
-    tallies = counter.empty()
-    if not rows:
-        return tallies
-    blocks = -(-len(rows) // block_rows)
-    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
-    constructor = {"settings": asdict(settings), "vocabulary": list(counter.matcher.vocabulary),
-                   "sized": counter.sized}  # fmt: skip
-    counted = dataset.map_batches(
-        BlockCounter, fn_constructor_kwargs=constructor, batch_size=block_rows,
-        compute=ray.data.ActorPoolStrategy(size=min(ray_settings.actors, blocks)),
-        num_cpus=ray_settings.cpus_per_actor,
-    ).take_all()  # fmt: skip
-    for row in counted:  # integer counts: the merge order does not change a figure
-        tallies.merge(pickle.loads(row["tallies"]))
+            window.append({"caption": record.caption, "objects": objects})
+            if len(window) == WINDOW_BLOCKS * block_rows:
+                count(window)
+                window = []
+    if window:
+        count(window)
     return tallies
