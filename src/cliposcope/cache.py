@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, check_texts, l2_normalise
+from cliposcope.encoders.base import (
+    Encoder,
+    EncoderInfo,
+    ForwardingEncoder,
+    ImageInput,
+    check_texts,
+    l2_normalise,
+)
 from cliposcope.errors import CliposcopeError
 from cliposcope.hashing import image_key, text_key
 
@@ -168,7 +175,7 @@ class EmbeddingStore:
         self._connection.close()
 
 
-class CachedEncoder(Encoder):
+class CachedEncoder(ForwardingEncoder):
     """Wraps an encoder: looks inputs up by content, encodes only the misses, stores them."""
 
     def __init__(
@@ -178,7 +185,7 @@ class CachedEncoder(Encoder):
         chunk_size: int = 2048,
         storage: str = "fp32",
     ):
-        self.encoder = encoder
+        self.encoder = self.wrapped = encoder
         self.info = encoder.info
         if storage != "fp32":  # results say their embeddings were rounded in storage
             settings = {**encoder.info.settings, "cache_storage": storage}
@@ -202,25 +209,6 @@ class CachedEncoder(Encoder):
             return self.encoder.encode_images(images)  # raises the adapter's clear error
         keys = [image_key(item) for item in images]
         return self._lookup_or_encode(keys, images, self.encoder.encode_images, progress)
-
-    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
-        raise NotImplementedError  # encode_text is overridden
-
-    @property
-    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return self.encoder.capabilities
-
-    @property
-    def device(self) -> str:  # type: ignore[override]
-        return self.encoder.device
-
-    @property
-    def precision(self) -> str:  # type: ignore[override]
-        return self.encoder.precision
-
-    def cls_attention(self, images: Sequence[ImageInput], layer: int = -1) -> np.ndarray:
-        """Attention maps are not embeddings: passed through to the wrapped encoder, uncached."""
-        return self.encoder.cls_attention(images, layer)
 
     def _lookup_or_encode(self, keys, items, encode, progress: bool) -> np.ndarray:
         out = np.empty((len(keys), self.info.embed_dim), dtype=np.float32)

@@ -51,3 +51,13 @@ def read_utf8(path, *, hint: str) -> str:
             f"{path} is not UTF-8 text ({error.reason} at byte {error.start})",
             hint=f"save it as UTF-8; {hint}",
         ) from None
+
+
+def read_json(path, *, hint: str):
+    """A user's JSON file, or one clear error when it is not UTF-8 JSON."""
+    import json
+
+    try:
+        return json.loads(read_utf8(path, hint=hint))
+    except json.JSONDecodeError as error:
+        raise CliposcopeError(f"{path} is not valid JSON: {error}", hint=hint) from None

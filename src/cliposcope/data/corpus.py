@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cliposcope.errors import CliposcopeError, read_utf8
+from cliposcope.errors import CliposcopeError, read_json
 from cliposcope.hashing import file_sha256
 
 TABLE_FORMATS = ("jsonl", "csv", "parquet")
@@ -59,13 +59,7 @@ def load_coco(path: Path, key: str):
     """A pycocotools COCO index over a checked file (COCO() itself asserts); ``key`` is
     "caption" for a captions file, "category_id" for instances."""
     from_coco = _need("pycocotools.coco")
-    text = read_utf8(path, hint="a COCO annotation file is UTF-8 JSON")
-    try:
-        dataset = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CliposcopeError(
-            f"{path} is not valid JSON: {error}", hint="give the COCO annotation file itself"
-        ) from None
+    dataset = read_json(path, hint="give the COCO annotation file itself")
     wanted = ["images", "annotations"] + (["categories"] if key == "category_id" else [])
     if not isinstance(dataset, dict) or any(
         not isinstance(dataset.get(name), list) for name in wanted

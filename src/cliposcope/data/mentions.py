@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cliposcope.errors import CliposcopeError, read_utf8
+from cliposcope.errors import CliposcopeError, read_json
 
 AMBIGUOUS_POLICIES = ("if-present", "always", "never")
 DEFAULT_TABLE = "coco-synonyms"
@@ -114,13 +114,7 @@ def load_table(spec: str | None) -> SynonymTable | None:
     if not path.is_file():
         raise CliposcopeError(f"synonym table not found: {spec}",
                               hint=f"{DEFAULT_TABLE} (built in), none, or a JSON file")  # fmt: skip
-    text = read_utf8(path, hint="a JSON synonym table")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CliposcopeError(
-            f"{path} is not valid JSON: {error}", hint="a JSON synonym table, like the shipped one"
-        ) from None
+    record = read_json(path, hint="a JSON synonym table, like the shipped one")
     return parse_table(record, str(path))
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cliposcope.errors import CliposcopeError, read_utf8
+from cliposcope.errors import CliposcopeError, read_json, read_utf8
 
 # The 90 object names of the paper's ComCO scripts, in their order: COCO's 80 classes
 # without "sports ball", plus the eleven categories COCO defined but never annotated.
@@ -167,19 +167,14 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
             f"unknown vocabulary {name_or_path!r}",
             hint=f"built-in: {', '.join(BUILTIN)}; or a file with one name per line",
         )
-    text = read_utf8(path, hint="one object name per line, or a JSON list")
     if path.suffix == ".json":
-        try:
-            words = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CliposcopeError(
-                f"{path} is not valid JSON: {error}", hint="a JSON list"
-            ) from None
+        words = read_json(path, hint="a JSON list")
         if not isinstance(words, list):
             raise CliposcopeError(
                 f"{path} holds {type(words).__name__}", hint="a JSON list of names"
             )
     else:
+        text = read_utf8(path, hint="one object name per line, or a JSON list")
         words = [line.strip() for line in text.splitlines()]
         words = [w for w in words if w and not w.startswith("#")]
     return Vocabulary(str(path), tuple(words))

@@ -312,6 +312,33 @@ class Encoder(ABC):
         raise NotImplementedError
 
 
+class ForwardingEncoder(Encoder):
+    """An encoder around another one (a cache, a distributed engine): it overrides
+    ``encode_text``/``encode_images``, and the model's abilities, device, precision and
+    attention maps are the wrapped encoder's."""
+
+    wrapped: Encoder
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        return self.wrapped.capabilities
+
+    @property
+    def device(self) -> str:  # type: ignore[override]
+        return self.wrapped.device
+
+    @property
+    def precision(self) -> str:  # type: ignore[override]
+        return self.wrapped.precision
+
+    def cls_attention(self, images: Sequence[ImageInput], layer: int = -1) -> np.ndarray:
+        """Attention maps are not embeddings: computed by the wrapped encoder."""
+        return self.wrapped.cls_attention(images, layer)
+
+    def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        raise NotImplementedError  # encode_text is overridden
+
+
 def load_torch_file(path: Path, *, required: set[str], what: str, hint: str) -> dict:
     """A torch file read weights-only (tensors and plain data, never code) that must be a
     dict holding ``required`` keys; anything else (a crafted pickle, a truncated or

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from cliposcope.atomic import atomic_write_bytes
-from cliposcope.encoders.base import Encoder, ImageInput
+from cliposcope.encoders.base import Encoder, ForwardingEncoder, ImageInput
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.hashing import image_key, text_key
 
@@ -253,13 +253,13 @@ def import_shards(folder: Path, store) -> int:
     return rows
 
 
-class RayEncoder(Encoder):
+class RayEncoder(ForwardingEncoder):
     """The same model as ``local`` (whose info it carries, so the cache and the results
     are shared with local runs), embedding on a Ray actor pool."""
 
     def __init__(self, local: Encoder, spec: str, load_options: dict, settings: RaySettings,
                  shard_root: Path):  # fmt: skip
-        self.local = local
+        self.local = self.wrapped = local
         self.info = local.info
         self.spec = spec
         self.load_options = load_options
@@ -291,25 +291,6 @@ class RayEncoder(Encoder):
         ):  # in-memory pictures have no path a worker could read: embedded here
             return self.local.encode_images(images)
         return self._run([str(Path(image).resolve()) for image in images], "image")
-
-    def _encode_texts(self, texts, *, progress):
-        raise NotImplementedError  # encode_text is overridden
-
-    @property
-    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return self.local.capabilities
-
-    @property
-    def device(self) -> str:  # type: ignore[override]
-        return self.local.device
-
-    @property
-    def precision(self) -> str:  # type: ignore[override]
-        return self.local.precision
-
-    def cls_attention(self, images, layer: int = -1):
-        """Attention maps are not embeddings: computed by the local model."""
-        return self.local.cls_attention(images, layer)
 
 
 class BlockCounter:
