@@ -102,6 +102,16 @@ def test_a_killed_actor_is_retried_and_a_rerun_resumes(tmp_path):
     assert np.array_equal(again, vectors)
 
 
+def test_the_command_starts_and_stops_its_own_local_instance(tmp_path):
+    ray.shutdown()  # this module's instance: the command must start one of its own
+    captions = tmp_path / "captions.jsonl"
+    captions.write_text(json.dumps({"caption": "an elephant next to an apple"}) + "\n")
+    assert main(["corpus", "stats", "--input", str(captions), "--engine", "ray",
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0  # fmt: skip
+    assert not ray.is_initialized()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
 def test_the_default_engine_never_imports_ray():
     code = ("import sys; from cliposcope.app.cli import main; main(['models']); "
             "assert 'ray' not in sys.modules, 'ray was imported'")  # fmt: skip

@@ -87,7 +87,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     engine.add_argument(
         "--ray-shards",
         metavar="DIR",
-        help="Parquet shards (default: CACHE_DIR/ray-shards); reruns resume",
+        help="root of the Parquet shards, one folder per model (default: CACHE_DIR/ray-shards);"
+        " reruns resume",
     )
 
 

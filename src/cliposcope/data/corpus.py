@@ -35,12 +35,12 @@ class CaptionRecord:
     source: str  # image id or row number, for messages
 
 
-def _need(module: str):
+def _need(module: str, extra: str = "corpus"):
     try:
         return __import__(module, fromlist=["_"])
     except ImportError:
-        raise CliposcopeError(f"corpus statistics need {module.split('.')[0]}",
-                              hint="pip install 'cliposcope[corpus]'") from None  # fmt: skip
+        raise CliposcopeError(f"this input needs {module.split('.')[0]}",
+                              hint=f"pip install 'cliposcope[{extra}]'") from None  # fmt: skip
 
 
 def input_record(path: Path) -> dict[str, Any]:
@@ -398,7 +398,7 @@ class HubCorpus(ColumnCorpus):
         if not self.name:
             raise CliposcopeError(f"--input {spec!r} names no dataset",
                                   hint="hf:NAME or hf:NAME@SPLIT")  # fmt: skip
-        datasets = _need("datasets")
+        datasets = _need("datasets", "hub")
         try:
             self._dataset = datasets.load_dataset(self.name, split=self.split, streaming=True)
             first = next(iter(self._dataset), None)

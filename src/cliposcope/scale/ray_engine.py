@@ -164,7 +164,21 @@ class ShardEmbedder:
 
 
 def _ray_failure(error: Exception) -> CliposcopeError:
-    """A worker's error as one line: the last line of Ray's wrapped message."""
+    """A worker's error as one line: our own error as the worker raised it, else the
+    innermost exception Ray wrapped."""
+    inner, seen = error, set()
+    while (cause := getattr(inner, "cause", None) or inner.__cause__) is not None:
+        if isinstance(cause, CliposcopeError):
+            return cause
+        if id(cause) in seen:
+            break
+        seen.add(id(cause))
+        inner = cause
+    marker = "CliposcopeError: "
+    for line in str(error).splitlines():  # an actor's constructor error arrives as text
+        if marker in line:
+            message, _, hint = line.split(marker, 1)[1].partition(" (hint: ")
+            return CliposcopeError(message.strip(), hint=hint.rstrip(")") or None)
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return CliposcopeError(f"the Ray run failed: {lines[-1] if lines else type(error).__name__}",
                            hint="see the Ray logs for the worker's traceback")  # fmt: skip
@@ -306,7 +320,7 @@ class BlockCounter:
 
         records = []
         for caption, objects in zip(batch["caption"], batch["objects"], strict=True):
-            sizes = None if objects is None else json.loads(objects)
+            sizes = json.loads(objects) if objects else None  # "": no annotations
             records.append(CaptionRecord(caption, sizes, ""))
         tallies = pickle.dumps(self.counter.count(records))
         return {"tallies": np.array([tallies], dtype=object)}
@@ -338,7 +352,8 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
     window: list[dict] = []
     for batch in corpus.batches(counter.matcher.canonical):
         for record in batch:
-            objects = None if record.objects is None else json.dumps(record.objects)
+            # a string either way: a column of only None would reach the actors as nulls
+            objects = "" if record.objects is None else json.dumps(record.objects)
             window.append({"caption": record.caption, "objects": objects})
             if len(window) == WINDOW_BLOCKS * block_rows:
                 count(window)
