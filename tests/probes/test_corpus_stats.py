@@ -17,6 +17,7 @@ from cliposcope.errors import CliposcopeError
 from cliposcope.probes.corpus_stats import (
     CorpusCounter,
     CorpusStatsSettings,
+    CorpusTallies,
     OriginTally,
     run_corpus_stats,
 )
@@ -188,6 +189,8 @@ def test_tallies_merge_to_the_whole(hand):
     merged = parts[0]
     for part in parts[1:]:
         merged.merge(part)
+    travelled = CorpusTallies.from_record(json.loads(json.dumps(merged.to_record())))
+    assert as_json(travelled.truth.summary(1)) == as_json(merged.truth.summary(1))
     assert as_json(merged.truth.summary(1)) == as_json(whole.truth.summary(1))
     assert as_json(merged.proxy.summary(1)) == as_json(whole.proxy.summary(1))
     assert (merged.captions, merged.mentions) == (whole.captions, whole.mentions)

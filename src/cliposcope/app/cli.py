@@ -162,15 +162,16 @@ def _add_scene_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="captions_*.json: objects listed in the order a caption names them",
     )
-    coco.add_argument("--coco-gallery", default="sprites", choices=GALLERIES,
+    coco.add_argument("--coco-gallery", choices=GALLERIES,
                       help="reference per category: sprite renders (default), box or mask crops "
                       "of its largest instance, or a folder (--coco-gallery-dir)")  # fmt: skip
     coco.add_argument("--coco-gallery-dir", metavar="DIR", help="DIR/<category>/ images")
-    coco.add_argument("--coco-gallery-size", type=int, default=224, help="sprite renders, px")
-    coco.add_argument("--coco-min-area", type=float, default=0.0,
+    coco.add_argument("--coco-gallery-size", type=int, help="sprite renders, px (default 224)")
+    coco.add_argument("--coco-min-area", type=float,
                       help="smallest object kept, as a share of the image (default 0)")  # fmt: skip
-    coco.add_argument("--coco-area", default="max", choices=("max", "sum"),
-                      help="a category's size: its largest instance, or all of them")  # fmt: skip
+    coco.add_argument("--coco-area", choices=("max", "sum"),
+                      help="a category's size: its largest instance (max, default), or all of "
+                      "them (sum)")  # fmt: skip
 
 
 def _add_probe_commands(commands) -> None:
@@ -459,8 +460,10 @@ def encoder_options(args: argparse.Namespace) -> EncoderOptions:
     if ray is not None:
         from dataclasses import replace
 
-        device = EncoderOptions(device=args.device).load_options().device
-        ray = replace(ray, gpus_per_actor=1.0 if device.startswith("cuda") else 0.0)
+        from cliposcope.encoders.base import resolve_device
+
+        gpu = resolve_device(args.device).startswith("cuda")
+        ray = replace(ray, gpus_per_actor=1.0 if gpu else 0.0)
     return EncoderOptions(checkpoint=getattr(args, "checkpoint", None), device=args.device,
                           precision=args.precision, batch_size=args.batch_size,
                           cache=not args.no_cache, cache_dir=args.cache_dir,
@@ -524,13 +527,19 @@ def _role_runner(args: argparse.Namespace):
     return run
 
 
+# COCO options -> CocoSelection fields; argparse leaves them None, so the selection's own
+# defaults apply and an option given without COCO images can be told apart.
+COCO_SELECTION = {"coco_min_area": "min_object_area", "coco_area": "area",
+                  "coco_gallery": "gallery", "coco_gallery_dir": "gallery_dir",
+                  "coco_gallery_size": "gallery_size"}  # fmt: skip
+
+
 def _refuse_stray_coco_options(args: argparse.Namespace) -> None:
     """COCO options only act on COCO images: given alone, they would be silently ignored."""
-    defaults = {"coco_captions": None, "coco_gallery": "sprites", "coco_gallery_dir": None,
-                "coco_gallery_size": 224, "coco_min_area": 0.0, "coco_area": "max"}  # fmt: skip
-    stray = ["--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
-    if stray:
-        raise CliposcopeError(f"{', '.join(stray)} apply to COCO images",
+    given = [name for name in ("coco_captions", *COCO_SELECTION) if getattr(args, name) is not None]
+    if given:
+        stray = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise CliposcopeError(f"{stray} apply to COCO images",
                               hint="add --coco-instances FILE and --coco-images DIR")  # fmt: skip
 
 
@@ -543,10 +552,9 @@ def _coco_scene_set(args: argparse.Namespace, out: Path):
     if not (args.coco_instances and args.coco_images):
         raise CliposcopeError("COCO images need --coco-instances and --coco-images",
                               hint="the annotation file and the folder of its images")  # fmt: skip
-    selection = CocoSelection(n=3 if args.objects is None else args.objects,
-                              min_object_area=args.coco_min_area, area=args.coco_area,
-                              gallery=args.coco_gallery, gallery_dir=args.coco_gallery_dir,
-                              gallery_size=args.coco_gallery_size)  # fmt: skip
+    chosen = {field: getattr(args, name) for name, field in COCO_SELECTION.items()
+              if getattr(args, name) is not None}  # fmt: skip
+    selection = CocoSelection(n=3 if args.objects is None else args.objects, **chosen)
     return coco_scene_set(
         args.coco_instances,
         args.coco_images,

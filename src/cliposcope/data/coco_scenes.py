@@ -78,7 +78,11 @@ class CocoSelection:
 class _Candidate:
     image: dict
     sizes: dict[str, float]  # category -> share of the image
-    largest: dict[str, dict]  # category -> its largest instance
+    instances: dict[str, list[dict]]  # category -> its non-crowd annotations
+
+    def largest(self, name: str) -> dict:
+        """The category's largest instance (the first of equals)."""
+        return max(self.instances[name], key=lambda annotation: annotation["area"])
 
 
 def coco_scene_set(
@@ -139,7 +143,7 @@ def _candidates(coco, names, selection: CocoSelection, counts: Counter):
                                   hint="COCO image records carry width and height")  # fmt: skip
         counts["images"] += 1
         sizes: dict[str, float] = {}
-        largest: dict[str, dict] = {}
+        instances: dict[str, list[dict]] = {}
         for annotation in coco.imgToAnns.get(image_id, ()):
             if annotation.get("iscrowd", 0):
                 counts["crowd annotations ignored"] += 1
@@ -155,9 +159,8 @@ def _candidates(coco, names, selection: CocoSelection, counts: Counter):
                 sizes[name] = sizes.get(name, 0.0) + share
             else:
                 sizes[name] = max(sizes.get(name, 0.0), share)
-            if name not in largest or area > largest[name]["area"]:
-                largest[name] = annotation
-        candidate = _Candidate(image, sizes, largest)
+            instances.setdefault(name, []).append(annotation)
+        candidate = _Candidate(image, sizes, instances)
         reason = _rejection(candidate, selection)
         if reason is None:
             chosen.append(candidate)
@@ -211,7 +214,7 @@ def _scene(candidate: _Candidate, root: Path, caption_index, matcher, counts: Co
     largest = max(present, key=lambda c: sizes[c])
     objects = []
     for name in order:
-        x, y, w, h = candidate.largest[name].get("bbox") or (0, 0, 0, 0)
+        x, y, w, h = candidate.largest(name).get("bbox") or (0, 0, 0, 0)
         box = (int(x), int(y), round(x + w), round(y + h))
         objects.append(SceneObject(name, "large" if name == largest else "small", sizes[name],
                                    box))  # fmt: skip
@@ -264,12 +267,12 @@ def _gallery_plan(needed, selection, others, chosen, root: Path, counts: Counter
     plan = []
     for name in needed:
         for pool, source in ((others, "an unselected image"), (chosen, "a query")):
-            usable = [c for c in pool if name in c.largest and _image_file(root, c.image)]
+            usable = [c for c in pool if name in c.instances and _image_file(root, c.image)]
             if usable:
-                best = max(usable, key=lambda c: c.largest[name]["area"])
+                best = max(usable, key=lambda c: c.largest(name)["area"])
                 counts[f"gallery crops from {source}"] += 1
                 plan.append(_Reference(name, f"image {best.image['id']}", best.image,
-                                       best.largest[name]))  # fmt: skip
+                                       best.largest(name)))  # fmt: skip
                 break
     return plan
 
@@ -338,16 +341,14 @@ def _label_map(coco, candidate: _Candidate, scene: Scene, area: str) -> np.ndarr
     the largest to the smallest, so an overlap goes to the smaller object (usually in
     front), whatever the object order. None when the image has no segmentation."""
     image = candidate.image
-    annotations = [a for a in coco.imgToAnns.get(image["id"], ()) if not a.get("iscrowd", 0)]
+    annotations = [a for group in candidate.instances.values() for a in group]
     if not annotations or not all(a.get("segmentation") for a in annotations):
         return None
-    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     labels = np.zeros((image["height"], image["width"]), np.uint8)
     order = sorted(range(len(scene.objects)), key=lambda k: -candidate.sizes[scene.objects[k].name])
     for k in order:
         name = scene.objects[k].name
-        chosen = ([candidate.largest[name]] if area == "max" else
-                  [a for a in annotations if names.get(a["category_id"]) == name])  # fmt: skip
+        chosen = [candidate.largest(name)] if area == "max" else candidate.instances[name]
         for annotation in chosen:
             labels[_instance_mask(coco, annotation, image)] = k + 1
     return labels

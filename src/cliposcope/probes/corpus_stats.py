@@ -81,6 +81,9 @@ def _twice_rank(sizes: Sequence[float], index: int) -> int:
     return 2 + 2 * larger + (equal - 1)
 
 
+_COUNTS = ("kept", "largest_known", "smallest_known", "largest_at", "smallest_at")
+
+
 @dataclass
 class OriginTally:
     """Counts behind one set of figures (ground truth or proxy); ``merge`` adds another."""
@@ -130,11 +133,37 @@ class OriginTally:
             self.categories[category] = {"first": 0, "k": Counter(), "rank2": Counter()}
         return self.categories[category]
 
+    def to_record(self) -> dict:
+        """The counts as plain JSON data (workers send tallies as data, never as code)."""
+
+        def pairs(counter: Counter) -> list:
+            return [[*key, value] if isinstance(key, tuple) else [key, value]
+                    for key, value in counter.items()]  # fmt: skip
+
+        categories = {name: {"first": row["first"], "k": pairs(row["k"]),
+                             "rank2": pairs(row["rank2"])}
+                      for name, row in self.categories.items()}  # fmt: skip
+        return {"min_k": self.min_k, "max_k": self.max_k, "categories": categories,
+                "dropped": dict(self.dropped),
+                **{name: pairs(getattr(self, name)) for name in _COUNTS}}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: dict) -> OriginTally:
+        def counter(rows: list) -> Counter:
+            return Counter({(tuple(row[:-1]) if len(row) > 2 else row[0]): row[-1]
+                            for row in rows})  # fmt: skip
+
+        tally = cls(record["min_k"], record["max_k"], dropped=Counter(record["dropped"]),
+                    **{name: counter(record[name]) for name in _COUNTS})  # fmt: skip
+        tally.categories = {name: {"first": row["first"], "k": counter(row["k"]),
+                                   "rank2": counter(row["rank2"])}
+                            for name, row in record["categories"].items()}  # fmt: skip
+        return tally
+
     def merge(self, other: OriginTally) -> OriginTally:
         if (self.min_k, self.max_k) != (other.min_k, other.max_k):
             raise ValueError("tallies of different k ranges do not merge")
-        for name in ("kept", "largest_known", "smallest_known", "largest_at", "smallest_at",
-                     "dropped"):  # fmt: skip
+        for name in (*_COUNTS, "dropped"):
             getattr(self, name).update(getattr(other, name))
         for category, row in other.categories.items():
             mine = self._row(category)
@@ -240,6 +269,17 @@ class CorpusTallies:
     proxy: OriginTally
     captions: int = 0
     mentions: Counter = field(default_factory=Counter)  # mentions left out, by reason
+
+    def to_record(self) -> dict:
+        return {"truth": None if self.truth is None else self.truth.to_record(),
+                "proxy": self.proxy.to_record(), "captions": self.captions,
+                "mentions": dict(self.mentions)}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: dict) -> CorpusTallies:
+        truth = None if record["truth"] is None else OriginTally.from_record(record["truth"])
+        return cls(truth, OriginTally.from_record(record["proxy"]), record["captions"],
+                   Counter(record["mentions"]))  # fmt: skip
 
     def merge(self, other: CorpusTallies) -> CorpusTallies:
         if self.truth is not None and other.truth is not None:

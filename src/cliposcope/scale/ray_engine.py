@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -322,7 +321,7 @@ class BlockCounter:
         for caption, objects in zip(batch["caption"], batch["objects"], strict=True):
             sizes = json.loads(objects) if objects else None  # "": no annotations
             records.append(CaptionRecord(caption, sizes, ""))
-        tallies = pickle.dumps(self.counter.count(records))
+        tallies = json.dumps(self.counter.count(records).to_record())
         return {"tallies": np.array([tallies], dtype=object)}
 
 
@@ -330,6 +329,8 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
     """Corpus tallies counted on an actor pool, block by block, and merged. The corpus is
     read here (streamed) and shipped ``WINDOW_BLOCKS`` blocks of ``block_rows`` captions at
     a time, so the driver's memory stays bounded."""
+    from cliposcope.probes.corpus_stats import CorpusTallies
+
     ray = need_ray()
     constructor = {"settings": asdict(settings), "vocabulary": list(counter.matcher.vocabulary),
                    "sized": counter.sized}  # fmt: skip
@@ -345,7 +346,7 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
         )  # fmt: skip
         try:
             for row in counted.iter_rows():  # integer counts: any merge order gives the same
-                tallies.merge(pickle.loads(row["tallies"]))
+                tallies.merge(CorpusTallies.from_record(json.loads(row["tallies"])))
         except Exception as error:
             raise _ray_failure(error) from None
 
