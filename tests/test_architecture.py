@@ -36,6 +36,7 @@ LAYERS = (
     ("encoders", ("specs", "encoders")),
     ("cache", ("cache",)),
     ("data", ("data",)),
+    ("generation", ("generation",)),
     ("probes", ("probes",)),
     ("scale", ("scale",)),
     ("lab", ("lab",)),

@@ -180,6 +180,9 @@ def _add_probe_commands(commands) -> None:
     for probe in list_probes():
         if probe.data == "corpus":  # no model: under `cliposcope corpus`
             continue
+        if probe.data == "generation":  # a generator and a detector instead of a model
+            _add_generation_command(commands, probe)
+            continue
         parser = commands.add_parser(probe.name, help=probe.summary)
         own = {"scenes": SCENE_OPTIONS, "captions": CORPUS_OPTIONS}.get(probe.data, ())
         add_settings_options(parser, probe.settings, RUN_OPTIONS + own)
@@ -194,6 +197,72 @@ def _add_probe_commands(commands) -> None:
     _add_scene_options(paper)
     _add_run_options(paper, (RANDOM_INIT,))
     paper.set_defaults(handler=cmd_run, probe=None)
+
+
+GENERATION_OPTIONS = (
+    "generator",
+    "detector",
+    "images",
+    "steps",
+    "guidance",
+    "resolution",
+    "batch_size",
+    "detector_batch_size",
+    "device",
+    "precision",
+    "out",
+    "quiet",
+)
+GENERATION_EXAMPLE = """\
+example (a machine with the model hub and a GPU):
+  cliposcope run t2i --generator diffusers:stabilityai/stable-diffusion-2-1-base \\
+      --detector torchvision:fasterrcnn_resnet50_fpn_v2 --device cuda --precision fp16 \\
+      --out results/t2i
+
+check the pipeline first, offline and in seconds, against planted truth:
+  cliposcope run t2i --generator planted:0.9,0.6,0.3 --detector truth:planted --out /tmp/t2i
+
+images and detections are kept under --images by content key: a rerun resumes, and another
+--detector scores the same images without drawing them again (docs/t2i.md).
+"""
+
+
+def _add_generation_command(commands, probe: Probe) -> None:
+    from cliposcope.generation.registry import detector_kinds, generator_kinds
+
+    parser = commands.add_parser(probe.name, help=probe.summary, epilog=GENERATION_EXAMPLE,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    add_settings_options(parser, probe.settings, (*GENERATION_OPTIONS, "seed"))
+    models = parser.add_argument_group("generator and detector")
+    models.add_argument("--generator", action="append", required=True, metavar="SPEC",
+                        help="repeatable; kinds: " + "; ".join(
+                            f"{k.name}: {k.description} (e.g. {k.examples[0]})"
+                            for k in generator_kinds()))  # fmt: skip
+    models.add_argument(
+        "--detector",
+        required=True,
+        metavar="SPEC",
+        help="kinds: "
+        + "; ".join(f"{k.name}: {k.description} (e.g. {k.examples[0]})" for k in detector_kinds()),
+    )
+    models.add_argument("--images", metavar="DIR",
+                        help="image store, shared by runs (default: OUT/t2i-images)")  # fmt: skip
+    drawing = parser.add_argument_group("generation (recorded with every image)")
+    drawing.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    drawing.add_argument("--guidance", type=float, default=7.5,
+                         help="classifier-free guidance scale (default 7.5)")  # fmt: skip
+    drawing.add_argument("--resolution", type=int, default=512, help="pixels (default 512)")
+    drawing.add_argument("--batch-size", type=int, default=4, metavar="N",
+                         help="images per generator pass (default 4)")  # fmt: skip
+    drawing.add_argument("--detector-batch-size", type=int, default=8, metavar="N")
+    drawing.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
+    drawing.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                         help="weights' dtype: fp32 (default), or fp16/bf16 on a GPU")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0,
+                        help="samples the combinations and the seed list")  # fmt: skip
+    parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=cmd_generation, probe=probe)
 
 
 CORPUS_OPTIONS = ("coco_captions", "coco_instances", "input", "format", "caption_column",
@@ -587,6 +656,55 @@ def cmd_run(args: argparse.Namespace) -> int:
             results.append(result)
             if not args.quiet:
                 print(f"wrote {path}", file=sys.stderr)
+    print(render_tables(results))
+    return 0
+
+
+def cmd_generation(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from cliposcope.encoders.base import resolve_device
+    from cliposcope.generation.base import DetectorOptions, GenerationOptions
+    from cliposcope.generation.registry import load_detector, load_generator
+    from cliposcope.generation.rig import Rig, check_specs, libraries_of
+    from cliposcope.generation.store import ImageStore
+    from cliposcope.probes.registry import run_probe
+    from cliposcope.probes.t2i import slug
+    from cliposcope.report.table import render_tables
+    from cliposcope.results import result_filename
+
+    probe: Probe = args.probe
+    check_range("--seed", args.seed, 0, hint="a non-negative integer")
+    settings = settings_from_args(probe.settings, args, seed=args.seed)
+    generation = GenerationOptions(
+        device=args.device,
+        precision=args.precision,
+        steps=args.steps,
+        guidance=args.guidance,
+        resolution=args.resolution,
+        batch_size=args.batch_size,
+    )
+    detection = DetectorOptions(device=args.device, batch_size=args.detector_batch_size)
+    for spec in args.generator:
+        check_specs(spec, args.detector)
+    resolve_device(args.device)
+    out = Path(args.out)
+    images = Path(args.images) if args.images else out / "t2i-images"
+    check_output_folder(out, "--out")
+    check_output_folder(images, "--images")
+    detector = load_detector(args.detector, detection)
+    results = []
+    for spec in dict.fromkeys(args.generator):
+        rig = Rig(load_generator(spec, generation), detector, ImageStore(images),
+                  libraries_of(spec, args.detector))  # fmt: skip
+        examples = out / "t2i-examples" / slug(f"{spec} {args.detector}", 80)
+        result = run_probe(probe.name, None, rig, replace(settings, artifacts_dir=examples),
+                           progress=not args.quiet)  # fmt: skip
+        result.provenance["engine"] = {"engine": "local"}
+        path = result.save(out / result_filename(result))
+        results.append(result)
+        if not args.quiet:
+            print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
     return 0
 

@@ -19,8 +19,8 @@ from cliposcope.errors import CliposcopeError
 SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...]"
 
 
-def _syntax() -> str:
-    return f"{SPEC_SYNTAX}, FAMILY one of {', '.join(family_names())}"
+def _syntax(kinds: tuple[str, ...]) -> str:
+    return f"{SPEC_SYNTAX}, FAMILY one of {', '.join(kinds)}"
 
 
 @dataclass(frozen=True)
@@ -88,26 +88,34 @@ def require_folder_if_path(target: str) -> None:
         )
 
 
-def parse_spec(spec: str) -> ModelSpec:
-    """Parse a spec string; raise CliposcopeError with the syntax when it does not fit."""
+def parse_spec(spec: str, kinds: tuple[str, ...] | None = None, what: str = "model") -> ModelSpec:
+    """Parse a spec string; raise CliposcopeError with the syntax when it does not fit.
+
+    ``kinds`` are the prefixes accepted (default: the model families); ``what`` names the
+    thing specified in messages (the text-to-image probe parses generator and detector
+    specs the same way).
+    """
+    kinds = family_names() if kinds is None else kinds
+    listing = "`cliposcope models` lists them" if what == "model" else f"the {what} kinds"
     if not isinstance(spec, str) or not spec.strip():
-        raise CliposcopeError(f"empty model spec {spec!r}", hint=f"expected {_syntax()}")
+        raise CliposcopeError(f"empty {what} spec {spec!r}", hint=f"expected {_syntax(kinds)}")
     spec = spec.strip()
     family, sep, rest = spec.partition(":")
     if not sep:
         raise CliposcopeError(
-            f"model spec {spec!r} has no family prefix",
-            hint=f"expected {_syntax()}, e.g. {family_names()[0]}:{spec}",
+            f"{what} spec {spec!r} has no family prefix",
+            hint=f"expected {_syntax(kinds)}, e.g. {kinds[0]}:{spec}",
         )
     family = family.lower()
-    if family not in family_names():
+    if family not in kinds:
         raise CliposcopeError(
-            f"unknown model family {family!r} in spec {spec!r}",
-            hint=f"expected one of {', '.join(family_names())}; `cliposcope models` lists them",
+            f"unknown {what} family {family!r} in spec {spec!r}",
+            hint=f"expected one of {', '.join(kinds)}; {listing}",
         )
     target, _, query = rest.partition("?")
     if not target:
-        raise CliposcopeError(f"model spec {spec!r} names no model", hint=f"expected {_syntax()}")
+        raise CliposcopeError(f"{what} spec {spec!r} names no {what}",
+                              hint=f"expected {_syntax(kinds)}")  # fmt: skip
     options: dict[str, str] = {}
     if query:
         for item in query.split("&"):

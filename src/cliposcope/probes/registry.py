@@ -35,12 +35,15 @@ BUILTIN_PROBE_MODULES = (
     "cliposcope.probes.ioc",
     "cliposcope.probes.corpus_stats",
     "cliposcope.probes.tor_captions",
+    "cliposcope.probes.t2i",
 )
 # What a probe's run() gets as ``data``: nothing (it builds its own queries from its
 # settings), a data.scene_sets.SceneSet, or a caption corpus (data.corpus: CocoCorpus or
 # TableCorpus). Corpus probes measure data, not models: their encoder is None; caption
-# probes run a model on a caption corpus.
-DATA_KINDS = ("none", "scenes", "corpus", "captions")
+# probes run a model on a caption corpus. Generation probes (t2i) measure a text-to-image
+# generator: their data is a generation.rig.Rig (generator, detector, image store) and their
+# encoder is None.
+DATA_KINDS = ("none", "scenes", "corpus", "captions", "generation")
 
 Rows = tuple[list[str], list[list[str]]]
 
@@ -158,7 +161,10 @@ def run_probe(
     if probe.data in ("corpus", "captions") and data is None:
         raise CliposcopeError(f"{name} runs on a caption corpus",
                               hint="pass a data.corpus CocoCorpus or TableCorpus")  # fmt: skip
-    if probe.data != "corpus":
+    if probe.data == "generation" and data is None:
+        raise CliposcopeError(f"{name} runs a generator and a detector",
+                              hint="pass a generation.rig.Rig (open_rig) as data")  # fmt: skip
+    if probe.data not in ("corpus", "generation"):
         check_encoder(probe, encoder)
     return probe.run(encoder, data, settings, progress=progress).with_role(role)
 

@@ -1,0 +1,61 @@
+"""``clip:MODEL_SPEC``: a detector-free fallback. Every object label gets the image-text
+cosine similarity of the image and "a photo of a LABEL" under any cliposcope model with an
+image tower (e.g. ``clip:openclip:ViT-B-32/openai``). The probe calls an object present
+when its similarity exceeds a threshold calibrated per label on the run's own images whose
+prompt omits the label (a set false-positive rate). It locates nothing and shares the
+biases under study, so it is weaker evidence than a detector, and results say so."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cliposcope.encoders import load_encoder
+from cliposcope.encoders.specs import ModelSpec
+from cliposcope.errors import CliposcopeError
+from cliposcope.generation.base import Detection, Detector, DetectorOptions, StoredImage
+from cliposcope.generation.registry import Kind, register_detector
+
+QUERY = "a photo of a {}"
+
+
+class ClipScorer(Detector):
+    calibrated = True
+    default_threshold = 0.05  # the false-positive rate the per-label thresholds are set to
+    evidence = ("image-text similarity with calibrated thresholds (weaker evidence: no "
+                "localisation, and the scorer shares the encoder biases under study)")  # fmt: skip
+
+    def __init__(self, spec: ModelSpec, options: DetectorOptions):
+        model_spec = spec.canonical.partition(":")[2]
+        self.encoder = load_encoder(model_spec, device=options.device)
+        if not self.encoder.info.has_image_tower:
+            raise CliposcopeError(f"clip: scoring needs a model with an image tower; "
+                                  f"{model_spec} is text-only",
+                                  hint="e.g. clip:openclip:ViT-B-32/openai")  # fmt: skip
+        self.batch_size = options.batch_size
+        self.identity = {"kind": "clip", "query": QUERY,
+                         "encoder_fingerprint": self.encoder.info.fingerprint}  # fmt: skip
+        self.info = {
+            "spec": spec.canonical,
+            "family": "clip",
+            "query": QUERY,
+            "encoder": self.encoder.info.to_dict(),
+            "evidence": self.evidence,
+        }
+
+    def detect(self, images: Sequence[StoredImage], labels: Sequence[str]) -> list[list[Detection]]:
+        embedded = self.encoder.encode_images([item.load() for item in images])
+        texts = self.encoder.encode_text([QUERY.format(label) for label in labels])
+        similarity = embedded @ texts.T
+        return [[Detection(label, float(score)) for label, score in zip(labels, row, strict=True)]
+                for row in similarity]  # fmt: skip
+
+
+register_detector(
+    Kind(
+        name="clip",
+        description="detector-free fallback: image-text similarity under a cliposcope model, "
+        "thresholds calibrated per label (weaker evidence)",
+        load=ClipScorer,
+        examples=("clip:openclip:ViT-B-32/openai", "clip:toy:default"),
+    )
+)
