@@ -155,7 +155,7 @@ def save_tiny_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
     ))  # fmt: skip
     pipeline = StableDiffusionPipeline(
         unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+        scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False,
     )  # fmt: skip
     pipeline.save_pretrained(folder / "pipeline")

@@ -21,6 +21,7 @@ from cliposcope.results import ProbeResult
 
 TINY = "openclip:cliposcope-tiny"
 RUN = ["--no-cache", "--quiet"]
+T2I = ["run", "t2i", "--out", "{o}", "--quiet", "--generator"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def world(tmp_path_factory) -> Path:
     (w / "vocab_unknown.txt").write_text("dog\nunicornzz\n")
     (w / "vocab_bad.json").write_text("{not json")
     (w / "template_two.txt").write_text("{1} next to {2}\n")
+    (w / "t2i_unknown.txt").write_text("dog\nbus\nunicornzz\n")
+    (w / "t2i_not_coco.txt").write_text("dog\nbus\nstreet sign\n")
     (w / "images_empty").mkdir()
     (w / "images_corrupt").mkdir()
     (w / "images_corrupt" / "bad.png").write_bytes(b"\x89PNG garbage")
@@ -1031,6 +1034,65 @@ CASES = [
     (["demo", "--out", "{w}/afile.txt", "--quiet"], "afile.txt"),
     (["demo", "--seed", "-1", "--out", "{o}", "--quiet"], "--seed -1"),
     (["demo", "--out", "/proc/cliposcope-demo", "--quiet"], "/proc"),
+    # --- text-to-image ------------------------------------------------------------------
+    ([*T2I, "nope:x", "--detector", "truth:planted"], "unknown generator family 'nope'"),
+    ([*T2I, "planted:2", "--detector", "truth:planted"], "planted:2"),
+    ([*T2I, "planted:0.5?size=10", "--detector", "truth:planted"], "size 10"),
+    ([*T2I, "planted:0.5?colour=red", "--detector", "truth:planted"], "colour"),
+    ([*T2I, "planted:0.5", "--detector", "yolo:v8"], "unknown detector family 'yolo'"),
+    ([*T2I, "planted:0.5", "--detector", "torchvision:yolo?weights=none"], "'yolo'"),
+    ([*T2I, "planted:0.5", "--detector", "truth:other"], "'other'"),
+    ([*T2I, "planted:0.5", "--detector", "clip:nope:x"], "'nope'"),
+    ([*T2I, "diffusers:./no-such-pipeline", "--detector", "truth:planted"], "no-such-pipeline"),
+    ([*T2I, "planted:0.5", "--detector", "truth:planted", "--n", "7"], "--n 7"),
+    (
+        [*T2I, "planted:0.5", "--detector", "truth:planted", "--n", "4", "--size-order"],
+        "--size-order",
+    ),
+    ([*T2I, "planted:0.5", "--detector", "truth:planted", "--steps", "0"], "--steps 0"),
+    ([*T2I, "planted:0.5", "--detector", "truth:planted", "--resolution", "50"], "50"),
+    ([*T2I, "planted:0.5", "--detector", "truth:planted", "--threshold", "2"], "--threshold 2"),
+    ([*T2I, "planted:0.5", "--detector", "truth:planted", "--combinations", "0"], "0"),
+    (
+        [*T2I, "planted:0.5", "--detector", "truth:planted", "--template", "{1} and {2}"],
+        "{1} and {2}",
+    ),
+    (
+        [*T2I, "planted:0.5", "--detector", "truth:planted", "--vocab", "{w}/t2i_unknown.txt"],
+        "unicornzz",
+    ),
+    (
+        [
+            *T2I,
+            "planted:0.5",
+            "--detector",
+            "torchvision:ssdlite320_mobilenet_v3_large?weights=none",
+            "--vocab",
+            "{w}/t2i_not_coco.txt",
+        ],
+        "street sign",
+    ),
+    (
+        [*T2I, "planted:0.5", "--detector", "torchvision:ssd300_vgg16?weights={w}/afile.txt"],
+        "afile.txt",
+    ),
+    (
+        [*T2I, "planted:0.5", "--detector", "truth:planted", "--images", "{w}/afile.txt"],
+        "afile.txt",
+    ),
+    (
+        [
+            "run",
+            "t2i",
+            "--generator",
+            "planted:0.5",
+            "--detector",
+            "truth:planted",
+            "--out",
+            "{w}/afile.txt",
+        ],
+        "afile.txt",
+    ),
     # --- lab ---------------------------------------------------------------------------
     (
         ["lab", "train", "--checkpoint-every", "0", "--out", "{o}", "--quiet"],

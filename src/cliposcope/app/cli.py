@@ -697,7 +697,11 @@ def cmd_generation(args: argparse.Namespace) -> int:
     for spec in dict.fromkeys(args.generator):
         rig = Rig(load_generator(spec, generation), detector, ImageStore(images),
                   libraries_of(spec, args.detector))  # fmt: skip
-        examples = out / "t2i-examples" / slug(f"{spec} {args.detector}", 80)
+        pair = f"{spec}|{args.detector}"
+        readable = slug(f"{Path(spec.partition('?')[0]).name} {args.detector.partition('?')[0]}")
+        examples = (
+            out / "t2i-examples" / f"{readable}-{hashlib.sha256(pair.encode()).hexdigest()[:8]}"
+        )
         result = run_probe(probe.name, None, rig, replace(settings, artifacts_dir=examples),
                            progress=not args.quiet)  # fmt: skip
         result.provenance["engine"] = {"engine": "local"}

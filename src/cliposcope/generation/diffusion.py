@@ -8,6 +8,7 @@ any device and in any batch.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 
 from cliposcope.encoders.base import resolve_device
@@ -46,7 +47,11 @@ class DiffusersGenerator(Generator):
                                   "by diffusion pipelines", hint="use fp32 on the CPU")  # fmt: skip
         dtype = getattr(torch, DTYPES[options.precision])
         try:
-            pipeline = diffusers.DiffusionPipeline.from_pretrained(spec.target, torch_dtype=dtype)
+            with warnings.catch_warnings():  # newer diffusers call it dtype; older need this
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                pipeline = diffusers.DiffusionPipeline.from_pretrained(
+                    spec.target, torch_dtype=dtype
+                )
         except Exception as error:  # a bad folder or name, the hub unreachable, ...
             raise CliposcopeError(
                 f"cannot load the diffusers pipeline {spec.target!r}: {describe_exception(error)}",
