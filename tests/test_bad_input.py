@@ -22,6 +22,7 @@ from cliposcope.results import ProbeResult
 TINY = "openclip:cliposcope-tiny"
 RUN = ["--no-cache", "--quiet"]
 T2I = ["run", "t2i", "--out", "{o}", "--quiet", "--generator"]
+SSDLITE = "torchvision:ssdlite320_mobilenet_v3_large?weights=none"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def world(tmp_path_factory) -> Path:
     (w / "template_two.txt").write_text("{1} next to {2}\n")
     (w / "t2i_unknown.txt").write_text("dog\nbus\nunicornzz\n")
     (w / "t2i_not_coco.txt").write_text("dog\nbus\nstreet sign\n")
+    (w / "t2i_two.txt").write_text("dog\nbus\n")
     (w / "images_empty").mkdir()
     (w / "images_corrupt").mkdir()
     (w / "images_corrupt" / "bad.png").write_bytes(b"\x89PNG garbage")
@@ -1092,6 +1094,35 @@ CASES = [
             "{w}/afile.txt",
         ],
         "afile.txt",
+    ),
+    ([*T2I, "diffusers:org/model", "--detector", "truth:planted"], "diffusers:org/model"),
+    (
+        [
+            *T2I,
+            "diffusers:org/model",
+            "--detector",
+            SSDLITE,
+            "--device",
+            "cpu",
+            "--precision",
+            "fp16",
+        ],
+        "--precision fp16",
+    ),
+    ([*T2I, "planted:0.5", "--detector", SSDLITE, "--threshold", "0.01"], "--threshold 0.01"),
+    (
+        [
+            *T2I,
+            "planted:0.5",
+            "--detector",
+            "clip:toy:default",
+            "--n",
+            "2",
+            "--no-solo",
+            "--vocab",
+            "{w}/t2i_two.txt",
+        ],
+        "clip:toy:default",
     ),
     # --- lab ---------------------------------------------------------------------------
     (

@@ -35,7 +35,8 @@ def test_the_tiny_pipeline_draws_the_same_image_for_a_prompt_and_seed(pipeline):
     (alone,) = generator.generate([Request("a photo of a dog", ("dog",), 7)])
     assert a.image.size == (32, 32) and a.truth is None
     assert a.image.tobytes() == alone.image.tobytes()  # the same noise in or out of a batch
-    assert a.image.tobytes() != c.image.tobytes()
+    assert a.image.tobytes() != c.image.tobytes()  # another seed
+    assert a.image.tobytes() != b.image.tobytes()  # another prompt
     assert generator.info["weights_hash"].startswith("sha256:")
     assert generator.info["settings"]["steps"] == 2
     other = load_generator(f"diffusers:{pipeline}", GenerationOptions(device="cpu", steps=3,

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from cliposcope.errors import CliposcopeError
-from cliposcope.generation.base import Detection, DetectorOptions, GenerationOptions
-from cliposcope.generation.rig import open_rig
+from cliposcope.generation.base import Detection, Detector, DetectorOptions, GenerationOptions
+from cliposcope.generation.registry import load_generator
+from cliposcope.generation.rig import Rig, open_rig
+from cliposcope.generation.store import ImageStore
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.stats import (
     newcombe_paired_interval,
@@ -169,7 +171,12 @@ def test_the_result_records_what_reproduces_it(planted_result):
     assert result.settings["detector"] == "truth:planted"
     assert result.settings["presence_rule"] == {"kind": "score threshold", "threshold": 0.5}
     assert len(result.settings["seeds"]) == 5
-    assert result.provenance["counts"]["images_generated"] == result.provenance["counts"]["images"]
+    counts = result.provenance["counts"]
+    design = build_design(T2I_OBJECTS, T2ISettings(combinations=40, size_order=True))
+    repeated = len(design) - len({p.text for p in design})  # size-arm orders also balanced
+    assert repeated > 0 and counts["images"] == 5 * len(design)
+    assert counts["images_generated"] == counts["images"] - 5 * repeated  # each drawn once
+    assert counts["blanked_by_safety_checker"] == 0
     assert result.provenance["evidence"].startswith("ground truth")
     assert len(result.provenance["design_fingerprint"]) == 64
     examples = sorted((folder / "examples").glob("*.png"))
@@ -243,3 +250,119 @@ def test_a_damaged_store_record_is_one_clear_error(tmp_path):
     with pytest.raises(CliposcopeError, match="not four numbers") as caught:
         run_probe("t2i", None, rig_for(tmp_path), settings)
     assert "delete it" in caught.value.hint
+
+
+class RuleDetector(Detector):
+    """Reports the named objects a rule lets through, plus 'always' objects everywhere."""
+
+    def __init__(self, hides=(), always=(), only_first=False):
+        self.hides, self.always, self.only_first = set(hides), set(always), only_first
+        self.identity = {"kind": "rule", "hides": sorted(hides), "always": sorted(always),
+                         "only_first": only_first}  # fmt: skip
+        self.info = {"spec": "rule:test", "family": "rule", "evidence": "a test rule"}
+
+    def detect(self, images, labels):
+        found = []
+        for image in images:
+            named = image.record["objects"][:1] if self.only_first else image.record["objects"]
+            shown = (set(named) - self.hides) | self.always
+            found.append([Detection(label, 0.9) for label in labels if label in shown])
+        return found
+
+
+def rule_rig(store: Path, detector: Detector) -> Rig:
+    generator = load_generator("planted:1", GenerationOptions())
+    return Rig(generator, detector, ImageStore(store), ("torch",))
+
+
+def test_per_object_solo_and_off_prompt_figures_on_a_hand_counted_design(tmp_path):
+    # 4 objects, pairs: all 6 combinations x 2 orders x 1 seed = 12 images; every object is
+    # at each position 3 times. The detector never sees "cup" and sees "dog" everywhere.
+    words = _vocab(tmp_path, ["dog", "bus", "cup", "apple"])
+    settings = T2ISettings(n=2, combinations=6, seeds_per_prompt=1, vocab=str(words))
+    result = run_probe("t2i", None, rule_rig(tmp_path / "s", RuleDetector(hides={"cup"},
+                                                                           always={"dog"})),
+                       settings)  # fmt: skip
+    m = result.metrics
+    assert [(f["count"], f["total"]) for f in m["presence_by_position"]] == [(9, 12), (9, 12)]
+    assert m["first_minus_last"]["table"] == [6, 3, 3, 0]  # cup first 3 times, last 3 times
+    assert m["first_minus_last"]["estimate"] == 0.0 and m["first_minus_last"]["p_value"] == 1.0
+    assert (m["all_present"]["count"], m["all_present"]["total"]) == (6, 12)
+    assert m["never_drawn"] == ["cup"]
+    presence = {w: (f["presence"]["count"], f["presence"]["total"])
+                for w, f in m["per_object"].items()}  # fmt: skip
+    assert presence == {"dog": (6, 6), "bus": (6, 6), "cup": (0, 6), "apple": (6, 6)}
+    assert [(f["count"], f["total"]) for f in m["per_object"]["bus"]["by_position"]] == [
+        (3, 3), (3, 3)]  # fmt: skip
+    # off the prompt: "dog" in the 6 images whose prompt omits it, of 12 x 2 chances
+    off = m["controls"]["off_prompt_detections"]
+    assert (off["count"], off["total"]) == (6, 24)
+    solo = m["controls"]["solo_presence"]
+    assert (solo["count"], solo["total"]) == (3, 4)
+    assert {w: f["count"] for w, f in m["controls"]["solo_by_object"].items()} == {
+        "dog": 1, "bus": 1, "cup": 0, "apple": 1}  # fmt: skip
+
+
+def test_size_arms_pair_the_largest_and_the_smallest_object_by_identity(tmp_path):
+    # a detector blind to small objects: the largest is present wherever it is named, the
+    # smallest nowhere, whichever end of the prompt it is at
+    small = {w for w in T2I_OBJECTS if size_bucket(w) == "small"}
+    settings = T2ISettings(n=3, combinations=5, seeds_per_prompt=2, size_order=True, solo=False)
+    result = run_probe("t2i", None, rule_rig(tmp_path, RuleDetector(hides=small)), settings)
+    sizes = result.metrics["size_order"]
+    assert sizes["largest_named_first_minus_last"]["table"] == [10, 0, 0, 0]
+    assert sizes["smallest_named_first_minus_last"]["table"] == [0, 0, 0, 10]
+    for arm, present in ((LARGE_FIRST, [10, 10, 0]), (SMALL_FIRST, [0, 10, 10])):
+        assert [f["count"] for f in sizes[arm]["presence_by_position"]] == present
+    # a detector that sees only the object named first: both objects gain from going first
+    result = run_probe("t2i", None, rule_rig(tmp_path, RuleDetector(only_first=True)), settings)
+    sizes = result.metrics["size_order"]
+    assert sizes["largest_named_first_minus_last"]["table"] == [0, 10, 0, 0]
+    assert sizes["smallest_named_first_minus_last"]["table"] == [0, 10, 0, 0]
+
+
+@pytest.mark.parametrize(("table", "phi"), [
+    ((2, 9, 12, 21), -66 / math.sqrt(11 * 33 * 14 * 30)),  # a*d - b*c < 0: taken as it is
+    ((5, 5, 5, 6), 0.0),  # 0 < a*d - b*c = 5 <= n/2 = 10.5: the correction makes it 0
+])  # fmt: skip
+def test_newcombe_phi_below_zero_and_within_the_correction(table, phi):
+    a, b, c, d = table
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_interval(a + b, n)
+    l2, u2 = wilson_interval(a + c, n)
+    low = p1 - p2 - math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    high = p1 - p2 + math.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    assert newcombe_paired_interval(*table) == pytest.approx((low, high))
+
+
+def test_a_new_threshold_rescores_the_stored_detections(tmp_path):
+    settings = T2ISettings(n=2, combinations=6, seeds_per_prompt=2)
+    clip = "clip:toy:default"
+    first = run_probe("t2i", None, rig_for(tmp_path, detector=clip), settings)
+    looser = run_probe(
+        "t2i",
+        None,
+        rig_for(tmp_path, detector=clip),
+        T2ISettings(n=2, combinations=6, seeds_per_prompt=2, threshold=0.3),
+    )
+    counts = looser.provenance["counts"]
+    assert counts["images_generated"] == 0 and counts["detections_run"] == 0
+    assert looser.settings["presence_rule"]["false_positive_rate"] == 0.3
+    assert first.settings["presence_rule"]["false_positive_rate"] == 0.05
+    strict = first.settings["presence_rule"]["thresholds"]
+    loose = looser.settings["presence_rule"]["thresholds"]
+    assert all(loose[w] <= strict[w] for w in strict) and loose != strict
+    assert "off_prompt_detections" not in first.metrics["controls"]  # calibration sets it
+
+
+def test_a_damaged_store_image_is_one_clear_error(tmp_path):
+    settings = T2ISettings(n=2, combinations=1, seeds_per_prompt=1, solo=False)
+    run_probe("t2i", None, rig_for(tmp_path), settings)
+    for detections in (tmp_path / "detections").glob("*/*.json"):
+        detections.unlink()
+    image = sorted((tmp_path / "images").glob("*/*.png"))[0]
+    image.write_bytes(b"\x89PNG broken")
+    with pytest.raises(CliposcopeError, match="cannot be read"):
+        run_probe("t2i", None, rig_for(tmp_path, "planted:0.9,0.6,0.3", "clip:toy:default"),
+                  settings)  # fmt: skip

@@ -660,6 +660,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def examples_folder(out: Path, generator: str, detector: str, settings) -> Path:
+    """OUT/t2i-examples/<readable pair>-<digest>: one folder per generator, detector and
+    settings, as result files are named."""
+    from cliposcope.probes.t2i import slug
+
+    readable = slug(f"{Path(generator.partition('?')[0]).name} {detector.partition('?')[0]}")
+    digest = hashlib.sha256(f"{generator}|{detector}|{settings!r}".encode()).hexdigest()[:8]
+    return out / "t2i-examples" / f"{readable}-{digest}"
+
+
 def cmd_generation(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -669,7 +679,6 @@ def cmd_generation(args: argparse.Namespace) -> int:
     from cliposcope.generation.rig import Rig, check_specs, libraries_of
     from cliposcope.generation.store import ImageStore
     from cliposcope.probes.registry import run_probe
-    from cliposcope.probes.t2i import slug
     from cliposcope.report.table import render_tables
     from cliposcope.results import result_filename
 
@@ -697,11 +706,7 @@ def cmd_generation(args: argparse.Namespace) -> int:
     for spec in dict.fromkeys(args.generator):
         rig = Rig(load_generator(spec, generation), detector, ImageStore(images),
                   libraries_of(spec, args.detector))  # fmt: skip
-        pair = f"{spec}|{args.detector}"
-        readable = slug(f"{Path(spec.partition('?')[0]).name} {args.detector.partition('?')[0]}")
-        examples = (
-            out / "t2i-examples" / f"{readable}-{hashlib.sha256(pair.encode()).hexdigest()[:8]}"
-        )
+        examples = examples_folder(out, spec, args.detector, settings)
         result = run_probe(probe.name, None, rig, replace(settings, artifacts_dir=examples),
                            progress=not args.quiet)  # fmt: skip
         result.provenance["engine"] = {"engine": "local"}

@@ -18,14 +18,17 @@ from typing import Any
 
 from PIL import Image
 
+from cliposcope.data.templates import with_article
 from cliposcope.encoders.base import check_precision
 from cliposcope.errors import CliposcopeError, check_range
 
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """How a generator runs. ``steps``, ``guidance`` and ``resolution`` change the images
-    and enter the generator's fingerprint; ``batch_size`` and the device index do not."""
+    """How a generator runs. ``steps``, ``guidance``, ``resolution`` and ``precision`` change
+    the images and enter the generator's fingerprint, as do the device type and the library
+    versions (a run resumed on another kind of device or another torch draws afresh);
+    ``batch_size`` and the device index do not."""
 
     device: str = "auto"
     precision: str = "fp32"
@@ -76,6 +79,12 @@ class Drawn:
 
     image: Image.Image
     truth: list[dict] | None = None
+    flagged: bool = False  # blanked by the pipeline's safety checker
+
+
+def detection_query(label: str) -> str:
+    """The text an open-vocabulary detector or the clip: scorer is asked about."""
+    return f"a photo of {with_article(label)}"
 
 
 @dataclass(frozen=True)
@@ -125,20 +134,27 @@ class StoredImage:
     record: dict = field(default_factory=dict)
 
     def load(self) -> Image.Image:
-        with Image.open(self.path) as image:
-            return image.convert("RGB")
+        try:
+            with Image.open(self.path) as image:
+                return image.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "damaged"
+            raise CliposcopeError(f"image store file {self.path} cannot be read ({error})",
+                                  hint="delete it and its .json; it is drawn again on the "
+                                  "next run") from None  # fmt: skip
 
 
 class Detector(ABC):
     """``labels``: the closed label set it can report (None: any text, open vocabulary).
     ``calibrated``: its scores are similarities that need a per-label threshold set from
     images whose prompt omits the label (clip:), rather than a fixed score threshold.
-    ``evidence``: a line results carry about how strong its say-so is."""
+    ``evidence``: a line results carry about how strong its say-so is. ``floor``: the lowest
+    score it keeps in the store, so no threshold below it can be honoured."""
 
     info: dict[str, Any]
     identity: dict[str, Any]
     labels: tuple[str, ...] | None = None
     default_threshold: float = 0.5
+    floor: float = 0.0
     calibrated: bool = False
     evidence: str = "object detector"
     batch_size: int = 8

@@ -1,6 +1,6 @@
 """``clip:MODEL_SPEC``: a detector-free fallback. Every object label gets the image-text
-cosine similarity of the image and "a photo of a LABEL" under any cliposcope model with an
-image tower (e.g. ``clip:openclip:ViT-B-32/openai``). The probe calls an object present
+cosine similarity of the image and "a photo of a/an LABEL" under any cliposcope model with
+an image tower (e.g. ``clip:openclip:ViT-B-32/openai``). The probe calls an object present
 when its similarity exceeds a threshold calibrated per label on the run's own images whose
 prompt omits the label (a set false-positive rate). It locates nothing and shares the
 biases under study, so it is weaker evidence than a detector, and results say so."""
@@ -10,12 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cliposcope.encoders import load_encoder
-from cliposcope.encoders.specs import ModelSpec
+from cliposcope.encoders.specs import ModelSpec, parse_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.generation.base import Detection, Detector, DetectorOptions, StoredImage
+from cliposcope.generation.base import (
+    Detection,
+    Detector,
+    DetectorOptions,
+    StoredImage,
+    detection_query,
+)
 from cliposcope.generation.registry import Kind, register_detector
 
-QUERY = "a photo of a {}"
+
+def model_spec_of(spec: ModelSpec) -> str:
+    return spec.canonical.partition(":")[2]
+
+
+def check_scorer_spec(spec: ModelSpec) -> None:
+    parse_spec(model_spec_of(spec))
 
 
 class ClipScorer(Detector):
@@ -25,26 +37,21 @@ class ClipScorer(Detector):
                 "localisation, and the scorer shares the encoder biases under study)")  # fmt: skip
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
-        model_spec = spec.canonical.partition(":")[2]
-        self.encoder = load_encoder(model_spec, device=options.device)
+        self.encoder = load_encoder(model_spec_of(spec), device=options.device)
         if not self.encoder.info.has_image_tower:
             raise CliposcopeError(f"clip: scoring needs a model with an image tower; "
-                                  f"{model_spec} is text-only",
+                                  f"{model_spec_of(spec)} is text-only",
                                   hint="e.g. clip:openclip:ViT-B-32/openai")  # fmt: skip
         self.batch_size = options.batch_size
-        self.identity = {"kind": "clip", "query": QUERY,
+        query = detection_query("LABEL")
+        self.identity = {"kind": "clip", "query": query,
                          "encoder_fingerprint": self.encoder.info.fingerprint}  # fmt: skip
-        self.info = {
-            "spec": spec.canonical,
-            "family": "clip",
-            "query": QUERY,
-            "encoder": self.encoder.info.to_dict(),
-            "evidence": self.evidence,
-        }
+        self.info = {"spec": spec.canonical, "family": "clip", "query": query,
+                     "encoder": self.encoder.info.to_dict(), "evidence": self.evidence}  # fmt: skip
 
     def detect(self, images: Sequence[StoredImage], labels: Sequence[str]) -> list[list[Detection]]:
         embedded = self.encoder.encode_images([item.load() for item in images])
-        texts = self.encoder.encode_text([QUERY.format(label) for label in labels])
+        texts = self.encoder.encode_text([detection_query(label) for label in labels])
         similarity = embedded @ texts.T
         return [[Detection(label, float(score)) for label, score in zip(labels, row, strict=True)]
                 for row in similarity]  # fmt: skip
@@ -57,5 +64,6 @@ register_detector(
         "thresholds calibrated per label (weaker evidence)",
         load=ClipScorer,
         examples=("clip:openclip:ViT-B-32/openai", "clip:toy:default"),
+        check=check_scorer_spec,
     )
 )

@@ -21,6 +21,31 @@ from cliposcope.hashing import state_dict_hash
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def check_pipeline_spec(spec: ModelSpec) -> None:
+    require_folder_if_path(spec.target)
+
+
+def pipeline_configuration_hash(pipeline) -> str:
+    """sha256 over what shapes the images besides the weights: the pipeline's and each
+    component's configuration (scheduler settings included) and the tokenizers' vocabularies."""
+    import hashlib
+    import json
+
+    def dumped(config) -> str:  # diffusers' FrozenDict, transformers' PretrainedConfig, a dict
+        mapping = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        return json.dumps(mapping, sort_keys=True, default=str)
+
+    digest = hashlib.sha256(dumped(pipeline.config).encode())
+    for name, component in sorted(pipeline.components.items()):
+        config = getattr(component, "config", None)
+        if config is not None and not callable(config):
+            digest.update(f"{name}:{dumped(config)}".encode())
+        if hasattr(component, "get_vocab"):  # a tokenizer
+            digest.update(f"{name}:{dumped(component.get_vocab())}".encode())
+            digest.update(f"{component.model_max_length}".encode())
+    return "sha256:" + digest.hexdigest()
+
+
 def pipeline_weights_hash(pipeline) -> str:
     """state_dict_hash of every torch component (unet, vae, text encoders), by name."""
     import hashlib
@@ -40,11 +65,11 @@ class DiffusersGenerator(Generator):
         import diffusers
         import torch
 
-        require_folder_if_path(spec.target)
         self.device = resolve_device(options.device)
         if self.device == "cpu" and options.precision != "fp32":
             raise CliposcopeError(f"--precision {options.precision} on the CPU is not supported "
                                   "by diffusion pipelines", hint="use fp32 on the CPU")  # fmt: skip
+        check_pipeline_spec(spec)
         dtype = getattr(torch, DTYPES[options.precision])
         try:
             with warnings.catch_warnings():  # newer diffusers call it dtype; older need this
@@ -84,12 +109,14 @@ class DiffusersGenerator(Generator):
             "weights_hash": weights,
             "pipeline": type(pipeline).__name__,
             "settings": settings,
+            "configuration_hash": pipeline_configuration_hash(pipeline),
             "device": self.device.partition(":")[0],
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
         }
         self.info = {"family": "diffusers", "spec": spec.canonical, "name": spec.target,
                      "weights_hash": weights, "pipeline": type(pipeline).__name__,
+                     "safety_checker": getattr(pipeline, "safety_checker", None) is not None,
                      "settings": settings | {"device": self.device,
                                              "batch_size": options.batch_size}}  # fmt: skip
 
@@ -108,7 +135,9 @@ class DiffusersGenerator(Generator):
                 width=size,
                 output_type="pil",
             )
-        return [Drawn(image) for image in output.images]
+        flags = getattr(output, "nsfw_content_detected", None) or [False] * len(requests)
+        return [Drawn(image, flagged=bool(flag))
+                for image, flag in zip(output.images, flags, strict=True)]  # fmt: skip
 
 
 register_generator(
@@ -118,5 +147,6 @@ register_generator(
         load=DiffusersGenerator,
         examples=("diffusers:stabilityai/stable-diffusion-2-1-base", "diffusers:./my-pipeline"),
         libraries=("diffusers", "transformers"),
+        check=check_pipeline_spec,
     )
 )

@@ -1,5 +1,5 @@
-"""``hf:NAME_OR_DIR``: an open-vocabulary detector from transformers (OWL-ViT, OWLv2, or
-any zero-shot object detection model), queried with "a photo of a LABEL" per object."""
+"""``hf:NAME_OR_DIR``: an open-vocabulary detector from transformers (OWL-ViT or OWLv2),
+queried with "a photo of a/an LABEL" per object (transformers >= 4.48)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,27 @@ from collections.abc import Sequence
 from cliposcope.encoders.base import resolve_device
 from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
-from cliposcope.generation.base import Detection, Detector, DetectorOptions, StoredImage
+from cliposcope.generation.base import (
+    Detection,
+    Detector,
+    DetectorOptions,
+    StoredImage,
+    detection_query,
+)
 from cliposcope.generation.registry import Kind, need_library, register_detector
 from cliposcope.hashing import state_dict_hash
 
 SCORE_FLOOR = 0.01
-QUERY = "a photo of a {}"
+MODEL_TYPES = ("owlvit", "owlv2")
+
+
+def check_detector_spec(spec: ModelSpec) -> None:
+    require_folder_if_path(spec.target)
 
 
 class OpenVocabularyDetector(Detector):
     default_threshold = 0.1
+    floor = SCORE_FLOOR
     evidence = "open-vocabulary detector (transformers zero-shot object detection)"
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
@@ -25,7 +36,7 @@ class OpenVocabularyDetector(Detector):
         import transformers
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-        require_folder_if_path(spec.target)
+        check_detector_spec(spec)
         self.device = resolve_device(options.device)
         try:
             self.processor = AutoProcessor.from_pretrained(spec.target)
@@ -36,18 +47,21 @@ class OpenVocabularyDetector(Detector):
                 hint="a zero-shot detection model folder or hub name, e.g. "
                 "google/owlv2-base-patch16-ensemble",
             ) from None
+        if model.config.model_type not in MODEL_TYPES:
+            raise CliposcopeError(f"{spec.target} is a {model.config.model_type} model",
+                                  hint="hf: detectors are OWL-ViT or OWLv2 models")  # fmt: skip
         self.model = model.eval().to(self.device)
         self.batch_size = options.batch_size
         weights_hash = state_dict_hash(model)
         self.identity = {"kind": "hf", "spec": spec.canonical, "weights_hash": weights_hash,
-                         "query": QUERY, "floor": SCORE_FLOOR,
+                         "query": detection_query("LABEL"), "floor": SCORE_FLOOR,
                          "transformers": transformers.__version__,
                          "device": self.device.partition(":")[0]}  # fmt: skip
         self.info = {
             "spec": spec.canonical,
             "family": "hf",
             "weights_hash": weights_hash,
-            "query": QUERY,
+            "query": detection_query("LABEL"),
             "device": self.device,
             "evidence": self.evidence,
         }
@@ -56,7 +70,7 @@ class OpenVocabularyDetector(Detector):
         import torch
 
         pictures = [item.load() for item in images]
-        queries = [[QUERY.format(label) for label in labels]] * len(pictures)
+        queries = [[detection_query(label) for label in labels]] * len(pictures)
         inputs = self.processor(text=queries, images=pictures, return_tensors="pt",
                                 padding=True).to(self.device)  # fmt: skip
         with torch.inference_mode():
@@ -82,5 +96,6 @@ register_detector(
         load=OpenVocabularyDetector,
         examples=("hf:google/owlv2-base-patch16-ensemble", "hf:google/owlvit-base-patch32"),
         libraries=("transformers",),
+        check=check_detector_spec,
     )
 )

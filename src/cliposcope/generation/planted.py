@@ -35,11 +35,16 @@ def planted_probabilities(target: str, spec: str) -> tuple[float, ...]:
     return values
 
 
+def check_planted_spec(spec: ModelSpec) -> None:
+    planted_probabilities(spec.target, spec.canonical)
+    check_range("size", spec.int_option("size", 128), 48, 1024, hint="planted:...?size=128")
+
+
 class PlantedGenerator(Generator):
     def __init__(self, spec: ModelSpec, options: GenerationOptions):
+        check_planted_spec(spec)
         self.probabilities = planted_probabilities(spec.target, spec.canonical)
         self.size = spec.int_option("size", 128)
-        check_range("size", self.size, 48, 1024, hint="planted:...?size=128")
         self.batch_size = options.batch_size
         self.identity = {"kind": "planted", "probabilities": list(self.probabilities),
                          "size": self.size, "object_area": OBJECT_AREA, "version": 1}  # fmt: skip
@@ -92,5 +97,7 @@ register_generator(
         load=PlantedGenerator,
         examples=("planted:0.9,0.6,0.3", "planted:0.5?size=128"),
         options={"size": "image size in pixels (default 128)"},
+        check=check_planted_spec,
+        records_truth=True,
     )
 )

@@ -37,7 +37,9 @@ BUILTIN_DETECTOR_MODULES = (
 @dataclass(frozen=True)
 class Kind:
     """How one kind of generator or detector is named and built: ``load(spec, options)``;
-    ``libraries`` enter results' provenance; ``options`` are the spec options it takes."""
+    ``check(spec)`` refuses a bad spec before anything loads; ``libraries`` enter results'
+    provenance; ``options`` are the spec options it takes. ``records_truth``: a generator
+    that records what it drew; ``needs_truth``: a detector that reads that record."""
 
     name: str
     description: str
@@ -45,6 +47,9 @@ class Kind:
     examples: tuple[str, ...] = ()
     libraries: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    check: Callable[[ModelSpec], None] | None = None
+    records_truth: bool = False
+    needs_truth: bool = False
 
     @property
     def module(self) -> str:
@@ -76,6 +81,8 @@ def _parse(spec: str, registry: Registry[Kind], what: str) -> tuple[ModelSpec, K
     parsed = parse_spec(spec, kinds, what)
     kind = registry.find(parsed.family)
     parsed.check_options(kind.options)
+    if kind.check is not None:
+        kind.check(parsed)
     return parsed, kind
 
 

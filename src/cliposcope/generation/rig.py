@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cliposcope.errors import CliposcopeError
 from cliposcope.generation.base import Detector, DetectorOptions, GenerationOptions, Generator
 from cliposcope.generation.registry import (
     load_detector,
@@ -24,9 +25,15 @@ class Rig:
 
 
 def check_specs(generator: str, detector: str) -> None:
-    """Spec typos fail before any model loads."""
-    parse_generator_spec(generator)
-    parse_detector_spec(detector)
+    """Spec typos, missing folders and pairs that cannot work fail before any model loads."""
+    generator_spec, generator_kind = parse_generator_spec(generator)
+    detector_spec, detector_kind = parse_detector_spec(detector)
+    if detector_kind.needs_truth and not generator_kind.records_truth:
+        raise CliposcopeError(
+            f"{detector_spec} reads the truth a stand-in generator records, and "
+            f"{generator_spec} records none",
+            hint="score real generators with torchvision:, hf: or clip: detectors",
+        )
 
 
 def libraries_of(generator: str, detector: str) -> tuple[str, ...]:

@@ -62,6 +62,7 @@ class ImageStore:
         record = {"format": STORE_FORMAT, "prompt": request.prompt,
                   "objects": list(request.objects), "seed": request.seed,
                   "generator": generator, "truth": drawn.truth,
+                  "safety_checker_flagged": drawn.flagged,
                   "size": list(drawn.image.size)}  # fmt: skip
         atomic_write_bytes(self._image_path(key, ".png"), buffer.getvalue())
         atomic_write_json(self._image_path(key, ".json"), record)
@@ -87,10 +88,6 @@ class ImageStore:
                           {"format": STORE_FORMAT, "detector": detector,
                            "detections": [d.to_dict() for d in detections]})  # fmt: skip
 
-    def count_images(self) -> int:
-        folder = self.root / "images"
-        return sum(1 for _ in folder.glob("*/*.json")) if folder.is_dir() else 0
-
 
 def _bad(path: Path, problem: str) -> CliposcopeError:
     return CliposcopeError(f"image store file {path} {problem}",
@@ -106,7 +103,10 @@ def _box(value, path: Path) -> tuple[float, float, float, float] | None:
         return None
     if not (isinstance(value, list) and len(value) == 4 and all(map(_number, value))):
         raise _bad(path, f"has a box {value!r} that is not four numbers")
-    return tuple(float(v) for v in value)
+    x0, y0, x1, y1 = (float(v) for v in value)
+    if x1 < x0 or y1 < y0:
+        raise _bad(path, f"has a box {value!r} whose corners are not (x0, y0, x1, y1)")
+    return x0, y0, x1, y1
 
 
 def _detection(item, path: Path) -> Detection:

@@ -30,6 +30,7 @@ DETECTORS = (
     "ssd300_vgg16",
 )
 SCORE_FLOOR = 0.05  # detections kept in the store; the probe's threshold applies later
+MOST_PER_IMAGE = 300
 
 
 def coco_labels(name: str) -> tuple[str, ...]:
@@ -39,36 +40,48 @@ def coco_labels(name: str) -> tuple[str, ...]:
     return tuple(get_model_weights(name).DEFAULT.meta["categories"])
 
 
+def check_detector_spec(spec: ModelSpec) -> None:
+    if spec.target not in DETECTORS:
+        raise CliposcopeError(f"unknown torchvision detector {spec.target!r}",
+                              hint=f"one of {', '.join(DETECTORS)}")  # fmt: skip
+    weights = spec.option("weights", "default")
+    if weights not in ("default", "none") and not Path(weights).expanduser().is_file():
+        raise CliposcopeError(f"detector weights file not found: {weights}",
+                              hint="weights=default, none or a .pth file")  # fmt: skip
+
+
+def keep_everything_above_the_floor(name: str) -> dict:
+    """Builder arguments so that the model itself drops nothing the store should keep
+    (FCOS, for one, drops scores below 0.2 by default)."""
+    if name.startswith("fasterrcnn"):
+        return {"box_score_thresh": SCORE_FLOOR, "box_detections_per_img": MOST_PER_IMAGE}
+    return {"score_thresh": SCORE_FLOOR, "detections_per_img": MOST_PER_IMAGE}
+
+
 class TorchvisionDetector(Detector):
     default_threshold = 0.5
+    floor = SCORE_FLOOR
     evidence = "COCO object detector (torchvision)"
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
         import torch
+        import torchvision
         from torchvision.models import get_model
 
-        if spec.target not in DETECTORS:
-            raise CliposcopeError(f"unknown torchvision detector {spec.target!r}",
-                                  hint=f"one of {', '.join(DETECTORS)}")  # fmt: skip
+        check_detector_spec(spec)
         weights = spec.option("weights", "default")
         self.device = resolve_device(options.device)
         self.index_labels = coco_labels(spec.target)
+        keep = keep_everything_above_the_floor(spec.target)
         try:
             if weights == "default":
-                model = get_model(spec.target, weights="DEFAULT")
+                model = get_model(spec.target, weights="DEFAULT", **keep)
             else:
                 model = get_model(spec.target, weights=None, weights_backbone=None,
-                                  num_classes=len(self.index_labels))  # fmt: skip
+                                  num_classes=len(self.index_labels), **keep)  # fmt: skip
                 if weights != "none":
                     path = Path(weights).expanduser()
-                    if not path.is_file():
-                        raise CliposcopeError(
-                            f"detector weights file not found: {path}",
-                            hint="weights=default, none or a .pth file",
-                        )
                     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except CliposcopeError:
-            raise
         except Exception as error:  # unreachable hub, a file of other weights, ...
             raise CliposcopeError(
                 f"cannot load torchvision:{spec.target} weights {weights!r}: "
@@ -82,6 +95,8 @@ class TorchvisionDetector(Detector):
         weights_hash = state_dict_hash(model)
         self.identity = {"kind": "torchvision", "model": spec.target,
                          "weights_hash": weights_hash, "floor": SCORE_FLOOR,
+                         "most_per_image": MOST_PER_IMAGE, "torch": torch.__version__,
+                         "torchvision": torchvision.__version__,
                          "device": self.device.partition(":")[0]}  # fmt: skip
         self.info = {"spec": spec.canonical, "family": "torchvision", "weights": weights,
                      "weights_hash": weights_hash, "device": self.device,
@@ -118,5 +133,6 @@ register_detector(
         ),
         libraries=("torchvision",),
         options={"weights": "default (COCO, from the torch hub), none (random) or FILE.pth"},
+        check=check_detector_spec,
     )
 )

@@ -11,16 +11,24 @@ from cliposcope.generation.base import Detection, Detector, DetectorOptions, Sto
 from cliposcope.generation.registry import Kind, register_detector
 
 
+def check_truth_spec(spec: ModelSpec) -> None:
+    if spec.target != "planted":
+        raise CliposcopeError(
+            f"unknown truth source {spec.target!r}",
+            hint="truth:planted reads the planted: generator's record",
+        )
+
+
+def _box(entry: dict) -> tuple[float, ...] | None:
+    return tuple(entry["box"]) if entry.get("box") else None
+
+
 class TruthReader(Detector):
     default_threshold = 0.5
     evidence = "ground truth recorded by the stand-in generator (exact)"
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
-        if spec.target != "planted":
-            raise CliposcopeError(
-                f"unknown truth source {spec.target!r}",
-                hint="truth:planted reads the planted: generator's record",
-            )
+        check_truth_spec(spec)
         self.batch_size = options.batch_size
         self.identity = {"kind": "truth", "source": "planted", "version": 1}
         self.info = {"spec": spec.canonical, "family": "truth", "evidence": self.evidence}
@@ -33,8 +41,7 @@ class TruthReader(Detector):
                 raise CliposcopeError(f"image {item.key[:12]} has no recorded truth",
                                       hint="truth:planted scores images of the planted: "
                                       "generator only")  # fmt: skip
-            box = lambda entry: tuple(entry["box"]) if entry.get("box") else None  # noqa: E731
-            found.append([Detection(entry["label"], 1.0, box(entry)) for entry in truth
+            found.append([Detection(entry["label"], 1.0, _box(entry)) for entry in truth
                           if entry["label"] in labels])  # fmt: skip
         return found
 
@@ -45,5 +52,7 @@ register_detector(
         description="stand-in reading the planted: generator's recorded truth (exact)",
         load=TruthReader,
         examples=("truth:planted",),
+        check=check_truth_spec,
+        needs_truth=True,
     )
 )

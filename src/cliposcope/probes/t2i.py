@@ -197,8 +197,11 @@ class Observation:
 def _draw_missing(rig: Rig, requests: list[Request], counts: dict, progress: bool) -> list[str]:
     generator, store = rig.generator, rig.store
     keys = [request.key(generator.fingerprint) for request in requests]
-    missing = [(k, r) for k, r in zip(keys, requests, strict=True) if not store.has_image(k)]
-    counts["images_reused"] = len(requests) - len(missing)
+    # a prompt that occurs twice in the design (a size-arm order equal to a balanced one)
+    # is drawn once
+    missing = list({k: r for k, r in zip(keys, requests, strict=True)
+                    if not store.has_image(k)}.items())  # fmt: skip
+    counts["images_reused"] = len(set(keys)) - len(missing)
     counts["images_generated"] = len(missing)
     with tqdm(total=len(missing), disable=not progress, unit="image", desc="generate") as bar:
         for start in range(0, len(missing), generator.batch_size):
@@ -214,19 +217,20 @@ def _detect_missing(rig: Rig, images: list[StoredImage], labels: Sequence[str], 
                     progress: bool) -> list[list]:  # fmt: skip
     detector, store = rig.detector, rig.store
     keys = [detection_key(detector.fingerprint, image.key, labels) for image in images]
-    found = [store.detections(key) for key in keys]
-    missing = [i for i, detections in enumerate(found) if detections is None]
-    counts["detections_reused"] = len(images) - len(missing)
+    known = {key: store.detections(key) for key in dict.fromkeys(keys)}
+    missing = [key for key, detections in known.items() if detections is None]
+    image_of = dict(zip(keys, images, strict=True))
+    counts["detections_reused"] = len(known) - len(missing)
     counts["detections_run"] = len(missing)
     with tqdm(total=len(missing), disable=not progress, unit="image", desc="detect") as bar:
         for start in range(0, len(missing), detector.batch_size):
             batch = missing[start : start + detector.batch_size]
-            results = detector.detect([images[i] for i in batch], labels)
-            for i, detections in zip(batch, results, strict=True):
-                store.save_detections(keys[i], detections, detector.info)
-                found[i] = detections
+            results = detector.detect([image_of[key] for key in batch], labels)
+            for key, detections in zip(batch, results, strict=True):
+                store.save_detections(key, detections, detector.info)
+                known[key] = detections
             bar.update(len(batch))
-    return found
+    return [known[key] for key in keys]
 
 
 def calibrated_thresholds(prompts: Sequence[Prompt], found: Sequence[list], labels: Sequence[str],
@@ -248,6 +252,20 @@ def calibrated_thresholds(prompts: Sequence[Prompt], found: Sequence[list], labe
         thresholds[label] = float(np.quantile(negatives, 1 - false_positive_rate,
                                               method="higher"))  # fmt: skip
     return thresholds
+
+
+def check_rule(rig: Rig, settings: T2ISettings, words: Sequence[str]) -> None:
+    """Refuse, before any image is drawn, a rule the stored detections cannot honour."""
+    detector = rig.detector
+    if detector.calibrated:
+        if len(words) == settings.n and not settings.solo:
+            raise CliposcopeError(f"{detector.info['spec']} calibrates each label on images "
+                                  "whose prompt omits it, and every prompt names every object",
+                                  hint="a vocabulary larger than --n, or keep --solo")  # fmt: skip
+    elif settings.threshold is not None and settings.threshold < detector.floor:
+        raise CliposcopeError(f"--threshold {settings.threshold} is below the lowest score "
+                              f"{detector.info['spec']} keeps ({detector.floor})",
+                              hint=f"a threshold of at least {detector.floor}")  # fmt: skip
 
 
 def presence_rule(rig: Rig, settings: T2ISettings, prompts, found, labels):
@@ -331,9 +349,20 @@ def save_examples(folder: Path, observations: Sequence[Observation], found_by_ke
                   is_present, count: int) -> list[str]:  # fmt: skip
     """Thumbnails (at most 256 px) of the first ``count`` images, one per prompt, with the
     named objects' detections drawn: a green box for a detection counted as present."""
-    from PIL import ImageDraw
+    import shutil
 
-    from cliposcope.atomic import atomic_write_bytes
+    from cliposcope.atomic import publish_folder, staged_folder
+
+    with staged_folder(folder) as staging:
+        written = _draw_examples(staging, observations, found_by_key, is_present, count)
+        if folder.exists():  # thumbnails of an earlier run of the same pair: replaced whole
+            shutil.rmtree(folder)
+        publish_folder(staging, folder)
+    return written
+
+
+def _draw_examples(staging: Path, observations, found_by_key, is_present, count) -> list[str]:
+    from PIL import ImageDraw
 
     written, seen = [], set()
     for observation in observations:
@@ -358,12 +387,8 @@ def save_examples(folder: Path, observations: Sequence[Observation], found_by_ke
                     draw.text((d.box[0] * scale + 2, d.box[1] * scale + 1), label,
                               fill=(0, 120, 0))  # fmt: skip
         draw.text((2, thumbnail.height - 12), " ".join(marks), fill=(200, 0, 0))
-        import io
-
-        buffer = io.BytesIO()
-        thumbnail.save(buffer, format="PNG")
         name = f"{len(written):02d}-{slug(observation.prompt.text)}.png"
-        atomic_write_bytes(folder / name, buffer.getvalue())
+        thumbnail.save(staging / name, format="PNG")
         written.append(name)
     return written
 
@@ -380,12 +405,16 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
                               hint="a larger vocabulary or a smaller --n")  # fmt: skip
     rig.generator.check_objects(words)
     rig.detector.check_labels(words)
+    check_rule(rig, settings, words)
     prompts = build_design(words, settings)
     seeds = seed_list(settings)
     requests = [Request(p.text, p.objects, seed) for p in prompts for seed in seeds]
     counts: dict = {"prompts": len(prompts), "images": len(requests)}
     keys = _draw_missing(rig, requests, counts, progress)
     images = [rig.store.image(key) for key in keys]
+    counts["blanked_by_safety_checker"] = sum(
+        bool(image.record.get("safety_checker_flagged")) for image in images
+    )
     labels = list(words)
     found = _detect_missing(rig, images, labels, counts, progress)
     request_prompts = [p for p in prompts for _ in seeds]
@@ -401,11 +430,12 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
     metrics["per_object"] = per_object_figures(balanced, words, settings.n)
     metrics["never_drawn"] = [w for w, f in metrics["per_object"].items()
                               if f["presence"]["count"] == 0]  # fmt: skip
-    others = len(words) - settings.n
-    metrics["controls"] = {
-        "off_prompt_detections": Proportion(sum(o.off_prompt for o in balanced),
-                                            len(balanced) * others).to_dict(),
-    }  # fmt: skip
+    metrics["controls"] = {}
+    if not rig.detector.calibrated:  # calibration sets that rate itself
+        others = len(words) - settings.n
+        metrics["controls"]["off_prompt_detections"] = Proportion(
+            sum(o.off_prompt for o in balanced), len(balanced) * others
+        ).to_dict()
     solo = [o for o in observations if o.prompt.arm == SOLO]
     if solo:
         metrics["controls"]["solo_presence"] = Proportion(sum(o.present[0] for o in solo),
@@ -435,6 +465,7 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
         detector=rig.detector.info, evidence=rig.detector.evidence,
         image_store=str(Path(rig.store.root).absolute()), counts=counts,
         design_fingerprint=digest, examples=examples,
+        examples_folder=str(settings.artifacts_dir) if examples else None,
     )  # fmt: skip
 
 

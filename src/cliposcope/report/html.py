@@ -108,7 +108,10 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
         headers, body = rows[probe.name]
         images = None
         if report.images:
-            paths = sorted(folder.glob(report.images))[:OVERLAY_EXAMPLES]
+            by_folder: dict[Path, list[Path]] = {}
+            for path in sorted(folder.glob(report.images)):  # a few from each run's folder
+                by_folder.setdefault(path.parent, []).append(path)
+            paths = [p for group in by_folder.values() for p in group[:OVERLAY_EXAMPLES]]
             for path in paths:
                 check_inside(folder, str(path.relative_to(folder)), f"{folder} ({probe.name})")
             images = [{"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
