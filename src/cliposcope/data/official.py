@@ -29,8 +29,14 @@ HUB_DATASET = "clip-oscope/simco-comco"
 OFFICIAL_CAPTIONS = Template("and")  # the published captions join the file-name objects
 
 
+def verbatim_name(name: str) -> str:
+    """An object name as the official file names spell it ("hot dog" -> "hot-dog"); the
+    published scripts use these tokens as they are, hyphen included."""
+    return name.replace(" ", "-")
+
+
 def encode_names(names: Sequence[str]) -> str:
-    return "_".join(name.replace(" ", "-") for name in names)
+    return "_".join(verbatim_name(name) for name in names)
 
 
 def decode_names(stem: str, vocabulary: Sequence[str] | None = None) -> list[str]:

@@ -33,6 +33,8 @@ class BatterySettings:
     overlays: int = option(0, "attention overlays to save", metavar="N")
     ioc: bool = option(False, "also train IOC heads")
     tor_sample: int | None = option(2000, "TOR combinations drawn with --seed", metavar="K")
+    legacy_quirks: bool = option(False, "reproduce the published scripts bug for bug: TOR "
+                                 "(paper protocol), IOR, I2TOR and matching")  # fmt: skip
     tor_all_orders: bool = internal(False)
     # Which probes run, in this order (IOC also needs ``ioc``).
     probes: tuple[str, ...] = internal(BATTERY_PROBES)
@@ -64,6 +66,9 @@ def run_battery(
             continue
         if probe.capability and not encoder.supports(probe.capability):
             log.warning("%s skipped for %s: no %s", name, encoder.info.spec, probe.capability)
+            continue
+        if name == "attention" and any(scene.masks is None for scene in scene_set.scenes):
+            log.warning("attention skipped: the scenes carry no object masks (official layout)")
             continue
         data = scene_set if probe.data == "scenes" else None
         probe_settings = probe.in_battery(settings, scene_set)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.data.official import verbatim_name
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
@@ -29,7 +30,7 @@ from cliposcope.probes.presentation import (
     position_headers,
     role_bars,
 )
-from cliposcope.probes.registry import Probe, make_result, register_probe
+from cliposcope.probes.registry import Probe, make_result, option, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.results import ProbeResult
@@ -39,7 +40,14 @@ GALLERIES = {"ior": "images", "i2tor": "names"}
 
 @dataclass(frozen=True)
 class ImageRetrievalSettings:
-    """IOR and I2TOR take everything from the scene set; nothing to set."""
+    """IOR and I2TOR take everything else from the scene set. ``legacy_quirks`` reproduces
+    the published image scripts: object names verbatim from the official file names (split
+    on "_", so "hot-dog" keeps its hyphen, also as I2TOR gallery text), the top-n list in
+    ascending score order (which changes MAP, NDCG, P@k and R@k), and top-n membership as a
+    substring test on the query's file name."""
+
+    legacy_quirks: bool = option(False, "the published image scripts' name, ranking and "
+                                 "membership quirks")  # fmt: skip
 
 
 def winners_among_truth(similarity: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -53,12 +61,17 @@ def image_retrieval_metrics(
     roles: Sequence[Sequence[str]],
     names: Sequence[str],
     areas: Sequence[Sequence[float | None]] | None = None,
+    *,
+    legacy: bool = False,
 ) -> dict:
     """All IOR/I2TOR figures from a (Q, G) similarity and (Q, n) truth; with each object's
-    area, also the share of images whose winner is the largest, 2nd largest, ... object."""
+    area, also the share of images whose winner is the largest, 2nd largest, ... object.
+    ``legacy``: the published scripts' scoring, with ``names`` as they spell them and each
+    query's file-name stem as the text its top-n names are looked up in."""
     n = truth.shape[1]
-    tally = RetrievalTally(n, similarity.shape[1])
-    tally.update(similarity, truth)
+    tally = RetrievalTally(n, similarity.shape[1], legacy=legacy)
+    stems = ["_".join(names[g] for g in row) for row in truth] if legacy else None
+    tally.update(similarity, truth, stems, names if legacy else None)
     metrics = tally.summary(names, order_randomised=False)
     winners = winners_among_truth(similarity, truth)
     queries = len(truth)
@@ -85,11 +98,17 @@ def size_rank_shares(winners: np.ndarray, areas: Sequence[Sequence[float | None]
 
 
 def run_image_retrieval(
-    encoder: Encoder, scene_set: SceneSet, *, probe: str, progress: bool = False
+    encoder: Encoder,
+    scene_set: SceneSet,
+    *,
+    probe: str,
+    legacy: bool = False,
+    progress: bool = False,
 ) -> ProbeResult:
     """``probe="ior"``: reference images as gallery; ``"i2tor"``: object names."""
     started = time.perf_counter()
     gallery = GALLERIES[probe]
+    names = [verbatim_name(n) for n in scene_set.names] if legacy else list(scene_set.names)
     queries = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     if gallery == "images":
         missing = [name for name in scene_set.names if name not in scene_set.references]
@@ -101,14 +120,20 @@ def run_image_retrieval(
         paths = [scene_set.references[name].image_path for name in scene_set.names]
         gallery_embeddings = encoder.encode_images(paths, progress=progress)
     else:
-        gallery_embeddings = encoder.encode_text(list(scene_set.names))
+        gallery_embeddings = encoder.encode_text(names)
     areas = [[o.area_fraction for o in scene.objects] for scene in scene_set.scenes]
     metrics = image_retrieval_metrics(queries @ gallery_embeddings.T, scene_set.truth(),
-                                      scene_set.role_labels(), scene_set.names, areas)  # fmt: skip
+                                      scene_set.role_labels(), names, areas,
+                                      legacy=legacy)  # fmt: skip
     return make_result(
         probe,
         encoder,
-        settings={"n": scene_set.n, "gallery": gallery, "gallery_size": len(scene_set.names)},
+        settings={
+            "n": scene_set.n,
+            "gallery": gallery,
+            "gallery_size": len(scene_set.names),
+            "legacy_quirks": legacy,
+        },
         metrics=metrics,
         started=started,
         query_count=len(scene_set.scenes),
@@ -119,12 +144,14 @@ def run_image_retrieval(
 
 def run_ior(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
             progress: bool = False) -> ProbeResult:  # fmt: skip
-    return run_image_retrieval(encoder, scene_set, probe="ior", progress=progress)
+    return run_image_retrieval(encoder, scene_set, probe="ior", legacy=settings.legacy_quirks,
+                               progress=progress)  # fmt: skip
 
 
 def run_i2tor(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
               progress: bool = False) -> ProbeResult:  # fmt: skip
-    return run_image_retrieval(encoder, scene_set, probe="i2tor", progress=progress)
+    return run_image_retrieval(encoder, scene_set, probe="i2tor",
+                               legacy=settings.legacy_quirks, progress=progress)  # fmt: skip
 
 
 def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
@@ -142,8 +169,14 @@ def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], lis
 
 def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
     groups = {r.label: role_bars(r.metrics["per_role_among_truth"]) for r in results}
-    title = "IOR: share of images whose top ground-truth object has each size role"
-    return BarChart(title, groups, one_in_n(results))
+    if any(groups.values()):
+        title = "IOR: share of images whose top ground-truth object has each size role"
+        return BarChart(title, groups, one_in_n(results))
+    by_position = {r.label: r.metrics["per_position_among_truth"] for r in results}
+    groups = {label: [(f"pos {k + 1}", f) for k, f in enumerate(figures)]
+              for label, figures in by_position.items()}  # fmt: skip
+    return BarChart("IOR: share of images whose top ground-truth object is at each position "
+                    "(no size roles)", groups, one_in_n(results))  # fmt: skip
 
 
 register_probe(
@@ -158,7 +191,7 @@ register_probe(
         data="scenes",
         needs_image_tower=True,
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
-        in_battery=lambda battery, scene_set: ImageRetrievalSettings(),
+        in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
     )
 )
 register_probe(
@@ -171,6 +204,6 @@ register_probe(
         rows=image_retrieval_rows,
         data="scenes",
         needs_image_tower=True,
-        in_battery=lambda battery, scene_set: ImageRetrievalSettings(),
+        in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
     )
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cliposcope.data.official import verbatim_name
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
@@ -36,6 +37,11 @@ CAPTIONS = Template("and")  # the published matching captions: "apple and pizza 
 class MatchingSettings:
     position: int | None = option(
         None, "biased position, 1-based (default: each image's large object)", metavar="K"
+    )
+    legacy_quirks: bool = option(
+        False,
+        "captions from the names as the official file names "
+        'spell them ("hot-dog"), as the published script builds them',
     )
 
     def __post_init__(self):
@@ -74,20 +80,22 @@ def matching_pairs(
     return pairs
 
 
-def caption(objects: Sequence[str]) -> str:
-    return CAPTIONS.render(objects)
+def caption(objects: Sequence[str], legacy: bool = False) -> str:
+    return CAPTIONS.render([verbatim_name(o) for o in objects] if legacy else objects)
 
 
-def embed_captions(encoder: Encoder, captions: list[tuple[str, ...]], split: bool) -> np.ndarray:
+def embed_captions(encoder: Encoder, captions: list[tuple[str, ...]], split: bool,
+                   legacy: bool = False) -> np.ndarray:  # fmt: skip
     """Plain: encode each joined caption. Split: mean of per-object embeddings, renormalised."""
     unique = list(dict.fromkeys(captions))
     if split:
         names = sorted({name for objects in unique for name in objects})
-        name_embeddings = dict(zip(names, encoder.encode_text(names), strict=True))
+        texts = [caption([name], legacy) for name in names]
+        name_embeddings = dict(zip(names, encoder.encode_text(texts), strict=True))
         vectors = l2_normalise(np.stack([np.mean([name_embeddings[o] for o in objects], axis=0)
                                          for objects in unique]))  # fmt: skip
     else:
-        vectors = encoder.encode_text([caption(objects) for objects in unique])
+        vectors = encoder.encode_text([caption(objects, legacy) for objects in unique])
     lookup = {objects: row for row, objects in enumerate(unique)}
     return vectors[[lookup[objects] for objects in captions]]
 
@@ -104,7 +112,7 @@ def run_matching(
     """The biased position is ``settings.position`` for every image, or each image's large
     object (from the ground truth) when it is None."""
     started = time.perf_counter()
-    position = settings.position
+    position, legacy = settings.position, settings.legacy_quirks
     images = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
     metrics: dict = {}
     for scenario in (1, 2):
@@ -120,15 +128,15 @@ def run_matching(
         image_index = np.array([p.image for p in pairs])
         figures = {}
         for method, split in (("plain", False), ("split_mean", True)):
-            correct = embed_captions(encoder, [p.correct for p in pairs], split)
-            wrong = embed_captions(encoder, [p.wrong for p in pairs], split)
+            correct = embed_captions(encoder, [p.correct for p in pairs], split, legacy)
+            wrong = embed_captions(encoder, [p.wrong for p in pairs], split, legacy)
             figures[method] = matching_accuracy(images, correct, wrong, image_index).to_dict()
         figures["mitigation_change"] = (
             figures["split_mean"]["estimate"] - figures["plain"]["estimate"]
         )
         figures["example"] = {
-            "correct": caption(pairs[0].correct),
-            "wrong": caption(pairs[0].wrong),
+            "correct": caption(pairs[0].correct, legacy),
+            "wrong": caption(pairs[0].wrong, legacy),
         }
         metrics[f"scenario_{scenario}"] = figures
     return make_result(
@@ -139,6 +147,7 @@ def run_matching(
             "biased_position": position if position is not None else "large object",
             "distractors": "every gallery object not in the image",
             "comparison": "strict >",
+            "legacy_quirks": legacy,
         },
         metrics=metrics,
         started=started,
@@ -199,6 +208,8 @@ register_probe(
         report=ReportSection(
             "Image-text matching and the split-caption mitigation", matching_chart
         ),
-        in_battery=lambda battery, scene_set: MatchingSettings(battery.position),
+        in_battery=lambda battery, scene_set: MatchingSettings(
+            battery.position, battery.legacy_quirks
+        ),
     )
 )

@@ -39,9 +39,13 @@ def padded(cells: list[str], n: int) -> list[str]:
     return cells + ["-"] * (n - len(cells))
 
 
+NO_SIZE_ROLE = "unknown"  # scenes whose objects carry no size role (official layout)
+
+
 def large_first(labels: Iterable[str]) -> list[str]:
-    """Size-role labels with 'large' first, then the rest in order ('small 1', 'small 2')."""
-    return sorted(set(labels), key=lambda label: (label != "large", label))
+    """Size-role labels with 'large' first, then the rest in order ('small 1', 'small 2');
+    objects without a size role get no column."""
+    return sorted(set(labels) - {NO_SIZE_ROLE}, key=lambda label: (label != "large", label))
 
 
 def role_bars(figures: dict[str, dict]) -> list[tuple[str, dict]]:

@@ -131,7 +131,7 @@ class RetrievalTally:
         rel = relevance(ranked, truth)
         if self.legacy:
             if captions is None or names is None:
-                raise ValueError("legacy scoring needs the caption texts and gallery names")
+                raise ValueError("legacy scoring needs the query texts and gallery names")
             correct = substring_topn_correct(ranked, captions, names)
         else:
             correct = rel.all(axis=1)

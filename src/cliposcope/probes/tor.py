@@ -188,6 +188,9 @@ def run_tor(
 def tor_in_battery(battery, scene_set) -> TorSettings:
     """TOR on the scene set's own vocabulary and object count."""
     vocabulary = Vocabulary(battery.vocabulary_name, scene_set.names)
+    if battery.legacy_quirks:  # the published script: list order, its scoring quirks
+        return TorSettings(vocabulary, n=scene_set.n, protocol="paper", legacy_quirks=True,
+                           sample=battery.tor_sample, seed=battery.seed)  # fmt: skip
     return TorSettings(vocabulary, n=scene_set.n, sample=battery.tor_sample, seed=battery.seed,
                        all_orders=battery.tor_all_orders)  # fmt: skip
 
