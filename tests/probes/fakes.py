@@ -24,10 +24,12 @@ class PositionWeightedEncoder(Encoder):
     the ``filler`` word counts as no object.
     """
 
-    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), dim: int = 256, filler: str = "something"):
+    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), dim: int = 256, filler: str = "something",
+                 noise: float = 0.0, noise_seed: int = 0):  # fmt: skip
         self.weights = weights
         self.dim = dim
         self.filler = filler
+        self.noise, self.noise_seed = noise, noise_seed  # per-caption Gaussian noise
         self.calls = 0
         self.info = EncoderInfo(
             family="fake", spec=f"fake:weights={','.join(map(str, weights))}", name="fake",
@@ -43,6 +45,10 @@ class PositionWeightedEncoder(Encoder):
             for k, word in enumerate(text.split(" and ")):
                 if word != self.filler:
                     out[row] += self.weights[k % len(self.weights)] * word_vector(word, self.dim)
+            if self.noise and " and " in text:  # captions only: the gallery stays exact
+                key = hashlib.sha256(f"{self.noise_seed}|{text}".encode()).digest()[:8]
+                rng = np.random.default_rng(int.from_bytes(key, "little"))
+                out[row] += self.noise * rng.normal(size=self.dim)
         return out
 
 

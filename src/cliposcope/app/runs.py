@@ -131,12 +131,15 @@ def with_controls(
     random_inits_done: set[str] = set()
     for spec in specs:
         encoder = open_encoder(spec)
-        yield from run(encoder, "model", None)
-        for null in dict.fromkeys(nulls):
+        controls = {null: random_init_spec(encoder, seed) if null == RANDOM_INIT
+                    else encoder.info.spec for null in dict.fromkeys(nulls)}  # fmt: skip
+        for result in run(encoder, "model", None):
+            result.provenance["controls"] = controls  # what verdicts compare it with
+            yield result
+        for null, null_spec in controls.items():
             if null != RANDOM_INIT:
                 yield from run(encoder, f"null:{null}", null)
                 continue
-            null_spec = random_init_spec(encoder, seed)
             if null_spec not in random_inits_done:
                 random_inits_done.add(null_spec)
                 yield from run(open_encoder(null_spec), f"null:{RANDOM_INIT}", None)

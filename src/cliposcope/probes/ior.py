@@ -33,6 +33,7 @@ from cliposcope.probes.presentation import (
 from cliposcope.probes.registry import Probe, make_result, option, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
+from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
 
 GALLERIES = {"ior": "images", "i2tor": "names"}
@@ -167,6 +168,16 @@ def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], lis
     return headers, rows
 
 
+def large_object_bias(result: ProbeResult) -> BiasFigure | None:
+    """None for scenes without a large object (e.g. the official layout)."""
+    large = result.metrics["per_role_among_truth"].get("large")
+    if large is None:
+        return None
+    return BiasFigure("large-object preference",
+                      "images whose top ground-truth object is the large one",
+                      large["count"], large["total"])  # fmt: skip
+
+
 def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
     groups = {r.label: role_bars(r.metrics["per_role_among_truth"]) for r in results}
     if any(groups.values()):
@@ -192,6 +203,7 @@ register_probe(
         needs_image_tower=True,
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
         in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
+        bias=large_object_bias,
     )
 )
 register_probe(
@@ -205,5 +217,6 @@ register_probe(
         data="scenes",
         needs_image_tower=True,
         in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
+        bias=large_object_bias,
     )
 )

@@ -66,7 +66,8 @@ class Probe:
     """``controls`` maps a null-control name to the settings that realise it on the same
     encoder (e.g. TOR's "sum": captions embedded as the sum of their objects).
     ``in_battery(battery_settings, scene_set)`` gives the probe's Settings when it runs in
-    the paper's battery (probes.battery); None keeps it out of the battery."""
+    the paper's battery (probes.battery); None keeps it out of the battery. ``bias(result)``
+    gives a probes.verdicts.BiasFigure, the count behind the bias the probe measures."""
 
     name: str
     summary: str
@@ -82,6 +83,9 @@ class Probe:
         default_factory=lambda: MappingProxyType({})
     )
     in_battery: Callable[[Any, Any], Any] | None = None
+    # The figure that measures the probe's bias, from a result (probes.verdicts compares it
+    # with the same figure of the model's controls); None where a result has none.
+    bias: Callable[[ProbeResult], Any] | None = None
 
     def __post_init__(self):
         if self.data not in DATA_KINDS:

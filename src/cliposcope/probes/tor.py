@@ -36,6 +36,7 @@ from cliposcope.probes.presentation import (
 from cliposcope.probes.queries import check_arity, query_chunks, query_count
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
+from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,13 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
     return BarChart(title, groups, one_in_n(results))
 
 
+def tor_bias(result: ProbeResult) -> BiasFigure:
+    bias = result.metrics["first_position_bias"]
+    return BiasFigure("first-object preference",
+                      "argmax on the first-named object, among queries whose argmax is one of "
+                      "the caption's objects", bias["count"], bias["total"])  # fmt: skip
+
+
 register_probe(
     Probe(
         name="tor",
@@ -243,5 +251,6 @@ register_probe(
         report=ReportSection("Text side: which named object survives (TOR)", tor_chart),
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
         in_battery=tor_in_battery,
+        bias=tor_bias,
     )
 )

@@ -23,6 +23,7 @@ from cliposcope.errors import CliposcopeError
 from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
+from cliposcope.probes.verdicts import verdicts
 from cliposcope.report.table import table_rows
 from cliposcope.results import ProbeResult
 
@@ -217,6 +218,7 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
         .get_template("report.html.j2")
         .render(
             result_count=len(results),
+            verdicts=[v.to_dict() for v in verdicts(results)],
             models=sorted({r.label for r in results}),
             probe_sections=_probe_sections(folder, results),
             progression=_progression(folder),

@@ -33,10 +33,14 @@ def render(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render_tables(results: Sequence[ProbeResult]) -> str:
+    """The probes' tables, then the verdicts against controls that the results allow."""
+    from cliposcope.probes.verdicts import render_verdicts, verdicts
+
     blocks = []
     for name, (headers, rows) in table_rows(results).items():
         blocks.append(f"{find_probe(name).title}\n{render(headers, rows)}")
-    return "\n\n".join(blocks)
+    verdict_block = render_verdicts(verdicts(results))
+    return "\n\n".join(blocks + ([verdict_block] if verdict_block else []))
 
 
 def write_csv(path: str | Path, results: Sequence[ProbeResult]) -> None:

@@ -1,0 +1,164 @@
+"""Verdicts: is a model's bias beyond its null control?
+
+A probe declares the figure that measures its bias (``Probe.bias``): for TOR, the share
+of queries whose arg-max is the first-named object among those whose arg-max is a caption
+object; for IOR and I2TOR, the share of images whose top ground-truth object is the large
+one. A model's figure is compared with the same figure of each of its controls (the
+random-weight twin of its architecture, TOR's order-blind "sum" embedding) measured on the
+same data: the difference in percentage points with Newcombe's hybrid score interval for
+two independent proportions (method 10 of Newcombe 1998) and a two-sided two-proportion
+z-test. The model's and the control's queries are the same, so treating them as
+independent makes the interval wider and the test more cautious than a paired analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cliposcope.probes.presentation import p_value
+from cliposcope.probes.stats import Proportion, two_proportion_test, wilson_interval
+from cliposcope.results import ProbeResult
+
+ALPHA = 0.05
+# Provenance fields that identify the data a result was measured on.
+DATA_FINGERPRINTS = ("query_fingerprint", "scene_fingerprint", "design_fingerprint", "inputs")
+CONTROL_NAMES = {"random-init": "random-weight", "sum": "order-blind sum"}
+
+
+@dataclass(frozen=True)
+class BiasFigure:
+    """The count behind a probe's bias figure, e.g. first-object preference 612 of 1,190."""
+
+    bias: str
+    figure: str
+    count: int
+    total: int
+
+    @property
+    def proportion(self) -> Proportion:
+        return Proportion(self.count, self.total)
+
+
+def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, float]:
+    """95% interval for a - b from the two Wilson intervals (independent proportions)."""
+    la, ua = wilson_interval(a.count, a.total)
+    lb, ub = wilson_interval(b.count, b.total)
+    pa, pb = a.estimate, b.estimate
+    difference = pa - pb
+    return (difference - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
+            difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))  # fmt: skip
+
+
+def data_key(result: ProbeResult) -> str:
+    """What must agree for two results to be compared: probe, data and scoring rules."""
+    provenance = {k: result.provenance.get(k) for k in DATA_FINGERPRINTS}
+    rules = {k: result.settings.get(k) for k in ("n", "legacy_quirks", "protocol")}
+    return json.dumps([result.probe, provenance, rules], sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    probe: str
+    model: str
+    control: str  # its name, e.g. "random-init"
+    control_spec: str
+    bias: str
+    figure: str
+    model_figure: dict
+    control_figure: dict
+    difference: float
+    ci95: tuple[float, float]
+    p_value: float
+
+    @property
+    def beyond_control(self) -> bool:
+        return self.ci95[0] > 0
+
+    @property
+    def sentence(self) -> str:
+        control = CONTROL_NAMES.get(self.control, self.control)
+        low, high = self.ci95
+        numbers = (f"{100 * self.difference:+.1f} points ({100 * low:+.1f} to {100 * high:+.1f}), "
+                   f"p = {p_value(self.p_value)}")  # fmt: skip
+        if low > 0:
+            return f"{self.bias} beyond its {control} control: {numbers}"
+        if high < 0:
+            return (f"{self.bias} not beyond its {control} control, which shows more of it: "
+                    f"{numbers}")  # fmt: skip
+        return f"{self.bias} not beyond its {control} control: {numbers}"
+
+    def to_dict(self) -> dict:
+        return {"probe": self.probe, "model": self.model, "control": self.control,
+                "control_spec": self.control_spec, "bias": self.bias, "figure": self.figure,
+                "model_figure": self.model_figure, "control_figure": self.control_figure,
+                "difference": self.difference, "ci95": list(self.ci95),
+                "p_value": self.p_value, "beyond_control": self.beyond_control,
+                "sentence": self.sentence}  # fmt: skip
+
+
+def compare(model: BiasFigure, control: BiasFigure) -> tuple[float, tuple[float, float], float]:
+    a, b = model.proportion, control.proportion
+    return (a.estimate - b.estimate, newcombe_difference_interval(a, b),
+            two_proportion_test(a, b))  # fmt: skip
+
+
+def _canonical(spec) -> str | None:
+    from cliposcope.encoders.specs import parse_spec
+    from cliposcope.errors import CliposcopeError
+
+    if not isinstance(spec, str):
+        return None
+    try:
+        return parse_spec(spec).canonical
+    except CliposcopeError:  # a family not registered here: compare the text
+        return spec
+
+
+def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list[ProbeResult]:
+    """The control results measured for this model on the same data: those its run
+    recorded (``provenance["controls"]``: control name -> spec), or, for results without
+    that record, every control of the same data when the model is the only one there."""
+    key = data_key(result)
+    same_data = [c for c in candidates if c.role.startswith("null:") and data_key(c) == key]
+    recorded = result.provenance.get("controls")
+    if isinstance(recorded, dict):
+        return [c for c in same_data if _canonical(recorded.get(c.role.removeprefix("null:")))
+                == _canonical(c.model.get("spec"))]  # fmt: skip
+    models = [c for c in candidates if c.role == "model" and data_key(c) == key]
+    return same_data if len(models) == 1 else []
+
+
+def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
+    """Every model-versus-control verdict the results allow, in the results' order."""
+    from cliposcope.probes.registry import find_probe
+
+    found = []
+    for result in results:
+        probe = find_probe(result.probe)
+        if result.role != "model" or probe is None or probe.bias is None:
+            continue
+        figure = probe.bias(result)
+        if figure is None:
+            continue
+        peers = [r for r in results if r.probe == result.probe]
+        for control in _controls_of(result, peers):
+            other = probe.bias(control)
+            if other is None or other.total == 0 or figure.total == 0:
+                continue
+            difference, interval, p = compare(figure, other)
+            found.append(Verdict(result.probe, result.label, control.role.removeprefix("null:"),
+                                 control.model.get("spec", "?"), figure.bias, figure.figure,
+                                 figure.proportion.to_dict(), other.proportion.to_dict(),
+                                 difference, interval, p))  # fmt: skip
+    return found
+
+
+def render_verdicts(found: Sequence[Verdict]) -> str:
+    if not found:
+        return ""
+    lines = ["Verdicts against controls (95% CI; two-proportion test)"]
+    lines += [f"- {v.model} ({v.probe}): {v.sentence}" for v in found]
+    return "\n".join(lines)
