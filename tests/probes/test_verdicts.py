@@ -4,13 +4,13 @@ and detection on synthetic encoders with a planted first-object effect and with 
 from __future__ import annotations
 
 import pytest
+from tests.probes.fakes import PositionWeightedEncoder
 
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor import TorSettings
 from cliposcope.probes.verdicts import newcombe_difference_interval, verdicts
-from tests.probes.fakes import PositionWeightedEncoder
 
 WORDS = Vocabulary("fake words", tuple(f"w{i:02d}" for i in range(30)))
 
