@@ -98,3 +98,87 @@ def test_report_errors_are_clear(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert main(["report", str(tmp_path)]) == 2
     assert "no result JSON" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory, demo):
+    """Another day's folder: TOR on other data, plus a newer copy of a demo result."""
+    import os
+    import shutil as copier
+
+    out = tmp_path_factory.mktemp("second") / "out"
+    words = out.parent / "words.txt"
+    words.write_text("\n".join(["dog", "cat", "car", "apple", "pizza", "chair", "bus"]) + "\n")
+    assert (
+        main(
+            [
+                "run",
+                "tor",
+                "--model",
+                "toy:default",
+                "--null",
+                "random-init",
+                "--vocab",
+                str(words),
+                "--n",
+                "2",
+                "--out",
+                str(out),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    (ior,) = [p for p in demo.glob("ior_*.json") if "_model_" in p.name]
+    copier.copy(ior, out / ior.name)
+    os.utime(out / ior.name, (ior.stat().st_mtime + 60,) * 2)
+    return out
+
+
+def test_the_leaderboard_keeps_data_apart_and_counts_reruns(demo, second_run, tmp_path, capsys):
+    from cliposcope.report.leaderboard import build
+
+    board = build([demo, second_run])
+    tor_columns = [c for c in board.columns if c.probe == "tor"]
+    assert len(tor_columns) == 2  # the demo's vocabulary and the 7 words: never one column
+    assert len({c.data for c in tor_columns}) == 2
+    toy = board.rows["toy:default"]
+    assert all(toy.get(c.key) for c in tor_columns)
+    (ior,) = [c for c in board.columns if c.probe == "ior"]
+    assert toy[ior.key].replaces == 1 and str(second_run) in toy[ior.key].source
+    assert [v.control for v in toy[ior.key].verdicts] == []  # its control stayed behind
+    assert "st:all-MiniLM-L6-v2" in board.rows
+    html, table = tmp_path / "board.html", tmp_path / "board.csv"
+    assert main(["leaderboard", str(demo), str(second_run), "--out", str(html)]) == 0
+    text = table.read_text()
+    assert text.splitlines()[0].startswith("model,") and "random-init" in text
+    assert len(text.splitlines()) == 1 + len(board.rows)
+    page = html.read_text()
+    assert "http://" not in page and "https://" not in page and "<script>" in page
+
+
+@needs_chromium
+def test_the_leaderboard_sorts_in_headless_chromium(demo, second_run, tmp_path):
+    from cliposcope.report.leaderboard import build
+
+    html = tmp_path / "board.html"
+    assert main(["leaderboard", str(demo), str(second_run), "--out", str(html)]) == 0
+    board = build([demo, second_run])
+    column = 1 + next(i for i, c in enumerate(board.columns) if c.probe == "tor")
+    key = board.columns[column - 1].key
+    expected = sorted((cells[key].figure["estimate"], model)
+                      for model, cells in board.rows.items() if key in cells)[::-1]  # fmt: skip
+    url = html.resolve().as_uri() + f"#sort={column}-desc"
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+         "--enable-logging=stderr", "--v=0", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert f'data-sorted="{column}-desc"' in dom.stdout
+    order = re.findall(r'<tr><td data-sort="([^"]+)"', dom.stdout)
+    assert order[: len(expected)] == [model for _, model in expected]
+    errors = [line for line in dom.stderr.splitlines()
+              if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip
+    assert not errors, errors

@@ -463,6 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="report.html", help="default: RESULTS_DIR/report.html")
     report.set_defaults(handler=cmd_report)
 
+    board = commands.add_parser(
+        "leaderboard", help="one row per model across result folders: bias indices, verdicts"
+    )
+    board.add_argument("results", nargs="+", metavar="RESULTS_DIR")
+    board.add_argument("--out", default="leaderboard.html", metavar="FILE.html",
+                       help="sortable HTML page (default leaderboard.html)")  # fmt: skip
+    board.add_argument("--csv", metavar="FILE.csv", help="default: beside --out, as .csv")
+    board.set_defaults(handler=cmd_leaderboard)
+
     table = commands.add_parser("table", help="merge result JSON files into tables (and CSV)")
     table.add_argument("results", nargs="+", metavar="RESULT.json")
     table.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
@@ -970,6 +979,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     check_output_file(args.out or Path(args.results) / "report.html", "--out", ".html")
     print(f"wrote {build_report(args.results, args.out)}", file=sys.stderr)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from cliposcope.report.leaderboard import write_leaderboard
+
+    csv_path = args.csv or str(Path(args.out).with_suffix(".csv"))
+    check_output_file(args.out, "--out", ".html")
+    check_output_file(csv_path, "--csv", ".csv")
+    board = write_leaderboard(args.results, args.out, csv_path)
+    print(f"wrote {args.out} and {csv_path}: {len(board.rows)} model(s), "
+          f"{len(board.columns)} column(s)", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -72,6 +72,7 @@ class Verdict:
     difference: float
     ci95: tuple[float, float]
     p_value: float
+    data: str  # data_key of the two results
 
     @property
     def beyond_control(self) -> bool:
@@ -152,7 +153,7 @@ def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
             found.append(Verdict(result.probe, result.label, control.role.removeprefix("null:"),
                                  control.model.get("spec", "?"), figure.bias, figure.figure,
                                  figure.proportion.to_dict(), other.proportion.to_dict(),
-                                 difference, interval, p))  # fmt: skip
+                                 difference, interval, p, data_key(result)))  # fmt: skip
     return found
 
 

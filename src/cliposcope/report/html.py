@@ -84,16 +84,22 @@ def load_results(folder: Path) -> list[ProbeResult]:
 
 def read_results(folder: Path) -> tuple[list[ProbeResult], list[str]]:
     """The results in a folder, and one line per JSON file that should be one but is not."""
-    results, unreadable = [], []
+    files, unreadable = read_result_files(folder)
+    return [result for _, result in files], unreadable
+
+
+def read_result_files(folder: Path) -> tuple[list[tuple[Path, ProbeResult]], list[str]]:
+    """Each result of a folder with its file, and the JSON files that are not results."""
+    files, unreadable = [], []
     for path in sorted(folder.glob("*.json")):
         if path.name in NOT_RESULTS:
             continue
         check_inside(folder, path.name, str(folder))
         try:
-            results.append(ProbeResult.load(path))
+            files.append((path, ProbeResult.load(path)))
         except CliposcopeError as error:
             unreadable.append(f"{path.name}: {error.message}")
-    return results, unreadable
+    return files, unreadable
 
 
 def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
@@ -192,7 +198,17 @@ def _provenance(results: list[ProbeResult]) -> dict:
     return {"headers": headers, "rows": rows}
 
 
-def _environment() -> jinja2.Environment:
+def _beside_paper(results: list[ProbeResult]) -> dict | None:
+    from cliposcope.report.beside_paper import beside_paper, comparison_rows
+
+    found = beside_paper(results)
+    if not found:
+        return None
+    headers, rows = comparison_rows(found)
+    return {"headers": headers, "rows": rows}
+
+
+def template_environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("cliposcope.report", "templates"),
         autoescape=True,
@@ -214,11 +230,12 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
         raise CliposcopeError(f"no result JSON in {folder}", hint="give the --out folder of a run")
     out = Path(out) if out else folder / "report.html"
     page = (
-        _environment()
+        template_environment()
         .get_template("report.html.j2")
         .render(
             result_count=len(results),
             verdicts=[v.to_dict() for v in verdicts(results)],
+            paper=_beside_paper(results),
             models=sorted({r.label for r in results}),
             probe_sections=_probe_sections(folder, results),
             progression=_progression(folder),

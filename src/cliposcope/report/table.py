@@ -33,12 +33,18 @@ def render(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def render_tables(results: Sequence[ProbeResult]) -> str:
-    """The probes' tables, then the verdicts against controls that the results allow."""
+    """The probes' tables, the paper's numbers beside ours where a result matches a row of
+    its tables, then the verdicts against controls that the results allow."""
     from cliposcope.probes.verdicts import render_verdicts, verdicts
+    from cliposcope.report.beside_paper import beside_paper, comparison_rows
 
     blocks = []
     for name, (headers, rows) in table_rows(results).items():
         blocks.append(f"{find_probe(name).title}\n{render(headers, rows)}")
+    comparisons = beside_paper(results)
+    if comparisons:
+        title = "The paper's numbers beside ours (the spec of each paper row is a best guess)"
+        blocks.append(f"{title}\n{render(*comparison_rows(comparisons))}")
     verdict_block = render_verdicts(verdicts(results))
     return "\n\n".join(blocks + ([verdict_block] if verdict_block else []))
 

@@ -1,0 +1,113 @@
+"""The paper's numbers beside ours: for a result whose model spec, probe, data and object
+count match a row of the paper's tables (data.published), the published value, the
+measured one with its 95% interval, their difference and whether the paper's value lies
+in the measured interval. The row's spec is a best guess, and every comparison says so.
+
+What counts as the paper's data: TOR on the 90 ComCO names joined by "and" in list order
+(``--protocol paper --vocab comco``); tor-captions on COCO captions; IOR, I2TOR and
+matching on COCO images, or on an official-layout folder (assumed to be ComCO).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cliposcope.data.published import PublishedFigure, published_figures
+from cliposcope.probes.presentation import percent
+from cliposcope.results import ProbeResult
+
+
+def _canonical(spec: str | None) -> str | None:
+    from cliposcope.encoders.specs import parse_spec
+    from cliposcope.errors import CliposcopeError
+
+    if not spec:
+        return None
+    try:
+        return parse_spec(spec).canonical
+    except CliposcopeError:
+        return spec
+
+
+def result_data(result: ProbeResult) -> str | None:
+    """Which of the paper's datasets a result was measured on, if any."""
+    settings, provenance = result.settings, result.provenance
+    if result.probe == "tor":
+        from cliposcope.data.vocab import load_vocabulary
+
+        comco = load_vocabulary("comco").fingerprint
+        published_rules = settings.get("protocol") == "paper" and settings.get("template") == "and"
+        if settings.get("vocabulary_fingerprint") == comco and published_rules:
+            return "comco-names"
+        return None
+    if result.probe == "tor-captions":
+        return "coco-captions" if (settings.get("source") or {}).get("kind") == "coco" else None
+    layout = (provenance.get("scene_origin") or {}).get("layout")
+    return {"coco": "coco-images", "official": "comco-images"}.get(layout)
+
+
+def figure_at(metrics: dict, path: str) -> dict | None:
+    """``per_position_conditional.0`` -> metrics["per_position_conditional"][0], etc."""
+    node = metrics
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node if isinstance(node, dict) and "estimate" in node else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    result: str
+    row: PublishedFigure
+    measured: dict
+
+    @property
+    def difference(self) -> float:
+        return self.measured["estimate"] - self.row.proportion
+
+    @property
+    def paper_in_ci(self) -> bool:
+        low, high = self.measured["ci95"]
+        return low is not None and low <= self.row.proportion <= high
+
+    def to_dict(self) -> dict:
+        return {"result": self.result, "table": self.row.table,
+                "model_in_paper": self.row.model_in_paper, "spec_guess": self.row.spec,
+                "spec_note": self.row.spec_note, "metric": self.row.metric,
+                "paper": self.row.proportion, "measured": self.measured,
+                "difference": self.difference, "paper_in_ci": self.paper_in_ci}  # fmt: skip
+
+
+def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
+    """Every (result, published row) pair that measures the same thing."""
+    found = []
+    for result in results:
+        if result.role != "model":
+            continue
+        data = result_data(result)
+        spec = _canonical(result.model.get("spec"))
+        if data is None or spec is None:
+            continue
+        for row in published_figures():
+            if (row.probe, row.data) != (result.probe, data) or _canonical(row.spec) != spec:
+                continue
+            if row.n is not None and row.n != result.settings.get("n"):
+                continue
+            measured = figure_at(result.metrics, row.figure)
+            if measured is not None:
+                found.append(Comparison(result.label, row, measured))
+    return found
+
+
+def comparison_rows(found: Sequence[Comparison]) -> tuple[list[str], list[list[str]]]:
+    headers = ["Result", "Paper table", "Paper model (spec: best guess)", "Metric", "Paper %",
+               "Measured %", "Difference, pts", "Paper in CI"]  # fmt: skip
+    rows = [[c.result, c.row.table, c.row.model_in_paper, c.row.metric.removesuffix(" (%)"),
+             f"{c.row.value:.2f}", percent(c.measured), f"{100 * c.difference:+.1f}",
+             "yes" if c.paper_in_ci else "no"] for c in found]  # fmt: skip
+    return headers, rows
