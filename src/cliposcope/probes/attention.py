@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cliposcope.atomic import atomic_write_bytes
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
+from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.stats import mean_interval
@@ -55,12 +57,31 @@ def object_attention(attention: np.ndarray, coverages: np.ndarray) -> np.ndarray
     return np.array([(attention * coverage).sum() / total for coverage in coverages])
 
 
-def overlay(image: Image.Image, attention: np.ndarray) -> Image.Image:
-    """The scene with the attention grid as a red heat map over it."""
-    heat = attention / max(float(attention.max()), 1e-12)
-    heat_image = Image.fromarray(np.uint8(heat * 255), "L").resize(image.size, Image.BILINEAR)
-    red = Image.new("RGB", image.size, (255, 0, 0))
-    return Image.composite(red, image.convert("RGB"), heat_image.point(lambda v: int(v * 0.6)))
+OUTLINE_COLOURS = ("#00e5ff", "#76ff03", "#ffea00", "#ff4081", "#ffffff", "#b388ff")
+
+
+def overlay(image: Image.Image, attention: np.ndarray, masks: np.ndarray,
+            labels: Sequence[str]) -> bytes:  # fmt: skip
+    """PNG: the scene under its CLS attention (a perceptual colormap, half transparent,
+    with a colour bar in share of the patch attention) and each object's mask outlined."""
+    plt = pyplot()
+    width, height = image.size
+    share = attention / max(float(attention.sum()), 1e-12)
+    figure, axes = plt.subplots(figsize=(4.6, 3.8))
+    axes.imshow(image.convert("RGB"))
+    heat = axes.imshow(share, cmap="magma", alpha=0.55, extent=(0, width, height, 0),
+                       interpolation="bilinear")  # fmt: skip
+    colour_bar = figure.colorbar(heat, ax=axes, fraction=0.046, pad=0.03)
+    colour_bar.set_label("share of CLS attention per patch")
+    handles = []
+    for k, (mask, label) in enumerate(zip(masks, labels, strict=True)):
+        colour = OUTLINE_COLOURS[k % len(OUTLINE_COLOURS)]
+        if mask.any():
+            axes.contour(mask.astype(float), levels=[0.5], colors=[colour], linewidths=1.4)
+        handles.append(plt.Line2D([], [], color=colour, linewidth=2, label=label))
+    axes.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.7)
+    axes.set_axis_off()
+    return figure_png(figure)
 
 
 def run_attention(
@@ -86,9 +107,9 @@ def run_attention(
         folder = Path(settings.artifacts_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for scene, attention in list(zip(scenes, maps, strict=True))[: settings.overlays]:
-            overlay(scene.load_image(), attention).save(
-                folder / f"attention_{scene.id.replace('/', '_')}.png"
-            )
+            labels = [f"{o.name} ({o.role})" for o in scene.objects]
+            picture = overlay(scene.load_image(), attention, scene.load_masks(), labels)
+            atomic_write_bytes(folder / f"attention_{scene.id.replace('/', '_')}.png", picture)
 
     def summary(values: dict) -> dict:
         return {str(k): mean_interval(float(np.sum(v)), float(np.sum(np.square(v))), len(v))

@@ -24,7 +24,7 @@ from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
 from cliposcope.probes.verdicts import verdicts
-from cliposcope.report.table import table_rows
+from cliposcope.report.table import describe_data, table_rows
 from cliposcope.results import ProbeResult
 
 FIXED_SECTIONS = ("summary", "progression", "scenes", "provenance")
@@ -124,8 +124,10 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
             images = [{"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
                       for p in paths]  # fmt: skip
         chart = report.chart
+        data_lines = sorted({describe_data(r) for r in chosen})
         sections.append({
             "id": probe.name,
+            "data": "; ".join(data_lines),
             "heading": report.heading,
             "title": probe.title,
             "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,

@@ -22,7 +22,7 @@ from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.registry import find_probe
 from cliposcope.probes.verdicts import Verdict, data_key, verdicts
-from cliposcope.results import ProbeResult
+from cliposcope.report.table import describe_data
 
 
 @dataclass(frozen=True)
@@ -39,24 +39,6 @@ class Cell:
     source: str
     verdicts: list[Verdict] = field(default_factory=list)
     replaces: int = 0
-
-
-def describe_data(result: ProbeResult) -> str:
-    settings, provenance = result.settings, result.provenance
-    parts = [f"n={settings.get('n', '?')}"]
-    if "protocol" in settings:
-        parts.append(f"{settings['protocol']} protocol")
-    if settings.get("vocabulary"):
-        parts.append(f"vocabulary {settings['vocabulary']}")
-    origin = provenance.get("scene_origin") or {}
-    if origin.get("layout"):
-        parts.append(f"{origin['layout']} scenes")
-    if settings.get("legacy_quirks"):
-        parts.append("legacy quirks")
-    for key in ("query_fingerprint", "scene_fingerprint", "design_fingerprint"):
-        if provenance.get(key):
-            parts.append(f"data {str(provenance[key])[:8]}")
-    return ", ".join(parts)
 
 
 @dataclass

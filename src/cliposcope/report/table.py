@@ -23,6 +23,34 @@ def table_rows(results: Sequence[ProbeResult]) -> dict[str, tuple[list[str], lis
     return {name: find_probe(name).rows(items) for name, items in grouped.items()}
 
 
+def describe_data(result: ProbeResult) -> str:
+    """One line on what a result was measured on: object count, protocol, vocabulary,
+    scenes, legacy rules and the first digits of its data fingerprint."""
+    settings, provenance = result.settings, result.provenance
+    parts = [f"n={settings.get('n', '?')}"]
+    if "protocol" in settings:
+        parts.append(f"{settings['protocol']} protocol")
+    if settings.get("vocabulary"):
+        parts.append(f"vocabulary {settings['vocabulary']}")
+    origin = provenance.get("scene_origin") or {}
+    generated = origin.get("settings") if origin.get("generated") else None
+    if isinstance(generated, dict):
+        layout = generated.get("layout") or {}
+        parts.append(
+            f"{generated.get('count', '?')} generated {generated.get('kind', '?')} "
+            f"scenes ({layout.get('sizes', '?')}, {layout.get('order', '?')})"
+        )
+    elif origin.get("layout"):
+        parts.append({"official": "official-layout folder", "coco": "COCO images"}.get(
+            origin["layout"], f"{origin['layout']} scenes"))  # fmt: skip
+    if settings.get("legacy_quirks"):
+        parts.append("legacy quirks")
+    for key in ("query_fingerprint", "scene_fingerprint", "design_fingerprint"):
+        if provenance.get(key):
+            parts.append(f"data {str(provenance[key])[:8]}")
+    return ", ".join(parts)
+
+
 def render(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
