@@ -1124,6 +1124,10 @@ CASES = [
         ],
         "clip:toy:default",
     ),
+    (["leaderboard", "{w}/missing", "--out", "{o}/b.html"], "missing"),
+    (["leaderboard", "{w}/images_empty", "--out", "{o}/b.html"], "images_empty"),
+    (["leaderboard", "{w}/images_empty", "--out", "{o}/b.txt"], "b.txt"),
+    (["leaderboard", "{w}/images_empty", "--out", "{o}/b.html", "--csv", "{o}/b.json"], "b.json"),
     # --- lab ---------------------------------------------------------------------------
     (
         ["lab", "train", "--checkpoint-every", "0", "--out", "{o}", "--quiet"],

@@ -91,3 +91,15 @@ def test_no_side_by_side_for_other_data_or_models():
     assert beside_paper([tor_result("openclip:ViT-B-32/openai", numbers,
                                     vocabulary_fingerprint="other")]) == []  # fmt: skip
     assert beside_paper([tor_result("openclip:RN50/openai", numbers)]) == []
+
+
+def test_a_local_copy_named_like_the_published_model_matches_it():
+    from cliposcope.report.beside_paper import same_model
+
+    assert same_model("st:/models/all-mpnet-base-v2", "st:all-mpnet-base-v2")
+    assert same_model("st:./all-mpnet-base-v2/", "st:all-mpnet-base-v2")
+    assert not same_model("st:/models/all-MiniLM-L6-v2", "st:all-mpnet-base-v2")
+    assert not same_model("hf:/models/all-mpnet-base-v2", "st:all-mpnet-base-v2")
+    assert not same_model("st:all-mpnet-base-v2", None)
+    result = tor_result("st:/models/all-mpnet-base-v2", [(1, 2)] * 4)
+    assert [c.row.model_in_paper for c in beside_paper([result])] == ["SBERT"] * 4

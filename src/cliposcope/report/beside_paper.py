@@ -30,6 +30,21 @@ def _canonical(spec: str | None) -> str | None:
         return spec
 
 
+def same_model(measured: str | None, published: str | None) -> bool:
+    """The same spec, or a local copy of the published model: a folder named like it under
+    the same family (``st:/models/all-mpnet-base-v2`` for ``st:all-mpnet-base-v2``)."""
+    measured, published = _canonical(measured), _canonical(published)
+    if measured is None or published is None:
+        return False
+    if measured == published:
+        return True
+    family, _, target = measured.partition(":")
+    other_family, _, other_target = published.partition(":")
+    local = target.startswith(("/", "./", "../", "~")) and "?" not in target
+    folder_name = target.rstrip("/").rsplit("/", 1)[-1]
+    return family == other_family and local and folder_name == other_target.rsplit("/", 1)[-1]
+
+
 def result_data(result: ProbeResult) -> str | None:
     """Which of the paper's datasets a result was measured on, if any."""
     settings, provenance = result.settings, result.provenance
@@ -90,11 +105,12 @@ def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
         if result.role != "model":
             continue
         data = result_data(result)
-        spec = _canonical(result.model.get("spec"))
-        if data is None or spec is None:
+        if data is None:
             continue
         for row in published_figures():
-            if (row.probe, row.data) != (result.probe, data) or _canonical(row.spec) != spec:
+            if (row.probe, row.data) != (result.probe, data):
+                continue
+            if not same_model(result.model.get("spec"), row.spec):
                 continue
             if row.n is not None and row.n != result.settings.get("n"):
                 continue
