@@ -103,3 +103,20 @@ def test_a_local_copy_named_like_the_published_model_matches_it():
     assert not same_model("st:all-mpnet-base-v2", None)
     result = tor_result("st:/models/all-mpnet-base-v2", [(1, 2)] * 4)
     assert [c.row.model_in_paper for c in beside_paper([result])] == ["SBERT"] * 4
+
+
+def test_empty_figures_and_other_matching_rules_get_no_side_by_side():
+    from cliposcope.probes.stats import Proportion
+
+    empty = tor_result("openclip:ViT-B-32/openai", [(0, 0)] * 4)
+    assert beside_paper([empty]) == []
+    shares = {"plain": Proportion(80, 100).to_dict()}
+    matching = ProbeResult(
+        probe="matching", role="model", model={"spec": "openclip:ViT-B-32/openai"},
+        settings={"n": 4, "biased_position": 1},
+        metrics={"scenario_1": shares, "scenario_2": shares},
+        provenance={"scene_origin": {"layout": "official"}}, wall_time_s=0.0,
+    )  # fmt: skip
+    assert beside_paper([matching]) == []  # the paper biases the large object, not position 1
+    matching.settings["biased_position"] = "large object"
+    assert [c.row.table for c in beside_paper([matching])] == ["Table 6", "Table 6"]

@@ -143,12 +143,16 @@ def test_the_leaderboard_keeps_data_apart_and_counts_reruns(demo, second_run, tm
     tor_columns = [c for c in board.columns if c.probe == "tor"]
     assert len(tor_columns) == 2  # the demo's vocabulary and the 7 words: never one column
     assert len({c.data for c in tor_columns}) == 2
-    toy = board.rows["toy:default"]
+    (toy_name,) = [name for name in board.rows if name.startswith("toy:default [")]
+    toy = board.rows[toy_name]  # the label and the first digits of the weights hash
     assert all(toy.get(c.key) for c in tor_columns)
     (ior,) = [c for c in board.columns if c.probe == "ior"]
-    assert toy[ior.key].replaces == 1 and str(second_run) in toy[ior.key].source
-    assert [v.control for v in toy[ior.key].verdicts] == []  # its control stayed behind
-    assert "st:all-MiniLM-L6-v2" in board.rows
+    newest = toy[ior.key]
+    assert newest.replaces == 1 and str(second_run) in newest.source
+    # the copy ran without its control: the verdict of the older run on the same data stays
+    assert [v.control for v in newest.verdicts] == ["random-init"]
+    assert str(demo) in newest.verdicts_from
+    assert any(name.startswith("st:all-MiniLM-L6-v2") for name in board.rows)
     html, table = tmp_path / "board.html", tmp_path / "board.csv"
     assert main(["leaderboard", str(demo), str(second_run), "--out", str(html)]) == 0
     text = table.read_text()
@@ -182,3 +186,32 @@ def test_the_leaderboard_sorts_in_headless_chromium(demo, second_run, tmp_path):
     errors = [line for line in dom.stderr.splitlines()
               if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip
     assert not errors, errors
+
+
+def test_the_readme_says_what_the_demo_shows(demo):
+    """The reading guide quotes the demo's figures: they must be the demo's."""
+    from pathlib import Path
+
+    from cliposcope.probes.verdicts import verdicts
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    guide = readme[readme.index("**What the demo shows**") : readme.index("**Real models**")]
+    guide = guide.replace("\u2212", "-")
+    found = {v.probe: v for v in verdicts(load_results(demo)) if v.model == "toy:default"}
+    for probe, beyond in (("tor", False), ("ior", False), ("matching", True),
+                          ("attention", True)):  # fmt: skip
+        v = found[probe]
+        low, high = v.ci95
+        assert f"{100 * v.difference:+.1f} points" in guide, v.sentence
+        assert f"({100 * low:+.1f} to {100 * high:+.1f}" in guide, v.sentence
+        assert v.beyond_control == beyond
+        if probe in ("tor", "ior"):
+            for figure in (v.model_figure, v.control_figure):
+                assert f"{100 * figure['estimate']:.1f}%" in guide
+    matching = {r.role: r.metrics for r in load_results(demo) if r.probe == "matching"}
+    for role in ("model", "null:random-init"):
+        for scenario in ("scenario_1", "scenario_2"):
+            assert f"{100 * matching[role][scenario]['plain']['estimate']:.1f}%" in guide
+    attention = {r.role: r.metrics for r in load_results(demo) if r.probe == "attention"}
+    for role in ("model", "null:random-init"):
+        assert f"{100 * attention[role]['mean_share_by_role']['large']['estimate']:.1f}%" in guide

@@ -79,6 +79,17 @@ class ModelSpec:
             )
 
 
+def canonical_spec(spec) -> str | None:
+    """A spec string in canonical form; a spec of a family not registered here (a result
+    from elsewhere) as it is; None for no spec."""
+    if not isinstance(spec, str) or not spec.strip():
+        return None
+    try:
+        return parse_spec(spec).canonical
+    except CliposcopeError:
+        return spec
+
+
 def require_folder_if_path(target: str) -> None:
     """A target written as a path must exist; otherwise it would be sent to the hub as a name."""
     if target.startswith(("/", "./", "../", "~")) and not Path(target).expanduser().is_dir():

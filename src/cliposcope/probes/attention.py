@@ -24,7 +24,8 @@ from cliposcope.errors import check_range
 from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
-from cliposcope.probes.stats import mean_interval
+from cliposcope.probes.stats import Z95, mean_interval
+from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
 
 
@@ -132,6 +133,18 @@ def run_attention(
     )
 
 
+def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
+    """The mean share of CLS attention on the large object (standard error from its
+    interval); None for scenes without a large object."""
+    large = result.metrics["mean_share_by_role"].get("large")
+    if large is None:
+        return None
+    low, high = large["ci95"]
+    return BiasFigure("attention on the large object",
+                      "mean share of the CLS token's patch attention on the large object",
+                      large["estimate"], (high - low) / (2 * Z95))  # fmt: skip
+
+
 def attention_in_battery(battery, scene_set) -> AttentionSettings:
     return AttentionSettings(battery.layer, battery.overlays, battery.artifacts_dir)
 
@@ -172,5 +185,6 @@ register_probe(
             "CLS attention by object size", attention_chart, images="overlays/*/*.png"
         ),
         in_battery=attention_in_battery,
+        bias=attention_on_the_large_object,
     )
 )

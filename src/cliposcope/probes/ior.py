@@ -173,7 +173,7 @@ def large_object_bias(result: ProbeResult) -> BiasFigure | None:
     large = result.metrics["per_role_among_truth"].get("large")
     if large is None:
         return None
-    return BiasFigure("large-object preference",
+    return BiasFigure.share("large-object preference",
                       "images whose top ground-truth object is the large one",
                       large["count"], large["total"])  # fmt: skip
 

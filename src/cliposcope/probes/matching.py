@@ -14,6 +14,7 @@ object, and is scored on the same pairs in the same run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import BarChart, ReportSection, percent
 from cliposcope.probes.registry import Probe, make_result, option, register_probe
 from cliposcope.probes.stats import Proportion
+from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
 
 CAPTIONS = Template("and")  # the published matching captions: "apple and pizza and desk"
@@ -183,6 +185,22 @@ def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
     return headers, rows
 
 
+def order_effect(result: ProbeResult) -> BiasFigure:
+    """Accuracy when the bias helps minus when it hurts (plain captions); both shares are
+    taken as independent, which overstates the error of their (positively correlated)
+    difference."""
+    helps, hurts = (result.metrics[f"scenario_{k}"]["plain"] for k in (1, 2))
+    first, second = (
+        Proportion(helps["count"], helps["total"]),
+        Proportion(hurts["count"], hurts["total"]),
+    )
+    error = math.hypot(*(math.sqrt(p.estimate * (1 - p.estimate) / p.total)
+                         for p in (first, second)))  # fmt: skip
+    return BiasFigure("order effect in matching",
+                      "accuracy when the biased object is named first minus when it is "
+                      "named last", first.estimate - second.estimate, error)  # fmt: skip
+
+
 def matching_chart(results: Sequence[ProbeResult]) -> BarChart:
     groups = {}
     for result in results:
@@ -211,5 +229,6 @@ register_probe(
         in_battery=lambda battery, scene_set: MatchingSettings(
             battery.position, battery.legacy_quirks
         ),
+        bias=order_effect,
     )
 )

@@ -235,7 +235,7 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
 
 def tor_bias(result: ProbeResult) -> BiasFigure:
     bias = result.metrics["first_position_bias"]
-    return BiasFigure("first-object preference",
+    return BiasFigure.share("first-object preference",
                       "argmax on the first-named object, among queries whose argmax is one of "
                       "the caption's objects", bias["count"], bias["total"])  # fmt: skip
 

@@ -42,6 +42,7 @@ from cliposcope.probes.presentation import (
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
+from cliposcope.probes.tor import tor_bias
 from cliposcope.results import ProbeResult
 
 CAPTION_EMBEDDINGS = ("encoder", "sum")
@@ -260,5 +261,6 @@ register_probe(
         data="captions",
         report=ReportSection("Text side on real captions (TOR)", chart),
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
+        bias=tor_bias,
     )
 )

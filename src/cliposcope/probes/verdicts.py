@@ -18,8 +18,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import p_value
-from cliposcope.probes.stats import Proportion, two_proportion_test, wilson_interval
+from cliposcope.probes.stats import Z95, Proportion, two_proportion_test, wilson_interval
 from cliposcope.results import ProbeResult
 
 ALPHA = 0.05
@@ -30,16 +31,44 @@ CONTROL_NAMES = {"random-init": "random-weight", "sum": "order-blind sum"}
 
 @dataclass(frozen=True)
 class BiasFigure:
-    """The count behind a probe's bias figure, e.g. first-object preference 612 of 1,190."""
+    """A probe's bias figure: a share (``count`` of ``total``, e.g. first-object preference
+    612 of 1,190) or another estimate with its standard error (a difference of two shares,
+    a mean attention share)."""
 
     bias: str
     figure: str
-    count: int
-    total: int
+    estimate: float
+    standard_error: float | None = None
+    count: int | None = None
+    total: int | None = None
+
+    @classmethod
+    def share(cls, bias: str, figure: str, count: int, total: int) -> BiasFigure:
+        return cls(bias, figure, count / total if total else math.nan, None, count, total)
 
     @property
-    def proportion(self) -> Proportion:
-        return Proportion(self.count, self.total)
+    def is_share(self) -> bool:
+        return self.count is not None and self.total is not None
+
+    @property
+    def measured(self) -> bool:
+        if self.is_share:
+            return bool(self.total)
+        return math.isfinite(self.estimate) and math.isfinite(self.standard_error or math.nan)
+
+    @property
+    def error(self) -> float:
+        if self.is_share:
+            p = self.estimate
+            return math.sqrt(p * (1 - p) / self.total)
+        return float(self.standard_error)
+
+    def to_dict(self) -> dict:
+        if self.is_share:
+            return Proportion(self.count, self.total).to_dict()
+        half = Z95 * self.error
+        return {"estimate": self.estimate, "ci95": [self.estimate - half, self.estimate + half],
+                "standard_error": self.error}  # fmt: skip
 
 
 def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, float]:
@@ -52,10 +81,18 @@ def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, f
             difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))  # fmt: skip
 
 
+# Settings that change what is measured (a control's own setting, e.g. TOR's caption
+# embedding, is left out). TOR's query fingerprint covers the object rows, not the words or
+# the template, so those enter here.
+DATA_SETTINGS = ("n", "protocol", "vocabulary_fingerprint", "template", "gallery", "filler",
+                 "biased_position", "layer")  # fmt: skip
+
+
 def data_key(result: ProbeResult) -> str:
     """What must agree for two results to be compared: probe, data and scoring rules."""
     provenance = {k: result.provenance.get(k) for k in DATA_FINGERPRINTS}
-    rules = {k: result.settings.get(k) for k in ("n", "legacy_quirks", "protocol")}
+    rules = {k: result.settings.get(k) for k in DATA_SETTINGS}
+    rules["legacy_quirks"] = bool(result.settings.get("legacy_quirks"))  # absent in old results
     return json.dumps([result.probe, provenance, rules], sort_keys=True, default=str)
 
 
@@ -101,21 +138,19 @@ class Verdict:
 
 
 def compare(model: BiasFigure, control: BiasFigure) -> tuple[float, tuple[float, float], float]:
-    a, b = model.proportion, control.proportion
-    return (a.estimate - b.estimate, newcombe_difference_interval(a, b),
-            two_proportion_test(a, b))  # fmt: skip
-
-
-def _canonical(spec) -> str | None:
-    from cliposcope.encoders.specs import parse_spec
-    from cliposcope.errors import CliposcopeError
-
-    if not isinstance(spec, str):
-        return None
-    try:
-        return parse_spec(spec).canonical
-    except CliposcopeError:  # a family not registered here: compare the text
-        return spec
+    """Difference, 95% interval and p-value: Newcombe's interval and the pooled
+    two-proportion z-test for two shares; otherwise the Wald interval and z-test on the
+    two standard errors."""
+    difference = model.estimate - control.estimate
+    if model.is_share and control.is_share:
+        a, b = Proportion(model.count, model.total), Proportion(control.count, control.total)
+        return difference, newcombe_difference_interval(a, b), two_proportion_test(a, b)
+    spread = math.hypot(model.error, control.error)
+    if spread == 0:
+        return difference, (difference, difference), 1.0 if difference == 0 else 0.0
+    half = Z95 * spread
+    return (difference, (difference - half, difference + half),
+            math.erfc(abs(difference / spread) / math.sqrt(2)))  # fmt: skip
 
 
 def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list[ProbeResult]:
@@ -126,40 +161,51 @@ def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list
     same_data = [c for c in candidates if c.role.startswith("null:") and data_key(c) == key]
     recorded = result.provenance.get("controls")
     if isinstance(recorded, dict):
-        return [c for c in same_data if _canonical(recorded.get(c.role.removeprefix("null:")))
-                == _canonical(c.model.get("spec"))]  # fmt: skip
+        return [c for c in same_data if canonical_spec(recorded.get(c.role.removeprefix("null:")))
+                == canonical_spec(c.model.get("spec"))]  # fmt: skip
     models = [c for c in candidates if c.role == "model" and data_key(c) == key]
     return same_data if len(models) == 1 else []
 
 
-def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
-    """Every model-versus-control verdict the results allow, in the results' order."""
+def bias_figure(result: ProbeResult) -> BiasFigure | None:
+    """The result's bias figure, or None: its probe declares none, it has none (e.g. IOR
+    without a large object), or the file does not hold the figures in their usual shape
+    (an older or hand-edited result: left out, never a crash)."""
     from cliposcope.probes.registry import find_probe
 
+    probe = find_probe(result.probe)
+    if probe is None or probe.bias is None:
+        return None
+    try:
+        figure = probe.bias(result)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    return figure if figure is not None and figure.measured else None
+
+
+def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
+    """Every model-versus-control verdict the results allow, in the results' order."""
     found = []
     for result in results:
-        probe = find_probe(result.probe)
-        if result.role != "model" or probe is None or probe.bias is None:
-            continue
-        figure = probe.bias(result)
+        figure = bias_figure(result) if result.role == "model" else None
         if figure is None:
             continue
         peers = [r for r in results if r.probe == result.probe]
         for control in _controls_of(result, peers):
-            other = probe.bias(control)
-            if other is None or other.total == 0 or figure.total == 0:
+            other = bias_figure(control)
+            if other is None:
                 continue
             difference, interval, p = compare(figure, other)
             found.append(Verdict(result.probe, result.label, control.role.removeprefix("null:"),
                                  control.model.get("spec", "?"), figure.bias, figure.figure,
-                                 figure.proportion.to_dict(), other.proportion.to_dict(),
-                                 difference, interval, p, data_key(result)))  # fmt: skip
+                                 figure.to_dict(), other.to_dict(), difference, interval, p,
+                                 data_key(result)))  # fmt: skip
     return found
 
 
 def render_verdicts(found: Sequence[Verdict]) -> str:
     if not found:
         return ""
-    lines = ["Verdicts against controls (95% CI; two-proportion test)"]
+    lines = ["Verdicts: model minus control on the same data (95% CI, test)"]
     lines += [f"- {v.model} ({v.probe}): {v.sentence}" for v in found]
     return "\n".join(lines)

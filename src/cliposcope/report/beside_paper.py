@@ -4,8 +4,13 @@ measured one with its 95% interval, their difference and whether the paper's val
 in the measured interval. The row's spec is a best guess, and every comparison says so.
 
 What counts as the paper's data: TOR on the 90 ComCO names joined by "and" in list order
-(``--protocol paper --vocab comco``); tor-captions on COCO captions; IOR, I2TOR and
-matching on COCO images, or on an official-layout folder (assumed to be ComCO).
+(``--protocol paper --vocab comco``); tor-captions on COCO captions; I2TOR and matching on
+COCO images, and IOR on COCO images with a gallery folder (``--coco-gallery dir``: the
+paper's gallery is DomainNet images); any of the image probes on an official-layout folder,
+assumed to be ComCO (Table 2 compares by size role, which an official folder does not
+record, so it never matches). Matching compares only with the large object as the biased
+one, as the paper does. Tables 3 and 4 do not state the object count; it is taken as 4
+from the four positions they print.
 """
 
 from __future__ import annotations
@@ -14,32 +19,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cliposcope.data.published import PublishedFigure, published_figures
+from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import percent
 from cliposcope.results import ProbeResult
 
-
-def _canonical(spec: str | None) -> str | None:
-    from cliposcope.encoders.specs import parse_spec
-    from cliposcope.errors import CliposcopeError
-
-    if not spec:
-        return None
-    try:
-        return parse_spec(spec).canonical
-    except CliposcopeError:
-        return spec
+HUB_NAMED = ("st", "hf")  # families whose spec target is a hub repository name
 
 
 def same_model(measured: str | None, published: str | None) -> bool:
     """The same spec, or a local copy of the published model: a folder named like it under
     the same family (``st:/models/all-mpnet-base-v2`` for ``st:all-mpnet-base-v2``)."""
-    measured, published = _canonical(measured), _canonical(published)
+    measured, published = canonical_spec(measured), canonical_spec(published)
     if measured is None or published is None:
         return False
     if measured == published:
         return True
     family, _, target = measured.partition(":")
     other_family, _, other_target = published.partition(":")
+    if family not in HUB_NAMED:
+        return False
     local = target.startswith(("/", "./", "../", "~")) and "?" not in target
     folder_name = target.rstrip("/").rsplit("/", 1)[-1]
     return family == other_family and local and folder_name == other_target.rsplit("/", 1)[-1]
@@ -58,8 +56,17 @@ def result_data(result: ProbeResult) -> str | None:
         return None
     if result.probe == "tor-captions":
         return "coco-captions" if (settings.get("source") or {}).get("kind") == "coco" else None
-    layout = (provenance.get("scene_origin") or {}).get("layout")
-    return {"coco": "coco-images", "official": "comco-images"}.get(layout)
+    origin = provenance.get("scene_origin") or {}
+    if result.probe == "matching" and settings.get("biased_position") != "large object":
+        return None  # the paper biases the large object
+    if origin.get("layout") == "official":
+        return "comco-images"
+    if origin.get("layout") == "coco":
+        gallery = (origin.get("selection") or {}).get("gallery")
+        if result.probe == "ior" and gallery != "dir":
+            return None  # the paper's COCO gallery is DomainNet images: a folder of them
+        return "coco-images"
+    return None
 
 
 def figure_at(metrics: dict, path: str) -> dict | None:
@@ -115,7 +122,13 @@ def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
             if row.n is not None and row.n != result.settings.get("n"):
                 continue
             measured = figure_at(result.metrics, row.figure)
-            if measured is not None:
+            usable = (
+                measured is not None
+                and measured.get("estimate") is not None
+                and measured.get("total")
+                and (measured.get("ci95") or [None])[0] is not None
+            )
+            if usable:  # an empty figure (0 of 0) has nothing to compare
                 found.append(Comparison(result.label, row, measured))
     return found
 

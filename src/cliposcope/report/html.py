@@ -34,8 +34,11 @@ OVERLAY_EXAMPLES = 6
 
 def section_ids(results: Sequence[ProbeResult]) -> list[str]:
     """The page's section ids, in order, for these results: one per probe that has any."""
+    from cliposcope.report.beside_paper import beside_paper
+
     probes = [p.name for p in list_probes() if any(r.probe == p.name for r in results)]
-    return ["summary", *probes, *FIXED_SECTIONS[1:]]
+    paper = ["paper"] if beside_paper(results) else []
+    return ["summary", *probes, *paper, *FIXED_SECTIONS[1:]]
 
 
 def png_data_uri(data: bytes) -> str:

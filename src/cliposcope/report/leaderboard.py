@@ -20,9 +20,9 @@ from pathlib import Path
 
 from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
-from cliposcope.probes.registry import find_probe
-from cliposcope.probes.verdicts import Verdict, data_key, verdicts
+from cliposcope.probes.verdicts import Verdict, bias_figure, data_key, verdicts
 from cliposcope.report.table import describe_data
+from cliposcope.results import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Cell:
     source: str
     verdicts: list[Verdict] = field(default_factory=list)
     replaces: int = 0
+    verdicts_from: str | None = None  # an older run's file, when the newest had no control
 
 
 @dataclass
@@ -47,6 +48,13 @@ class Leaderboard:
     rows: dict[str, dict[str, Cell]]  # model label -> column key -> cell
     folders: list[str]
     unreadable: list[str]
+
+
+def row_name(result: ProbeResult) -> str:
+    """The model's label, with the first digits of its weights hash when the label alone
+    could name different weights (a spec with --checkpoint, a retrained toy)."""
+    weights = str(result.model.get("weights_hash") or "")
+    return f"{result.label} [{weights.removeprefix('sha256:')[:8]}]" if weights else result.label
 
 
 def build(folders: Sequence[str | Path]) -> Leaderboard:
@@ -62,34 +70,35 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
                                   hint="give the --out folders of runs")  # fmt: skip
         files, bad = read_result_files(folder)
         unreadable += [f"{folder}/{line}" for line in bad]
-        results = [result for _, result in files]
-        found = verdicts(results)
+        found = verdicts([result for _, result in files])
         for path, result in files:
-            probe = find_probe(result.probe)
-            if result.role != "model" or probe is None or probe.bias is None:
+            figure = bias_figure(result) if result.role == "model" else None
+            if figure is None:
                 continue
-            figure = probe.bias(result)
-            if figure is None or figure.total == 0:
-                continue
-            key = data_key(result)
+            key, name = data_key(result), row_name(result)
             columns.setdefault(key, Column(key, result.probe, figure.bias, describe_data(result)))
             cell = Cell(
-                figure.proportion.to_dict(),
+                figure.to_dict(),
                 str(path),
                 [v for v in found if v.model == result.label and v.data == key],
             )
-            place, stamp = (result.label, key), path.stat().st_mtime
-            earlier = rows.setdefault(result.label, {}).get(key)
-            if earlier is None:
-                rows[result.label][key], newest[place] = cell, stamp
-            elif stamp >= newest[place]:
-                cell.replaces = earlier.replaces + 1
-                rows[result.label][key], newest[place] = cell, stamp
+            place, stamp = (name, key), path.stat().st_mtime
+            earlier = rows.setdefault(name, {}).get(key)
+            if earlier is not None and stamp < newest[place]:
+                earlier, cell = cell, earlier  # the cell on file is the newer one
+            elif earlier is None:
+                rows[name][key], newest[place] = cell, stamp
+                continue
             else:
-                earlier.replaces += 1
+                newest[place] = stamp
+            cell.replaces += earlier.replaces + 1
+            if not cell.verdicts and earlier.verdicts:  # the newer run had no control beside it
+                cell.verdicts, cell.verdicts_from = earlier.verdicts, earlier.source
+            rows[name][key] = cell
     if not rows:
+        listed = ", ".join(map(str, folders))
         raise CliposcopeError(
-            "no model result with a bias figure in " + ", ".join(map(str, folders)),
+            f"no model result with a bias figure in {listed}",
             hint="give folders written by `cliposcope run` or `demo`",
         )
     ordered = sorted(columns.values(), key=lambda c: (c.probe, c.data))
@@ -144,7 +153,8 @@ def html_text(board: Leaderboard) -> str:
             row.append({"estimate": cell.figure["estimate"],
                         "text": f"{100 * cell.figure['estimate']:.1f}",
                         "interval": f"{100 * low:.1f}-{100 * high:.1f}",
-                        "total": cell.figure["total"],
+                        "total": cell.figure.get("total"),
+                        "verdicts_from": cell.verdicts_from,
                         "verdicts": [{"text": verdict_text(v), "beyond": v.beyond_control,
                                       "sentence": v.sentence} for v in cell.verdicts],
                         "replaces": cell.replaces, "source": cell.source})  # fmt: skip
