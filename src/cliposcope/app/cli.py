@@ -642,10 +642,18 @@ def _coco_scene_set(args: argparse.Namespace, out: Path):
     )
 
 
+def save_result(result, out: Path, *, quiet: bool) -> None:
+    """Write a result under its stable file name, and say so unless quiet."""
+    from cliposcope.results import result_filename
+
+    path = result.save(out / result_filename(result))
+    if not quiet:
+        print(f"wrote {path}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from cliposcope.encoders.specs import parse_spec
     from cliposcope.report.table import render_tables
-    from cliposcope.results import result_filename
 
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
     options = encoder_options(args)
@@ -661,10 +669,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with engine_session(options.ray):
         for result in with_controls(args.model, options.open, run, args.null, args.seed):
             result.provenance["engine"] = options.engine_record()
-            path = result.save(out / result_filename(result))
+            save_result(result, out, quiet=args.quiet)
             results.append(result)
-            if not args.quiet:
-                print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
     return 0
 
@@ -689,7 +695,6 @@ def cmd_generation(args: argparse.Namespace) -> int:
     from cliposcope.generation.store import ImageStore
     from cliposcope.probes.registry import run_probe
     from cliposcope.report.table import render_tables
-    from cliposcope.results import result_filename
 
     probe: Probe = args.probe
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
@@ -719,10 +724,8 @@ def cmd_generation(args: argparse.Namespace) -> int:
         result = run_probe(probe.name, None, rig, replace(settings, artifacts_dir=examples),
                            progress=not args.quiet)  # fmt: skip
         result.provenance["engine"] = {"engine": "local"}
-        path = result.save(out / result_filename(result))
+        save_result(result, out, quiet=args.quiet)
         results.append(result)
-        if not args.quiet:
-            print(f"wrote {path}", file=sys.stderr)
     print(render_tables(results))
     return 0
 
@@ -756,7 +759,6 @@ def corpus_source(args: argparse.Namespace, *, instances_optional: bool = False)
 def cmd_corpus(args: argparse.Namespace) -> int:
     from cliposcope.probes.registry import run_probe
     from cliposcope.report.table import render_tables
-    from cliposcope.results import result_filename
 
     probe: Probe = args.probe
     settings = settings_from_args(probe.settings, args)
@@ -777,9 +779,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         with engine_session(ray):
             result = run_corpus_stats(None, corpus, settings, count=count).with_role("corpus")
         result.provenance["engine"] = ray.describe()
-    path = result.save(Path(args.out) / result_filename(result))
-    if not args.quiet:
-        print(f"wrote {path}", file=sys.stderr)
+    save_result(result, Path(args.out), quiet=args.quiet)
     print(render_tables([result]))
     return 0
 
