@@ -254,7 +254,8 @@ def _add_generation_command(commands, probe: Probe) -> None:
     drawing.add_argument("--resolution", type=int, default=512, help="pixels (default 512)")
     drawing.add_argument("--batch-size", type=int, default=4, metavar="N",
                          help="images per generator pass (default 4)")  # fmt: skip
-    drawing.add_argument("--detector-batch-size", type=int, default=8, metavar="N")
+    drawing.add_argument("--detector-batch-size", type=int, default=8, metavar="N",
+                         help="images per detector pass (default 8)")  # fmt: skip
     drawing.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
     drawing.add_argument("--precision", default="fp32", choices=PRECISIONS,
                          help="weights' dtype: fp32 (default), or fp16/bf16 on a GPU")  # fmt: skip

@@ -32,7 +32,7 @@ class OpenVocabularyDetector(Detector):
     evidence = "open-vocabulary detector (transformers zero-shot object detection)"
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
-        need_library("transformers", "hf", "an hf: detector")
+        need_library("transformers", "t2i", "an hf: detector")
         import transformers
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
