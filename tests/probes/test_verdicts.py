@@ -8,13 +8,12 @@ from tests.probes.fakes import PositionWeightedEncoder
 
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.probes.registry import run_probe
-from cliposcope.probes.stats import Proportion
+from cliposcope.probes.stats import Proportion, newcombe_difference_interval
 from cliposcope.probes.tor import TorSettings
 from cliposcope.probes.verdicts import (
     BiasFigure,
     compare,
     data_key,
-    newcombe_difference_interval,
     verdicts,
 )
 

@@ -43,15 +43,23 @@ class ClipScorer(Detector):
                                   f"{model_spec_of(spec)} is text-only",
                                   hint="e.g. clip:openclip:ViT-B-32/openai")  # fmt: skip
         self.batch_size = options.batch_size
+        self._embedded_labels: tuple = (None, None)
         query = detection_query("LABEL")
         self.identity = {"kind": "clip", "query": query,
                          "encoder_fingerprint": self.encoder.info.fingerprint}  # fmt: skip
         self.info = {"spec": spec.canonical, "family": "clip", "query": query,
                      "encoder": self.encoder.info.to_dict(), "evidence": self.evidence}  # fmt: skip
 
+    def _queries(self, labels: tuple[str, ...]):
+        """The label queries' embeddings, computed once per label list."""
+        if self._embedded_labels[0] != labels:
+            texts = self.encoder.encode_text([detection_query(label) for label in labels])
+            self._embedded_labels = (labels, texts)
+        return self._embedded_labels[1]
+
     def detect(self, images: Sequence[StoredImage], labels: Sequence[str]) -> list[list[Detection]]:
         embedded = self.encoder.encode_images([item.load() for item in images])
-        texts = self.encoder.encode_text([detection_query(label) for label in labels])
+        texts = self._queries(tuple(labels))
         similarity = embedded @ texts.T
         return [[Detection(label, float(score)) for label, score in zip(labels, row, strict=True)]
                 for row in similarity]  # fmt: skip

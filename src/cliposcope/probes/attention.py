@@ -8,6 +8,7 @@ attention to patches, so the masses of one image are fractions of its patch atte
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from cliposcope.probes.registry import Probe, internal, make_result, option, reg
 from cliposcope.probes.stats import Z95, mean_interval
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,11 @@ def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
                       large["estimate"], (high - low) / (2 * Z95))  # fmt: skip
 
 
-def attention_in_battery(battery, scene_set) -> AttentionSettings:
+def attention_in_battery(battery, scene_set) -> AttentionSettings | None:
+    """None (skipped) for scenes without object masks, such as the official layout."""
+    if any(scene.masks is None for scene in scene_set.scenes):
+        log.warning("attention skipped: the scenes carry no object masks (official layout)")
+        return None
     return AttentionSettings(battery.layer, battery.overlays, battery.artifacts_dir)
 
 

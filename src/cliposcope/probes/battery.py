@@ -67,10 +67,9 @@ def run_battery(
         if probe.capability and not encoder.supports(probe.capability):
             log.warning("%s skipped for %s: no %s", name, encoder.info.spec, probe.capability)
             continue
-        if name == "attention" and any(scene.masks is None for scene in scene_set.scenes):
-            log.warning("attention skipped: the scenes carry no object masks (official layout)")
+        probe_settings = probe.in_battery(settings, scene_set)
+        if probe_settings is None:  # the probe cannot run on this scene set (it said why)
             continue
         data = scene_set if probe.data == "scenes" else None
-        probe_settings = probe.in_battery(settings, scene_set)
         results.append(run_probe(name, encoder, data, probe_settings, progress=progress))
     return results

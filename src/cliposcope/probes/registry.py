@@ -66,7 +66,8 @@ class Probe:
     """``controls`` maps a null-control name to the settings that realise it on the same
     encoder (e.g. TOR's "sum": captions embedded as the sum of their objects).
     ``in_battery(battery_settings, scene_set)`` gives the probe's Settings when it runs in
-    the paper's battery (probes.battery); None keeps it out of the battery. ``bias(result)``
+    the paper's battery (probes.battery), or None (after a warning) where it cannot run on
+    that scene set; ``in_battery=None`` keeps it out of the battery. ``bias(result)``
     gives a probes.verdicts.BiasFigure, the count behind the bias the probe measures."""
 
     name: str

@@ -119,3 +119,13 @@ def newcombe_paired_interval(a: int, b: int, c: int, d: int) -> tuple[float, flo
     upper = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2)
                                   + (p2 - l2) ** 2))  # fmt: skip
     return max(-1.0, lower), min(1.0, upper)
+
+
+def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, float]:
+    """95% interval for a - b from the two Wilson intervals (independent proportions)."""
+    la, ua = wilson_interval(a.count, a.total)
+    lb, ub = wilson_interval(b.count, b.total)
+    pa, pb = a.estimate, b.estimate
+    difference = pa - pb
+    return (difference - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
+            difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))  # fmt: skip

@@ -37,7 +37,13 @@ from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.generation.base import Request, StoredImage
 from cliposcope.generation.rig import Rig
 from cliposcope.generation.store import detection_key
-from cliposcope.probes.presentation import BarChart, ReportSection, p_value, percent
+from cliposcope.probes.presentation import (
+    BarChart,
+    ReportSection,
+    p_value,
+    percent,
+    position_headers,
+)
 from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
 from cliposcope.probes.stats import Proportion, paired_difference, paired_table
 from cliposcope.results import ProbeResult
@@ -194,7 +200,9 @@ class Observation:
     off_prompt: int  # vocabulary objects the prompt did not name, detected anyway
 
 
-def _draw_missing(rig: Rig, requests: list[Request], counts: dict, progress: bool) -> list[str]:
+def _draw_missing(rig: Rig, requests: list[Request], counts: dict,
+                  progress: bool) -> list[StoredImage]:  # fmt: skip
+    """The stored image of every request: drawn where missing, else read from the store."""
     generator, store = rig.generator, rig.store
     keys = [request.key(generator.fingerprint) for request in requests]
     # a prompt that occurs twice in the design (a size-arm order equal to a balanced one)
@@ -203,14 +211,18 @@ def _draw_missing(rig: Rig, requests: list[Request], counts: dict, progress: boo
                     if not store.has_image(k)}.items())  # fmt: skip
     counts["images_reused"] = len(set(keys)) - len(missing)
     counts["images_generated"] = len(missing)
+    stored: dict[str, StoredImage] = {}
     with tqdm(total=len(missing), disable=not progress, unit="image", desc="generate") as bar:
         for start in range(0, len(missing), generator.batch_size):
             batch = missing[start : start + generator.batch_size]
             drawn = generator.generate([request for _, request in batch])
             for (key, request), picture in zip(batch, drawn, strict=True):
-                store.save_image(key, request, picture, generator.info)
+                stored[key] = store.save_image(key, request, picture, generator.info)
             bar.update(len(batch))
-    return keys
+    for key in dict.fromkeys(keys):
+        if key not in stored:
+            stored[key] = store.image(key)
+    return [stored[key] for key in keys]
 
 
 def _detect_missing(rig: Rig, images: list[StoredImage], labels: Sequence[str], counts: dict,
@@ -408,23 +420,21 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
     check_rule(rig, settings, words)
     prompts = build_design(words, settings)
     seeds = seed_list(settings)
-    requests = [Request(p.text, p.objects, seed) for p in prompts for seed in seeds]
+    pairs = [(prompt, seed) for prompt in prompts for seed in seeds]
+    requests = [Request(prompt.text, prompt.objects, seed) for prompt, seed in pairs]
     counts: dict = {"prompts": len(prompts), "images": len(requests)}
-    keys = _draw_missing(rig, requests, counts, progress)
-    images = [rig.store.image(key) for key in keys]
+    images = _draw_missing(rig, requests, counts, progress)
     counts["blanked_by_safety_checker"] = sum(
         bool(image.record.get("safety_checker_flagged")) for image in images
     )
     labels = list(words)
     found = _detect_missing(rig, images, labels, counts, progress)
-    request_prompts = [p for p in prompts for _ in seeds]
-    is_present, rule = presence_rule(rig, settings, request_prompts, found, labels)
+    is_present, rule = presence_rule(rig, settings, [p for p, _ in pairs], found, labels)
     observations = []
-    for prompt, request, image, detections in zip(request_prompts, requests, images, found,
-                                                   strict=True):  # fmt: skip
+    for (prompt, seed), image, detections in zip(pairs, images, found, strict=True):
         present = tuple(is_present(detections, label) for label in prompt.objects)
         off = sum(is_present(detections, label) for label in labels if label not in prompt.objects)
-        observations.append(Observation(prompt, request.seed, image, present, off))
+        observations.append(Observation(prompt, seed, image, present, off))
     balanced = [o for o in observations if o.prompt.arm == BALANCED]
     metrics = position_figures(balanced, settings.n)
     metrics["per_object"] = per_object_figures(balanced, words, settings.n)
@@ -471,8 +481,7 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
 
 def rows(results: Sequence[ProbeResult]):
     n = max(r.settings["n"] for r in results)
-    ordinals = ("First", "Second", "Third", "Fourth", "Fifth")
-    headers = ["Generator", "Detector", "Images", *[f"{ordinals[k]} named %" for k in range(n)],
+    headers = ["Generator", "Detector", "Images", *position_headers(n, "named %"),
                "First - last, pts (p)", "All present %", "Alone %", "Never drawn"]  # fmt: skip
     body = []
     for result in results:

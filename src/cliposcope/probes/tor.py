@@ -149,7 +149,8 @@ def run_tor(
     )
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     matched_tally = MatchedGalleryTally(settings.n)
-    data_digest = hashlib.sha256()
+    data_digest = hashlib.sha256()  # the captions: words, template, then the object rows
+    data_digest.update("\n".join([*words, settings.template.name]).encode("utf-8"))
     combinations = math.comb(len(words), settings.n)
     used = combinations if settings.sample is None else min(settings.sample, combinations)
     if settings.sample is not None and settings.sample > combinations:

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import p_value
-from cliposcope.probes.stats import Z95, Proportion, two_proportion_test, wilson_interval
+from cliposcope.probes.stats import (
+    Z95,
+    Proportion,
+    newcombe_difference_interval,
+    two_proportion_test,
+)
 from cliposcope.results import ProbeResult
 
 ALPHA = 0.05
@@ -71,21 +76,9 @@ class BiasFigure:
                 "standard_error": self.error}  # fmt: skip
 
 
-def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, float]:
-    """95% interval for a - b from the two Wilson intervals (independent proportions)."""
-    la, ua = wilson_interval(a.count, a.total)
-    lb, ub = wilson_interval(b.count, b.total)
-    pa, pb = a.estimate, b.estimate
-    difference = pa - pb
-    return (difference - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
-            difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))  # fmt: skip
-
-
-# Settings that change what is measured (a control's own setting, e.g. TOR's caption
-# embedding, is left out). TOR's query fingerprint covers the object rows, not the words or
-# the template, so those enter here.
-DATA_SETTINGS = ("n", "protocol", "vocabulary_fingerprint", "template", "gallery", "filler",
-                 "biased_position", "layer")  # fmt: skip
+# Settings that change what is measured besides the data the fingerprints cover (a
+# control's own setting, e.g. TOR's caption embedding, is left out).
+DATA_SETTINGS = ("n", "protocol", "gallery", "filler", "biased_position", "layer")
 
 
 def data_key(result: ProbeResult) -> str:
