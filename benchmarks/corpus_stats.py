@@ -27,9 +27,28 @@ code = main(sys.argv[1:]) if len(sys.argv) > 1 else 0
 print("peak_rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 sys.exit(code)
 """
-OBJECTS = ("man", "woman", "dog", "cat", "car", "bus", "horse", "pizza", "laptop", "bench",
-           "umbrella", "kite", "boat", "train", "elephant", "giraffe", "cup", "chair",
-           "teddy bear", "hot dog")  # fmt: skip
+OBJECTS = (
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "car",
+    "bus",
+    "horse",
+    "pizza",
+    "laptop",
+    "bench",
+    "umbrella",
+    "kite",
+    "boat",
+    "train",
+    "elephant",
+    "giraffe",
+    "cup",
+    "chair",
+    "teddy bear",
+    "hot dog",
+)
 CATEGORY = {"man": "person", "woman": "person"}
 LINKS = ("next to", "with", "near", "and", "beside", "behind", "holding")
 
@@ -54,8 +73,19 @@ def write_corpus(path: Path, count: int, seed: int = 0) -> None:
 def run(corpus: Path, out: Path) -> tuple[float, int]:
     argv = [sys.executable, "-c", RUNNER]
     if corpus is not None:
-        argv += ["corpus", "stats", "--input", str(corpus), "--objects-column", "objects",
-                 "--areas-column", "areas", "--out", str(out), "--quiet"]  # fmt: skip
+        argv += [
+            "corpus",
+            "stats",
+            "--input",
+            str(corpus),
+            "--objects-column",
+            "objects",
+            "--areas-column",
+            "areas",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -83,8 +113,10 @@ def main() -> None:
     print("corpus stats on synthetic JSONL (objects + areas columns), 1 process each")
     print(f"{'captions':>9} {'MiB':>6} {'seconds':>8} {'captions/s':>11} {'peak RSS MiB':>13}")
     for count, size, seconds, rss in rows:
-        print(f"{count:>9,} {size:>6.1f} {seconds:>8.1f} {count / seconds:>11,.0f} "
-              f"{rss / 1024:>13.1f}")  # fmt: skip
+        print(
+            f"{count:>9,} {size:>6.1f} {seconds:>8.1f} {count / seconds:>11,.0f} "
+            f"{rss / 1024:>13.1f}"
+        )
     (_, _, _, small), (_, _, seconds, large) = rows
     print(f"import-only process: {baseline / 1024:.1f} MiB peak RSS")
     print(

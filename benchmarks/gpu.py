@@ -39,17 +39,22 @@ def main() -> None:
         print("no CUDA GPU here: nothing to measure (run this on a machine with one)")
         return
     words = load_vocabulary("comco").words
-    captions = [" and ".join(c) for c in
-                itertools.islice(itertools.combinations(words, 3), args.captions)]  # fmt: skip
+    captions = [
+        " and ".join(c) for c in itertools.islice(itertools.combinations(words, 3), args.captions)
+    ]
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(args.images, 3, 224, 224, generator=generator)
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, {MODEL}")
     print(f"{'precision':<10}{'text/s':>12}{'images/s':>12}{'text diff':>12}{'image diff':>12}")
     baseline = {}
     for precision in ("fp32", "fp16", "bf16"):
-        encoder = load_encoder(MODEL, device="cuda", precision=precision,
-                               text_batch_size=args.text_batch,
-                               image_batch_size=args.image_batch)  # fmt: skip
+        encoder = load_encoder(
+            MODEL,
+            device="cuda",
+            precision=precision,
+            text_batch_size=args.text_batch,
+            image_batch_size=args.image_batch,
+        )
         encoder.encode_text(captions[:256])  # warm-up
 
         def encode_images(encoder=encoder, precision=precision):
@@ -61,15 +66,16 @@ def main() -> None:
             features = torch.nn.functional.normalize(torch.cat(out), dim=-1)
             return features.cpu().numpy()
 
-        text, text_rate = rate(lambda encoder=encoder: encoder.encode_text(captions),
-                               len(captions))  # fmt: skip
+        text, text_rate = rate(lambda encoder=encoder: encoder.encode_text(captions), len(captions))
         image, image_rate = rate(encode_images, len(images))
         if precision == "fp32":
             baseline = {"text": text, "image": image}
         text_diff = float(np.abs(text - baseline["text"]).max())
         image_diff = float(np.abs(image - baseline["image"]).max())
-        print(f"{precision:<10}{text_rate:>12.0f}{image_rate:>12.0f}{text_diff:>12.1e}"
-              f"{image_diff:>12.1e}")  # fmt: skip
+        print(
+            f"{precision:<10}{text_rate:>12.0f}{image_rate:>12.0f}{text_diff:>12.1e}"
+            f"{image_diff:>12.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def main() -> None:
     paths = [scene.image_path for scene in scenes]
     encoder = load_encoder(args.model, image_batch_size=args.batch_size, device="cpu")
     encoder.image_workers = args.workers
-    print(f"model {encoder.info.spec}, torch threads {torch.get_num_threads()}, "
-          f"{len(paths)} PNG scenes of 224 px")  # fmt: skip
+    print(
+        f"model {encoder.info.spec}, torch threads {torch.get_num_threads()}, "
+        f"{len(paths)} PNG scenes of 224 px"
+    )
 
     pixels = torch.stack([encoder.preprocess(load_image(path)) for path in paths])
     encoder.encode_images(paths[: args.batch_size])  # warm-up

@@ -32,8 +32,9 @@ def main() -> None:
 
     words = ("dog", "cat", "car", "bus", "pizza", "horse", "kite", "boat", "cup", "chair")
     rng = np.random.default_rng(0)
-    texts = [" and ".join(rng.choice(words, 3, replace=False)) + f" {i}"
-             for i in range(args.captions)]  # fmt: skip
+    texts = [
+        " and ".join(rng.choice(words, 3, replace=False)) + f" {i}" for i in range(args.captions)
+    ]
     encoder = load_encoder(args.model, device="cpu")
     started = time.perf_counter()
     reference = encoder.encode_text(texts)
@@ -44,19 +45,32 @@ def main() -> None:
         for actors in (1, 2):
             with tempfile.TemporaryDirectory() as shards:
                 started = time.perf_counter()
-                vectors, _ = embed_with_ray(args.model, {"device": "cpu"}, texts, "text",
-                                            encoder.info.fingerprint, RaySettings(actors=actors),
-                                            Path(shards))  # fmt: skip
+                vectors, _ = embed_with_ray(
+                    args.model,
+                    {"device": "cpu"},
+                    texts,
+                    "text",
+                    encoder.info.fingerprint,
+                    RaySettings(actors=actors),
+                    Path(shards),
+                )
                 seconds = time.perf_counter() - started
-            rows.append((f"Ray, {actors} CPU actor(s)", seconds,
-                         bool(np.allclose(vectors, reference, atol=1e-6))))  # fmt: skip
+            rows.append(
+                (
+                    f"Ray, {actors} CPU actor(s)",
+                    seconds,
+                    bool(np.allclose(vectors, reference, atol=1e-6)),
+                )
+            )
     finally:
         ray.shutdown()
     print(f"{args.model}: {args.captions:,} captions, shards of 4,096, this machine")
     print(f"{'engine':<22} {'seconds':>8} {'captions/s':>11} {'vs local':>9}  same embeddings")
     for name, seconds, same in rows:
-        print(f"{name:<22} {seconds:>8.1f} {args.captions / seconds:>11,.0f} "
-              f"{seconds / local:>8.2f}x  {same}")  # fmt: skip
+        print(
+            f"{name:<22} {seconds:>8.1f} {args.captions / seconds:>11,.0f} "
+            f"{seconds / local:>8.2f}x  {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,29 +45,59 @@ def save_sd21_base_architecture(folder: Path) -> Path:
         vocab[letter], vocab[letter + "</w>"] = len(vocab), len(vocab) + 1
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
-                              model_max_length=77, pad_token="<|endoftext|>")  # fmt: skip
+    tokenizer = CLIPTokenizer(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        model_max_length=77,
+        pad_token="<|endoftext|>",
+    )
     unet = UNet2DConditionModel(
-        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=1024,
-        attention_head_dim=(5, 10, 20, 20), use_linear_projection=True,
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        cross_attention_dim=1024,
+        attention_head_dim=(5, 10, 20, 20),
+        use_linear_projection=True,
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    )  # fmt: skip
+    )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
-        block_out_channels=(128, 256, 512, 512), sample_size=512,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    )  # fmt: skip
-    text = CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
-        num_attention_heads=16, max_position_embeddings=77, hidden_act="gelu",
-        projection_dim=512, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    ))  # fmt: skip
-    pipeline = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer,
-                                       scheduler=PNDMScheduler(skip_prk_steps=True),
-                                       safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)  # fmt: skip
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=2,
+        block_out_channels=(128, 256, 512, 512),
+        sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=23,
+            num_attention_heads=16,
+            max_position_embeddings=77,
+            hidden_act="gelu",
+            projection_dim=512,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    pipeline = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text,
+        tokenizer=tokenizer,
+        scheduler=PNDMScheduler(skip_prk_steps=True),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipeline.save_pretrained(folder / "pipeline")
     return folder / "pipeline"
 
@@ -91,8 +121,12 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--detector", default="torchvision:fasterrcnn_resnet50_fpn_v2?weights=none")
-    parser.add_argument("--price-per-hour", type=float, default=0.0,
-                        help="what an hour of this machine costs, to print a price")  # fmt: skip
+    parser.add_argument(
+        "--price-per-hour",
+        type=float,
+        default=0.0,
+        help="what an hour of this machine costs, to print a price",
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="t2i-cost-"))
     folder = args.pipeline
@@ -104,12 +138,18 @@ def main() -> None:
         )
 
     def generator(steps: int):
-        options = GenerationOptions(device=args.device, precision=args.precision, steps=steps,
-                                    resolution=args.resolution, batch_size=args.batch)  # fmt: skip
+        options = GenerationOptions(
+            device=args.device,
+            precision=args.precision,
+            steps=steps,
+            resolution=args.resolution,
+            batch_size=args.batch,
+        )
         return load_generator(f"diffusers:{folder}", options)
 
-    requests = [Request(f"a photo of a dog and a bus {k}", ("dog", "bus"), k)
-                for k in range(args.batch)]  # fmt: skip
+    requests = [
+        Request(f"a photo of a dog and a bus {k}", ("dog", "bus"), k) for k in range(args.batch)
+    ]
     one, three = generator(1), generator(3)
     one.generate(requests)  # warm-up
     short = seconds(lambda: one.generate(requests))
@@ -132,9 +172,14 @@ def main() -> None:
     total = per_image + detect
     print(f"detector {args.detector}: {detect:.2f} s per image")
     print(f"per image at {args.steps} steps: {per_image:.1f} s generate + {detect:.2f} s detect")
-    print(f"per 1,000 images: {1000 * total / 3600:.2f} h of this {device}"
-          + (f" = {1000 * total / 3600 * args.price_per_hour:.2f} at {args.price_per_hour}/h"
-             if args.price_per_hour else ""))  # fmt: skip
+    print(
+        f"per 1,000 images: {1000 * total / 3600:.2f} h of this {device}"
+        + (
+            f" = {1000 * total / 3600 * args.price_per_hour:.2f} at {args.price_per_hour}/h"
+            if args.price_per_hour
+            else ""
+        )
+    )
     print(
         f"a second detector on stored images: {reread * 1000:.1f} ms to read an image vs "
         f"{per_image:.1f} s to draw it ({per_image / reread:,.0f}x), plus its own detection"

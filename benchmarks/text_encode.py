@@ -50,8 +50,9 @@ def timed(function, *args) -> tuple[np.ndarray, float]:
     return result, time.perf_counter() - started
 
 
-def measure(encoder, name: str, captions: list[str], reference_count: int, check_all: bool,
-            seed: int) -> float:  # fmt: skip
+def measure(
+    encoder, name: str, captions: list[str], reference_count: int, check_all: bool, seed: int
+) -> float:
     fast, fast_s = timed(encoder.encode_text, captions)
     rng = np.random.default_rng(seed)
     sample = (
@@ -78,8 +79,12 @@ def main() -> None:
     parser.add_argument("--coco", type=int, default=2000, help="random-order COCO captions")
     parser.add_argument("--comco", type=int, default=20000, help="list-order ComCO captions")
     parser.add_argument("--n", type=int, default=3, help="objects per caption")
-    parser.add_argument("--reference", type=int, default=2000, help="captions the library path "
-                        "is timed and compared on")  # fmt: skip
+    parser.add_argument(
+        "--reference",
+        type=int,
+        default=2000,
+        help="captions the library path is timed and compared on",
+    )
     parser.add_argument("--check-all", action="store_true", help="compare every caption")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
@@ -88,14 +93,28 @@ def main() -> None:
     encoder = load_encoder(args.model, text_batch_size=args.batch_size, device="cpu")
     if not encoder.info.fast_text_path:
         raise SystemExit(f"{args.model} has no fast text path: {encoder.info.fast_text_reason}")
-    print(f"model {encoder.info.spec}, torch threads {torch.get_num_threads()}, "
-          f"shared prefix: {encoder.info.prefix_sharing_reason}")  # fmt: skip
+    print(
+        f"model {encoder.info.spec}, torch threads {torch.get_num_threads()}, "
+        f"shared prefix: {encoder.info.prefix_sharing_reason}"
+    )
     encoder.encode_text(coco_captions(64, args.n, args.seed + 1))  # warm-up
-    coco = measure(encoder, "COCO objects, random order", coco_captions(args.coco, args.n,
-                   args.seed), args.reference, args.check_all, args.seed)  # fmt: skip
+    coco = measure(
+        encoder,
+        "COCO objects, random order",
+        coco_captions(args.coco, args.n, args.seed),
+        args.reference,
+        args.check_all,
+        args.seed,
+    )
     print(f"speed ratio (COCO random order): {coco:.2f}x")
-    comco = measure(encoder, "ComCO n=3, list order", comco_list_order(args.comco, args.n),
-                    args.reference, args.check_all, args.seed)  # fmt: skip
+    comco = measure(
+        encoder,
+        "ComCO n=3, list order",
+        comco_list_order(args.comco, args.n),
+        args.reference,
+        args.check_all,
+        args.seed,
+    )
     print(f"speed ratio (ComCO list order): {comco:.2f}x")
 
 

@@ -36,9 +36,26 @@ def main() -> None:
     total = math.comb(len(words), 3)
     out = tempfile.mkdtemp(prefix="cliposcope-tor-full-")
     started = time.perf_counter()
-    code = cliposcope(["run", "tor", "--model", MODEL, "--vocab", "comco", "--n", "3",
-                       "--protocol", args.protocol, "--no-cache", "--quiet", "--device", "cpu",
-                       "--out", out])  # fmt: skip
+    code = cliposcope(
+        [
+            "run",
+            "tor",
+            "--model",
+            MODEL,
+            "--vocab",
+            "comco",
+            "--n",
+            "3",
+            "--protocol",
+            args.protocol,
+            "--no-cache",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--out",
+            out,
+        ]
+    )
     full_s = time.perf_counter() - started
     if code != 0:
         raise SystemExit(code)
@@ -46,8 +63,9 @@ def main() -> None:
     encoder = load_encoder(MODEL, device="cpu")
     rng = np.random.default_rng(0)
     chosen = set(rng.choice(total, args.sample, replace=False).tolist())
-    sample = [" and ".join(c) for i, c in enumerate(itertools.combinations(words, 3))
-              if i in chosen]  # fmt: skip
+    sample = [
+        " and ".join(c) for i, c in enumerate(itertools.combinations(words, 3)) if i in chosen
+    ]
     started = time.perf_counter()
     encoder.encode_text_reference(sample)
     reference_rate = len(sample) / (time.perf_counter() - started)

@@ -27,8 +27,20 @@ print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def peak_rss_kb(model: str, queries: int, out: str) -> tuple[int, float]:
-    argv = ["run", "tor", "--model", model, "--n", "4", "--sample", str(queries), "--no-cache",
-            "--quiet", "--out", out]  # fmt: skip
+    argv = [
+        "run",
+        "tor",
+        "--model",
+        model,
+        "--n",
+        "4",
+        "--sample",
+        str(queries),
+        "--no-cache",
+        "--quiet",
+        "--out",
+        out,
+    ]
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, check=True

@@ -34,14 +34,17 @@ def main() -> None:
     args = parser.parse_args()
     runs = []
     for _ in range(args.repeat):
-        done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                              check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
+        )
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     best = min(runs, key=lambda run: run["total"])
     for key in ("torch", "open_clip", "load", "total"):
         print(f"{key:>10}: {best[key]:.2f} s")
-    print(f"best of {args.repeat}: toy:default ready {best['total']:.2f} s after start, "
-          f"{best['load']:.2f} s of it cliposcope's own")  # fmt: skip
+    print(
+        f"best of {args.repeat}: toy:default ready {best['total']:.2f} s after start, "
+        f"{best['load']:.2f} s of it cliposcope's own"
+    )
 
 
 if __name__ == "__main__":

@@ -117,8 +117,12 @@ def _clip_tokenizer(folder: Path, max_length: int):
     vocab, merges = clip_bpe_vocab()
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
-                         model_max_length=max_length, pad_token="<|endoftext|>")  # fmt: skip
+    return CLIPTokenizer(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        model_max_length=max_length,
+        pad_token="<|endoftext|>",
+    )
 
 
 def save_tiny_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
@@ -137,27 +141,51 @@ def save_tiny_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
     tokenizer = _clip_tokenizer(folder / "tokenizer-files", 77)
     vocab, _ = clip_bpe_vocab()
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
-        norm_num_groups=4, attention_head_dim=2,
-    )  # fmt: skip
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        norm_num_groups=4,
+        attention_head_dim=2,
+    )
     vae = AutoencoderKL(
-        block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=4, sample_size=32,
-    )  # fmt: skip
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_hidden_layers=2, max_position_embeddings=77, projection_dim=16,
-        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"],
-    ))  # fmt: skip
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+        sample_size=32,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            projection_dim=16,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+        )
+    )
     pipeline = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=DDIMScheduler(clip_sample=False), safety_checker=None, feature_extractor=None,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=DDIMScheduler(clip_sample=False),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
-    )  # fmt: skip
+    )
     pipeline.save_pretrained(folder / "pipeline")
     return folder / "pipeline"
 
@@ -176,19 +204,34 @@ def save_tiny_owlvit(folder: Path, *, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = _clip_tokenizer(folder / "tokenizer-files", 16)
     vocab, _ = clip_bpe_vocab()
-    text = {"vocab_size": len(vocab), "hidden_size": 16, "intermediate_size": 32,
-            "num_attention_heads": 2, "num_hidden_layers": 1, "max_position_embeddings": 16,
-            "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
-            "pad_token_id": vocab["<|endoftext|>"]}  # fmt: skip
-    vision = {"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2,
-              "num_hidden_layers": 1, "image_size": 32, "patch_size": 8}  # fmt: skip
-    model = OwlViTForObjectDetection(OwlViTConfig(text_config=text, vision_config=vision,
-                                                  projection_dim=16))  # fmt: skip
+    text = {
+        "vocab_size": len(vocab),
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 1,
+        "max_position_embeddings": 16,
+        "bos_token_id": vocab["<|startoftext|>"],
+        "eos_token_id": vocab["<|endoftext|>"],
+        "pad_token_id": vocab["<|endoftext|>"],
+    }
+    vision = {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 1,
+        "image_size": 32,
+        "patch_size": 8,
+    }
+    model = OwlViTForObjectDetection(
+        OwlViTConfig(text_config=text, vision_config=vision, projection_dim=16)
+    )
     with torch.no_grad():
         model.class_head.logit_shift.bias.fill_(6.0)
     size = {"height": 32, "width": 32}
-    processor = OwlViTProcessor(image_processor=OwlViTImageProcessor(size=size, crop_size=size),
-                                tokenizer=tokenizer)  # fmt: skip
+    processor = OwlViTProcessor(
+        image_processor=OwlViTImageProcessor(size=size, crop_size=size), tokenizer=tokenizer
+    )
     model.save_pretrained(folder / "detector")
     processor.save_pretrained(folder / "detector")
     return folder / "detector"

@@ -104,8 +104,7 @@ def test_no_argparse_or_namespace_below_the_app():
 def test_every_builtin_family_and_probe_is_registered():
     assert {f.name for f in cliposcope.list_families()} >= {"openclip", "hf", "st", "toy"}
     names = [p.name for p in cliposcope.list_probes()]
-    assert names[:8] == ["tor", "toc", "size-first", "ior", "i2tor", "matching", "attention",
-                         "ioc"]  # fmt: skip
+    assert names[:8] == ["tor", "toc", "size-first", "ior", "i2tor", "matching", "attention", "ioc"]
     for probe in cliposcope.list_probes():
         assert dataclasses.is_dataclass(probe.settings) and probe.rows and probe.title
 
@@ -133,10 +132,13 @@ def run_echo(encoder, data, settings: EchoSettings, *, progress=False) -> ProbeR
     vectors = encoder.encode_text([settings.word] * settings.repeat)
     self_similarity = float(vectors[0] @ vectors[-1])
     return make_result(
-        "echo", encoder, settings=dataclasses.asdict(settings),
+        "echo",
+        encoder,
+        settings=dataclasses.asdict(settings),
         metrics={"self_similarity": {"estimate": self_similarity, "ci95": [None, None]}},
-        started=started, word_count=settings.repeat,
-    )  # fmt: skip
+        started=started,
+        word_count=settings.repeat,
+    )
 
 
 def echo_rows(results: Sequence[ProbeResult]):
@@ -152,10 +154,14 @@ def echo_chart(results: Sequence[ProbeResult]) -> BarChart:
 @pytest.fixture
 def echo_probe():
     probe = Probe(
-        name="echo", summary="a throwaway probe registered by a test", settings=EchoSettings,
-        run=run_echo, title="ECHO: a word against itself", rows=echo_rows,
+        name="echo",
+        summary="a throwaway probe registered by a test",
+        settings=EchoSettings,
+        run=run_echo,
+        title="ECHO: a word against itself",
+        rows=echo_rows,
         report=ReportSection("Echo section", echo_chart),
-    )  # fmt: skip
+    )
     register_probe(probe)
     yield probe
     unregister_probe("echo")
@@ -169,8 +175,23 @@ def test_a_probe_registered_in_a_test_reaches_cli_table_and_report(echo_probe, t
         main(["run", "echo", "--help"])
     assert "--repeat" in capsys.readouterr().out
 
-    assert main(["run", "echo", "--model", "openclip:cliposcope-tiny", "--repeat", "3",
-                 "--out", str(tmp_path), "--no-cache", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "echo",
+                "--model",
+                "openclip:cliposcope-tiny",
+                "--repeat",
+                "3",
+                "--out",
+                str(tmp_path),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "ECHO: a word against itself" in capsys.readouterr().out
     [saved] = tmp_path.glob("echo_*.json")
     record = json.loads(saved.read_text())
@@ -182,8 +203,22 @@ def test_a_probe_registered_in_a_test_reaches_cli_table_and_report(echo_probe, t
     page = cliposcope.build_report(tmp_path).read_text()
     assert 'id="echo"' in page and "Echo section" in page
 
-    assert main(["run", "echo", "--model", "openclip:cliposcope-tiny", "--repeat", "0",
-                 "--out", str(tmp_path / "bad"), "--no-cache"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "echo",
+                "--model",
+                "openclip:cliposcope-tiny",
+                "--repeat",
+                "0",
+                "--out",
+                str(tmp_path / "bad"),
+                "--no-cache",
+            ]
+        )
+        == 2
+    )
     assert "--repeat 0" in capsys.readouterr().err
 
 
@@ -211,12 +246,22 @@ class ConstantEncoder(Encoder):
 
     def __init__(self, spec, options: LoadOptions):
         self.info = EncoderInfo(
-            family="constant", spec=spec.canonical, name=spec.target, weights_source="none",
-            weights_hash="none", library_versions={"numpy": np.__version__},
-            activation="none", context_length=None, text_causal=False, text_pooling="none",
-            embed_dim=4, has_image_tower=False, fast_text_path=False, fast_text_reason="-",
+            family="constant",
+            spec=spec.canonical,
+            name=spec.target,
+            weights_source="none",
+            weights_hash="none",
+            library_versions={"numpy": np.__version__},
+            activation="none",
+            context_length=None,
+            text_causal=False,
+            text_pooling="none",
+            embed_dim=4,
+            has_image_tower=False,
+            fast_text_path=False,
+            fast_text_reason="-",
             settings={"precision": options.precision, "device": options.device},
-        )  # fmt: skip
+        )
 
     def _encode_texts(self, texts, *, progress):
         return np.ones((len(texts), 4))
@@ -225,10 +270,12 @@ class ConstantEncoder(Encoder):
 @pytest.fixture
 def constant_family():
     family = Family(
-        name="constant", description="a throwaway family registered by a test",
-        load=ConstantEncoder, examples=("constant:anything    every text is the same vector",),
+        name="constant",
+        description="a throwaway family registered by a test",
+        load=ConstantEncoder,
+        examples=("constant:anything    every text is the same vector",),
         libraries=("numpy",),
-    )  # fmt: skip
+    )
     register_family(family)
     yield family
     unregister_family("constant")
@@ -245,8 +292,26 @@ def test_a_family_registered_in_a_test_loads_and_is_listed(constant_family, caps
     other = dataclasses.replace(encoder.info, library_versions={"numpy": "0.0"})
     assert other.fingerprint != encoder.info.fingerprint
     # and it has no random-weight twin: the null is refused in one line
-    assert main(["run", "tor", "--model", "constant:x", "--null", "random-init", "--n", "2",
-                 "--sample", "5", "--out", str(tmp_path / "out"), "--no-cache"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "tor",
+                "--model",
+                "constant:x",
+                "--null",
+                "random-init",
+                "--n",
+                "2",
+                "--sample",
+                "5",
+                "--out",
+                str(tmp_path / "out"),
+                "--no-cache",
+            ]
+        )
+        == 2
+    )
     assert "random-init" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before any work
 
@@ -311,8 +376,21 @@ def test_settings_options_follow_their_types_and_refuse_what_they_cannot_offer()
 
 def test_a_probe_without_a_report_section_still_gets_its_table(echo_probe, tmp_path, capsys):
     register_probe(dataclasses.replace(echo_probe, report=None))
-    assert main(["run", "echo", "--model", "openclip:cliposcope-tiny", "--out", str(tmp_path),
-                 "--no-cache", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "echo",
+                "--model",
+                "openclip:cliposcope-tiny",
+                "--out",
+                str(tmp_path),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     page = cliposcope.build_report(tmp_path).read_text()
     assert 'id="echo"' in page and "ECHO: a word against itself" in page
     assert "Echo similarity" in page

@@ -109,11 +109,18 @@ def world(tmp_path_factory) -> Path:
     (w / "secret.png").write_bytes((w / "official" / "single" / some.name).read_bytes())
     share = {"estimate": 0.5, "ci95": [0.4, 0.6]}
     attention = ProbeResult(
-        probe="attention", role="model", model={"spec": "x:y"}, settings={"layer": -1, "n": 3},
-        metrics={"mean_share_by_role": {"large": share}, "share_per_unit_area_by_role": {},
-                 "mean_share_by_position": {}, "grid": [2, 2]},
+        probe="attention",
+        role="model",
+        model={"spec": "x:y"},
+        settings={"layer": -1, "n": 3},
+        metrics={
+            "mean_share_by_role": {"large": share},
+            "share_per_unit_area_by_role": {},
+            "mean_share_by_position": {},
+            "grid": [2, 2],
+        },
         provenance={},
-    )  # fmt: skip
+    )
     attention.save(w / "report_symlink" / "attention.json")
     (w / "report_symlink" / "overlays" / "model").mkdir(parents=True)
     os.symlink(w / "secret.png", w / "report_symlink" / "overlays" / "model" / "x.png")
@@ -139,17 +146,30 @@ def world(tmp_path_factory) -> Path:
     row = {"caption": "a dog and a cat", "objects": ["dog"], "areas": [1, 2]}
     (w / "corpus_mismatch.jsonl").write_text(json.dumps(row) + "\n")
     coco_images = [{"id": 1, "file_name": "1.jpg", "width": 9, "height": 9}]
-    (w / "captions.json").write_text(json.dumps({"images": coco_images, "annotations": [
-        {"id": 1, "image_id": 1, "caption": "a dog"}]}))  # fmt: skip
-    (w / "instances.json").write_text(json.dumps({"images": coco_images, "annotations": [
-        {"id": 1, "image_id": 1, "category_id": 18, "area": 5, "iscrowd": 0}],
-        "categories": [{"id": 18, "name": "dog"}]}))  # fmt: skip
+    (w / "captions.json").write_text(
+        json.dumps(
+            {"images": coco_images, "annotations": [{"id": 1, "image_id": 1, "caption": "a dog"}]}
+        )
+    )
+    (w / "instances.json").write_text(
+        json.dumps(
+            {
+                "images": coco_images,
+                "annotations": [
+                    {"id": 1, "image_id": 1, "category_id": 18, "area": 5, "iscrowd": 0}
+                ],
+                "categories": [{"id": 18, "name": "dog"}],
+            }
+        )
+    )
     (w / "notjson.json").write_text("{oops")
     duplicated = [{"id": 7, "image_id": 1, "caption": "a dog"}] * 2
-    (w / "captions_dup.json").write_text(json.dumps({"images": coco_images,
-                                                     "annotations": duplicated}))  # fmt: skip
-    (w / "captions_noid.json").write_text(json.dumps({"images": [{"file_name": "1.jpg"}],
-                                                      "annotations": []}))  # fmt: skip
+    (w / "captions_dup.json").write_text(
+        json.dumps({"images": coco_images, "annotations": duplicated})
+    )
+    (w / "captions_noid.json").write_text(
+        json.dumps({"images": [{"file_name": "1.jpg"}], "annotations": []})
+    )
     (w / "captions_taken.json").write_text("{}")
     (w / "nonempty").mkdir()
     (w / "nonempty" / "keep.txt").write_text("x")

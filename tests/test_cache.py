@@ -21,11 +21,21 @@ class CountingEncoder(Encoder):
         self.encoded: list[str] = []
         self.fail_after = fail_after
         self.info = EncoderInfo(
-            family="openclip", spec="fake:counting", name="fake", weights_source="test",
-            weights_hash=weights, library_versions={}, activation="gelu", context_length=77,
-            text_causal=True, text_pooling="argmax", embed_dim=8, has_image_tower=True,
-            fast_text_path=False, fast_text_reason="fake",
-        )  # fmt: skip
+            family="openclip",
+            spec="fake:counting",
+            name="fake",
+            weights_source="test",
+            weights_hash=weights,
+            library_versions={},
+            activation="gelu",
+            context_length=77,
+            text_causal=True,
+            text_pooling="argmax",
+            embed_dim=8,
+            has_image_tower=True,
+            fast_text_path=False,
+            fast_text_reason="fake",
+        )
 
     def _encode_texts(self, texts, *, progress):
         self.calls += 1

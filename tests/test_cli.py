@@ -58,8 +58,20 @@ def captions(tmp_path):
 def test_encode_texts_writes_npy_and_provenance(tmp_path, captions, tiny_openclip, capsys):
     out = tmp_path / "out" / "emb.npy"
     spec = "openclip:cliposcope-tiny?seed=0"
-    code = main(["encode", "--model", spec, "--texts", str(captions), "--out", str(out),
-                 "--cache-dir", str(tmp_path / "cache"), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "encode",
+            "--model",
+            spec,
+            "--texts",
+            str(captions),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     embeddings = np.load(out)
     np.testing.assert_array_equal(
@@ -70,8 +82,20 @@ def test_encode_texts_writes_npy_and_provenance(tmp_path, captions, tiny_opencli
     assert record["model"]["weights_hash"] == tiny_openclip.info.weights_hash
     assert record["input_count"] == 3 and record["shape"] == [3, 64]
     assert record["cache"] == {"hits": 0, "misses": 3, "corrupt": 0}
-    main(["encode", "--model", spec, "--texts", str(captions), "--out", str(out),
-          "--cache-dir", str(tmp_path / "cache"), "--quiet"])  # fmt: skip
+    main(
+        [
+            "encode",
+            "--model",
+            spec,
+            "--texts",
+            str(captions),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+        ]
+    )
     assert json.loads(out.with_suffix(".json").read_text())["cache"]["hits"] == 3
 
 
@@ -83,15 +107,37 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
         Image.new("RGB", (40, 40), colour).save(folder / name)
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "img.npy"
-    code = main(["encode", "--model", "openclip:cliposcope-tiny", "--images", str(folder),
-                 "--out", str(out), "--no-cache", "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "encode",
+            "--model",
+            "openclip:cliposcope-tiny",
+            "--images",
+            str(folder),
+            "--out",
+            str(out),
+            "--no-cache",
+            "--quiet",
+        ]
+    )
     assert code == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert [os.path.basename(p) for p in record["inputs"]] == ["a.png", "b.png", "c.jpg"]
     first_fingerprint = record["input_fingerprint"]
     Image.new("RGB", (40, 40), "white").save(folder / "a.png")  # same names, new content
-    main(["encode", "--model", "openclip:cliposcope-tiny", "--images", str(folder),
-          "--out", str(out), "--no-cache", "--quiet"])  # fmt: skip
+    main(
+        [
+            "encode",
+            "--model",
+            "openclip:cliposcope-tiny",
+            "--images",
+            str(folder),
+            "--out",
+            str(out),
+            "--no-cache",
+            "--quiet",
+        ]
+    )
     assert (
         json.loads(out.with_suffix(".json").read_text())["input_fingerprint"] != first_fingerprint
     )
@@ -104,19 +150,27 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
     [
         (["--model", "nope", "--texts", "{captions}"], "no family prefix"),
         (["--model", "openclip:cliposcope-tiny", "--texts", "{missing}"], "text file not found"),
-        (["--model", "openclip:cliposcope-tiny", "--images", "{captions}"],
-         "image folder not found"),
+        (
+            ["--model", "openclip:cliposcope-tiny", "--images", "{captions}"],
+            "image folder not found",
+        ),
         (["--model", "openclip:cliposcope-tiny", "--texts", "{empty_line}"], "line 2 is empty"),
-        (["--model", "openclip:cliposcope-tiny", "--texts", "{captions}", "--batch-size", "0"],
-         "not positive"),
+        (
+            ["--model", "openclip:cliposcope-tiny", "--texts", "{captions}", "--batch-size", "0"],
+            "not positive",
+        ),
         (["--model", "st:{tmpdir}/none", "--texts", "{captions}"], "model folder not found"),
     ],
-)  # fmt: skip
+)
 def test_encode_errors_exit_2_and_write_nothing(tmp_path, captions, capsys, args, message):
     empty_line = tmp_path / "gap.txt"
     empty_line.write_text("a dog\n\ncat\n")
-    values = {"captions": captions, "missing": tmp_path / "missing.txt", "tmpdir": tmp_path,
-              "empty_line": empty_line}  # fmt: skip
+    values = {
+        "captions": captions,
+        "missing": tmp_path / "missing.txt",
+        "tmpdir": tmp_path,
+        "empty_line": empty_line,
+    }
     out = tmp_path / "never.npy"
     argv = ["encode", *[a.format(**values) for a in args], "--out", str(out), "--no-cache"]
     assert main(argv) == 2

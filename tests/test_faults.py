@@ -16,13 +16,31 @@ from pathlib import Path
 import pytest
 
 GENERATE = ["generate", "comco", "--objects", "3", "--count", "40", "--seed", "5", "--quiet"]
-TOR = ["run", "tor", "--model", "openclip:cliposcope-tiny?seed=0", "--n", "3", "--sample", "6000",
-       "--seed", "2", "--batch-size", "64", "--quiet"]  # fmt: skip
+TOR = [
+    "run",
+    "tor",
+    "--model",
+    "openclip:cliposcope-tiny?seed=0",
+    "--n",
+    "3",
+    "--sample",
+    "6000",
+    "--seed",
+    "2",
+    "--batch-size",
+    "64",
+    "--quiet",
+]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cliposcope", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "cliposcope", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 # The official copy takes milliseconds; to kill inside it deterministically, the process
@@ -43,8 +61,12 @@ sys.exit(main(sys.argv[2:]))
 
 
 def cli_paused_in_official_copy(flag: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", PAUSED_COPY, str(flag), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", PAUSED_COPY, str(flag), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_to_end(*args: str, env: dict | None = None) -> None:
@@ -62,8 +84,9 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> None
 
 
 def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -78,8 +101,9 @@ def staging_images(parent: Path, name: str) -> int:
 def reference(tmp_path_factory) -> Path:
     """Uninterrupted runs to compare against."""
     root = tmp_path_factory.mktemp("reference")
-    run_to_end(*GENERATE, "--out", str(root / "scenes"), "--official-layout",
-               str(root / "official"))  # fmt: skip
+    run_to_end(
+        *GENERATE, "--out", str(root / "scenes"), "--official-layout", str(root / "official")
+    )
     env = {**os.environ, "CLIPOSCOPE_CACHE_DIR": str(root / "cache")}
     run_to_end(*TOR, "--out", str(root / "tor"), env=env)
     return root

@@ -65,9 +65,20 @@ def test_model_specs_refuse_pickles(spec, tmp_path, marker):
 def test_checkpoint_option_refuses_pickles(tmp_path, marker, capsys):
     evil = plant(tmp_path / "evil.pt", marker, wrap=lambda p: {"state_dict": p})
     (tmp_path / "t.txt").write_text("a dog\n")
-    code = main(["encode", "--model", "openclip:cliposcope-tiny", "--checkpoint", str(evil),
-                 "--texts", str(tmp_path / "t.txt"), "--out", str(tmp_path / "e.npy"),
-                 "--no-cache"])  # fmt: skip
+    code = main(
+        [
+            "encode",
+            "--model",
+            "openclip:cliposcope-tiny",
+            "--checkpoint",
+            str(evil),
+            "--texts",
+            str(tmp_path / "t.txt"),
+            "--out",
+            str(tmp_path / "e.npy"),
+            "--no-cache",
+        ]
+    )
     assert code == 2 and "evil.pt" in capsys.readouterr().err
     assert not (tmp_path / "e.npy").exists()
 
@@ -77,10 +88,15 @@ def test_local_dir_refuses_pickles(tiny_openclip, tmp_path, marker):
 
     folder = tmp_path / "local"
     folder.mkdir()
-    config = {"model_cfg": json.loads(
-        (Path(__import__("cliposcope").__file__).parent / "model_configs" /
-         "cliposcope-tiny.json").read_text()
-    )}  # fmt: skip
+    config = {
+        "model_cfg": json.loads(
+            (
+                Path(__import__("cliposcope").__file__).parent
+                / "model_configs"
+                / "cliposcope-tiny.json"
+            ).read_text()
+        )
+    }
     (folder / "open_clip_config.json").write_text(json.dumps(config))
     plant(folder / "open_clip_pytorch_model.bin", marker)
     with pytest.raises(CliposcopeError):
@@ -111,10 +127,13 @@ def test_lab_resume_refuses_a_crafted_latest_file(tmp_path, marker):
     from cliposcope.lab.train import TrainSettings, train
 
     settings = TrainSettings(
-        samples=64, batch_size=32, checkpoint_every=32, warmup_steps=1,
+        samples=64,
+        batch_size=32,
+        checkpoint_every=32,
+        warmup_steps=1,
         pool=PoolSpec(vocabulary_size=6, scenes_per_count=(4, 4, 0, 0), seed=1),
         heldout=PoolSpec(vocabulary_size=6, scenes_per_count=(0, 2, 0, 0), seed=2),
-    )  # fmt: skip
+    )
     run = tmp_path / "run"
     run.mkdir()
     (run / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
@@ -128,10 +147,16 @@ def test_report_refuses_files_outside_the_results_folder(tmp_path, capsys):
     secret.write_bytes(b"\x89PNG top secret bytes")
     results = tmp_path / "results"
     (results / "scenes").mkdir(parents=True)
-    ProbeResult(probe="other", role="model", model={"spec": "x:y"}, settings={}, metrics={},
-                provenance={}).save(results / "r.json")  # fmt: skip
-    record = {"id": "0", "image": "../../secret.png", "objects": [{"name": "dog"}],
-              "caption": "dog", "condition": "c"}  # fmt: skip
+    ProbeResult(
+        probe="other", role="model", model={"spec": "x:y"}, settings={}, metrics={}, provenance={}
+    ).save(results / "r.json")
+    record = {
+        "id": "0",
+        "image": "../../secret.png",
+        "objects": [{"name": "dog"}],
+        "caption": "dog",
+        "condition": "c",
+    }
     (results / "scenes" / "manifest.jsonl").write_text(json.dumps(record) + "\n")
     assert main(["report", str(results)]) == 2
     assert "secret.png" in capsys.readouterr().err
@@ -148,12 +173,18 @@ def test_report_refuses_files_outside_the_results_folder(tmp_path, capsys):
 def test_report_names_unreadable_results_and_survives_odd_labels(tmp_path, capsys):
     share = {"estimate": 0.5, "ci95": [0.4, 0.6]}
     ProbeResult(
-        probe="attention", role="model", model={"spec": "toy:$5 model $x^2$"},
+        probe="attention",
+        role="model",
+        model={"spec": "toy:$5 model $x^2$"},
         settings={"layer": -1, "n": 3},
-        metrics={"mean_share_by_role": {"large": share}, "share_per_unit_area_by_role": {},
-                 "mean_share_by_position": {}, "grid": [2, 2]},
+        metrics={
+            "mean_share_by_role": {"large": share},
+            "share_per_unit_area_by_role": {},
+            "mean_share_by_position": {},
+            "grid": [2, 2],
+        },
         provenance={},
-    ).save(tmp_path / "a.json")  # fmt: skip
+    ).save(tmp_path / "a.json")
     (tmp_path / "broken.json").write_text("{not json")
     page = Path(main(["report", str(tmp_path)]) == 0 and tmp_path / "report.html").read_text()
     assert "broken.json" in capsys.readouterr().err
@@ -170,8 +201,12 @@ def test_outputs_honour_the_umask(tmp_path, umask, file_mode, folder_mode):
     previous = os.umask(umask)
     try:
         atomic_write_bytes(tmp_path / "r.json", b"{}")
-        assert main(["generate", "comco", "--count", "2", "--out", str(tmp_path / "scenes"),
-                     "--quiet"]) == 0  # fmt: skip
+        assert (
+            main(
+                ["generate", "comco", "--count", "2", "--out", str(tmp_path / "scenes"), "--quiet"]
+            )
+            == 0
+        )
     finally:
         os.umask(previous)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == file_mode
@@ -198,9 +233,27 @@ def test_non_finite_embeddings_are_refused():
 def test_a_capped_sample_is_recorded_and_said(tmp_path, capsys):
     vocab = tmp_path / "v.txt"
     vocab.write_text("dog\ncat\ncar\nbus\n")
-    assert main(["run", "tor", "--model", "openclip:cliposcope-tiny", "--vocab", str(vocab),
-                 "--n", "2", "--sample", "100", "--out", str(tmp_path), "--no-cache",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "tor",
+                "--model",
+                "openclip:cliposcope-tiny",
+                "--vocab",
+                str(vocab),
+                "--n",
+                "2",
+                "--sample",
+                "100",
+                "--out",
+                str(tmp_path),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "--sample 100 exceeds the 6 combinations" in capsys.readouterr().err
     [path] = tmp_path.glob("tor_*.json")
     record = json.loads(path.read_text())
@@ -210,8 +263,9 @@ def test_a_capped_sample_is_recorded_and_said(tmp_path, capsys):
 
 def test_report_refuses_a_result_file_linked_from_outside(tmp_path):
     outside = tmp_path / "outside.json"
-    ProbeResult(probe="other", role="model", model={"spec": "x:y"}, settings={}, metrics={},
-                provenance={}).save(outside)  # fmt: skip
+    ProbeResult(
+        probe="other", role="model", model={"spec": "x:y"}, settings={}, metrics={}, provenance={}
+    ).save(outside)
     results = tmp_path / "results"
     results.mkdir()
     os.symlink(outside, results / "linked.json")

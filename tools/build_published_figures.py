@@ -35,10 +35,13 @@ SPECS = {
     "SugarCrepe": ("", "fine-tuned locally by its authors; no public spec"),
     "SimCSE": ("", "no cliposcope family loads SimCSE"),
 }
-DATA = {"ComCO": "comco", "COCO (real captions)": "coco-captions",
-        "COCO images; COCO object names as text targets": "coco-images",
-        "COCO images; DomainNet single-object images as targets": "coco-images",
-        "COCO (captions rewritten by GPT-4o)": "coco-rewritten-captions"}  # fmt: skip
+DATA = {
+    "ComCO": "comco",
+    "COCO (real captions)": "coco-captions",
+    "COCO images; COCO object names as text targets": "coco-images",
+    "COCO images; DomainNet single-object images as targets": "coco-images",
+    "COCO (captions rewritten by GPT-4o)": "coco-rewritten-captions",
+}
 
 
 def derived(row: dict) -> dict:
@@ -63,8 +66,15 @@ def derived(row: dict) -> dict:
         figure = "scenario_1.plain" if "First" in metric else "scenario_2.plain"
     # stated for Tables 1, 2 and 5; Tables 3 and 4 print four positions; Table 6 says nothing
     n = "" if table == "Table 6" else 4
-    return {"unit": "percent", "probe": probe, "data": data, "n": n, "figure": figure,
-            "spec": spec, "spec_note": note}  # fmt: skip
+    return {
+        "unit": "percent",
+        "probe": probe,
+        "data": data,
+        "n": n,
+        "figure": figure,
+        "spec": spec,
+        "spec_note": note,
+    }
 
 
 def main(source: str) -> None:

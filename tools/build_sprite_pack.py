@@ -248,10 +248,16 @@ def build(source_root: Path, destination: Path) -> list[dict]:
             file_name = f"{slug(name)}_{index}.png"
             image.save(destination / file_name, optimize=True)
             opaque = float((np.asarray(image.getchannel("A")) >= ALPHA_THRESHOLD).mean())
-            manifest.append({
-                "name": name, "file": file_name, "source": f"openclipart-png:{relative}",
-                "licence": LICENCE, "size": list(image.size), "opaque_fraction": round(opaque, 4),
-            })  # fmt: skip
+            manifest.append(
+                {
+                    "name": name,
+                    "file": file_name,
+                    "source": f"openclipart-png:{relative}",
+                    "licence": LICENCE,
+                    "size": list(image.size),
+                    "opaque_fraction": round(opaque, 4),
+                }
+            )
     (destination / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -42,8 +42,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                                    dir=path.parent)  # fmt: skip
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -107,8 +108,9 @@ def staged_folder(final: str | Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(final)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-{os.getpid()}-",
-                                    dir=final.parent))  # fmt: skip
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{final.name}.staging-{os.getpid()}-", dir=final.parent)
+    )
     honour_umask(staging, folder=True)
     try:
         yield staging

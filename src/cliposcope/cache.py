@@ -71,15 +71,22 @@ class EmbeddingStore:
 
     def __init__(self, path: Path, info: EncoderInfo, storage: str = "fp32"):
         if storage not in STORAGE:
-            raise CliposcopeError(f"cache storage {storage!r} is not one I know",
-                                  hint=f"one of {', '.join(STORAGE)}")  # fmt: skip
+            raise CliposcopeError(
+                f"cache storage {storage!r} is not one I know", hint=f"one of {', '.join(STORAGE)}"
+            )
         self.path = path
         self.fingerprint = info.fingerprint
         self.dim = info.embed_dim
         self.storage = storage
         self.dtype = np.dtype(STORAGE[storage])
-        self._meta = json.dumps({"fingerprint": info.fingerprint, "spec": info.spec,
-                                 "dim": self.dim, "storage": storage})  # fmt: skip
+        self._meta = json.dumps(
+            {
+                "fingerprint": info.fingerprint,
+                "spec": info.spec,
+                "dim": self.dim,
+                "storage": storage,
+            }
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = self._open()
 
@@ -193,8 +200,9 @@ class CachedEncoder(ForwardingEncoder):
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         fingerprint = encoder.info.fingerprint
         name = fingerprint if storage == "fp32" else f"{fingerprint}-{storage}"
-        self.store = EmbeddingStore(root / fingerprint[:2] / f"{name}.sqlite", encoder.info,
-                                    storage)  # fmt: skip
+        self.store = EmbeddingStore(
+            root / fingerprint[:2] / f"{name}.sqlite", encoder.info, storage
+        )
         self.chunk_size = chunk_size
         self.stats = CacheStats()
 

@@ -60,8 +60,9 @@ class ProbeResult:
     def load(cls, path: str | Path) -> ProbeResult:
         path = Path(path)
         if path.is_dir():
-            raise CliposcopeError(f"{path} is a folder, not a result file",
-                                  hint=f"give its files: {path}/*.json")  # fmt: skip
+            raise CliposcopeError(
+                f"{path} is a folder, not a result file", hint=f"give its files: {path}/*.json"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):

@@ -85,8 +85,9 @@ def test_large_object_is_larger_by_the_requested_ratio(comco):
         assert all(large[0] / s >= requested * 0.96 for s in small)
 
 
-@pytest.mark.parametrize(("order", "position"), [("large-first", 0), ("large-last", 3),
-                                                 ("large-at:2", 1)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("order", "position"), [("large-first", 0), ("large-last", 3), ("large-at:2", 1)]
+)
 def test_caption_order_equals_stated_order(order, position):
     settings = SceneSettings(kind="comco", count=5, layout=LayoutSpec(n=4, order=order), seed=1)
     for index in range(5):
@@ -98,8 +99,9 @@ def test_caption_order_equals_stated_order(order, position):
 
 
 def test_equal_and_explicit_areas_and_grid_and_overlap():
-    equal = SceneSettings(kind="simco", count=2, layout=LayoutSpec(n=4, sizes="equal",
-                                                                   placement="grid"))  # fmt: skip
+    equal = SceneSettings(
+        kind="simco", count=2, layout=LayoutSpec(n=4, sizes="equal", placement="grid")
+    )
     _, _, scene = compose_scene(equal, 0)
     assert {o.role for o in scene.objects} == {"equal"}
     assert all(abs(o.area_fraction - 0.06) <= 0.02 * 0.06 for o in scene.objects)
@@ -157,16 +159,20 @@ def test_corrupt_images_and_masks_are_clear_errors(comco, tmp_path):
     ("settings", "message"),
     [
         (SceneSettings(objects=("unicorn", "dog", "cat")), "no drawing for object 'unicorn'"),
-        (SceneSettings(kind="simco", objects=("red blob", "blue cube", "red cube")),
-         "not a SimCO object"),
+        (
+            SceneSettings(kind="simco", objects=("red blob", "blue cube", "red cube")),
+            "not a SimCO object",
+        ),
         (SceneSettings(layout=LayoutSpec(n=8, sizes="equal", equal_area=0.15)), "without overlap"),
         (SceneSettings(layout=LayoutSpec(n=9)), "out of range"),
         (SceneSettings(layout=LayoutSpec(n=3, order="large-at:5")), "large-at:K"),
         (SceneSettings(layout=LayoutSpec(n=3, sizes="areas", areas=(0.1, 0.1))), "needs 3 values"),
-        (SceneSettings(kind="comco", size=64, layout=LayoutSpec(n=2, large_area=0.8)),
-         "cannot be placed|fit"),
+        (
+            SceneSettings(kind="comco", size=64, layout=LayoutSpec(n=2, large_area=0.8)),
+            "cannot be placed|fit",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_are_clear_errors(settings, message, tmp_path):
     with pytest.raises(CliposcopeError, match=message):
         write_dataset(settings, tmp_path / "out")
@@ -216,8 +222,11 @@ def test_coco_export_round_trips_through_pycocotools(tmp_path):
 
     instances = tmp_path / "instances_synth.json"
     settings = SceneSettings(count=6, size=64, seed=2, layout=LayoutSpec(n=3, gap=2))
-    scenes = [s for s in write_dataset(settings, tmp_path / "out", coco_json=instances)
-              if s.condition != "single"]  # fmt: skip
+    scenes = [
+        s
+        for s in write_dataset(settings, tmp_path / "out", coco_json=instances)
+        if s.condition != "single"
+    ]
     captions = captions_path_for(instances)
     assert captions == tmp_path / "captions_synth.json"
     coco = COCO(str(instances))
@@ -246,7 +255,11 @@ def test_coco_export_ids_for_names_outside_coco():
     from cliposcope.data.coco_export import captions_path_for, category_ids
 
     assert category_ids(["dog", "zeppelin", "apple", "airship"]) == {
-        "airship": 1001, "apple": 53, "dog": 18, "zeppelin": 1002}  # fmt: skip
+        "airship": 1001,
+        "apple": 53,
+        "dog": 18,
+        "zeppelin": 1002,
+    }
     assert captions_path_for("x/my.json").name == "my_captions.json"
 
 

@@ -28,25 +28,37 @@ def found(matcher, text, present=None):
         # synonyms and plurals, with word positions
         ("A man riding a motorbike", None, [("person", "man", 1), ("motorcycle", "motorbike", 4)]),
         ("Two women and three children", None, [("person", "women", 1), ("person", "children", 4)]),
-        ("people near the tv and a television", None,
-         [("person", "people", 0), ("tv", "tv", 3), ("tv", "television", 6)]),
-        ("Knives, forks and a teddy-bear.", None,
-         [("knife", "knives", 0), ("fork", "forks", 1), ("teddy bear", "teddy bear", 4)]),
+        (
+            "people near the tv and a television",
+            None,
+            [("person", "people", 0), ("tv", "tv", 3), ("tv", "television", 6)],
+        ),
+        (
+            "Knives, forks and a teddy-bear.",
+            None,
+            [("knife", "knives", 0), ("fork", "forks", 1), ("teddy bear", "teddy bear", 4)],
+        ),
         # longest match first: the multi-word name wins and consumes its words
         ("A dog eating a hot dog", None, [("dog", "dog", 1), ("hot dog", "hot dog", 4)]),
         ("two hot dogs, no dog", None, [("hot dog", "hot dogs", 1), ("dog", "dog", 4)]),
-        ("a wine glass and a glass", {"cup"}, [("wine glass", "wine glass", 1),
-                                               ("cup", "glass", 5)]),
+        (
+            "a wine glass and a glass",
+            {"cup"},
+            [("wine glass", "wine glass", 1), ("cup", "glass", 5)],
+        ),
         ("a wine glass and a glass", set(), [("wine glass", "wine glass", 1)]),
-        ("a teddy bear beside a bear", {"bear", "teddy bear"},
-         [("teddy bear", "teddy bear", 1), ("bear", "bear", 5)]),
+        (
+            "a teddy bear beside a bear",
+            {"bear", "teddy bear"},
+            [("teddy bear", "teddy bear", 1), ("bear", "bear", 5)],
+        ),
         ("a polar bear", None, [("bear", "polar bear", 1)]),
         # phrases that name no object consume their words
         ("orange juice and a hot dog stand", {"orange", "hot dog"}, []),
         ("a man wearing eye glasses", {"person", "wine glass"}, [("person", "man", 1)]),
         ("a computer mouse on a mouse pad", None, [("mouse", "computer mouse", 1)]),
     ],
-)  # fmt: skip
+)
 def test_matcher_on_hand_written_sentences(coco, text, present, mentions):
     assert found(coco, text, present)[0] == mentions
 
@@ -55,7 +67,9 @@ def test_ambiguous_words_count_only_when_the_image_has_the_category(coco):
     text = "a mouse next to an orange and a bike"
     assert found(coco, text, None) == ([], ["mouse", "orange", "bike"])  # no annotations
     assert found(coco, text, {"mouse", "motorcycle"}) == (
-        [("mouse", "mouse", 1), ("motorcycle", "bike", 8)], ["orange"])  # fmt: skip
+        [("mouse", "mouse", 1), ("motorcycle", "bike", 8)],
+        ["orange"],
+    )
     # candidates in table order: a bike is a bicycle when both are there
     assert found(coco, "a bike", {"bicycle", "motorcycle"})[0] == [("bicycle", "bike", 1)]
     always = MentionMatcher(COCO_CLASSES, default_table(), ambiguous="always")
@@ -73,8 +87,10 @@ def test_distinct_categories_in_order_of_first_mention(coco):
 def test_a_user_vocabulary_keeps_its_own_words_and_plurals():
     matcher = MentionMatcher(("unicorn", "rainbow", "remote control"), default_table())
     assert found(matcher, "Unicorns under a rainbow with a remote control")[0] == [
-        ("unicorn", "unicorns", 0), ("rainbow", "rainbow", 3),
-        ("remote control", "remote control", 6)]  # fmt: skip
+        ("unicorn", "unicorns", 0),
+        ("rainbow", "rainbow", 3),
+        ("remote control", "remote control", 6),
+    ]
     # table words of categories outside the vocabulary name nothing
     assert found(matcher, "a dog and a man")[0] == []
     bare = MentionMatcher(("dog", "mouse"), None)
@@ -93,13 +109,18 @@ def test_canonical_object_labels(coco):
 def test_an_unknowable_candidate_stops_the_search(coco):
     # "glasses" may be eye glasses, which COCO's 80 categories cannot rule out
     assert found(coco, "a man wearing glasses", {"person", "cup"}) == (
-        [("person", "man", 1)], ["glasses"])  # fmt: skip
+        [("person", "man", 1)],
+        ["glasses"],
+    )
     assert found(coco, "two glasses", {"wine glass"})[0] == [("wine glass", "glasses", 1)]
     assert found(coco, "a table", {"dining table"})[0] == [("dining table", "table", 1)]
     assert found(coco, "a table", {"desk"})[0] == []  # desk is not one of COCO's 80
     for text in ("a light brown dog", "a baseball pitcher", "a woman in a ski jacket"):
         assert [m.category for m in coco.find(text, set(COCO_CLASSES)).mentions] in (
-            [], ["dog"], ["person"])  # fmt: skip
+            [],
+            ["dog"],
+            ["person"],
+        )
 
 
 def test_the_table_is_consistent_and_its_fingerprint_tracks_it():

@@ -21,16 +21,23 @@ def test_every_cell_of_tables_1_to_6_is_shipped_with_a_source_and_a_unit():
     first = rows[0]  # Table 1, CLIP LAION, first object
     assert (first.table, first.model_in_paper, first.value) == ("Table 1", "CLIP LAION", 63.96)
     assert (first.probe, first.data, first.n, first.figure) == (
-        "tor", "comco-names", 4, "per_position_conditional.0")  # fmt: skip
+        "tor",
+        "comco-names",
+        4,
+        "per_position_conditional.0",
+    )
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    ({"source": " "}, "no source"),
-    ({"unit": "fraction"}, "unit"),
-    ({"value": "12,5"}, "not a number"),
-    ({"value": "150"}, "not a percentage"),
-    ({"probe": "toc"}, "unknown"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"source": " "}, "no source"),
+        ({"unit": "fraction"}, "unit"),
+        ({"value": "12,5"}, "not a number"),
+        ({"value": "150"}, "not a percentage"),
+        ({"probe": "toc"}, "unknown"),
+    ],
+)
 def test_a_damaged_row_names_its_line(change, problem):
     good = {
         "table": "Table 1",
@@ -57,17 +64,28 @@ def tor_result(spec: str, conditional: list[tuple[int, int]], **settings) -> Pro
     from cliposcope.probes.stats import Proportion
 
     figures = [Proportion(c, t).to_dict() for c, t in conditional]
-    base = {"n": 4, "protocol": "paper", "template": "and",
-            "vocabulary_fingerprint": load_vocabulary("comco").fingerprint}  # fmt: skip
-    return ProbeResult(probe="tor", role="model", model={"spec": spec},
-                       settings=base | settings, metrics={"per_position_conditional": figures},
-                       provenance={}, wall_time_s=0.0)  # fmt: skip
+    base = {
+        "n": 4,
+        "protocol": "paper",
+        "template": "and",
+        "vocabulary_fingerprint": load_vocabulary("comco").fingerprint,
+    }
+    return ProbeResult(
+        probe="tor",
+        role="model",
+        model={"spec": spec},
+        settings=base | settings,
+        metrics={"per_position_conditional": figures},
+        provenance={},
+        wall_time_s=0.0,
+    )
 
 
 def test_a_result_with_a_matching_spec_gets_the_paper_beside_it():
     # Table 1 prints 50.31 / 20.74 / 14.45 / 6.79 for "CLIP openAI" (openai ViT-B-32 guessed)
-    result = tor_result("openclip:ViT-B-32/openai", [(5031, 10000), (2000, 10000),
-                                                     (1445, 10000), (679, 10000)])  # fmt: skip
+    result = tor_result(
+        "openclip:ViT-B-32/openai", [(5031, 10000), (2000, 10000), (1445, 10000), (679, 10000)]
+    )
     found = beside_paper([result])
     table1 = [c for c in found if c.row.table == "Table 1"]
     assert [c.row.model_in_paper for c in table1] == ["CLIP openAI"] * 4
@@ -88,8 +106,12 @@ def test_no_side_by_side_for_other_data_or_models():
         beside_paper([tor_result("openclip:ViT-B-32/openai", numbers, protocol="balanced")]) == []
     )
     assert beside_paper([tor_result("openclip:ViT-B-32/openai", numbers, n=3)]) == []
-    assert beside_paper([tor_result("openclip:ViT-B-32/openai", numbers,
-                                    vocabulary_fingerprint="other")]) == []  # fmt: skip
+    assert (
+        beside_paper(
+            [tor_result("openclip:ViT-B-32/openai", numbers, vocabulary_fingerprint="other")]
+        )
+        == []
+    )
     assert beside_paper([tor_result("openclip:RN50/openai", numbers)]) == []
 
 
@@ -112,11 +134,14 @@ def test_empty_figures_and_other_matching_rules_get_no_side_by_side():
     assert beside_paper([empty]) == []
     shares = {"plain": Proportion(80, 100).to_dict()}
     matching = ProbeResult(
-        probe="matching", role="model", model={"spec": "openclip:ViT-B-32/openai"},
+        probe="matching",
+        role="model",
+        model={"spec": "openclip:ViT-B-32/openai"},
         settings={"n": 4, "biased_position": 1},
         metrics={"scenario_1": shares, "scenario_2": shares},
-        provenance={"scene_origin": {"layout": "official"}}, wall_time_s=0.0,
-    )  # fmt: skip
+        provenance={"scene_origin": {"layout": "official"}},
+        wall_time_s=0.0,
+    )
     assert beside_paper([matching]) == []  # the paper biases the large object, not position 1
     matching.settings["biased_position"] = "large object"
     assert [c.row.table for c in beside_paper([matching])] == ["Table 6", "Table 6"]

@@ -56,11 +56,20 @@ def test_unknown_vocabulary_lists_builtins():
 
 @pytest.mark.parametrize(
     ("noun", "expected"),
-    [("apple", "an apple"), ("pizza", "a pizza"), ("umbrella", "an umbrella"),
-     ("hour glass", "an hour glass"), ("unicorn", "a unicorn"), ("one-way sign", "a one-way sign"),
-     ("elephant", "an elephant"), ("scissors", "a pair of scissors"),
-     ("eye glasses", "a pair of eye glasses"), ("orange", "an orange"), ("tv", "a tv")],
-)  # fmt: skip
+    [
+        ("apple", "an apple"),
+        ("pizza", "a pizza"),
+        ("umbrella", "an umbrella"),
+        ("hour glass", "an hour glass"),
+        ("unicorn", "a unicorn"),
+        ("one-way sign", "a one-way sign"),
+        ("elephant", "an elephant"),
+        ("scissors", "a pair of scissors"),
+        ("eye glasses", "a pair of eye glasses"),
+        ("orange", "an orange"),
+        ("tv", "a tv"),
+    ],
+)
 def test_articles(noun, expected):
     assert with_article(noun) == expected
 

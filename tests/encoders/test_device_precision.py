@@ -44,11 +44,12 @@ def test_bf16_on_cpu_runs_records_itself_and_never_shares_a_cache(tiny_openclip,
 
 
 def test_device_and_precision_reach_the_result_json(tmp_path, capsys):
-    common = ["run", "tor", "--model", SPEC, "--n", "2", "--sample", "40", "--no-cache",
-              "--quiet"]  # fmt: skip
+    common = ["run", "tor", "--model", SPEC, "--n", "2", "--sample", "40", "--no-cache", "--quiet"]
     assert main([*common, "--out", str(tmp_path / "default")]) == 0
-    assert main([*common, "--out", str(tmp_path / "cpu"), "--device", "cpu",
-                 "--precision", "fp32"]) == 0  # fmt: skip
+    assert (
+        main([*common, "--out", str(tmp_path / "cpu"), "--device", "cpu", "--precision", "fp32"])
+        == 0
+    )
     assert main([*common, "--out", str(tmp_path / "bf16"), "--precision", "bf16"]) == 0
 
     def load(folder):

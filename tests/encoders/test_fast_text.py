@@ -82,11 +82,23 @@ def test_bidirectional_open_clip_tower_is_not_routed(tmp_path, monkeypatch):
 
     config = {
         "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16,
-                       "patch_size": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 1, "no_causal_mask": True, "pool_type": "last"},
-    }  # fmt: skip
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 1,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": 16,
+        },
+        "text_cfg": {
+            "context_length": 16,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+            "no_causal_mask": True,
+            "pool_type": "last",
+        },
+    }
     (tmp_path / "bidir-test.json").write_text(json.dumps(config))
     open_clip.add_model_config(tmp_path)
     encoder = load_encoder("openclip:bidir-test")
@@ -110,9 +122,12 @@ def test_open_clip_siglip_architecture_is_not_routed():
 
 @pytest.mark.parametrize(
     ("attribute", "value", "reason"),
-    [("attn_mask", None, "bidirectional"), ("text_pool_type", "last", "'last'"),
-     ("text_pool_type", "first", "'first'")],
-)  # fmt: skip
+    [
+        ("attn_mask", None, "bidirectional"),
+        ("text_pool_type", "last", "'last'"),
+        ("text_pool_type", "first", "'first'"),
+    ],
+)
 def test_inexact_inline_towers_are_refused(tiny_openclip, attribute, value, reason):
     import copy
 
@@ -127,8 +142,9 @@ def test_tower_with_appended_cls_token_is_refused():
     from open_clip.transformer import TextTransformer
 
     model = torch.nn.Module()
-    model.text = TextTransformer(context_length=8, vocab_size=10, width=8, heads=2, layers=1,
-                                 output_dim=4, embed_cls=True)  # fmt: skip
+    model.text = TextTransformer(
+        context_length=8, vocab_size=10, width=8, heads=2, layers=1, output_dim=4, embed_cls=True
+    )
     tower, why = find_causal_text_tower(model)
     assert tower is None and "CLS" in why
 

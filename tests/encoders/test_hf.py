@@ -78,8 +78,19 @@ def test_hf_hub_name_offline_is_clear(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     texts = tmp_path / "texts.txt"
     texts.write_text("a dog\n")
-    argv = [sys.executable, "-m", "cliposcope", "encode", "--model", "hf:nobody/no-such-model",
-            "--texts", str(texts), "--out", str(tmp_path / "unused.npy"), "--no-cache"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "cliposcope",
+        "encode",
+        "--model",
+        "hf:nobody/no-such-model",
+        "--texts",
+        str(texts),
+        "--out",
+        str(tmp_path / "unused.npy"),
+        "--no-cache",
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot load the config of hf:nobody/no-such-model" in result.stderr

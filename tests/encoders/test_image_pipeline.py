@@ -29,8 +29,7 @@ def test_workers_give_the_same_embeddings_as_the_main_process(tmp_path):
     pooled = load_encoder("openclip:cliposcope-tiny?seed=0", image_batch_size=4)
     pooled.image_workers = 2
     # equal up to float rounding (elementwise kernels may take other vector paths per thread)
-    np.testing.assert_allclose(inline.encode_images(paths), pooled.encode_images(paths),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(inline.encode_images(paths), pooled.encode_images(paths), atol=1e-6)
 
 
 def test_duplicate_images_are_encoded_once(tmp_path, monkeypatch):
@@ -59,8 +58,11 @@ def test_a_corrupt_image_in_a_worker_is_one_clear_error(tmp_path):
     paths = write_images(tmp_path / "images", 8)
     paths[5].write_bytes(b"not an image")
     try:
-        list(image_batches(paths, lambda image: torch.zeros(1), batch_size=2, device="cpu",
-                           workers=2))  # fmt: skip
+        list(
+            image_batches(
+                paths, lambda image: torch.zeros(1), batch_size=2, device="cpu", workers=2
+            )
+        )
     except CliposcopeError as error:
         assert "005.png" in str(error) and "\n" not in str(error)
     else:

@@ -24,8 +24,18 @@ def shared_prefix_captions(n: int = 4) -> list[str]:
     shuffled order so that input order differs from every sort order."""
     captions = [" and ".join(c) for c in itertools.permutations(OBJECTS[:5], n)][:60]
     captions += [" and ".join(c) for c in itertools.combinations(OBJECTS, 3)]
-    captions += [AT_LIMIT, AT_LIMIT + " dog", BEYOND_LIMIT, BEYOND_LIMIT + " and a cat",
-                 "person", "person and", "a", "", captions[0], captions[0]]  # fmt: skip
+    captions += [
+        AT_LIMIT,
+        AT_LIMIT + " dog",
+        BEYOND_LIMIT,
+        BEYOND_LIMIT + " and a cat",
+        "person",
+        "person and",
+        "a",
+        "",
+        captions[0],
+        captions[0],
+    ]
     order = np.random.default_rng(0).permutation(len(captions))
     return [captions[i] for i in order]
 
@@ -41,8 +51,10 @@ def assert_shared_path_is_exact(encoder, captions) -> np.ndarray:
 def test_open_clip_shared_prefix_equals_library_forward(tiny_openclip, monkeypatch):
     calls = []
     real = prefix_sharing.encode_shared
-    monkeypatch.setattr("cliposcope.encoders.openclip.encode_shared",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))  # fmt: skip
+    monkeypatch.setattr(
+        "cliposcope.encoders.openclip.encode_shared",
+        lambda *a, **k: calls.append(1) or real(*a, **k),
+    )
     captions = shared_prefix_captions()
     shared = assert_shared_path_is_exact(tiny_openclip, captions)
     assert calls  # the path really ran

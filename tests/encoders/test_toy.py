@@ -25,8 +25,14 @@ print(json.dumps({"spec": encoder.info.spec, "source": encoder.info.weights_sour
 
 def test_toy_default_loads_offline_in_a_fresh_process():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], capture_output=True, text=True,
-                          check=True, timeout=300, env=env)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env=env,
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["spec"] == "toy:default" and report["source"].startswith("package:")
 
@@ -35,8 +41,14 @@ def test_toy_default_beats_chance_on_held_out_single_objects():
     encoder = load_encoder("toy:default")
     assert encoder.info.family == "toy" and encoder.info.weights_source.startswith("package:")
     vocabulary = PoolSpec().vocabulary
-    settings = SceneSettings(kind="comco", count=100, size=64, seed=12345, objects=vocabulary,
-                             layout=LayoutSpec(n=1, large_area=0.3))  # fmt: skip
+    settings = SceneSettings(
+        kind="comco",
+        count=100,
+        size=64,
+        seed=12345,
+        objects=vocabulary,
+        layout=LayoutSpec(n=1, large_area=0.3),
+    )
     images, truth = [], []
     for index in range(settings.count):
         image, _, scene = compose_scene(settings, index)

@@ -29,9 +29,13 @@ def pipeline(tmp_path_factory) -> Path:
 def test_the_tiny_pipeline_draws_the_same_image_for_a_prompt_and_seed(pipeline):
     options = GenerationOptions(device="cpu", steps=2, resolution=32, batch_size=2)
     generator = load_generator(f"diffusers:{pipeline}", options)
-    a, b, c = generator.generate([Request("a photo of a dog", ("dog",), 7),
-                                  Request("a photo of a cat", ("cat",), 7),
-                                  Request("a photo of a dog", ("dog",), 8)])  # fmt: skip
+    a, b, c = generator.generate(
+        [
+            Request("a photo of a dog", ("dog",), 7),
+            Request("a photo of a cat", ("cat",), 7),
+            Request("a photo of a dog", ("dog",), 8),
+        ]
+    )
     (alone,) = generator.generate([Request("a photo of a dog", ("dog",), 7)])
     assert a.image.size == (32, 32) and a.truth is None
     assert a.image.tobytes() == alone.image.tobytes()  # the same noise in or out of a batch
@@ -39,16 +43,37 @@ def test_the_tiny_pipeline_draws_the_same_image_for_a_prompt_and_seed(pipeline):
     assert a.image.tobytes() != b.image.tobytes()  # another prompt
     assert generator.info["weights_hash"].startswith("sha256:")
     assert generator.info["settings"]["steps"] == 2
-    other = load_generator(f"diffusers:{pipeline}", GenerationOptions(device="cpu", steps=3,
-                                                                     resolution=32))  # fmt: skip
+    other = load_generator(
+        f"diffusers:{pipeline}", GenerationOptions(device="cpu", steps=3, resolution=32)
+    )
     assert other.fingerprint != generator.fingerprint  # steps change the images
 
 
 def test_run_t2i_with_diffusers_and_a_torchvision_detector_end_to_end(pipeline, tmp_path, capsys):
     out = tmp_path / "results"
-    argv = ["run", "t2i", "--generator", f"diffusers:{pipeline}", "--detector", LIGHT_DETECTOR,
-            "--n", "2", "--combinations", "2", "--seeds-per-prompt", "2", "--steps", "2",
-            "--resolution", "48", "--device", "cpu", "--out", str(out), "--quiet"]  # fmt: skip
+    argv = [
+        "run",
+        "t2i",
+        "--generator",
+        f"diffusers:{pipeline}",
+        "--detector",
+        LIGHT_DETECTOR,
+        "--n",
+        "2",
+        "--combinations",
+        "2",
+        "--seeds-per-prompt",
+        "2",
+        "--steps",
+        "2",
+        "--resolution",
+        "48",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "First named %" in table and f"diffusers:{pipeline}" in table
@@ -82,8 +107,9 @@ def test_torchvision_detectors_report_coco_labels_with_boxes(name, tmp_path):
 
     from cliposcope.generation.base import Drawn
 
-    stored = store.save_image("a" * 64, Request("p", ("dog",), 0),
-                              Drawn(Image.new("RGB", (64, 48), (120, 60, 30))), {})  # fmt: skip
+    stored = store.save_image(
+        "a" * 64, Request("p", ("dog",), 0), Drawn(Image.new("RGB", (64, 48), (120, 60, 30))), {}
+    )
     detector = load_detector(f"torchvision:{name}?weights=none", DetectorOptions(device="cpu"))
     assert "dog" in detector.labels and "N/A" not in detector.labels and len(detector.labels) == 80
     (found,) = detector.detect([stored], ["dog", "cat"])
@@ -100,9 +126,12 @@ def test_an_open_vocabulary_detector_from_a_local_folder(tmp_path):
 
     folder = save_tiny_owlvit(tmp_path / "owl")
     store = ImageStore(tmp_path / "store")
-    stored = [store.save_image(k * 64, Request("p", ("dog",), 0),
-                               Drawn(Image.new("RGB", (40, 30), colour)), {})
-              for k, colour in (("b", (200, 0, 0)), ("c", (0, 0, 200)))]  # fmt: skip
+    stored = [
+        store.save_image(
+            k * 64, Request("p", ("dog",), 0), Drawn(Image.new("RGB", (40, 30), colour)), {}
+        )
+        for k, colour in (("b", (200, 0, 0)), ("c", (0, 0, 200)))
+    ]
     detector = load_detector(f"hf:{folder}", DetectorOptions(device="cpu"))
     assert detector.labels is None  # open vocabulary: any object name
     found = detector.detect(stored, ["dog", "teddy bear"])
@@ -121,13 +150,17 @@ def test_detections_map_torchvision_indices_to_coco_names_above_the_floor(tmp_pa
 
     detector = load_detector(f"{LIGHT_DETECTOR}", DetectorOptions(device="cpu"))
     store = ImageStore(tmp_path)
-    stored = store.save_image("d" * 64, Request("p", ("dog",), 0),
-                              Drawn(Image.new("RGB", (20, 20))), {})  # fmt: skip
+    stored = store.save_image(
+        "d" * 64, Request("p", ("dog",), 0), Drawn(Image.new("RGB", (20, 20))), {}
+    )
     # torchvision's COCO indices: 1 person, 17 cat, 18 dog (12 is an unused "N/A")
-    detector.model = lambda images: [{"boxes": torch.tensor([[1.0, 2, 3, 4], [0, 0, 5, 5],
-                                                             [2, 2, 9, 9], [0, 0, 1, 1]]),
-                                      "labels": torch.tensor([18, 17, 1, 12]),
-                                      "scores": torch.tensor([0.9, 0.03, 0.8, 0.99])}]  # fmt: skip
+    detector.model = lambda images: [
+        {
+            "boxes": torch.tensor([[1.0, 2, 3, 4], [0, 0, 5, 5], [2, 2, 9, 9], [0, 0, 1, 1]]),
+            "labels": torch.tensor([18, 17, 1, 12]),
+            "scores": torch.tensor([0.9, 0.03, 0.8, 0.99]),
+        }
+    ]
     ((only,),) = detector.detect([stored], ["dog", "cat"])
     assert only.label == "dog" and only.score == pytest.approx(0.9) and only.box == (1, 2, 3, 4)
 
@@ -136,8 +169,9 @@ def test_detections_map_torchvision_indices_to_coco_names_above_the_floor(tmp_pa
 def test_the_tiny_pipeline_runs_on_cuda_in_half_precision(pipeline, tmp_path):
     import time
 
-    options = GenerationOptions(device="cuda", precision="fp16", steps=2, resolution=64,
-                                batch_size=4)  # fmt: skip
+    options = GenerationOptions(
+        device="cuda", precision="fp16", steps=2, resolution=64, batch_size=4
+    )
     generator = load_generator(f"diffusers:{pipeline}", options)
     started = time.perf_counter()
     drawn = generator.generate([Request(f"a photo of a dog {k}", ("dog",), k) for k in range(8)])

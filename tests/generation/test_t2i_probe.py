@@ -64,8 +64,11 @@ def test_every_object_stands_at_every_position_equally_often(n, orders):
 
 
 def test_cyclic_orders_are_the_rotations():
-    assert orderings(("a", "b", "c"), "cyclic") == [("a", "b", "c"), ("b", "c", "a"),
-                                                    ("c", "a", "b")]  # fmt: skip
+    assert orderings(("a", "b", "c"), "cyclic") == [
+        ("a", "b", "c"),
+        ("b", "c", "a"),
+        ("c", "a", "b"),
+    ]
     assert len(orderings(("a", "b", "c"), "all")) == 6
 
 
@@ -120,8 +123,9 @@ def test_mcnemar_and_newcombe_on_a_hand_computed_table():
 def test_calibrated_thresholds_are_the_upper_quantile_of_off_prompt_scores():
     from cliposcope.probes.t2i import Prompt
 
-    prompts = [Prompt(BALANCED, 0, ("dog",), "")] + [Prompt(BALANCED, i, ("cat",), "")
-                                                     for i in range(1, 21)]  # fmt: skip
+    prompts = [Prompt(BALANCED, 0, ("dog",), "")] + [
+        Prompt(BALANCED, i, ("cat",), "") for i in range(1, 21)
+    ]
     found = [[Detection("dog", 0.9)]] + [[Detection("dog", i / 100)] for i in range(1, 21)]
     found = [[*f, Detection("cat", 0.5)] for f in found]
     cut = calibrated_thresholds(prompts, found, ["dog"], 0.05)
@@ -136,8 +140,9 @@ def test_calibrated_thresholds_are_the_upper_quantile_of_off_prompt_scores():
 @pytest.fixture(scope="module")
 def planted_result(tmp_path_factory):
     folder = tmp_path_factory.mktemp("planted")
-    settings = T2ISettings(combinations=40, seeds_per_prompt=5, size_order=True,
-                           artifacts_dir=folder / "examples")  # fmt: skip
+    settings = T2ISettings(
+        combinations=40, seeds_per_prompt=5, size_order=True, artifacts_dir=folder / "examples"
+    )
     return run_probe("t2i", None, rig_for(folder / "store"), settings), folder
 
 
@@ -257,8 +262,12 @@ class RuleDetector(Detector):
 
     def __init__(self, hides=(), always=(), only_first=False):
         self.hides, self.always, self.only_first = set(hides), set(always), only_first
-        self.identity = {"kind": "rule", "hides": sorted(hides), "always": sorted(always),
-                         "only_first": only_first}  # fmt: skip
+        self.identity = {
+            "kind": "rule",
+            "hides": sorted(hides),
+            "always": sorted(always),
+            "only_first": only_first,
+        }
         self.info = {"spec": "rule:test", "family": "rule", "evidence": "a test rule"}
 
     def detect(self, images, labels):
@@ -280,27 +289,34 @@ def test_per_object_solo_and_off_prompt_figures_on_a_hand_counted_design(tmp_pat
     # at each position 3 times. The detector never sees "cup" and sees "dog" everywhere.
     words = _vocab(tmp_path, ["dog", "bus", "cup", "apple"])
     settings = T2ISettings(n=2, combinations=6, seeds_per_prompt=1, vocab=str(words))
-    result = run_probe("t2i", None, rule_rig(tmp_path / "s", RuleDetector(hides={"cup"},
-                                                                           always={"dog"})),
-                       settings)  # fmt: skip
+    result = run_probe(
+        "t2i", None, rule_rig(tmp_path / "s", RuleDetector(hides={"cup"}, always={"dog"})), settings
+    )
     m = result.metrics
     assert [(f["count"], f["total"]) for f in m["presence_by_position"]] == [(9, 12), (9, 12)]
     assert m["first_minus_last"]["table"] == [6, 3, 3, 0]  # cup first 3 times, last 3 times
     assert m["first_minus_last"]["estimate"] == 0.0 and m["first_minus_last"]["p_value"] == 1.0
     assert (m["all_present"]["count"], m["all_present"]["total"]) == (6, 12)
     assert m["never_drawn"] == ["cup"]
-    presence = {w: (f["presence"]["count"], f["presence"]["total"])
-                for w, f in m["per_object"].items()}  # fmt: skip
+    presence = {
+        w: (f["presence"]["count"], f["presence"]["total"]) for w, f in m["per_object"].items()
+    }
     assert presence == {"dog": (6, 6), "bus": (6, 6), "cup": (0, 6), "apple": (6, 6)}
     assert [(f["count"], f["total"]) for f in m["per_object"]["bus"]["by_position"]] == [
-        (3, 3), (3, 3)]  # fmt: skip
+        (3, 3),
+        (3, 3),
+    ]
     # off the prompt: "dog" in the 6 images whose prompt omits it, of 12 x 2 chances
     off = m["controls"]["off_prompt_detections"]
     assert (off["count"], off["total"]) == (6, 24)
     solo = m["controls"]["solo_presence"]
     assert (solo["count"], solo["total"]) == (3, 4)
     assert {w: f["count"] for w, f in m["controls"]["solo_by_object"].items()} == {
-        "dog": 1, "bus": 1, "cup": 0, "apple": 1}  # fmt: skip
+        "dog": 1,
+        "bus": 1,
+        "cup": 0,
+        "apple": 1,
+    }
 
 
 def test_size_arms_pair_the_largest_and_the_smallest_object_by_identity(tmp_path):
@@ -321,10 +337,13 @@ def test_size_arms_pair_the_largest_and_the_smallest_object_by_identity(tmp_path
     assert sizes["smallest_named_first_minus_last"]["table"] == [0, 10, 0, 0]
 
 
-@pytest.mark.parametrize(("table", "phi"), [
-    ((2, 9, 12, 21), -66 / math.sqrt(11 * 33 * 14 * 30)),  # a*d - b*c < 0: taken as it is
-    ((5, 5, 5, 6), 0.0),  # 0 < a*d - b*c = 5 <= n/2 = 10.5: the correction makes it 0
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("table", "phi"),
+    [
+        ((2, 9, 12, 21), -66 / math.sqrt(11 * 33 * 14 * 30)),  # a*d - b*c < 0: taken as it is
+        ((5, 5, 5, 6), 0.0),  # 0 < a*d - b*c = 5 <= n/2 = 10.5: the correction makes it 0
+    ],
+)
 def test_newcombe_phi_below_zero_and_within_the_correction(table, phi):
     a, b, c, d = table
     n = a + b + c + d
@@ -364,5 +383,6 @@ def test_a_damaged_store_image_is_one_clear_error(tmp_path):
     image = sorted((tmp_path / "images").glob("*/*.png"))[0]
     image.write_bytes(b"\x89PNG broken")
     with pytest.raises(CliposcopeError, match="cannot be read"):
-        run_probe("t2i", None, rig_for(tmp_path, "planted:0.9,0.6,0.3", "clip:toy:default"),
-                  settings)  # fmt: skip
+        run_probe(
+            "t2i", None, rig_for(tmp_path, "planted:0.9,0.6,0.3", "clip:toy:default"), settings
+        )

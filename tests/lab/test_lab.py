@@ -16,10 +16,14 @@ from cliposcope.lab.theory import info_nce, simulate
 from cliposcope.lab.train import TrainSettings, train
 
 TINY = TrainSettings(
-    samples=32 * 40, batch_size=32, checkpoint_every=32 * 20, warmup_steps=5, learning_rate=2e-3,
+    samples=32 * 40,
+    batch_size=32,
+    checkpoint_every=32 * 20,
+    warmup_steps=5,
+    learning_rate=2e-3,
     pool=PoolSpec(vocabulary_size=8, scenes_per_count=(16, 16, 8, 0), seed=1),
     heldout=PoolSpec(vocabulary_size=8, scenes_per_count=(0, 6, 6, 0), seed=2),
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,9 @@ def test_tiny_training_lowers_the_loss(tiny_run):
     assert log[-1]["loss"] < log[0]["loss"]
     assert "heldout" in log[-1]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        "samples_000000640.pt", "samples_000001280.pt"]  # fmt: skip
+        "samples_000000640.pt",
+        "samples_000001280.pt",
+    ]
     assert final.name == "samples_000001280.pt"
 
 
@@ -83,8 +89,16 @@ def test_interrupted_training_resumes_to_the_same_weights(tiny_run, tmp_path, mo
 def test_resuming_with_other_settings_is_refused(tiny_run):
     run, _ = tiny_run
     with pytest.raises(CliposcopeError, match="other settings"):
-        train(TrainSettings(policy="random", samples=TINY.samples, batch_size=32,
-                            pool=TINY.pool, heldout=TINY.heldout), run)  # fmt: skip
+        train(
+            TrainSettings(
+                policy="random",
+                samples=TINY.samples,
+                batch_size=32,
+                pool=TINY.pool,
+                heldout=TINY.heldout,
+            ),
+            run,
+        )
 
 
 def test_caption_policies_order_by_area():

@@ -24,19 +24,35 @@ class PositionWeightedEncoder(Encoder):
     the ``filler`` word counts as no object.
     """
 
-    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), dim: int = 256, filler: str = "something",
-                 noise: float = 0.0, noise_seed: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        weights=(1.0, 1.0, 1.0, 1.0),
+        dim: int = 256,
+        filler: str = "something",
+        noise: float = 0.0,
+        noise_seed: int = 0,
+    ):
         self.weights = weights
         self.dim = dim
         self.filler = filler
         self.noise, self.noise_seed = noise, noise_seed  # per-caption Gaussian noise
         self.calls = 0
         self.info = EncoderInfo(
-            family="fake", spec=f"fake:weights={','.join(map(str, weights))}", name="fake",
-            weights_source="synthetic", weights_hash="none", library_versions={},
-            activation="none", context_length=None, text_causal=False, text_pooling="none",
-            embed_dim=dim, has_image_tower=True, fast_text_path=False, fast_text_reason="fake",
-        )  # fmt: skip
+            family="fake",
+            spec=f"fake:weights={','.join(map(str, weights))}",
+            name="fake",
+            weights_source="synthetic",
+            weights_hash="none",
+            library_versions={},
+            activation="none",
+            context_length=None,
+            text_causal=False,
+            text_pooling="none",
+            embed_dim=dim,
+            has_image_tower=True,
+            fast_text_path=False,
+            fast_text_reason="fake",
+        )
 
     def _encode_texts(self, texts, *, progress):
         self.calls += 1

@@ -24,9 +24,22 @@ from cliposcope.probes.corpus_stats import (
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.stats import wilson_interval
 
-CATEGORIES = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 18: "dog", 23: "bear",
-              34: "frisbee", 46: "wine glass", 47: "cup", 55: "orange", 58: "hot dog",
-              73: "laptop", 74: "mouse", 88: "teddy bear"}  # fmt: skip
+CATEGORIES = {
+    1: "person",
+    2: "bicycle",
+    3: "car",
+    4: "motorcycle",
+    18: "dog",
+    23: "bear",
+    34: "frisbee",
+    46: "wine glass",
+    47: "cup",
+    55: "orange",
+    58: "hot dog",
+    73: "laptop",
+    74: "mouse",
+    88: "teddy bear",
+}
 # image id -> [(category id, area, iscrowd)]
 INSTANCES = {
     1: [(1, 5000, 0), (18, 2000, 0), (34, 100, 0)],
@@ -57,14 +70,22 @@ CAPTIONS = [
 def write_fixture(folder: Path) -> tuple[Path, Path]:
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
     annotations = [
-        {"id": 10 * image + k, "image_id": image, "category_id": c, "area": area,
-         "bbox": [0, 0, 1, 1], "iscrowd": crowd}
-        for image, rows in INSTANCES.items() for k, (c, area, crowd) in enumerate(rows)
-    ]  # fmt: skip
+        {
+            "id": 10 * image + k,
+            "image_id": image,
+            "category_id": c,
+            "area": area,
+            "bbox": [0, 0, 1, 1],
+            "iscrowd": crowd,
+        }
+        for image, rows in INSTANCES.items()
+        for k, (c, area, crowd) in enumerate(rows)
+    ]
     categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
     instances = folder / "instances_hand.json"
-    instances.write_text(json.dumps({"images": images, "annotations": annotations,
-                                     "categories": categories}))  # fmt: skip
+    instances.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     captions = folder / "captions_hand.json"
     records = [{"id": 100 + k, "image_id": i, "caption": c} for k, (i, c) in enumerate(CAPTIONS)]
     captions.write_text(json.dumps({"images": images, "annotations": records}))
@@ -109,8 +130,10 @@ def test_hand_made_coco_fixture_gives_the_hand_computed_figures(hand):
     assert pooled["chance"] == pytest.approx(expected / 10)
     assert pooled["p_value"] == pytest.approx(math.erfc((7 - expected) / math.sqrt(2 * variance)))
     assert truth["kept"] == 11
-    assert truth["dropped"] == {"image has no annotated object": 1,
-                                "largest tied (left out of the largest figures)": 1}  # fmt: skip
+    assert truth["dropped"] == {
+        "image has no annotated object": 1,
+        "largest tied (left out of the largest figures)": 1,
+    }
     assert result.metrics["mentions_left_out"] == {
         "ambiguous words left unresolved": 1,
         "objects named but not annotated in the image": 1,
@@ -164,8 +187,9 @@ PROXY_CAPTIONS = [
 def test_the_text_only_proxy_on_hand_made_captions(tmp_path):
     path = tmp_path / "captions.jsonl"
     path.write_text("".join(json.dumps({"text": c}) + "\n" for c in PROXY_CAPTIONS))
-    result = run_corpus_stats(None, TableCorpus(path, TableColumns(caption="text")),
-                              CorpusStatsSettings())  # fmt: skip
+    result = run_corpus_stats(
+        None, TableCorpus(path, TableColumns(caption="text")), CorpusStatsSettings()
+    )
     assert result.metrics["ground_truth"] is None
     proxy = result.metrics["proxy"]
     assert "proxy" in proxy["label"]
@@ -175,9 +199,11 @@ def test_the_text_only_proxy_on_hand_made_captions(tmp_path):
     assert counts(two["smallest_position"]) == [1, 2]
     assert counts(three["largest_position"]) == [0, 0, 1]
     assert counts(three["smallest_position"]) == [0, 1, 0]
-    assert proxy["dropped"] == {"names no object": 1,
-                                "largest tied (left out of the largest figures)": 1,
-                                "smallest tied (left out of the smallest figures)": 1}  # fmt: skip
+    assert proxy["dropped"] == {
+        "names no object": 1,
+        "largest tied (left out of the largest figures)": 1,
+        "smallest tied (left out of the smallest figures)": 1,
+    }
 
 
 def test_tallies_merge_to_the_whole(hand):
@@ -199,9 +225,14 @@ def test_tallies_merge_to_the_whole(hand):
 def test_rank_correlation_across_categories():
     tally = OriginTally(2, 6)
     # "big" is always larger and named first 3 times in 4; "mid" in between; "tiny" never
-    for named, sizes in [(["big", "tiny"], [9, 1]), (["big", "mid"], [9, 5]),
-                         (["big", "tiny"], [9, 1]), (["mid", "big"], [5, 9]),
-                         (["mid", "tiny"], [5, 1]), (["tiny", "mid"], [1, 5])]:  # fmt: skip
+    for named, sizes in [
+        (["big", "tiny"], [9, 1]),
+        (["big", "mid"], [9, 5]),
+        (["big", "tiny"], [9, 1]),
+        (["mid", "big"], [5, 9]),
+        (["mid", "tiny"], [5, 1]),
+        (["tiny", "mid"], [1, 5]),
+    ]:
         tally.add(named, sizes)
     correlation = tally.summary(1)["rank_correlation"]
     assert correlation["categories"] == 3
@@ -213,10 +244,18 @@ def test_table_formats_agree(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"caption": "A dog chasing a frisbee by a car", "names": ["dog", "Frisbees", "car"],
-             "boxes": [[0, 0, 10, 30], [5, 5, 2, 2], [0, 0, 40, 40]]},
-            {"caption": "an elephant and a giraffe", "names": ["elephant", "giraffe", "unicorn"],
-             "boxes": [[0, 0, 20, 20], [1, 1, 5, 5], [0, 0, 1, 1]]}]  # fmt: skip
+    rows = [
+        {
+            "caption": "A dog chasing a frisbee by a car",
+            "names": ["dog", "Frisbees", "car"],
+            "boxes": [[0, 0, 10, 30], [5, 5, 2, 2], [0, 0, 40, 40]],
+        },
+        {
+            "caption": "an elephant and a giraffe",
+            "names": ["elephant", "giraffe", "unicorn"],
+            "boxes": [[0, 0, 20, 20], [1, 1, 5, 5], [0, 0, 1, 1]],
+        },
+    ]
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     csv = tmp_path / "c.csv"
@@ -230,8 +269,10 @@ def test_table_formats_agree(tmp_path):
     parquet = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(rows), parquet)
     columns = TableColumns(objects="names", boxes="boxes")
-    results = [run_corpus_stats(None, TableCorpus(p, columns), CorpusStatsSettings())
-               for p in (jsonl, csv, parquet)]  # fmt: skip
+    results = [
+        run_corpus_stats(None, TableCorpus(p, columns), CorpusStatsSettings())
+        for p in (jsonl, csv, parquet)
+    ]
     truth = results[0].metrics["ground_truth"]
     # dog 300, frisbee 4, car 1600: car (named 3rd) is largest; elephant 400 > giraffe 25
     assert counts(truth["by_k"]["3"]["largest_position"]) == [0, 0, 1]
@@ -250,8 +291,22 @@ def test_table_formats_agree(tmp_path):
 def test_cli_writes_result_table_and_report(tmp_path, capsys):
     captions, instances = write_fixture(tmp_path)
     out = tmp_path / "results"
-    assert main(["corpus", "stats", "--coco-captions", str(captions), "--coco-instances",
-                 str(instances), "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "corpus",
+                "stats",
+                "--coco-captions",
+                str(captions),
+                "--coco-instances",
+                str(instances),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "corpus:captions_hand  areas" in printed and "66.7 (35.4-87.9)" in printed
     files = sorted(out.glob("corpus-stats_*.json"))
@@ -268,10 +323,32 @@ def test_generated_coco_export_recovers_the_planted_order(tmp_path):
     """70 % of captions name the large object first; corpus stats finds 70 % within its
     interval and the largest object's positions equal the generator's own record."""
     instances = tmp_path / "coco" / "instances_planted.json"
-    assert main(["generate", "comco", "--objects", "3", "--order", "large-first:0.7",
-                 "--count", "240", "--size", "64", "--gap", "2", "--seed", "5",
-                 "--out", str(tmp_path / "scenes"), "--coco-json", str(instances),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "comco",
+                "--objects",
+                "3",
+                "--order",
+                "large-first:0.7",
+                "--count",
+                "240",
+                "--size",
+                "64",
+                "--gap",
+                "2",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / "scenes"),
+                "--coco-json",
+                str(instances),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     captions = instances.with_name("captions_planted.json")
     result = run_corpus_stats(None, CocoCorpus(captions, instances), CorpusStatsSettings())
     three = result.metrics["ground_truth"]["by_k"]["3"]
@@ -280,8 +357,9 @@ def test_generated_coco_export_recovers_the_planted_order(tmp_path):
     from cliposcope.data.scenes import read_manifest
 
     scenes = [s for s in read_manifest(tmp_path / "scenes") if s.condition != "single"]
-    recorded = Counter(s.names.index(next(o.name for o in s.objects if o.role == "large"))
-                       for s in scenes)  # fmt: skip
+    recorded = Counter(
+        s.names.index(next(o.name for o in s.objects if o.role == "large")) for s in scenes
+    )
     assert three["captions"] == 240
     assert counts(three["largest_position"]) == [recorded[k] for k in range(3)]
     smallest = Counter()
@@ -296,8 +374,11 @@ def test_text_only_corpora_refuse_options_they_cannot_use(tmp_path):
     path = tmp_path / "captions.jsonl"
     path.write_text(json.dumps({"caption": "a dog and a bus"}) + "\n")
     corpus = TableCorpus(path)
-    for settings in (CorpusStatsSettings(area="sum"), CorpusStatsSettings(ambiguous="always"),
-                     CorpusStatsSettings(vocab="comco")):  # fmt: skip
+    for settings in (
+        CorpusStatsSettings(area="sum"),
+        CorpusStatsSettings(ambiguous="always"),
+        CorpusStatsSettings(vocab="comco"),
+    ):
         with pytest.raises(CliposcopeError, match="apply to corpora with object sizes"):
             run_corpus_stats(None, corpus, settings)
 
@@ -306,8 +387,11 @@ def test_csv_details_and_unknown_label_cap(tmp_path, monkeypatch):
     import cliposcope.data.corpus as corpus_module
 
     path = tmp_path / "excel.csv"
-    rows = ['a dog by a mouse,"[""dog"", ""mouse""]","[5, 1]"', "an empty image,,",
-            'zebra and lion,"[""zebra"", ""lion"", ""tiger""]","[1, 2, 3]"']  # fmt: skip
+    rows = [
+        'a dog by a mouse,"[""dog"", ""mouse""]","[5, 1]"',
+        "an empty image,,",
+        'zebra and lion,"[""zebra"", ""lion"", ""tiger""]","[1, 2, 3]"',
+    ]
     path.write_bytes(b"\xef\xbb\xbfcaption,names,areas\n" + "\n".join(rows).encode() + b"\n")
     monkeypatch.setattr(corpus_module, "_UNKNOWN_KEPT", 1)
     corpus = TableCorpus(path, TableColumns(objects="names", areas="areas"))
@@ -324,14 +408,20 @@ def test_a_local_hugging_face_dataset_reads_like_the_file(tmp_path, monkeypatch)
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     folder = tmp_path / "dataset"
     folder.mkdir()
-    rows = [{"caption": "a dog and a bus", "objects": ["dog", "bus"], "areas": [1.0, 5.0]},
-            {"caption": "an elephant by an apple", "objects": ["elephant", "apple"],
-             "areas": [9.0, 1.0]}]  # fmt: skip
+    rows = [
+        {"caption": "a dog and a bus", "objects": ["dog", "bus"], "areas": [1.0, 5.0]},
+        {
+            "caption": "an elephant by an apple",
+            "objects": ["elephant", "apple"],
+            "areas": [9.0, 1.0],
+        },
+    ]
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     columns = TableColumns(objects="objects", areas="areas")
     hub = run_corpus_stats(None, HubCorpus(f"hf:{folder}", columns), CorpusStatsSettings())
-    table = run_corpus_stats(None, TableCorpus(folder / "train.jsonl", columns),
-                             CorpusStatsSettings())  # fmt: skip
+    table = run_corpus_stats(
+        None, TableCorpus(folder / "train.jsonl", columns), CorpusStatsSettings()
+    )
     assert as_json(hub.metrics) == as_json(table.metrics)
     assert hub.provenance["inputs"][0]["name"] == "train.jsonl"
     with pytest.raises(CliposcopeError, match="no column 'text'"):

@@ -26,11 +26,13 @@ def estimates(figures):
 def test_ior_conditional_figure_on_a_hand_made_case():
     truth = np.array([[0, 1], [2, 3], [1, 3]])
     roles = [["large", "small 1"], ["small 1", "large"], ["large", "small 1"]]
-    similarity = np.array([
-        [0.9, 0.8, 0.1, 0.0],  # top-2 {0, 1} correct, winner at position 1
-        [0.0, 0.1, 0.7, 0.9],  # top-2 {3, 2} correct, winner at position 2
-        [0.9, 0.8, 0.1, 0.7],  # top-2 {0, 1} wrong (0 is not in the image)
-    ])  # fmt: skip
+    similarity = np.array(
+        [
+            [0.9, 0.8, 0.1, 0.0],  # top-2 {0, 1} correct, winner at position 1
+            [0.0, 0.1, 0.7, 0.9],  # top-2 {3, 2} correct, winner at position 2
+            [0.9, 0.8, 0.1, 0.7],  # top-2 {0, 1} wrong (0 is not in the image)
+        ]
+    )
     m = image_retrieval_metrics(similarity, truth, roles, ["a", "b", "c", "d"])
     assert m["topn_accuracy"]["count"] == 2
     assert estimates(m["per_position_conditional"]) == [0.5, 0.5]
@@ -42,10 +44,12 @@ def test_ior_figures_on_a_hand_made_case():
     # gallery: 0 cat, 1 dog, 2 car, 3 cup; two images of 3 objects (caption order)
     truth = np.array([[0, 1, 2], [3, 0, 1]])
     roles = [["large", "small 1", "small 2"], ["small 1", "large", "small 2"]]
-    similarity = np.array([
-        [0.9, 0.2, 0.5, 0.8],  # winner overall: cat (pos 1); top-3 {cat, cup, car}: wrong
-        [0.1, 0.3, 0.7, 0.6],  # winner overall: car (not in image); among truth: cup (pos 1)
-    ])  # fmt: skip
+    similarity = np.array(
+        [
+            [0.9, 0.2, 0.5, 0.8],  # winner overall: cat (pos 1); top-3 {cat, cup, car}: wrong
+            [0.1, 0.3, 0.7, 0.6],  # winner overall: car (not in image); among truth: cup (pos 1)
+        ]
+    )
     m = image_retrieval_metrics(similarity, truth, roles, ["cat", "dog", "car", "cup"])
     assert estimates(m["per_position_among_truth"]) == [1.0, 0.0, 0.0]  # image 2: cup > dog > cat
     assert m["per_role_among_truth"]["large"]["estimate"] == 0.5  # cat wins in image 1 only
@@ -166,8 +170,13 @@ def test_hf_clip_end_to_end_with_attention(scene_set, hf_clip_dir):
 def test_ioc_reads_the_object_the_embedding_keeps(tmp_path):
     from cliposcope.data.sprites import sprite_names
 
-    settings = SceneSettings(kind="comco", count=200, layout=LayoutSpec(n=3, order="random"),
-                             objects=sprite_names()[:8], seed=2)  # fmt: skip
+    settings = SceneSettings(
+        kind="comco",
+        count=200,
+        layout=LayoutSpec(n=3, order="random"),
+        objects=sprite_names()[:8],
+        seed=2,
+    )
     few = split_scenes(write_dataset(settings, tmp_path / "few"))
     scenes = [*few.scenes, *few.references.values()]
     only_large = SceneLookupEncoder(scenes, lambda area, k: float(area > 0.1))

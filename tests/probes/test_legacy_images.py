@@ -16,8 +16,14 @@ from cliposcope.encoders import load_encoder
 
 MODEL = "openclip:cliposcope-tiny"
 NAMES = ["hot-dog", "cat", "dog", "car", "carrot", "teddy-bear"]  # as the files spell them
-STEMS = ["hot-dog_cat_dog", "car_carrot_cat", "teddy-bear_dog_car", "carrot_hot-dog_teddy-bear",
-         "cat_car_dog", "dog_teddy-bear_hot-dog"]  # fmt: skip
+STEMS = [
+    "hot-dog_cat_dog",
+    "car_carrot_cat",
+    "teddy-bear_dog_car",
+    "carrot_hot-dog_teddy-bear",
+    "cat_car_dog",
+    "dog_teddy-bear_hot-dog",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +42,15 @@ def official(tmp_path_factory) -> Path:
 def published_loop(similarity: np.ndarray, stems: list[str], names: list[str], n: int) -> dict:
     """The published image scripts, per query: ascending top-n names, substring membership
     on the file name, and AP, NDCG, P@k, R@k over that ascending list."""
-    out = {"topn_correct": 0, "uncond": [0] * n, "cond": [0] * n, "ap": 0.0, "ndcg": 0.0,
-           **{f"p@{k}": 0.0 for k in range(1, n + 1)},
-           **{f"r@{k}": 0.0 for k in range(1, n + 1)}}  # fmt: skip
+    out = {
+        "topn_correct": 0,
+        "uncond": [0] * n,
+        "cond": [0] * n,
+        "ap": 0.0,
+        "ndcg": 0.0,
+        **{f"p@{k}": 0.0 for k in range(1, n + 1)},
+        **{f"r@{k}": 0.0 for k in range(1, n + 1)},
+    }
     for row, stem in zip(similarity, stems, strict=True):
         objects = stem.split("_")
         top = [names[i] for i in np.argsort(row)[-n:]]  # ascending, as published
@@ -66,8 +78,20 @@ def published_loop(similarity: np.ndarray, stems: list[str], names: list[str], n
 @pytest.fixture(scope="module")
 def legacy_run(official, tmp_path_factory):
     out = tmp_path_factory.mktemp("legacy")
-    argv = ["run", "paper", "--model", MODEL, "--scenes", str(official), "--position", "1",
-            "--no-cache", "--quiet", "--out", str(out)]  # fmt: skip
+    argv = [
+        "run",
+        "paper",
+        "--model",
+        MODEL,
+        "--scenes",
+        str(official),
+        "--position",
+        "1",
+        "--no-cache",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--legacy-quirks"]) == 0
     exact = tmp_path_factory.mktemp("exact")
     assert main([*argv[:-1], str(exact)]) == 0
@@ -121,8 +145,10 @@ def test_legacy_matching_builds_captions_from_the_file_names(official, legacy_ru
             return self.wrapped.encode_images(images, **options)
 
     scenes = scene_set_from(official, generate_into=tmp_path / "unused")
-    for legacy, spelt, not_spelt in ((True, "hot-dog and", "hot dog"),
-                                     (False, "hot dog and", "hot-dog")):  # fmt: skip
+    for legacy, spelt, not_spelt in (
+        (True, "hot-dog and", "hot dog"),
+        (False, "hot dog and", "hot-dog"),
+    ):
         encoder = Recording(load_encoder(MODEL, device="cpu"))
         run_probe("matching", encoder, scenes, MatchingSettings(1, legacy_quirks=legacy))
         assert any(text.startswith(spelt) for text in encoder.texts)

@@ -25,8 +25,9 @@ from cliposcope.probes.registry import run_probe
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    settings = SceneSettings(count=24, size=64, seed=4,
-                             layout=LayoutSpec(n=3, gap=2, order="random"))  # fmt: skip
+    settings = SceneSettings(
+        count=24, size=64, seed=4, layout=LayoutSpec(n=3, gap=2, order="random")
+    )
     instances = root / "coco" / "instances_synth.json"
     scenes = write_dataset(settings, root / "scenes", coco_json=instances)
     return root, scenes, instances
@@ -41,12 +42,17 @@ def toy():
 def test_coco_export_gives_the_synthetic_figures(exported, toy, probe):
     root, scenes, instances = exported
     synthetic = split_scenes(scenes)
-    real = coco_scene_set(instances, root / "scenes", CocoSelection(n=3, gallery_size=64),
-                          captions=instances.with_name("captions_synth.json"),
-                          derived_into=root / "gallery")  # fmt: skip
+    real = coco_scene_set(
+        instances,
+        root / "scenes",
+        CocoSelection(n=3, gallery_size=64),
+        captions=instances.with_name("captions_synth.json"),
+        derived_into=root / "gallery",
+    )
     assert [s.names for s in real.scenes] == [s.names for s in synthetic.scenes]
     assert [[o.role for o in s.objects] for s in real.scenes] == [
-        [o.role for o in s.objects] for s in synthetic.scenes]  # fmt: skip
+        [o.role for o in s.objects] for s in synthetic.scenes
+    ]
     assert real.names == synthetic.names
     for name in real.names:  # the sprite gallery is the generator's own reference images
         a = np.asarray(Image.open(real.references[name].image_path))
@@ -62,14 +68,23 @@ def test_coco_export_gives_the_synthetic_figures(exported, toy, probe):
 HAND_IMAGES = {
     1: [("dog", 400, [0, 0, 20, 20], 0), ("cat", 100, [25, 25, 10, 10], 0)],
     2: [("dog", 200, [0, 0, 20, 10], 0), ("car", 200, [0, 20, 20, 10], 0)],  # tie
-    3: [("person", 300, [0, 0, 20, 15], 0), ("dog", 16, [30, 30, 4, 4], 0),
-        ("frisbee", 4, [36, 36, 2, 2], 0)],  # three categories
-    4: [("car", 600, [0, 0, 30, 20], 0), ("bus", 300, [0, 20, 30, 10], 0),
-        ("person", 900, [0, 0, 30, 30], 1)],  # the crowd is ignored
+    3: [
+        ("person", 300, [0, 0, 20, 15], 0),
+        ("dog", 16, [30, 30, 4, 4], 0),
+        ("frisbee", 4, [36, 36, 2, 2], 0),
+    ],  # three categories
+    4: [
+        ("car", 600, [0, 0, 30, 20], 0),
+        ("bus", 300, [0, 20, 30, 10], 0),
+        ("person", 900, [0, 0, 30, 30], 1),
+    ],  # the crowd is ignored
     5: [("cat", 50, [5, 5, 10, 5], 0)],  # one category
-    6: [("dog", 100, [0, 0, 10, 10], 0), ("dog", 300, [10, 10, 20, 15], 0),
-        ("cat", 250, [0, 30, 25, 10], 0)],  # dog: max 300 > cat 250 (sum 400)
-}  # fmt: skip
+    6: [
+        ("dog", 100, [0, 0, 10, 10], 0),
+        ("dog", 300, [10, 10, 20, 15], 0),
+        ("cat", 250, [0, 30, 25, 10], 0),
+    ],  # dog: max 300 > cat 250 (sum 400)
+}
 HAND_CAPTIONS = {1: "a cat sleeping next to a dog", 6: "two dogs and a cat"}
 HAND_IDS = {"person": 1, "car": 3, "bus": 6, "cat": 17, "dog": 18, "frisbee": 34}
 
@@ -85,15 +100,22 @@ def write_hand_set(root: Path) -> tuple[Path, Path, Path]:
         Image.fromarray(pixels).save(images_dir / f"{image_id}.png")
         images.append({"id": image_id, "file_name": f"{image_id}.png", "width": 40, "height": 40})
         for name, area, (x, y, w, h), crowd in objects:
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": HAND_IDS[name],
-                "area": area, "bbox": [x, y, w, h], "iscrowd": crowd,
-                "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-            })  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": HAND_IDS[name],
+                    "area": area,
+                    "bbox": [x, y, w, h],
+                    "iscrowd": crowd,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
     categories = [{"id": i, "name": n} for n, i in HAND_IDS.items()]
     instances = root / "instances_hand.json"
-    instances.write_text(json.dumps({"images": images, "annotations": annotations,
-                                     "categories": categories}))  # fmt: skip
+    instances.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     captions = root / "captions_hand.json"
     records = [{"id": i, "image_id": i, "caption": c} for i, c in HAND_CAPTIONS.items()]
     captions.write_text(json.dumps({"images": images, "annotations": records}))
@@ -133,19 +155,31 @@ class AreaEncoder:
 def test_hand_made_coco_images_selection_and_figures(tmp_path):
     instances, images, captions = write_hand_set(tmp_path)
     selection = CocoSelection(n=2, gallery="box")
-    real = coco_scene_set(instances, images, selection, captions=captions,
-                          derived_into=tmp_path / "gallery")  # fmt: skip
+    real = coco_scene_set(
+        instances, images, selection, captions=captions, derived_into=tmp_path / "gallery"
+    )
     assert real.origin["counts"] == {
-        "images": 6, "kept": 3, "crowd annotations ignored": 1,
-        "dropped: not exactly 2 categories": 2, "dropped: largest object tied": 1,
-        "objects ordered by a caption": 2, "objects ordered by size": 1,
-        "gallery crops from an unselected image": 3, "gallery crops from a query": 1,
-    }  # fmt: skip
+        "images": 6,
+        "kept": 3,
+        "crowd annotations ignored": 1,
+        "dropped: not exactly 2 categories": 2,
+        "dropped: largest object tied": 1,
+        "objects ordered by a caption": 2,
+        "objects ordered by size": 1,
+        "gallery crops from an unselected image": 3,
+        "gallery crops from a query": 1,
+    }
     assert [s.names for s in real.scenes] == [["cat", "dog"], ["car", "bus"], ["dog", "cat"]]
     assert [[o.role for o in s.objects] for s in real.scenes] == [
-        ["small", "large"], ["large", "small"], ["large", "small"]]  # fmt: skip
+        ["small", "large"],
+        ["large", "small"],
+        ["large", "small"],
+    ]
     assert [[o.area_fraction for o in s.objects] for s in real.scenes] == [
-        [100 / 1600, 400 / 1600], [600 / 1600, 300 / 1600], [300 / 1600, 250 / 1600]]  # fmt: skip
+        [100 / 1600, 400 / 1600],
+        [600 / 1600, 300 / 1600],
+        [300 / 1600, 250 / 1600],
+    ]
     assert real.names == ("bus", "car", "cat", "dog")
     # the dog's reference is image 2's dog (largest outside the selection), box + 10 % margin
     dog = Image.open(real.references["dog"].image_path)
@@ -160,22 +194,34 @@ def test_hand_made_coco_images_selection_and_figures(tmp_path):
             (3, 3),
             (0, 3),
         ]
-    counts3 = coco_scene_set(instances, images, CocoSelection(n=3, min_object_area=0.0025,
-                                                              gallery="box"),
-                             derived_into=tmp_path / "g3")  # fmt: skip
+    counts3 = coco_scene_set(
+        instances,
+        images,
+        CocoSelection(n=3, min_object_area=0.0025, gallery="box"),
+        derived_into=tmp_path / "g3",
+    )
     assert counts3.origin["counts"]["kept"] == 1  # image 3: the frisbee at exactly 0.25 % passes
     with pytest.raises(CliposcopeError, match=r"no image of instances_hand\.json"):
-        coco_scene_set(instances, images, CocoSelection(n=3, min_object_area=0.003, gallery="box"),
-                       derived_into=tmp_path / "g4")  # fmt: skip
-    total = coco_scene_set(instances, images, CocoSelection(n=2, area="sum", gallery="box"),
-                           derived_into=tmp_path / "g5")  # fmt: skip
+        coco_scene_set(
+            instances,
+            images,
+            CocoSelection(n=3, min_object_area=0.003, gallery="box"),
+            derived_into=tmp_path / "g4",
+        )
+    total = coco_scene_set(
+        instances,
+        images,
+        CocoSelection(n=2, area="sum", gallery="box"),
+        derived_into=tmp_path / "g5",
+    )
     assert total.scenes[2].objects[0].area_fraction == 400 / 1600
 
 
 def test_mask_folder_and_sprite_galleries(tmp_path, monkeypatch):
     instances, images, _ = write_hand_set(tmp_path)
-    masked = coco_scene_set(instances, images, CocoSelection(n=2, gallery="mask"),
-                            derived_into=tmp_path / "gallery")  # fmt: skip
+    masked = coco_scene_set(
+        instances, images, CocoSelection(n=2, gallery="mask"), derived_into=tmp_path / "gallery"
+    )
     pixels = np.asarray(Image.open(masked.references["dog"].image_path))
     assert pixels.shape == (11, 22, 3)
     assert (pixels[10, :] == (124, 116, 104)).all()  # the margin lies outside the mask
@@ -185,18 +231,25 @@ def test_mask_folder_and_sprite_galleries(tmp_path, monkeypatch):
         (folder / name).mkdir(parents=True)
         for stem in ("b", "a"):
             Image.new("RGB", (8, 8), (len(name) * 20, 0, 0)).save(folder / name / f"{stem}.png")
-    given = coco_scene_set(instances, images, CocoSelection(n=2, gallery="dir",
-                                                            gallery_dir=str(folder)),
-                           derived_into=tmp_path / "unused")  # fmt: skip
+    given = coco_scene_set(
+        instances,
+        images,
+        CocoSelection(n=2, gallery="dir", gallery_dir=str(folder)),
+        derived_into=tmp_path / "unused",
+    )
     assert given.references["cat"].image_path == folder / "cat" / "a.png"
     (folder / "bus" / "a.png").unlink()
     (folder / "bus" / "b.png").unlink()
     with pytest.raises(CliposcopeError, match="no images in"):
-        coco_scene_set(instances, images, CocoSelection(n=2, gallery="dir",
-                                                        gallery_dir=str(folder)),
-                       derived_into=tmp_path / "unused")  # fmt: skip
-    sprites = coco_scene_set(instances, images, CocoSelection(n=2, gallery_size=48),
-                             derived_into=tmp_path / "s")  # fmt: skip
+        coco_scene_set(
+            instances,
+            images,
+            CocoSelection(n=2, gallery="dir", gallery_dir=str(folder)),
+            derived_into=tmp_path / "unused",
+        )
+    sprites = coco_scene_set(
+        instances, images, CocoSelection(n=2, gallery_size=48), derived_into=tmp_path / "s"
+    )
     assert Image.open(sprites.references["bus"].image_path).size == (48, 48)
     import cliposcope.data.sprites
 
@@ -211,8 +264,9 @@ def test_unsafe_file_names_are_refused(tmp_path):
     record["images"][0]["file_name"] = "../../etc/hostname"
     instances.write_text(json.dumps(record))
     with pytest.raises(CliposcopeError, match="outside"):
-        coco_scene_set(instances, images, CocoSelection(n=2, gallery="box"),
-                       derived_into=tmp_path / "g")  # fmt: skip
+        coco_scene_set(
+            instances, images, CocoSelection(n=2, gallery="box"), derived_into=tmp_path / "g"
+        )
 
 
 def test_command_line_runs_the_battery_on_coco_images(exported, tmp_path, capsys):
@@ -220,10 +274,29 @@ def test_command_line_runs_the_battery_on_coco_images(exported, tmp_path, capsys
 
     root, _, instances = exported
     out = tmp_path / "results"
-    assert main(["run", "paper", "--model", "toy:default", "--coco-instances", str(instances),
-                 "--coco-images", str(root / "scenes"), "--coco-captions",
-                 str(instances.with_name("captions_synth.json")), "--coco-gallery-size", "64",
-                 "--out", str(out), "--no-cache", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "paper",
+                "--model",
+                "toy:default",
+                "--coco-instances",
+                str(instances),
+                "--coco-images",
+                str(root / "scenes"),
+                "--coco-captions",
+                str(instances.with_name("captions_synth.json")),
+                "--coco-gallery-size",
+                "64",
+                "--out",
+                str(out),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     ior = json.loads(next(out.glob("ior_*.json")).read_text())
     origin = ior["provenance"]["scene_origin"]
     assert origin["layout"] == "coco" and origin["counts"]["kept"] == 24
@@ -244,18 +317,21 @@ def test_command_line_runs_the_battery_on_coco_images(exported, tmp_path, capsys
         (lambda d: d["categories"][0].update(name=7), "category name 7"),
         (lambda d: d["images"][0].update(width=True), "width True"),
         (lambda d: d["images"][0].update(width=80), "40x40 px, the annotations say 80x40"),
-        (lambda d: d["annotations"][0].update(segmentation={"size": [9, 9], "counts": "0"}),
-         "mask for a 40x40 image"),
+        (
+            lambda d: d["annotations"][0].update(segmentation={"size": [9, 9], "counts": "0"}),
+            "mask for a 40x40 image",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_annotations_are_one_clear_error(tmp_path, change, message):
     instances, images, _ = write_hand_set(tmp_path)
     record = json.loads(instances.read_text())
     change(record)
     instances.write_text(json.dumps(record))
     with pytest.raises(CliposcopeError, match=re.escape(message)):
-        coco_scene_set(instances, images, CocoSelection(n=2, gallery="mask"),
-                       derived_into=tmp_path / "derived")  # fmt: skip
+        coco_scene_set(
+            instances, images, CocoSelection(n=2, gallery="mask"), derived_into=tmp_path / "derived"
+        )
     assert not any((tmp_path / "derived").glob("*/*")) if (tmp_path / "derived").exists() else True
 
 
@@ -265,32 +341,41 @@ def test_hostile_category_names_stay_inside(tmp_path):
     for category in record["categories"]:
         category["name"] = "../../" + category["name"]
     instances.write_text(json.dumps(record))
-    real = coco_scene_set(instances, images, CocoSelection(n=2, gallery="box"),
-                          derived_into=tmp_path / "derived")  # fmt: skip
+    real = coco_scene_set(
+        instances, images, CocoSelection(n=2, gallery="box"), derived_into=tmp_path / "derived"
+    )
     for reference in real.references.values():
         assert reference.image_path.resolve().is_relative_to((tmp_path / "derived").resolve())
     assert not list(tmp_path.parent.glob("*.png"))
     folder = tmp_path / "refs"
     folder.mkdir()
     with pytest.raises(CliposcopeError, match="outside"):
-        coco_scene_set(instances, images, CocoSelection(n=2, gallery="dir",
-                                                        gallery_dir=str(folder)),
-                       derived_into=tmp_path / "derived2")  # fmt: skip
+        coco_scene_set(
+            instances,
+            images,
+            CocoSelection(n=2, gallery="dir", gallery_dir=str(folder)),
+            derived_into=tmp_path / "derived2",
+        )
 
 
 def test_object_masks_follow_the_sized_instance(tmp_path):
     from pycocotools.coco import COCO
 
     instances, images, _ = write_hand_set(tmp_path)
-    real = coco_scene_set(instances, images, CocoSelection(n=2, gallery="box"),
-                          derived_into=tmp_path / "derived")  # fmt: skip
+    real = coco_scene_set(
+        instances, images, CocoSelection(n=2, gallery="box"), derived_into=tmp_path / "derived"
+    )
     scene = real.scenes[2]  # image 6: two dogs (100 and 300 px) and a cat (250 px)
     masks = scene.load_masks()
     coco = COCO(str(instances))
     largest_dog = coco.annToMask(coco.anns[13]).astype(bool)  # the 300 px instance
     assert scene.names == ["dog", "cat"]
     assert (masks[0] == largest_dog).all()  # the 100 px dog is not part of the object
-    total = coco_scene_set(instances, images, CocoSelection(n=2, area="sum", gallery="box"),
-                           derived_into=tmp_path / "derived")  # fmt: skip
+    total = coco_scene_set(
+        instances,
+        images,
+        CocoSelection(n=2, area="sum", gallery="box"),
+        derived_into=tmp_path / "derived",
+    )
     both = total.scenes[2].load_masks()[0]
     assert (both == (largest_dog | coco.annToMask(coco.anns[12]).astype(bool))).all()

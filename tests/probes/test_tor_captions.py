@@ -16,11 +16,25 @@ from cliposcope.encoders.base import Encoder, EncoderInfo
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.tor_captions import CaptionTorSettings, legacy_objects
 
-CATEGORIES = {1: "person", 3: "car", 6: "bus", 17: "cat", 18: "dog", 34: "frisbee",
-              58: "hot dog", 73: "laptop", 74: "mouse"}  # fmt: skip
-INSTANCES = {1: [(1, 5000), (18, 2000), (34, 100)], 2: [(18, 3000), (58, 400)],
-             3: [(17, 900), (73, 1500), (74, 50)], 4: [(3, 4000), (6, 9000)],
-             5: [(1, 800), (18, 800)], 6: []}  # fmt: skip
+CATEGORIES = {
+    1: "person",
+    3: "car",
+    6: "bus",
+    17: "cat",
+    18: "dog",
+    34: "frisbee",
+    58: "hot dog",
+    73: "laptop",
+    74: "mouse",
+}
+INSTANCES = {
+    1: [(1, 5000), (18, 2000), (34, 100)],
+    2: [(18, 3000), (58, 400)],
+    3: [(17, 900), (73, 1500), (74, 50)],
+    4: [(3, 4000), (6, 9000)],
+    5: [(1, 800), (18, 800)],
+    6: [],
+}
 # (image, caption, the fake encoder's weights for the caption's embedding)
 CAPTIONS = [
     (1, "A man and his dog.", {"person": 1.0, "dog": 0.5}),
@@ -44,11 +58,21 @@ class LookupEncoder(Encoder):
         self.axis = {name: i for i, name in enumerate(NAMES)}
         self.weights = {caption: weights for _, caption, weights in CAPTIONS}
         self.info = EncoderInfo(
-            family="fake", spec="fake:lookup", name="fake", weights_source="synthetic",
-            weights_hash="none", library_versions={}, activation="none", context_length=None,
-            text_causal=False, text_pooling="none", embed_dim=len(NAMES), has_image_tower=False,
-            fast_text_path=False, fast_text_reason="fake",
-        )  # fmt: skip
+            family="fake",
+            spec="fake:lookup",
+            name="fake",
+            weights_source="synthetic",
+            weights_hash="none",
+            library_versions={},
+            activation="none",
+            context_length=None,
+            text_causal=False,
+            text_pooling="none",
+            embed_dim=len(NAMES),
+            has_image_tower=False,
+            fast_text_path=False,
+            fast_text_reason="fake",
+        )
 
     def _encode_texts(self, texts, *, progress):
         out = np.zeros((len(texts), len(NAMES)))
@@ -74,8 +98,9 @@ def write_fixture(folder):
     ]
     categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
     instances = folder / "instances_hand.json"
-    instances.write_text(json.dumps({"images": images, "annotations": annotations,
-                                     "categories": categories}))  # fmt: skip
+    instances.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     captions = folder / "captions_hand.json"
     records = [{"id": k + 1, "image_id": i, "caption": c} for k, (i, c, _) in enumerate(CAPTIONS)]
     captions.write_text(json.dumps({"images": images, "annotations": records}))
@@ -96,8 +121,12 @@ def test_hand_made_fixture_with_the_cliposcope_rules(tmp_path):
     corpus = CocoCorpus(*write_fixture(tmp_path))
     result = run_probe("tor-captions", LookupEncoder(), corpus, CaptionTorSettings(n=2))
     assert result.provenance["selection_counts"] == {
-        "ambiguous words left unresolved": 0, "captions": 10, "kept": 7,
-        "dropped: names fewer than 2": 1, "dropped: names more than 2": 2}  # fmt: skip
+        "ambiguous words left unresolved": 0,
+        "captions": 10,
+        "kept": 7,
+        "dropped: names fewer than 2": 1,
+        "dropped: names more than 2": 2,
+    }
     m = result.metrics
     assert m["queries"] == 7
     assert shares(m["per_position_unconditional"]) == [(4, 7), (3, 7)]
@@ -123,7 +152,10 @@ def test_hand_made_fixture_with_the_published_rules(tmp_path):
     settings = CaptionTorSettings(n=2, legacy_quirks=True)
     result = run_probe("tor-captions", LookupEncoder(), corpus, settings)
     assert result.provenance["selection_counts"] == {
-        "captions": 10, "kept": 7, "dropped: names fewer than 2": 3}  # fmt: skip
+        "captions": 10,
+        "kept": 7,
+        "dropped: names fewer than 2": 3,
+    }
     m = result.metrics
     assert shares(m["per_position_unconditional"]) == [(2, 7), (5, 7)]
     assert shares(m["per_position_conditional"]) == [(1, 6), (5, 6)]
@@ -143,9 +175,29 @@ def test_hand_made_fixture_with_the_published_rules(tmp_path):
 def test_sum_control_and_the_command_line(tmp_path, capsys):
     captions, instances = write_fixture(tmp_path)
     out = tmp_path / "results"
-    assert main(["run", "tor-captions", "--model", "toy:default", "--null", "sum", "--n", "2",
-                 "--coco-captions", str(captions), "--coco-instances", str(instances),
-                 "--out", str(out), "--no-cache", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "tor-captions",
+                "--model",
+                "toy:default",
+                "--null",
+                "sum",
+                "--n",
+                "2",
+                "--coco-captions",
+                str(captions),
+                "--coco-instances",
+                str(instances),
+                "--out",
+                str(out),
+                "--no-cache",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "TOR on real captions" in printed and "toy:default [null:sum]" in printed
     files = sorted(out.glob("tor-captions_*.json"))

@@ -41,8 +41,9 @@ def test_a_planted_first_object_effect_is_detected():
     # the first object weighs 4% more than the others: about +14 points of preference
     (verdict,) = verdicts(tor_pair((1.04, 1.0, 1.0), seed=0))
     assert verdict.beyond_control and verdict.difference > 0.05 and verdict.p_value < 1e-4
-    assert verdict.sentence.startswith("first-object preference beyond its random-weight "
-                                       "control: +")  # fmt: skip
+    assert verdict.sentence.startswith(
+        "first-object preference beyond its random-weight control: +"
+    )
     assert verdict.model_figure["total"] > 0 and verdict.control == "random-init"
 
 
@@ -76,10 +77,13 @@ def test_only_results_on_the_same_data_and_the_recorded_control_are_compared():
 def test_results_on_other_words_or_another_template_are_never_compared():
     model, control = tor_pair((1.04, 1.0, 1.0), seed=0)
     other_words = Vocabulary("other words", tuple(f"v{i:02d}" for i in range(30)))
-    for settings in (TorSettings(other_words, n=3, sample=600, seed=0),
-                     TorSettings(WORDS, n=3, sample=600, seed=0, template="article")):  # fmt: skip
-        elsewhere = run_probe("tor", PositionWeightedEncoder((1.0, 1.0, 1.0)), None, settings,
-                              role="null:random-init")  # fmt: skip
+    for settings in (
+        TorSettings(other_words, n=3, sample=600, seed=0),
+        TorSettings(WORDS, n=3, sample=600, seed=0, template="article"),
+    ):
+        elsewhere = run_probe(
+            "tor", PositionWeightedEncoder((1.0, 1.0, 1.0)), None, settings, role="null:random-init"
+        )
         assert data_key(elsewhere) != data_key(control)  # same rows, other captions
         expected = [v.control_figure for v in verdicts([model, control])]
         assert [v.control_figure for v in verdicts([model, elsewhere, control])] == expected
@@ -95,11 +99,13 @@ def test_the_sum_control_pairs_with_its_model_despite_its_own_setting():
     encoder = PositionWeightedEncoder((1.04, 1.0, 1.0), noise=0.6)
     model = run_probe("tor", encoder, None, settings)
     model.provenance["controls"] = {"sum": encoder.info.spec}
-    summed = run_probe("tor", encoder, None, replace(settings, caption_embedding="sum"),
-                       role="null:sum")  # fmt: skip
+    summed = run_probe(
+        "tor", encoder, None, replace(settings, caption_embedding="sum"), role="null:sum"
+    )
     (verdict,) = verdicts([model, summed])
     assert verdict.control == "sum" and verdict.sentence.startswith(
-        "first-object preference beyond its order-blind sum control")  # fmt: skip
+        "first-object preference beyond its order-blind sum control"
+    )
 
 
 def test_figures_that_are_not_one_share_compare_by_their_standard_errors():
@@ -110,8 +116,9 @@ def test_figures_that_are_not_one_share_compare_by_their_standard_errors():
     assert difference == pytest.approx(0.10)
     assert (low, high) == pytest.approx((0.10 - 1.959964 * 0.05, 0.10 + 1.959964 * 0.05))
     assert p == pytest.approx(0.0455003, rel=1e-5)  # two-sided normal tail at z = 2
-    assert model.to_dict()["ci95"] == pytest.approx([0.40 - 1.959964 * 0.03,
-                                                     0.40 + 1.959964 * 0.03])  # fmt: skip
+    assert model.to_dict()["ci95"] == pytest.approx(
+        [0.40 - 1.959964 * 0.03, 0.40 + 1.959964 * 0.03]
+    )
     share = BiasFigure.share("b", "f", 30, 100)
     assert share.error == pytest.approx((0.3 * 0.7 / 100) ** 0.5) and share.measured
     assert not BiasFigure.share("b", "f", 0, 0).measured

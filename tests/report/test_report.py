@@ -17,9 +17,15 @@ from cliposcope.results import ProbeResult
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 
@@ -35,12 +41,22 @@ def test_demo_writes_results_and_report(demo):
     probes = {(r.probe, r.role) for r in results}
     for probe in ("tor", "ior", "matching", "attention"):
         assert (probe, "model") in probes and (probe, "null:random-init") in probes
-    assert all(r.model["spec"] in ("toy:default", "openclip:cliposcope-toy?seed=0",
-                                   "st:all-MiniLM-L6-v2") for r in results)  # fmt: skip
+    assert all(
+        r.model["spec"] in ("toy:default", "openclip:cliposcope-toy?seed=0", "st:all-MiniLM-L6-v2")
+        for r in results
+    )
     page = (demo / "report.html").read_text()
     sections = section_ids(load_results(demo))
-    assert sections == ["summary", "tor", "ior", "matching", "attention", "progression",
-                        "scenes", "provenance"]  # fmt: skip
+    assert sections == [
+        "summary",
+        "tor",
+        "ior",
+        "matching",
+        "attention",
+        "progression",
+        "scenes",
+        "provenance",
+    ]
     for section in sections:
         assert f'id="{section}"' in page
     assert "http://" not in page and "https://" not in page  # self-contained
@@ -51,22 +67,43 @@ def test_report_opens_in_headless_chromium(demo, tmp_path):
     url = (demo / "report.html").resolve().as_uri()
     profile = tmp_path / "profile"
     dom = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr",
-         "--v=0", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     for section in section_ids(load_results(demo)):
         assert f'id="{section}"' in dom.stdout
-    console_errors = [line for line in dom.stderr.splitlines()
-                      if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip
+    console_errors = [
+        line
+        for line in dom.stderr.splitlines()
+        if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)
+    ]
     assert not console_errors, console_errors
     shot = tmp_path / "shot.png"
     subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2000",
-         f"--screenshot={shot}", url],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--window-size=1200,2000",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 20 and (pixels < 128).mean() > 0.01  # text and plots, not blank
 
@@ -74,19 +111,33 @@ def test_report_opens_in_headless_chromium(demo, tmp_path):
 def test_data_values_are_escaped(tmp_path):
     nasty = "<script>alert('x')</script>"
     result = ProbeResult(
-        probe="matching", role="model",
-        model={"spec": f"toy:{nasty}", "weights_source": nasty, "weights_hash": "sha256:0",
-               "library_versions": {}},
+        probe="matching",
+        role="model",
+        model={
+            "spec": f"toy:{nasty}",
+            "weights_source": nasty,
+            "weights_hash": "sha256:0",
+            "library_versions": {},
+        },
         settings={"n": 2, "biased_position": nasty},
-        metrics={f"scenario_{k}": {"plain": {"estimate": 0.5, "ci95": [0.4, 0.6]},
-                                   "split_mean": {"estimate": 0.6, "ci95": [0.5, 0.7]}}
-                 for k in (1, 2)},
+        metrics={
+            f"scenario_{k}": {
+                "plain": {"estimate": 0.5, "ci95": [0.4, 0.6]},
+                "split_mean": {"estimate": 0.6, "ci95": [0.5, 0.7]},
+            }
+            for k in (1, 2)
+        },
         provenance={},
-    )  # fmt: skip
+    )
     result.save(tmp_path / "r.json")
     (tmp_path / "scenes").mkdir()
-    record = {"id": "0", "image": "x.png", "objects": [{"name": nasty, "role": "large"}],
-              "caption": nasty, "condition": "c"}  # fmt: skip
+    record = {
+        "id": "0",
+        "image": "x.png",
+        "objects": [{"name": nasty, "role": "large"}],
+        "caption": nasty,
+        "condition": "c",
+    }
     Image.new("RGB", (8, 8)).save(tmp_path / "scenes" / "x.png")
     (tmp_path / "scenes" / "manifest.jsonl").write_text(json.dumps(record) + "\n")
     page = build_report(tmp_path).read_text()
@@ -171,20 +222,35 @@ def test_the_leaderboard_sorts_in_headless_chromium(demo, second_run, tmp_path):
     board = build([demo, second_run])
     column = 1 + next(i for i, c in enumerate(board.columns) if c.probe == "tor")
     key = board.columns[column - 1].key
-    expected = sorted((cells[key].figure["estimate"], model)
-                      for model, cells in board.rows.items() if key in cells)[::-1]  # fmt: skip
+    expected = sorted(
+        (cells[key].figure["estimate"], model)
+        for model, cells in board.rows.items()
+        if key in cells
+    )[::-1]
     url = html.resolve().as_uri() + f"#sort={column}-desc"
     dom = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert f'data-sorted="{column}-desc"' in dom.stdout
     order = re.findall(r'<tr><td data-sort="([^"]+)"', dom.stdout)
     assert order[: len(expected)] == [model for _, model in expected]
-    errors = [line for line in dom.stderr.splitlines()
-              if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)]  # fmt: skip
+    errors = [
+        line
+        for line in dom.stderr.splitlines()
+        if re.search(r"CONSOLE|Uncaught|Failed to load resource", line)
+    ]
     assert not errors, errors
 
 
@@ -198,8 +264,7 @@ def test_the_readme_says_what_the_demo_shows(demo):
     guide = readme[readme.index("**What the demo shows**") : readme.index("**Real models**")]
     guide = guide.replace("\u2212", "-")
     found = {v.probe: v for v in verdicts(load_results(demo)) if v.model == "toy:default"}
-    for probe, beyond in (("tor", False), ("ior", False), ("matching", True),
-                          ("attention", True)):  # fmt: skip
+    for probe, beyond in (("tor", False), ("ior", False), ("matching", True), ("attention", True)):
         v = found[probe]
         low, high = v.ci95
         assert f"{100 * v.difference:+.1f} points" in guide, v.sentence

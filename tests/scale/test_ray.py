@@ -43,9 +43,22 @@ def run_both(tmp_path: Path, argv: list[str]) -> tuple[list[Path], list[Path]]:
 
 
 def test_tor_on_ray_equals_local(tmp_path):
-    local, distributed = run_both(tmp_path, ["run", "tor", "--model", "toy:default", "--vocab",
-                                             "coco", "--n", "3", "--sample", "3000",
-                                             "--no-cache"])  # fmt: skip
+    local, distributed = run_both(
+        tmp_path,
+        [
+            "run",
+            "tor",
+            "--model",
+            "toy:default",
+            "--vocab",
+            "coco",
+            "--n",
+            "3",
+            "--sample",
+            "3000",
+            "--no-cache",
+        ],
+    )
     assert len(local) == len(distributed) == 1
     assert comparable(local[0]) == comparable(distributed[0])
     engine = json.loads(distributed[0].read_text())["provenance"]["engine"]
@@ -54,21 +67,63 @@ def test_tor_on_ray_equals_local(tmp_path):
 
 def test_ior_on_ray_equals_local(tmp_path):
     scenes = tmp_path / "scenes"
-    assert main(["generate", "comco", "--objects", "3", "--count", "60", "--size", "64",
-                 "--gap", "2", "--out", str(scenes), "--quiet"]) == 0  # fmt: skip
-    local, distributed = run_both(tmp_path, ["run", "ior", "--model", "toy:default", "--scenes",
-                                             str(scenes), "--no-cache"])  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "comco",
+                "--objects",
+                "3",
+                "--count",
+                "60",
+                "--size",
+                "64",
+                "--gap",
+                "2",
+                "--out",
+                str(scenes),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    local, distributed = run_both(
+        tmp_path, ["run", "ior", "--model", "toy:default", "--scenes", str(scenes), "--no-cache"]
+    )
     assert comparable(local[0]) == comparable(distributed[0])
 
 
 def test_corpus_stats_on_ray_equals_local(tmp_path):
     instances = tmp_path / "coco" / "instances_synth.json"
-    assert main(["generate", "comco", "--objects", "3", "--order", "large-first:0.7", "--count",
-                 "60", "--size", "64", "--gap", "2", "--out", str(tmp_path / "scenes"),
-                 "--coco-json", str(instances), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "comco",
+                "--objects",
+                "3",
+                "--order",
+                "large-first:0.7",
+                "--count",
+                "60",
+                "--size",
+                "64",
+                "--gap",
+                "2",
+                "--out",
+                str(tmp_path / "scenes"),
+                "--coco-json",
+                str(instances),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     captions = instances.with_name("captions_synth.json")
-    local, distributed = run_both(tmp_path, ["corpus", "stats", "--coco-captions", str(captions),
-                                             "--coco-instances", str(instances)])  # fmt: skip
+    local, distributed = run_both(
+        tmp_path,
+        ["corpus", "stats", "--coco-captions", str(captions), "--coco-instances", str(instances)],
+    )
     assert comparable(local[0]) == comparable(distributed[0])
 
 
@@ -95,9 +150,15 @@ def test_a_killed_actor_is_retried_and_a_rerun_resumes(tmp_path):
     assert np.abs(vectors - expected).max() < 1e-6
     shard_folder = next((tmp_path / "shards").iterdir())
     next(iter(sorted(shard_folder.iterdir()))).unlink()  # as if the driver died before it
-    again, record = embed_with_ray("toy:default", options, texts, "text",
-                                   encoder.info.fingerprint, RaySettings(shard_size=10),
-                                   tmp_path / "shards")  # fmt: skip
+    again, record = embed_with_ray(
+        "toy:default",
+        options,
+        texts,
+        "text",
+        encoder.info.fingerprint,
+        RaySettings(shard_size=10),
+        tmp_path / "shards",
+    )
     assert record == {"shards": 5, "computed": 1, "reused": 4}
     assert np.array_equal(again, vectors)
 
@@ -106,17 +167,32 @@ def test_the_command_starts_and_stops_its_own_local_instance(tmp_path):
     ray.shutdown()  # this module's instance: the command must start one of its own
     captions = tmp_path / "captions.jsonl"
     captions.write_text(json.dumps({"caption": "an elephant next to an apple"}) + "\n")
-    assert main(["corpus", "stats", "--input", str(captions), "--engine", "ray",
-                 "--out", str(tmp_path / "out"), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "corpus",
+                "stats",
+                "--input",
+                str(captions),
+                "--engine",
+                "ray",
+                "--out",
+                str(tmp_path / "out"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert not ray.is_initialized()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
 def test_the_default_engine_never_imports_ray():
-    code = ("import sys; from cliposcope.app.cli import main; main(['models']); "
-            "assert 'ray' not in sys.modules, 'ray was imported'")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    code = (
+        "import sys; from cliposcope.app.cli import main; main(['models']); "
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
 
@@ -124,9 +200,30 @@ def test_tor_with_the_cache_prefetches_once_and_equals_local(tmp_path):
     outputs = []
     for engine in ("local", "ray"):
         out = tmp_path / engine
-        assert main(["run", "tor", "--model", "toy:default", "--vocab", "coco", "--n", "3",
-                     "--sample", "5000", "--cache-dir", str(tmp_path / f"cache-{engine}"),
-                     "--out", str(out), "--engine", engine, "--quiet"]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "run",
+                    "tor",
+                    "--model",
+                    "toy:default",
+                    "--vocab",
+                    "coco",
+                    "--n",
+                    "3",
+                    "--sample",
+                    "5000",
+                    "--cache-dir",
+                    str(tmp_path / f"cache-{engine}"),
+                    "--out",
+                    str(out),
+                    "--engine",
+                    engine,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         outputs.append(next(out.glob("*.json")))
     assert comparable(outputs[0]) == comparable(outputs[1])
     shards = list((tmp_path / "cache-ray" / "ray-shards").rglob("*.parquet"))
@@ -160,14 +257,40 @@ def test_shards_import_into_the_cache_and_a_foreign_model_is_refused(tmp_path):
     texts = [f"a dog and a cat number {i}" for i in range(12)]
     encoder = load_encoder("toy:default")
     fingerprint = encoder.info.fingerprint
-    vectors, _ = embed_with_ray("toy:default", {"device": "cpu"}, texts, "text", fingerprint,
-                                RaySettings(shard_size=5), tmp_path / "shards")  # fmt: skip
+    vectors, _ = embed_with_ray(
+        "toy:default",
+        {"device": "cpu"},
+        texts,
+        "text",
+        fingerprint,
+        RaySettings(shard_size=5),
+        tmp_path / "shards",
+    )
     folder = tmp_path / "shards" / fingerprint[:32]
-    assert main(["cache", "import", str(folder), "--model", "toy:default", "--cache-dir",
-                 str(tmp_path / "cache")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "cache",
+                "import",
+                str(folder),
+                "--model",
+                "toy:default",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     cached = CachedEncoder(encoder, tmp_path / "cache")
     assert np.array_equal(cached.encode_text(texts), vectors)
     assert (cached.stats.hits, cached.stats.misses) == (12, 0)  # shared with local runs
     with pytest.raises(CliposcopeError, match="not the driver's"):
-        embed_with_ray("toy:default", {"device": "cpu"}, ["a new text"], "text", "0" * 64,
-                       RaySettings(), tmp_path / "other")  # fmt: skip
+        embed_with_ray(
+            "toy:default",
+            {"device": "cpu"},
+            ["a new text"],
+            "text",
+            "0" * 64,
+            RaySettings(),
+            tmp_path / "other",
+        )

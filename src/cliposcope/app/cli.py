@@ -41,17 +41,23 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, metavar="SPEC", help="`cliposcope models` lists the spec forms"
     )
     parser.add_argument(
-        "--checkpoint", metavar="PATH", help="local weights, folded into the spec where the "
+        "--checkpoint",
+        metavar="PATH",
+        help="local weights, folded into the spec where the "
         "family takes them (e.g. a bare open_clip architecture)",
-    )  # fmt: skip
+    )
     _add_encoder_options(parser)
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, metavar="N")
     parser.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="fp32 (default), or fp16/bf16 autocast")  # fmt: skip
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="fp32 (default), or fp16/bf16 autocast",
+    )
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir",
@@ -60,9 +66,11 @@ def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
     )
     cache.add_argument("--no-cache", action="store_true", help="encode everything, store nothing")
     parser.add_argument(
-        "--cache-storage", default="fp32", choices=("fp32", "fp16"),
+        "--cache-storage",
+        default="fp32",
+        choices=("fp32", "fp16"),
         help="fp16 halves the cache on disk (about 1e-3 off per element)",
-    )  # fmt: skip
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_engine_options(parser)
 
@@ -82,8 +90,9 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="an existing Ray cluster (default: start a local instance)",
     )
-    engine.add_argument("--ray-actors", type=int, default=2, metavar="N",
-                        help="actors per pool (default 2)")  # fmt: skip
+    engine.add_argument(
+        "--ray-actors", type=int, default=2, metavar="N", help="actors per pool (default 2)"
+    )
     engine.add_argument(
         "--ray-shards",
         metavar="DIR",
@@ -97,13 +106,15 @@ def ray_settings(args: argparse.Namespace):
     if args.engine != "ray":
         for flag in ("ray_address", "ray_shards"):
             if getattr(args, flag, None):
-                raise CliposcopeError(f"--{flag.replace('_', '-')} applies to --engine ray",
-                                      hint="add --engine ray")  # fmt: skip
+                raise CliposcopeError(
+                    f"--{flag.replace('_', '-')} applies to --engine ray", hint="add --engine ray"
+                )
         return None
     from cliposcope.scale.ray_engine import RaySettings, need_ray
 
-    settings = RaySettings(address=args.ray_address, actors=args.ray_actors,
-                           shard_dir=args.ray_shards)  # fmt: skip
+    settings = RaySettings(
+        address=args.ray_address, actors=args.ray_actors, shard_dir=args.ray_shards
+    )
     settings.check()
     need_ray()
     if args.ray_shards:
@@ -122,23 +133,54 @@ def engine_session(settings):
     return ray_session(settings)
 
 
-RUN_OPTIONS = ("model", "null", "seed", "out", "batch_size", "device", "precision", "cache_dir",
-               "no_cache", "cache_storage", "quiet", "engine", "ray_address", "ray_actors",
-               "ray_shards")  # fmt: skip
-SCENE_OPTIONS = ("scenes", "kind", "objects", "count", "coco_instances", "coco_images",
-                 "coco_captions", "coco_gallery", "coco_gallery_dir", "coco_gallery_size",
-                 "coco_min_area", "coco_area")  # fmt: skip
+RUN_OPTIONS = (
+    "model",
+    "null",
+    "seed",
+    "out",
+    "batch_size",
+    "device",
+    "precision",
+    "cache_dir",
+    "no_cache",
+    "cache_storage",
+    "quiet",
+    "engine",
+    "ray_address",
+    "ray_actors",
+    "ray_shards",
+)
+SCENE_OPTIONS = (
+    "scenes",
+    "kind",
+    "objects",
+    "count",
+    "coco_instances",
+    "coco_images",
+    "coco_captions",
+    "coco_gallery",
+    "coco_gallery_dir",
+    "coco_gallery_size",
+    "coco_min_area",
+    "coco_area",
+)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -> None:
     parser.add_argument(
-        "--model", action="append", required=True, metavar="SPEC",
+        "--model",
+        action="append",
+        required=True,
+        metavar="SPEC",
         help="repeat for several models (`cliposcope models` lists the spec forms)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--null", action="append", default=[], metavar="CONTROL",
+        "--null",
+        action="append",
+        default=[],
+        metavar="CONTROL",
         help=f"controls run beside each model (repeatable): {', '.join(controls)}",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
     _add_encoder_options(parser)
@@ -146,9 +188,10 @@ def _add_run_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -
 
 def _add_scene_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--scenes", metavar="DIR",
+        "--scenes",
+        metavar="DIR",
         help="manifest or official-layout folder; default: generate into OUT/scenes",
-    )  # fmt: skip
+    )
     parser.add_argument("--kind", choices=("comco", "simco"), default="comco")
     parser.add_argument(
         "--objects", type=int, help="objects per scene (default 3 when generating or reading COCO)"
@@ -162,16 +205,24 @@ def _add_scene_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="captions_*.json: objects listed in the order a caption names them",
     )
-    coco.add_argument("--coco-gallery", choices=GALLERIES,
-                      help="reference per category: sprite renders (default), box or mask crops "
-                      "of its largest instance, or a folder (--coco-gallery-dir)")  # fmt: skip
+    coco.add_argument(
+        "--coco-gallery",
+        choices=GALLERIES,
+        help="reference per category: sprite renders (default), box or mask crops "
+        "of its largest instance, or a folder (--coco-gallery-dir)",
+    )
     coco.add_argument("--coco-gallery-dir", metavar="DIR", help="DIR/<category>/ images")
     coco.add_argument("--coco-gallery-size", type=int, help="sprite renders, px (default 224)")
-    coco.add_argument("--coco-min-area", type=float,
-                      help="smallest object kept, as a share of the image (default 0)")  # fmt: skip
-    coco.add_argument("--coco-area", choices=("max", "sum"),
-                      help="a category's size: its largest instance (max, default), or all of "
-                      "them (sum)")  # fmt: skip
+    coco.add_argument(
+        "--coco-min-area",
+        type=float,
+        help="smallest object kept, as a share of the image (default 0)",
+    )
+    coco.add_argument(
+        "--coco-area",
+        choices=("max", "sum"),
+        help="a category's size: its largest instance (max, default), or all of them (sum)",
+    )
 
 
 def _add_probe_commands(commands) -> None:
@@ -230,14 +281,22 @@ images and detections are kept under --images by content key: a rerun resumes, a
 def _add_generation_command(commands, probe: Probe) -> None:
     from cliposcope.generation.registry import detector_kinds, generator_kinds
 
-    parser = commands.add_parser(probe.name, help=probe.summary, epilog=GENERATION_EXAMPLE,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = commands.add_parser(
+        probe.name,
+        help=probe.summary,
+        epilog=GENERATION_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_settings_options(parser, probe.settings, (*GENERATION_OPTIONS, "seed"))
     models = parser.add_argument_group("generator and detector")
-    models.add_argument("--generator", action="append", required=True, metavar="SPEC",
-                        help="repeatable; kinds: " + "; ".join(
-                            f"{k.name}: {k.description} (e.g. {k.examples[0]})"
-                            for k in generator_kinds()))  # fmt: skip
+    models.add_argument(
+        "--generator",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="repeatable; kinds: "
+        + "; ".join(f"{k.name}: {k.description} (e.g. {k.examples[0]})" for k in generator_kinds()),
+    )
     models.add_argument(
         "--detector",
         required=True,
@@ -245,30 +304,61 @@ def _add_generation_command(commands, probe: Probe) -> None:
         help="kinds: "
         + "; ".join(f"{k.name}: {k.description} (e.g. {k.examples[0]})" for k in detector_kinds()),
     )
-    models.add_argument("--images", metavar="DIR",
-                        help="image store, shared by runs (default: OUT/t2i-images)")  # fmt: skip
+    models.add_argument(
+        "--images", metavar="DIR", help="image store, shared by runs (default: OUT/t2i-images)"
+    )
     drawing = parser.add_argument_group("generation (recorded with every image)")
     drawing.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    drawing.add_argument("--guidance", type=float, default=7.5,
-                         help="classifier-free guidance scale (default 7.5)")  # fmt: skip
+    drawing.add_argument(
+        "--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)"
+    )
     drawing.add_argument("--resolution", type=int, default=512, help="pixels (default 512)")
-    drawing.add_argument("--batch-size", type=int, default=4, metavar="N",
-                         help="images per generator pass (default 4)")  # fmt: skip
-    drawing.add_argument("--detector-batch-size", type=int, default=8, metavar="N",
-                         help="images per detector pass (default 8)")  # fmt: skip
+    drawing.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        metavar="N",
+        help="images per generator pass (default 4)",
+    )
+    drawing.add_argument(
+        "--detector-batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="images per detector pass (default 8)",
+    )
     drawing.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
-    drawing.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                         help="weights' dtype: fp32 (default), or fp16/bf16 on a GPU")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0,
-                        help="samples the combinations and the seed list")  # fmt: skip
+    drawing.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="weights' dtype: fp32 (default), or fp16/bf16 on a GPU",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="samples the combinations and the seed list"
+    )
     parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=cmd_generation, probe=probe)
 
 
-CORPUS_OPTIONS = ("coco_captions", "coco_instances", "input", "format", "caption_column",
-                  "objects_column", "areas_column", "boxes_column", "box_format", "out",
-                  "quiet", "engine", "ray_address", "ray_actors", "ray_shards")  # fmt: skip
+CORPUS_OPTIONS = (
+    "coco_captions",
+    "coco_instances",
+    "input",
+    "format",
+    "caption_column",
+    "objects_column",
+    "areas_column",
+    "boxes_column",
+    "box_format",
+    "out",
+    "quiet",
+    "engine",
+    "ray_address",
+    "ray_actors",
+    "ray_shards",
+)
 
 
 def _add_corpus_source_options(parser: argparse.ArgumentParser) -> None:
@@ -376,10 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the official ComCO/SimCO folder layout here",
     )
     generate.add_argument(
-        "--coco-json", metavar="FILE",
+        "--coco-json",
+        metavar="FILE",
         help="also write COCO instances (RLE masks, boxes, areas) to FILE and captions beside "
         "it (instances_X.json -> captions_X.json)",
-    )  # fmt: skip
+    )
     generate.add_argument("--quiet", action="store_true")
     generate.set_defaults(handler=cmd_generate)
 
@@ -436,8 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = cache_commands.add_parser("info", help="stores, rows and size per encoder")
     prune = cache_commands.add_parser("prune", help="remove stores (all of them with --all)")
     for sub in (info, prune):
-        sub.add_argument("--cache-dir", metavar="DIR",
-                         help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir")  # fmt: skip
+        sub.add_argument(
+            "--cache-dir",
+            metavar="DIR",
+            help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir",
+        )
     prune.add_argument("--older-than", type=float, metavar="DAYS", help="unused for DAYS")
     prune.add_argument("--spec", metavar="TEXT", help="whose model spec contains TEXT")
     prune.add_argument("--all", action="store_true", help="every store")
@@ -446,18 +540,24 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument(
         "shards", metavar="SHARD_DIR", help="a shard folder of one model (named by its fingerprint)"
     )
-    imported.add_argument("--model", required=True, metavar="SPEC",
-                          help="the model the shards embed (checked by fingerprint)")  # fmt: skip
-    imported.add_argument("--cache-dir", metavar="DIR",
-                          help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir")  # fmt: skip
+    imported.add_argument(
+        "--model",
+        required=True,
+        metavar="SPEC",
+        help="the model the shards embed (checked by fingerprint)",
+    )
+    imported.add_argument(
+        "--cache-dir", metavar="DIR", help="default: $CLIPOSCOPE_CACHE_DIR or the user cache dir"
+    )
     imported.add_argument("--cache-storage", default="fp32", choices=("fp32", "fp16"))
     imported.set_defaults(handler=cmd_cache_import)
     info.set_defaults(handler=cmd_cache_info)
     prune.set_defaults(handler=cmd_cache_prune)
 
     corpus = commands.add_parser("corpus", help="caption-corpus analyses (no model needed)")
-    _add_corpus_commands(corpus.add_subparsers(dest="corpus_command", metavar="COMMAND",
-                                               required=True))  # fmt: skip
+    _add_corpus_commands(
+        corpus.add_subparsers(dest="corpus_command", metavar="COMMAND", required=True)
+    )
 
     report = commands.add_parser("report", help="HTML report from a folder of results")
     report.add_argument("results", metavar="RESULTS_DIR")
@@ -468,8 +568,12 @@ def build_parser() -> argparse.ArgumentParser:
         "leaderboard", help="one row per model across result folders: bias indices, verdicts"
     )
     board.add_argument("results", nargs="+", metavar="RESULTS_DIR")
-    board.add_argument("--out", default="leaderboard.html", metavar="FILE.html",
-                       help="sortable HTML page (default leaderboard.html)")  # fmt: skip
+    board.add_argument(
+        "--out",
+        default="leaderboard.html",
+        metavar="FILE.html",
+        help="sortable HTML page (default leaderboard.html)",
+    )
     board.add_argument("--csv", metavar="FILE.csv", help="default: beside --out, as .csv")
     board.set_defaults(handler=cmd_leaderboard)
 
@@ -543,11 +647,18 @@ def encoder_options(args: argparse.Namespace) -> EncoderOptions:
 
         gpu = resolve_device(args.device).startswith("cuda")
         ray = replace(ray, gpus_per_actor=1.0 if gpu else 0.0)
-    return EncoderOptions(checkpoint=getattr(args, "checkpoint", None), device=args.device,
-                          precision=args.precision, batch_size=args.batch_size,
-                          cache=not args.no_cache, cache_dir=args.cache_dir,
-                          cache_storage=args.cache_storage, engine=args.engine, ray=ray,
-                          ray_shards=args.ray_shards)  # fmt: skip
+    return EncoderOptions(
+        checkpoint=getattr(args, "checkpoint", None),
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        cache_storage=args.cache_storage,
+        engine=args.engine,
+        ray=ray,
+        ray_shards=args.ray_shards,
+    )
 
 
 def _role_runner(args: argparse.Namespace):
@@ -579,17 +690,22 @@ def _role_runner(args: argparse.Namespace):
         from cliposcope.data.layout import LayoutSpec
 
         objects = 3 if args.objects is None else args.objects
-        scene_settings = SceneSettings(kind=args.kind, count=args.count, seed=args.seed,
-                                       layout=LayoutSpec(n=objects))  # fmt: skip
+        scene_settings = SceneSettings(
+            kind=args.kind, count=args.count, seed=args.seed, layout=LayoutSpec(n=objects)
+        )
         if args.coco_instances or args.coco_images:
             scene_set = _coco_scene_set(args, out)
         else:
             _refuse_stray_coco_options(args)
             if args.scenes is None:
                 scene_settings.check()  # before a model loads
-            scene_set = scene_set_from(args.scenes, generate_into=out / "scenes",
-                                       settings=scene_settings, objects=args.objects,
-                                       progress=progress)  # fmt: skip
+            scene_set = scene_set_from(
+                args.scenes,
+                generate_into=out / "scenes",
+                settings=scene_settings,
+                objects=args.objects,
+                progress=progress,
+            )
 
     def run(encoder, role: str, control: str | None):
         role_settings = artifacts_for(settings, out, role)
@@ -600,17 +716,22 @@ def _role_runner(args: argparse.Namespace):
             role_settings = probe.controls[control](role_settings)
         if args.engine == "ray" and not args.no_cache:
             prefetch(probe.name, role_settings, encoder, scene_set)
-        return [run_probe(probe.name, encoder, scene_set, role_settings, role=role,
-                          progress=progress)]  # fmt: skip
+        return [
+            run_probe(probe.name, encoder, scene_set, role_settings, role=role, progress=progress)
+        ]
 
     return run
 
 
 # COCO options -> CocoSelection fields; argparse leaves them None, so the selection's own
 # defaults apply and an option given without COCO images can be told apart.
-COCO_SELECTION = {"coco_min_area": "min_object_area", "coco_area": "area",
-                  "coco_gallery": "gallery", "coco_gallery_dir": "gallery_dir",
-                  "coco_gallery_size": "gallery_size"}  # fmt: skip
+COCO_SELECTION = {
+    "coco_min_area": "min_object_area",
+    "coco_area": "area",
+    "coco_gallery": "gallery",
+    "coco_gallery_dir": "gallery_dir",
+    "coco_gallery_size": "gallery_size",
+}
 
 
 def _refuse_stray_coco_options(args: argparse.Namespace) -> None:
@@ -618,21 +739,28 @@ def _refuse_stray_coco_options(args: argparse.Namespace) -> None:
     given = [name for name in ("coco_captions", *COCO_SELECTION) if getattr(args, name) is not None]
     if given:
         stray = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise CliposcopeError(f"{stray} apply to COCO images",
-                              hint="add --coco-instances FILE and --coco-images DIR")  # fmt: skip
+        raise CliposcopeError(
+            f"{stray} apply to COCO images", hint="add --coco-instances FILE and --coco-images DIR"
+        )
 
 
 def _coco_scene_set(args: argparse.Namespace, out: Path):
     from cliposcope.data.coco_scenes import CocoSelection, coco_scene_set
 
     if args.scenes is not None:
-        raise CliposcopeError("give --scenes or --coco-instances, not both",
-                              hint="one source of images per run")  # fmt: skip
+        raise CliposcopeError(
+            "give --scenes or --coco-instances, not both", hint="one source of images per run"
+        )
     if not (args.coco_instances and args.coco_images):
-        raise CliposcopeError("COCO images need --coco-instances and --coco-images",
-                              hint="the annotation file and the folder of its images")  # fmt: skip
-    chosen = {field: getattr(args, name) for name, field in COCO_SELECTION.items()
-              if getattr(args, name) is not None}  # fmt: skip
+        raise CliposcopeError(
+            "COCO images need --coco-instances and --coco-images",
+            hint="the annotation file and the folder of its images",
+        )
+    chosen = {
+        field: getattr(args, name)
+        for name, field in COCO_SELECTION.items()
+        if getattr(args, name) is not None
+    }
     selection = CocoSelection(n=3 if args.objects is None else args.objects, **chosen)
     return coco_scene_set(
         args.coco_instances,
@@ -719,11 +847,20 @@ def cmd_generation(args: argparse.Namespace) -> int:
     detector = load_detector(args.detector, detection)
     results = []
     for spec in dict.fromkeys(args.generator):
-        rig = Rig(load_generator(spec, generation), detector, ImageStore(images),
-                  libraries_of(spec, args.detector))  # fmt: skip
+        rig = Rig(
+            load_generator(spec, generation),
+            detector,
+            ImageStore(images),
+            libraries_of(spec, args.detector),
+        )
         examples = examples_folder(out, spec, args.detector, settings)
-        result = run_probe(probe.name, None, rig, replace(settings, artifacts_dir=examples),
-                           progress=not args.quiet)  # fmt: skip
+        result = run_probe(
+            probe.name,
+            None,
+            rig,
+            replace(settings, artifacts_dir=examples),
+            progress=not args.quiet,
+        )
         result.provenance["engine"] = {"engine": "local"}
         save_result(result, out, quiet=args.quiet)
         results.append(result)
@@ -747,9 +884,13 @@ def corpus_source(args: argparse.Namespace, *, instances_optional: bool = False)
                 hint="the instances give each object's area",
             )
         return CocoCorpus(args.coco_captions, args.coco_instances)
-    columns = TableColumns(caption=args.caption_column, objects=args.objects_column,
-                           areas=args.areas_column, boxes=args.boxes_column,
-                           box_format=args.box_format)  # fmt: skip
+    columns = TableColumns(
+        caption=args.caption_column,
+        objects=args.objects_column,
+        areas=args.areas_column,
+        boxes=args.boxes_column,
+        box_format=args.box_format,
+    )
     if args.input.startswith("hf:"):
         from cliposcope.data.corpus import HubCorpus
 
@@ -767,8 +908,9 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     check_output_folder(args.out, "--out")
     corpus = corpus_source(args)
     if ray is None:
-        result = run_probe(probe.name, None, corpus, settings, role="corpus",
-                           progress=not args.quiet)  # fmt: skip
+        result = run_probe(
+            probe.name, None, corpus, settings, role="corpus", progress=not args.quiet
+        )
         result.provenance["engine"] = {"engine": "local"}
     else:
         from cliposcope.probes.corpus_stats import run_corpus_stats
@@ -800,20 +942,39 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 hint="e.g. --areas 0.3,0.05,0.05",
             ) from None
     layout = LayoutSpec(
-        n=args.objects, sizes=args.layout, large_area=args.large_area, small_area=args.small_area,
-        equal_area=args.equal_area, areas=areas, placement=args.placement, gap=args.gap,
-        order=args.order, background=args.background,
-    )  # fmt: skip
+        n=args.objects,
+        sizes=args.layout,
+        large_area=args.large_area,
+        small_area=args.small_area,
+        equal_area=args.equal_area,
+        areas=areas,
+        placement=args.placement,
+        gap=args.gap,
+        order=args.order,
+        background=args.background,
+    )
     objects = load_vocabulary(args.vocab).words if args.vocab else None
-    settings = SceneSettings(kind=args.kind, count=args.count, size=args.size, seed=args.seed,
-                             layout=layout, objects=objects, template=args.template)  # fmt: skip
+    settings = SceneSettings(
+        kind=args.kind,
+        count=args.count,
+        size=args.size,
+        seed=args.seed,
+        layout=layout,
+        objects=objects,
+        template=args.template,
+    )
     check_output_folder(args.out, "--out")
     if args.official_layout:
         check_output_folder(args.official_layout, "--official-layout")
     if args.coco_json:
         check_output_file(args.coco_json, "--coco-json", ".json")
-    write_dataset(settings, args.out, progress=not args.quiet, official=args.official_layout,
-                  coco_json=args.coco_json)  # fmt: skip
+    write_dataset(
+        settings,
+        args.out,
+        progress=not args.quiet,
+        official=args.official_layout,
+        coco_json=args.coco_json,
+    )
     if not args.quiet:
         print(f"wrote {args.count} scenes (+ references) to {args.out}", file=sys.stderr)
     return 0
@@ -840,8 +1001,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_lab_train(args: argparse.Namespace) -> int:
     from cliposcope.lab.train import TrainSettings, train
 
-    settings = TrainSettings(policy=args.policy, samples=args.samples, batch_size=args.batch_size,
-                             checkpoint_every=args.checkpoint_every, seed=args.seed)  # fmt: skip
+    settings = TrainSettings(
+        policy=args.policy,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
     check_output_folder(args.out, "--out")
     final = train(settings, args.out, progress=not args.quiet)
     print(f"final checkpoint: {final}", file=sys.stderr)
@@ -866,9 +1032,12 @@ def cmd_lab_progression(args: argparse.Namespace) -> int:
             raise CliposcopeError(f"{run} is not a lab run", hint="give folders made by lab train")
         scenes = evaluation_scenes(out / "eval-scenes", run_pool_spec(run))
         curves[run.name] = checkpoint_points(
-            run, scenes, progress=not args.quiet, device=options.device,
+            run,
+            scenes,
+            progress=not args.quiet,
+            device=options.device,
             precision=options.precision,
-        )  # fmt: skip
+        )
     atomic_write_json(out / "progression.json", curves)
     plot_curves(curves, out / "progression.png")
     print(f"{'run':<16} {'samples':>9} {'TOR first %':>22} {'IOR large %':>22}")
@@ -890,8 +1059,9 @@ def cmd_lab_theory(args: argparse.Namespace) -> int:
 
     if args.plot:
         check_output_file(args.plot, "--plot", ".png")
-    points = simulate(dropped=args.dropped, temperature=args.temperature, trials=args.trials,
-                      seed=args.seed)  # fmt: skip
+    points = simulate(
+        dropped=args.dropped, temperature=args.temperature, trials=args.trials, seed=args.seed
+    )
     print(render_table(points, args.dropped))
     if args.plot:
         plot(points, args.plot)
@@ -918,9 +1088,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _store_rows(stores) -> str:
     from cliposcope.report.table import render
 
-    rows = [[s.spec, s.storage, f"{s.rows:,}", f"{s.size_bytes / 2**20:.1f}",
-             time.strftime("%Y-%m-%d", time.localtime(s.last_used)), s.path.name[:16]]
-            for s in stores]  # fmt: skip
+    rows = [
+        [
+            s.spec,
+            s.storage,
+            f"{s.rows:,}",
+            f"{s.size_bytes / 2**20:.1f}",
+            time.strftime("%Y-%m-%d", time.localtime(s.last_used)),
+            s.path.name[:16],
+        ]
+        for s in stores
+    ]
     return render(["Model", "Storage", "Rows", "MiB", "Last used", "File"], rows)
 
 
@@ -958,15 +1136,20 @@ def cmd_cache_prune(args: argparse.Namespace) -> int:
     from cliposcope.cache import default_cache_dir, list_stores, prune_stores
 
     if not (args.all or args.spec or args.older_than is not None):
-        raise CliposcopeError("prune needs --older-than DAYS, --spec TEXT or --all",
-                              hint="see `cliposcope cache info` first")  # fmt: skip
+        raise CliposcopeError(
+            "prune needs --older-than DAYS, --spec TEXT or --all",
+            hint="see `cliposcope cache info` first",
+        )
     if args.older_than is not None:
         check_range("--older-than", args.older_than, 0, hint="a number of days")
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     cutoff = time.time() - 86400 * (args.older_than or 0)
-    chosen = [s for s in list_stores(root)
-              if (args.spec is None or args.spec in s.spec)
-              and (args.older_than is None or s.last_used < cutoff)]  # fmt: skip
+    chosen = [
+        s
+        for s in list_stores(root)
+        if (args.spec is None or args.spec in s.spec)
+        and (args.older_than is None or s.last_used < cutoff)
+    ]
     if chosen:
         print(_store_rows(chosen))
     freed = sum(s.size_bytes for s in chosen) if args.dry_run else prune_stores(chosen)
@@ -990,8 +1173,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", ".html")
     check_output_file(csv_path, "--csv", ".csv")
     board = write_leaderboard(args.results, args.out, csv_path)
-    print(f"wrote {args.out} and {csv_path}: {len(board.rows)} model(s), "
-          f"{len(board.columns)} column(s)", file=sys.stderr)  # fmt: skip
+    print(
+        f"wrote {args.out} and {csv_path}: {len(board.rows)} model(s), "
+        f"{len(board.columns)} column(s)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -1085,8 +1271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as error:  # the machine refused: disk full, permissions, ...
         where = f": {error.filename}" if error.filename else ""
-        print(f"error: {error.strerror or error}{where} (hint: check the path and free space)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {error.strerror or error}{where} (hint: check the path and free space)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         library_log.removeHandler(warnings_to_stderr)

@@ -30,12 +30,16 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
     started = time.perf_counter()
     out = Path(out)
     scene_settings = PoolSpec().evaluation_settings(count, seed)
-    scene_set = scene_set_from(None, generate_into=out / "scenes", settings=scene_settings,
-                               progress=progress)  # fmt: skip
+    scene_set = scene_set_from(
+        None, generate_into=out / "scenes", settings=scene_settings, progress=progress
+    )
     battery = BatterySettings(
-        seed=seed, overlays=3, tor_sample=None, vocabulary_name="toy objects",
+        seed=seed,
+        overlays=3,
+        tor_sample=None,
+        vocabulary_name="toy objects",
         probes=("tor", "ior", "matching", "attention"),
-    )  # fmt: skip
+    )
     options = EncoderOptions(device="cpu", cache=False)
 
     def run(encoder, role, control):

@@ -26,8 +26,10 @@ def generation_kinds() -> list[str]:
     from cliposcope.generation.registry import detector_kinds, generator_kinds
 
     lines = []
-    for title, kinds in (("Generators (run t2i --generator)", generator_kinds()),
-                         ("Detectors (run t2i --detector)", detector_kinds())):  # fmt: skip
+    for title, kinds in (
+        ("Generators (run t2i --generator)", generator_kinds()),
+        ("Detectors (run t2i --detector)", detector_kinds()),
+    ):
         lines += [f"{title}: {SPEC_SYNTAX}", ""]
         for kind in kinds:
             lines += _entry(kind)

@@ -53,27 +53,40 @@ def add_settings_options(
         if field.name in COMMON:
             continue
         if field.name in reserved:
-            raise TypeError(f"{settings_type.__name__}.{field.name} takes the name of an option "
-                            "the command line owns; rename the field")  # fmt: skip
+            raise TypeError(
+                f"{settings_type.__name__}.{field.name} takes the name of an option "
+                "the command line owns; rename the field"
+            )
         meta = field.metadata
         kind = _value_type(settings_type, field.name, hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
         if kind is bool:
             # --flag turns a False default on; a True default also gets --no-flag.
             action = argparse.BooleanOptionalAction if default else "store_true"
-            parser.add_argument(flag_of(field), dest=field.name, action=action,
-                                default=bool(default), help=meta["help"])  # fmt: skip
+            parser.add_argument(
+                flag_of(field),
+                dest=field.name,
+                action=action,
+                default=bool(default),
+                help=meta["help"],
+            )
             continue
         parser.add_argument(
-            flag_of(field), dest=field.name, type=kind, default=default, choices=meta["choices"],
-            metavar=meta["metavar"], help=meta["help"],
-        )  # fmt: skip
+            flag_of(field),
+            dest=field.name,
+            type=kind,
+            default=default,
+            choices=meta["choices"],
+            metavar=meta["metavar"],
+            help=meta["help"],
+        )
 
 
 def settings_from_args(settings_type: type, args: argparse.Namespace, **overrides: Any) -> Any:
     """The Settings the options describe; validation happens in its constructor."""
-    values = {f.name: getattr(args, f.name) for f in cli_fields(settings_type)
-              if hasattr(args, f.name)}  # fmt: skip
+    values = {
+        f.name: getattr(args, f.name) for f in cli_fields(settings_type) if hasattr(args, f.name)
+    }
     names = {f.name for f in dataclasses.fields(settings_type)}
     values |= {key: value for key, value in overrides.items() if key in names}
     return settings_type(**values)

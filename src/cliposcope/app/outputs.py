@@ -24,8 +24,9 @@ def check_output_folder(path: str | Path, flag: str) -> None:
         raise CliposcopeError(f"{flag} {path} is a file, not a folder", hint="give a folder path")
     ancestor = _existing_ancestor(path)
     if not ancestor.is_dir():
-        raise CliposcopeError(f"{flag} {path} lies under {ancestor}, which is a file",
-                              hint="give a folder path")  # fmt: skip
+        raise CliposcopeError(
+            f"{flag} {path} lies under {ancestor}, which is a file", hint="give a folder path"
+        )
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".cliposcope-write-check-", dir=ancestor))
     except OSError as error:
@@ -39,9 +40,12 @@ def check_output_file(path: str | Path, flag: str, suffix: str | None = None) ->
     """``path`` can be written as a file: not a folder, in a writable folder."""
     path = Path(path)
     if path.is_dir():
-        raise CliposcopeError(f"{flag} {path} is a folder, expected a file name",
-                              hint=f"e.g. {flag} {path / ('out' + (suffix or ''))}")  # fmt: skip
+        raise CliposcopeError(
+            f"{flag} {path} is a folder, expected a file name",
+            hint=f"e.g. {flag} {path / ('out' + (suffix or ''))}",
+        )
     if suffix is not None and path.suffix != suffix:
-        raise CliposcopeError(f"{flag} {path} does not end in {suffix}",
-                              hint=f"e.g. {flag} out{suffix}")  # fmt: skip
+        raise CliposcopeError(
+            f"{flag} {path} does not end in {suffix}", hint=f"e.g. {flag} out{suffix}"
+        )
     check_output_folder(path.absolute().parent, f"the folder of {flag} {path}:")

@@ -44,8 +44,7 @@ class EncoderOptions:
     def load_options(self) -> LoadOptions:
         """Checked (device resolved, batch size positive) before any work starts."""
         if self.batch_size is not None and self.batch_size < 1:
-            raise CliposcopeError(f"--batch-size {self.batch_size} is not positive",
-                                  hint="e.g. 64")  # fmt: skip
+            raise CliposcopeError(f"--batch-size {self.batch_size} is not positive", hint="e.g. 64")
         if self.cache:
             cache = self.cache_dir or default_cache_dir()
             check_output_folder(cache, "--cache-dir" if self.cache_dir else "the cache folder")
@@ -56,25 +55,30 @@ class EncoderOptions:
 
     def open(self, spec: str) -> Encoder:
         options = self.load_options()
-        arguments = {"checkpoint": self.checkpoint, "device": options.device,
-                     "precision": options.precision, "text_batch_size": options.text_batch_size,
-                     "image_batch_size": options.image_batch_size}  # fmt: skip
+        arguments = {
+            "checkpoint": self.checkpoint,
+            "device": options.device,
+            "precision": options.precision,
+            "text_batch_size": options.text_batch_size,
+            "image_batch_size": options.image_batch_size,
+        }
         encoder = load_encoder(spec, **arguments)
         chunk_size = 2048
         if self.engine == "ray":  # the same model, embedding on a Ray actor pool
             from cliposcope.scale.ray_engine import RayEncoder
 
             # workers resolve paths in their own folder, and see one GPU each as "cuda"
-            actor = arguments | {"checkpoint": str(Path(self.checkpoint).resolve())
-                                 if self.checkpoint else None,
-                                 "device": "cuda" if options.device.startswith("cuda")
-                                 else options.device}  # fmt: skip
+            actor = arguments | {
+                "checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None,
+                "device": "cuda" if options.device.startswith("cuda") else options.device,
+            }
             encoder = RayEncoder(encoder, spec, actor, self.ray, self.shard_root())
             chunk_size = 1 << 40  # every miss in one pipeline
         if not self.cache:
             return encoder
-        return CachedEncoder(encoder, self.cache_dir, chunk_size=chunk_size,
-                             storage=self.cache_storage)  # fmt: skip
+        return CachedEncoder(
+            encoder, self.cache_dir, chunk_size=chunk_size, storage=self.cache_storage
+        )
 
     def shard_root(self) -> Path:
         """--ray-shards, else beside the cache; with --no-cache a temporary folder removed
@@ -131,8 +135,10 @@ def with_controls(
     random_inits_done: set[str] = set()
     for spec in specs:
         encoder = open_encoder(spec)
-        controls = {null: random_init_spec(encoder, seed) if null == RANDOM_INIT
-                    else encoder.info.spec for null in dict.fromkeys(nulls)}  # fmt: skip
+        controls = {
+            null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
+            for null in dict.fromkeys(nulls)
+        }
         for result in run(encoder, "model", None):
             result.provenance["controls"] = controls  # what verdicts compare it with
             yield result
@@ -163,13 +169,25 @@ def prefetch(probe: str, settings, encoder: Encoder, scene_set) -> None:
 
         words = settings.vocab.words
         encoder.encode_text(list(words))
-        captions = [settings.template.render([words[i] for i in row])
-                    for rows in query_chunks(len(words), settings.n, sample=settings.sample,
-                                             seed=settings.seed, order=settings.order)
-                    for row in rows]  # fmt: skip
+        captions = [
+            settings.template.render([words[i] for i in row])
+            for rows in query_chunks(
+                len(words),
+                settings.n,
+                sample=settings.sample,
+                seed=settings.seed,
+                order=settings.order,
+            )
+            for row in rows
+        ]
         encoder.encode_text(captions)
     elif probe in ("ior", "i2tor") and scene_set is not None:
         encoder.encode_images([s.image_path for s in scene_set.scenes])
         if probe == "ior":
-            encoder.encode_images([scene_set.references[n].image_path for n in scene_set.names
-                                   if n in scene_set.references])  # fmt: skip
+            encoder.encode_images(
+                [
+                    scene_set.references[n].image_path
+                    for n in scene_set.names
+                    if n in scene_set.references
+                ]
+            )

@@ -36,8 +36,9 @@ def captions_path_for(instances: str | Path) -> Path:
 def category_ids(names: list[str]) -> dict[str, int]:
     known = {name: index + 1 for index, name in enumerate(COCO_ID_NAMES)}
     extra = sorted(n for n in set(names) if n not in known)
-    return {name: known.get(name) or FIRST_EXTRA_ID + extra.index(name)
-            for name in sorted(set(names))}  # fmt: skip
+    return {
+        name: known.get(name) or FIRST_EXTRA_ID + extra.index(name) for name in sorted(set(names))
+    }
 
 
 def mask_utilities():
@@ -59,8 +60,15 @@ def coco_documents(scenes: list[Scene], info: dict[str, Any]) -> tuple[dict, dic
     for image_id, scene in enumerate(chosen, start=1):
         masks = scene.load_masks()
         height, width = masks.shape[1:]
-        images.append({"id": image_id, "file_name": scene.image, "width": int(width),
-                       "height": int(height), "scene_id": scene.id})  # fmt: skip
+        images.append(
+            {
+                "id": image_id,
+                "file_name": scene.image,
+                "width": int(width),
+                "height": int(height),
+                "scene_id": scene.id,
+            }
+        )
         captions.append({"id": image_id, "image_id": image_id, "caption": scene.caption})
         for obj, mask in zip(scene.objects, masks, strict=True):
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -68,12 +76,20 @@ def coco_documents(scenes: list[Scene], info: dict[str, Any]) -> tuple[dict, dic
             if area == 0:
                 continue
             x, y, w, h = (int(v) for v in mask_utils.toBbox(rle))
-            instances.append({
-                "id": len(instances) + 1, "image_id": image_id, "category_id": ids[obj.name],
-                "segmentation": {"size": [int(height), int(width)],
-                                 "counts": rle["counts"].decode("ascii")},
-                "area": area, "bbox": [x, y, w, h], "iscrowd": 0,
-            })  # fmt: skip
+            instances.append(
+                {
+                    "id": len(instances) + 1,
+                    "image_id": image_id,
+                    "category_id": ids[obj.name],
+                    "segmentation": {
+                        "size": [int(height), int(width)],
+                        "counts": rle["counts"].decode("ascii"),
+                    },
+                    "area": area,
+                    "bbox": [x, y, w, h],
+                    "iscrowd": 0,
+                }
+            )
     categories = [{"id": i, "name": name, "supercategory": "object"} for name, i in ids.items()]
     categories.sort(key=lambda c: c["id"])
     head = {"info": info, "licenses": [], "images": images}

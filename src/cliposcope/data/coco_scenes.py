@@ -57,16 +57,22 @@ class CocoSelection:
 
     def check(self) -> None:
         check_range("--objects", self.n, 1, 8, hint="1 to 8 categories per image")
-        check_range("--coco-min-area", self.min_object_area, 0.0, 1.0,
-                    hint="a share of the image, e.g. 0.01")  # fmt: skip
+        check_range(
+            "--coco-min-area",
+            self.min_object_area,
+            0.0,
+            1.0,
+            hint="a share of the image, e.g. 0.01",
+        )
         check_range("--coco-gallery-size", self.gallery_size, 32, 2048, hint="32 to 2048 px")
         if self.area not in AREA_MODES:
             raise CliposcopeError(
                 f"unknown --coco-area {self.area!r}", hint=" or ".join(AREA_MODES)
             )
         if self.gallery not in GALLERIES:
-            raise CliposcopeError(f"unknown --coco-gallery {self.gallery!r}",
-                                  hint=" | ".join(GALLERIES))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown --coco-gallery {self.gallery!r}", hint=" | ".join(GALLERIES)
+            )
         if (self.gallery == "dir") != (self.gallery_dir is not None):
             raise CliposcopeError(
                 "--coco-gallery dir and --coco-gallery-dir DIR go together",
@@ -99,8 +105,10 @@ def coco_scene_set(
     instances_path = existing_file(instances, "--coco-instances", "an instances_*.json file")
     root = Path(images)
     if not root.is_dir():
-        raise CliposcopeError(f"--coco-images {root} is not a folder",
-                              hint="the folder the file_name entries are relative to")  # fmt: skip
+        raise CliposcopeError(
+            f"--coco-images {root} is not a folder",
+            hint="the folder the file_name entries are relative to",
+        )
     coco = load_coco(instances_path, "category_id")
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     counts: Counter[str] = Counter()
@@ -111,13 +119,15 @@ def coco_scene_set(
     if not scenes:
         raise CliposcopeError(
             f"no image of {instances_path.name} has exactly {selection.n} categories that "
-            "pass the selection", hint=f"selection counts: {dict(sorted(counts.items()))}"
-        )  # fmt: skip
+            "pass the selection",
+            hint=f"selection counts: {dict(sorted(counts.items()))}",
+        )
     needed = sorted({name for scene in scenes for name in scene.names})
     inputs = [input_record(instances_path)] + ([input_record(Path(captions))] if captions else [])
     plan = _gallery_plan(needed, selection, others, candidates, root, counts)
-    key = hashlib.sha256(json.dumps([[i["sha256"] for i in inputs], asdict(selection)],
-                                    sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
+    key = hashlib.sha256(
+        json.dumps([[i["sha256"] for i in inputs], asdict(selection)], sort_keys=True).encode()
+    ).hexdigest()[:16]
     derived = Path(derived_into) / key
     if not derived.is_dir():  # made once per annotation files and selection, then reused
         with staged_folder(derived) as staging:
@@ -126,9 +136,14 @@ def coco_scene_set(
     references = _references(plan, derived, selection)
     _attach_masks(scenes, derived, counts)
     inputs = [input_record(instances_path)] + ([input_record(Path(captions))] if captions else [])
-    origin = {"layout": "coco", "images": str(root.resolve()), "inputs": inputs,
-              "selection": asdict(selection), "counts": dict(sorted(counts.items())),
-              "derived_files": str(derived)}  # fmt: skip
+    origin = {
+        "layout": "coco",
+        "images": str(root.resolve()),
+        "inputs": inputs,
+        "selection": asdict(selection),
+        "counts": dict(sorted(counts.items())),
+        "derived_files": str(derived),
+    }
     return SceneSet(scenes, references, tuple(needed), origin)
 
 
@@ -139,8 +154,10 @@ def _candidates(coco, names, selection: CocoSelection, counts: Counter):
         image = coco.imgs[image_id]
         width, height = image.get("width"), image.get("height")
         if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
-            raise CliposcopeError(f"image {image_id} has no positive width and height",
-                                  hint="COCO image records carry width and height")  # fmt: skip
+            raise CliposcopeError(
+                f"image {image_id} has no positive width and height",
+                hint="COCO image records carry width and height",
+            )
         counts["images"] += 1
         sizes: dict[str, float] = {}
         instances: dict[str, list[dict]] = {}
@@ -151,9 +168,11 @@ def _candidates(coco, names, selection: CocoSelection, counts: Counter):
             name = names.get(annotation.get("category_id"))
             area = annotation.get("area")
             if name is None or not isinstance(area, int | float) or area < 0:
-                raise CliposcopeError(f"annotation {annotation['id']} has category "
-                                      f"{annotation.get('category_id')!r} and area {area!r}",
-                                      hint="a listed category and a non-negative area")  # fmt: skip
+                raise CliposcopeError(
+                    f"annotation {annotation['id']} has category "
+                    f"{annotation.get('category_id')!r} and area {area!r}",
+                    hint="a listed category and a non-negative area",
+                )
             share = area / (width * height)
             if selection.area == "sum":
                 sizes[name] = sizes.get(name, 0.0) + share
@@ -192,8 +211,10 @@ def _caption_index(captions: str | Path | None) -> dict[Any, list[str]]:
     for annotation_id in sorted(coco.anns, key=id_order):
         annotation = coco.anns[annotation_id]
         if not isinstance(annotation["caption"], str):
-            raise CliposcopeError(f"{path}: caption {annotation_id} is {annotation['caption']!r}",
-                                  hint="captions are strings")  # fmt: skip
+            raise CliposcopeError(
+                f"{path}: caption {annotation_id} is {annotation['caption']!r}",
+                hint="captions are strings",
+            )
         index.setdefault(annotation["image_id"], []).append(annotation["caption"])
     return index
 
@@ -216,8 +237,7 @@ def _scene(candidate: _Candidate, root: Path, caption_index, matcher, counts: Co
     for name in order:
         x, y, w, h = candidate.largest(name).get("bbox") or (0, 0, 0, 0)
         box = (int(x), int(y), round(x + w), round(y + h))
-        objects.append(SceneObject(name, "large" if name == largest else "small", sizes[name],
-                                   box))  # fmt: skip
+        objects.append(SceneObject(name, "large" if name == largest else "small", sizes[name], box))
     file_name = image.get("file_name")
     path = check_inside(root, file_name, f"image {image['id']}")
     if not path.is_file():
@@ -229,12 +249,20 @@ def _scene(candidate: _Candidate, root: Path, caption_index, matcher, counts: Co
         with Image.open(path) as opened:  # the header only
             size = opened.size
     except (OSError, ValueError) as error:
-        raise CliposcopeError(f"image {image['id']}: cannot read {file_name} ({error})",
-                              hint="a PNG or JPEG file") from None  # fmt: skip
+        raise CliposcopeError(
+            f"image {image['id']}: cannot read {file_name} ({error})", hint="a PNG or JPEG file"
+        ) from None
     _check_size(size, image)
-    return Scene(id=f"coco-{image['id']}", image=file_name, objects=objects, caption=caption,
-                 kind="coco", condition=f"coco_{len(objects)}obj",
-                 size=max(image["width"], image["height"]), root=root)  # fmt: skip
+    return Scene(
+        id=f"coco-{image['id']}",
+        image=file_name,
+        objects=objects,
+        caption=caption,
+        kind="coco",
+        condition=f"coco_{len(objects)}obj",
+        size=max(image["width"], image["height"]),
+        root=root,
+    )
 
 
 MASKS = "masks"
@@ -271,8 +299,9 @@ def _gallery_plan(needed, selection, others, chosen, root: Path, counts: Counter
             if usable:
                 best = max(usable, key=lambda c: c.largest(name)["area"])
                 counts[f"gallery crops from {source}"] += 1
-                plan.append(_Reference(name, f"image {best.image['id']}", best.image,
-                                       best.largest(name)))  # fmt: skip
+                plan.append(
+                    _Reference(name, f"image {best.image['id']}", best.image, best.largest(name))
+                )
                 break
     return plan
 
@@ -287,14 +316,21 @@ def _image_file(root: Path, image: dict) -> Path | None:
 
 def _folder_reference(name: str, folder: Path) -> _Reference:
     if not folder.is_dir():
-        raise CliposcopeError(f"--coco-gallery-dir {folder} is not a folder",
-                              hint="one subfolder of images per category")  # fmt: skip
+        raise CliposcopeError(
+            f"--coco-gallery-dir {folder} is not a folder",
+            hint="one subfolder of images per category",
+        )
     sub = check_inside(folder, name, f"--coco-gallery-dir {folder} (category {name!r})")
-    files = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if (
-        sub.is_dir()) else []  # fmt: skip
+    files = (
+        sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if (sub.is_dir())
+        else []
+    )
     if not files:
-        raise CliposcopeError(f"--coco-gallery-dir has no images in {sub}",
-                              hint="one subfolder per category, named as the category")  # fmt: skip
+        raise CliposcopeError(
+            f"--coco-gallery-dir has no images in {sub}",
+            hint="one subfolder per category, named as the category",
+        )
     check_inside(folder, str(files[0].relative_to(folder)), f"--coco-gallery-dir {folder}")
     return _Reference(name, str(files[0].relative_to(folder)), path=files[0])
 
@@ -312,8 +348,13 @@ def _write_derived(folder: Path, plan, coco, candidates, scenes, selection, root
         elif selection.gallery == "dir":
             continue
         else:
-            image = _crop(coco, reference.image, reference.annotation, root,
-                          masked=selection.gallery == "mask")  # fmt: skip
+            image = _crop(
+                coco,
+                reference.image,
+                reference.annotation,
+                root,
+                masked=selection.gallery == "mask",
+            )
         image.save(folder / REFERENCES / f"{index:04d}.png", compress_level=6)
     for index, (candidate, scene) in enumerate(zip(candidates, scenes, strict=True)):
         labels = _label_map(coco, candidate, scene, selection.area)
@@ -325,13 +366,16 @@ def _instance_mask(coco, annotation: dict, image: dict) -> np.ndarray:
     try:
         mask = coco.annToMask(annotation).astype(bool)
     except Exception as error:  # pycocotools raises bare Exceptions on bad polygons or RLEs
-        raise CliposcopeError(f"annotation {annotation['id']}: its segmentation does not "
-                              f"decode ({error})", hint="polygons or an RLE of the image's "
-                              "size") from None  # fmt: skip
+        raise CliposcopeError(
+            f"annotation {annotation['id']}: its segmentation does not decode ({error})",
+            hint="polygons or an RLE of the image's size",
+        ) from None
     if mask.shape != (image["height"], image["width"]):
-        raise CliposcopeError(f"annotation {annotation['id']}: a {mask.shape} mask for a "
-                              f"{image['height']}x{image['width']} image",
-                              hint="the RLE size must be the image's [height, width]")  # fmt: skip
+        raise CliposcopeError(
+            f"annotation {annotation['id']}: a {mask.shape} mask for a "
+            f"{image['height']}x{image['width']} image",
+            hint="the RLE size must be the image's [height, width]",
+        )
     return mask
 
 
@@ -363,9 +407,14 @@ def _references(plan, derived: Path, selection: CocoSelection) -> dict[str, Scen
             root, image = derived / REFERENCES, f"{index:04d}.png"
         obj = SceneObject(reference.name, "single", None, None, reference.source)
         references[reference.name] = Scene(
-            id=f"single-{reference.name}", image=image, objects=[obj], caption=reference.name,
-            kind="coco", condition="single", root=root,
-        )  # fmt: skip
+            id=f"single-{reference.name}",
+            image=image,
+            objects=[obj],
+            caption=reference.name,
+            kind="coco",
+            condition="single",
+            root=root,
+        )
     return references
 
 
@@ -386,8 +435,9 @@ def _crop(coco, image: dict, annotation: dict, root: Path, masked: bool) -> Imag
     x, y, w, h = annotation.get("bbox") or (0, 0, picture.width, picture.height)
     if masked:
         if not annotation.get("segmentation"):
-            raise CliposcopeError(f"annotation {annotation['id']} has no segmentation",
-                                  hint="use --coco-gallery box")  # fmt: skip
+            raise CliposcopeError(
+                f"annotation {annotation['id']} has no segmentation", hint="use --coco-gallery box"
+            )
         mask = _instance_mask(coco, annotation, image)
         grey = np.empty_like(np.asarray(picture))
         grey[...] = NEUTRAL_GREY

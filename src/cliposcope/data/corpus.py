@@ -39,13 +39,18 @@ def _need(module: str, extra: str = "corpus"):
     try:
         return __import__(module, fromlist=["_"])
     except ImportError:
-        raise CliposcopeError(f"this input needs {module.split('.')[0]}",
-                              hint=f"pip install 'cliposcope[{extra}]'") from None  # fmt: skip
+        raise CliposcopeError(
+            f"this input needs {module.split('.')[0]}", hint=f"pip install 'cliposcope[{extra}]'"
+        ) from None
 
 
 def input_record(path: Path) -> dict[str, Any]:
-    return {"path": str(path), "name": path.name, "bytes": path.stat().st_size,
-            "sha256": file_sha256(path)}  # fmt: skip
+    return {
+        "path": str(path),
+        "name": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": file_sha256(path),
+    }
 
 
 def existing_file(path: str | Path, flag: str, hint: str) -> Path:
@@ -64,9 +69,11 @@ def load_coco(path: Path, key: str):
     if not isinstance(dataset, dict) or any(
         not isinstance(dataset.get(name), list) for name in wanted
     ):
-        raise CliposcopeError(f"{path} is not a COCO file with {', '.join(wanted)}",
-                              hint="captions_*.json and instances_*.json from COCO's "
-                              "annotations, or `generate --coco-json`")  # fmt: skip
+        raise CliposcopeError(
+            f"{path} is not a COCO file with {', '.join(wanted)}",
+            hint="captions_*.json and instances_*.json from COCO's "
+            "annotations, or `generate --coco-json`",
+        )
     _check_records(path, dataset, wanted, key)
     coco = from_coco.COCO()
     coco.dataset = dataset
@@ -95,8 +102,11 @@ class CocoCorpus:
 
     def describe(self) -> dict[str, Any]:
         paths = [p for p in (self.captions_path, self.instances_path) if p is not None]
-        return {"kind": self.kind, "name": self.captions_path.stem,
-                "inputs": [input_record(path) for path in paths]}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "name": self.captions_path.stem,
+            "inputs": [input_record(path) for path in paths],
+        }
 
     def has_sizes(self) -> bool:
         return self._instances is not None
@@ -115,8 +125,10 @@ class CocoCorpus:
             objects = None if self._instances is None else self._objects(image)
             caption = annotation["caption"]
             if not isinstance(caption, str):
-                raise CliposcopeError(f"{self.captions_path}: caption {annotation_id} is "
-                                      f"{caption!r}", hint="captions are strings")  # fmt: skip
+                raise CliposcopeError(
+                    f"{self.captions_path}: caption {annotation_id} is {caption!r}",
+                    hint="captions are strings",
+                )
             batch.append(CaptionRecord(caption, objects, str(image)))
             if len(batch) == batch_rows:
                 yield batch
@@ -160,16 +172,19 @@ class TableColumns:
 
     def check(self) -> None:
         if self.box_format not in BOX_FORMATS:
-            raise CliposcopeError(f"unknown box format {self.box_format!r}",
-                                  hint=" or ".join(BOX_FORMATS))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown box format {self.box_format!r}", hint=" or ".join(BOX_FORMATS)
+            )
         if (self.areas or self.boxes) and not self.objects:
             raise CliposcopeError(
                 "--areas-column/--boxes-column need --objects-column",
                 hint="name the column holding each image's object names",
             )
         if self.areas and self.boxes:
-            raise CliposcopeError("give --areas-column or --boxes-column, not both",
-                                  hint="areas win when both exist; pick one")  # fmt: skip
+            raise CliposcopeError(
+                "give --areas-column or --boxes-column, not both",
+                hint="areas win when both exist; pick one",
+            )
         if self.objects and not (self.areas or self.boxes):
             raise CliposcopeError(
                 "--objects-column needs --areas-column or --boxes-column",
@@ -224,8 +239,10 @@ class ColumnCorpus:
         columns = self.columns
         names = self._list(data[columns.objects][index], row, columns.objects)
         if columns.areas:
-            sizes = [self._area(v, row) for v in self._list(data[columns.areas][index], row,
-                                                                columns.areas)]  # fmt: skip
+            sizes = [
+                self._area(v, row)
+                for v in self._list(data[columns.areas][index], row, columns.areas)
+            ]
         else:
             boxes = self._list(data[columns.boxes][index], row, columns.boxes)
             sizes = [self._box_area(box, row) for box in boxes]
@@ -261,20 +278,23 @@ class ColumnCorpus:
 
     def _area(self, value: Any, row: int) -> float:
         if not _finite_number(value) or value < 0:
-            raise CliposcopeError(f"{self.where} row {row}: area {value!r}",
-                                  hint="areas are non-negative numbers")  # fmt: skip
+            raise CliposcopeError(
+                f"{self.where} row {row}: area {value!r}", hint="areas are non-negative numbers"
+            )
         return float(value)
 
     def _box_area(self, box: Any, row: int) -> float:
         form = self.columns.box_format
         if not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box)):
-            raise CliposcopeError(f"{self.where} row {row}: box {box!r}",
-                                  hint=f"four numbers ({form})")  # fmt: skip
+            raise CliposcopeError(
+                f"{self.where} row {row}: box {box!r}", hint=f"four numbers ({form})"
+            )
         x, y, a, b = map(float, box)
         width, height = (a, b) if form == "xywh" else (a - x, b - y)
         if width < 0 or height < 0:
-            raise CliposcopeError(f"{self.where} row {row}: box {box} has a negative side",
-                                  hint=f"boxes are {form}")  # fmt: skip
+            raise CliposcopeError(
+                f"{self.where} row {row}: box {box} has a negative side", hint=f"boxes are {form}"
+            )
         return width * height
 
 
@@ -296,8 +316,9 @@ class TableCorpus(ColumnCorpus):
         self.columns.check()
         self.format = self.format or table_format(self.path)
         if self.format not in TABLE_FORMATS:
-            raise CliposcopeError(f"unknown corpus format {self.format!r}",
-                                  hint=" or ".join(TABLE_FORMATS))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown corpus format {self.format!r}", hint=" or ".join(TABLE_FORMATS)
+            )
         _need("pyarrow")
         self._check_columns(self._column_names())
 
@@ -306,8 +327,12 @@ class TableCorpus(ColumnCorpus):
         return str(self.path)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.format, "name": self.path.name, "inputs": [input_record(self.path)],
-                "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
+        return {
+            "kind": self.format,
+            "name": self.path.name,
+            "inputs": [input_record(self.path)],
+            "columns": {k: v for k, v in vars(self.columns).items() if v},
+        }
 
     def _column_names(self) -> set[str]:
         if self.format == "parquet":
@@ -332,8 +357,9 @@ class TableCorpus(ColumnCorpus):
         except json.JSONDecodeError:
             row = None
         if not isinstance(row, dict):
-            raise CliposcopeError(f"{self.path} line 1 is not a JSON object",
-                                  hint="JSON lines: one object per line")  # fmt: skip
+            raise CliposcopeError(
+                f"{self.path} line 1 is not a JSON object", hint="JSON lines: one object per line"
+            )
         return set(row)
 
     def _column_batches(self) -> Iterator[dict[str, list]]:
@@ -355,10 +381,10 @@ class TableCorpus(ColumnCorpus):
 
                 types = {name: pa.string() for name in names}
                 reader = pcsv.open_csv(
-                    self.path, read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
-                    convert_options=pcsv.ConvertOptions(include_columns=names,
-                                                        column_types=types),
-                )  # fmt: skip
+                    self.path,
+                    read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES),
+                    convert_options=pcsv.ConvertOptions(include_columns=names, column_types=types),
+                )
             else:
                 import pyarrow.json as pjson
 
@@ -370,15 +396,18 @@ class TableCorpus(ColumnCorpus):
                 if self.columns.boxes:
                     fields.append(pa.field(self.columns.boxes, pa.list_(pa.list_(pa.float64()))))
                 reader = pjson.open_json(
-                    self.path, read_options=pjson.ReadOptions(block_size=_BLOCK_BYTES),
-                    parse_options=pjson.ParseOptions(explicit_schema=pa.schema(fields),
-                                                     unexpected_field_behavior="ignore"),
-                )  # fmt: skip
+                    self.path,
+                    read_options=pjson.ReadOptions(block_size=_BLOCK_BYTES),
+                    parse_options=pjson.ParseOptions(
+                        explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+                    ),
+                )
             yield from reader
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
-            raise CliposcopeError(f"cannot read {self.path}: {str(error).splitlines()[0]}",
-                                  hint="check the columns hold text, lists of names and "
-                                  "lists of numbers") from None  # fmt: skip
+            raise CliposcopeError(
+                f"cannot read {self.path}: {str(error).splitlines()[0]}",
+                hint="check the columns hold text, lists of names and lists of numbers",
+            ) from None
 
 
 class HubCorpus(ColumnCorpus):
@@ -396,8 +425,9 @@ class HubCorpus(ColumnCorpus):
         self.name, _, split = spec.removeprefix("hf:").partition("@")
         self.split = split or "train"
         if not self.name:
-            raise CliposcopeError(f"--input {spec!r} names no dataset",
-                                  hint="hf:NAME or hf:NAME@SPLIT")  # fmt: skip
+            raise CliposcopeError(
+                f"--input {spec!r} names no dataset", hint="hf:NAME or hf:NAME@SPLIT"
+            )
         datasets = _need("datasets", "hub")
         try:
             self._dataset = datasets.load_dataset(self.name, split=self.split, streaming=True)
@@ -427,9 +457,12 @@ class HubCorpus(ColumnCorpus):
                 "datasets": distribution_version("datasets"),
             }
         ]
-        return {"kind": self.kind, "name": f"{folder.name or self.name}@{self.split}",
-                "inputs": inputs,
-                "columns": {k: v for k, v in vars(self.columns).items() if v}}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "name": f"{folder.name or self.name}@{self.split}",
+            "inputs": inputs,
+            "columns": {k: v for k, v in vars(self.columns).items() if v},
+        }
 
     def _column_batches(self) -> Iterator[dict[str, list]]:
         for batch in self._dataset.iter(batch_size=4096):
@@ -445,19 +478,24 @@ def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> 
         for index, record in enumerate(dataset[section]):
             where = f"{path}: {section}[{index}]"
             if not isinstance(record, dict) or not _is_id(record.get("id")):
-                raise CliposcopeError(f"{where} has no integer or string id",
-                                      hint="every COCO record carries an id")  # fmt: skip
+                raise CliposcopeError(
+                    f"{where} has no integer or string id", hint="every COCO record carries an id"
+                )
             if record["id"] in seen:
-                raise CliposcopeError(f"{where} repeats id {record['id']!r}",
-                                      hint="ids are unique within a section")  # fmt: skip
+                raise CliposcopeError(
+                    f"{where} repeats id {record['id']!r}", hint="ids are unique within a section"
+                )
             seen.add(record["id"])
             missing = [name for name in needed.get(section, ()) if name not in record]
             if missing:
-                raise CliposcopeError(f"{where} has no {' and '.join(missing)}",
-                                      hint=f"is this the {kind} file?")  # fmt: skip
+                raise CliposcopeError(
+                    f"{where} has no {' and '.join(missing)}", hint=f"is this the {kind} file?"
+                )
             if section == "annotations" and not _is_id(record["image_id"]):
-                raise CliposcopeError(f"{where} has image_id {record['image_id']!r}",
-                                      hint="an integer or string id of an image")  # fmt: skip
+                raise CliposcopeError(
+                    f"{where} has image_id {record['image_id']!r}",
+                    hint="an integer or string id of an image",
+                )
             problem = _field_problem(section, record, instances=key == "category_id")
             if problem:
                 raise CliposcopeError(f"{where}: {problem}", hint=f"is this a COCO {kind} file?")
@@ -486,9 +524,12 @@ def _field_problem(section: str, record: dict, *, instances: bool) -> str | None
         return f"area {area!r} is not a non-negative number"
     box = record.get("bbox")
     if box is not None and (
-        not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box))
-        or box[2] < 0 or box[3] < 0
-    ):  # fmt: skip
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(map(_finite_number, box))
+        or box[2] < 0
+        or box[3] < 0
+    ):
         return f"bbox {box!r} is not [x, y, width, height]"
     segmentation = record.get("segmentation")
     if segmentation is not None and not _segmentation_ok(segmentation):
@@ -499,11 +540,17 @@ def _field_problem(section: str, record: dict, *, instances: bool) -> str | None
 def _segmentation_ok(value: Any) -> bool:
     if isinstance(value, dict):  # RLE: {"size": [h, w], "counts": str or list}
         size = value.get("size")
-        return (isinstance(size, list) and len(size) == 2 and all(_is_id(v) for v in size)
-                and isinstance(value.get("counts"), str | list))  # fmt: skip
+        return (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(_is_id(v) for v in size)
+            and isinstance(value.get("counts"), str | list)
+        )
     if isinstance(value, list):  # polygons: lists of an even number (>= 6) of coordinates
-        return all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
-                   and all(map(_finite_number, p)) for p in value)  # fmt: skip
+        return all(
+            isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_finite_number, p))
+            for p in value
+        )
     return False
 
 
@@ -523,8 +570,14 @@ def _finite_number(value: Any) -> bool:
 def table_format(path: Path) -> str:
     suffixes = [s for s in path.suffixes if s not in _COMPRESSED]
     suffix = suffixes[-1].lower() if suffixes else ""
-    by_suffix = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
-                 ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
+    by_suffix = {
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "jsonl",
+        ".csv": "csv",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+    }
     if suffix not in by_suffix:
         raise CliposcopeError(
             f"cannot tell the format of {path}",

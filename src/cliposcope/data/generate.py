@@ -184,8 +184,16 @@ def reference_scene(settings: SceneSettings, name: str) -> tuple[Image.Image, np
     render.paste(canvas, labels, drawing, x, y, label=1)
     mask = labels == 1
     obj = SceneObject(name, "single", float(mask.mean()), mask_bbox(mask), variant)
-    scene = Scene(id=f"single-{name}", image="", objects=[obj], caption=name, kind=settings.kind,
-                  condition="single", size=size, seed=None)  # fmt: skip
+    scene = Scene(
+        id=f"single-{name}",
+        image="",
+        objects=[obj],
+        caption=name,
+        kind=settings.kind,
+        condition="single",
+        size=size,
+        seed=None,
+    )
     return render.to_image(canvas), labels, scene
 
 
@@ -210,14 +218,17 @@ def write_dataset(
     targets = [out] if official is None else [out, Path(official)]
     for target in targets:
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise CliposcopeError(f"{target} already exists and is not empty",
-                                  hint="choose a new folder")  # fmt: skip
+            raise CliposcopeError(
+                f"{target} already exists and is not empty", hint="choose a new folder"
+            )
     coco_files = _coco_paths(coco_json)
     if official is not None:
         a, b = Path(official).resolve(), out.resolve()
         if a == b or a.is_relative_to(b) or b.is_relative_to(a):
-            raise CliposcopeError(f"--official-layout {official} overlaps the --out folder",
-                                  hint="give the official layout a folder of its own")  # fmt: skip
+            raise CliposcopeError(
+                f"--official-layout {official} overlaps the --out folder",
+                hint="give the official layout a folder of its own",
+            )
     with staged_folder(out) as staging, contextlib.ExitStack() as stack:
         scenes = []
         for sub in ("images", "masks"):
@@ -243,8 +254,11 @@ def write_dataset(
         if coco_files:
             from cliposcope.data.coco_export import coco_documents, encode
 
-            info = {"description": "cliposcope generated scenes", "dataset": str(out),
-                    "settings": settings.to_dict()}  # fmt: skip
+            info = {
+                "description": "cliposcope generated scenes",
+                "dataset": str(out),
+                "settings": settings.to_dict(),
+            }
             documents = [encode(d) for d in coco_documents(scenes, info)]
         publish_folder(staging, out)
         try:

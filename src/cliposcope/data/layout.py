@@ -41,9 +41,11 @@ class LayoutSpec:
         if not 1 <= self.n <= MAX_OBJECTS:
             raise CliposcopeError(f"--objects {self.n} is out of range", hint=f"1 to {MAX_OBJECTS}")
         check_range("--gap", self.gap, 0, hint="a distance in pixels, 0 or more")
-        for name, value, allowed in (("sizes", self.sizes, SIZES),
-                                     ("placement", self.placement, PLACEMENTS),
-                                     ("background", self.background, BACKGROUNDS)):  # fmt: skip
+        for name, value, allowed in (
+            ("sizes", self.sizes, SIZES),
+            ("placement", self.placement, PLACEMENTS),
+            ("background", self.background, BACKGROUNDS),
+        ):
             if value not in allowed:
                 raise CliposcopeError(
                     f"unknown {name} {value!r}", hint=f"one of {', '.join(allowed)}"
@@ -126,8 +128,10 @@ def place(
     if spec.placement == "grid":
         return _grid(boxes, size, spec.gap, rng)
     if spec.placement == "overlap":
-        return [(int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1)))
-                for w, h in boxes]  # fmt: skip
+        return [
+            (int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1)))
+            for w, h in boxes
+        ]
     return _scatter(boxes, size, spec.gap, rng)
 
 

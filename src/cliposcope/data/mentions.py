@@ -55,8 +55,11 @@ class SynonymTable:
 
     @property
     def fingerprint(self) -> str:
-        record = {"categories": self.categories, "ambiguous": self.ambiguous,
-                  "not_objects": self.not_objects}  # fmt: skip
+        record = {
+            "categories": self.categories,
+            "ambiguous": self.ambiguous,
+            "not_objects": self.not_objects,
+        }
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
@@ -65,35 +68,50 @@ class SynonymTable:
 
 def _string_list(value: Any, where: str, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and words(v) for v in value):
-        raise CliposcopeError(f"{source}: {where} is not a list of words",
-                              hint='e.g. "dog": ["dog", "puppy"]')  # fmt: skip
+        raise CliposcopeError(
+            f"{source}: {where} is not a list of words", hint='e.g. "dog": ["dog", "puppy"]'
+        )
     return tuple(value)
 
 
 def parse_table(record: Any, source: str) -> SynonymTable:
     if not isinstance(record, dict) or not isinstance(record.get("categories"), dict):
-        raise CliposcopeError(f"{source} is not a synonym table",
-                              hint='a JSON object with "categories": {name: [words]}')  # fmt: skip
-    categories = {name: _string_list(forms, f"categories[{name!r}]", source)
-                  for name, forms in record["categories"].items()}  # fmt: skip
+        raise CliposcopeError(
+            f"{source} is not a synonym table",
+            hint='a JSON object with "categories": {name: [words]}',
+        )
+    categories = {
+        name: _string_list(forms, f"categories[{name!r}]", source)
+        for name, forms in record["categories"].items()
+    }
     ambiguous = record.get("ambiguous", {})
     if not isinstance(ambiguous, dict):
-        raise CliposcopeError(f"{source}: ambiguous is not an object",
-                              hint='e.g. "ambiguous": {"mouse": ["mouse"]}')  # fmt: skip
+        raise CliposcopeError(
+            f"{source}: ambiguous is not an object", hint='e.g. "ambiguous": {"mouse": ["mouse"]}'
+        )
     for word in ambiguous:
         if not words(word):
-            raise CliposcopeError(f"{source}: ambiguous word {word!r} has no letters",
-                                  hint='e.g. "mouse": ["mouse"]')  # fmt: skip
-    ambiguous = {word: _string_list(c, f"ambiguous[{word!r}]", source)
-                 for word, c in ambiguous.items()}  # fmt: skip
+            raise CliposcopeError(
+                f"{source}: ambiguous word {word!r} has no letters", hint='e.g. "mouse": ["mouse"]'
+            )
+    ambiguous = {
+        word: _string_list(c, f"ambiguous[{word!r}]", source) for word, c in ambiguous.items()
+    }
     for word, candidates in ambiguous.items():
         unknown = [c for c in candidates if c not in categories]
         if unknown:
-            raise CliposcopeError(f"{source}: ambiguous word {word!r} names unknown {unknown}",
-                                  hint="candidates must be categories of the table")  # fmt: skip
+            raise CliposcopeError(
+                f"{source}: ambiguous word {word!r} names unknown {unknown}",
+                hint="candidates must be categories of the table",
+            )
     not_objects = _string_list(record.get("not_objects", []), "not_objects", source)
-    table = SynonymTable(str(record.get("name", source)), record.get("version", "unversioned"),
-                         categories, ambiguous, not_objects)  # fmt: skip
+    table = SynonymTable(
+        str(record.get("name", source)),
+        record.get("version", "unversioned"),
+        categories,
+        ambiguous,
+        not_objects,
+    )
     _explicit_entries(table, table.categories)  # refuses a phrase with two meanings
     return table
 
@@ -112,8 +130,10 @@ def load_table(spec: str | None) -> SynonymTable | None:
         return None
     path = Path(spec)
     if not path.is_file():
-        raise CliposcopeError(f"synonym table not found: {spec}",
-                              hint=f"{DEFAULT_TABLE} (built in), none, or a JSON file")  # fmt: skip
+        raise CliposcopeError(
+            f"synonym table not found: {spec}",
+            hint=f"{DEFAULT_TABLE} (built in), none, or a JSON file",
+        )
     record = read_json(path, hint="a JSON synonym table, like the shipped one")
     return parse_table(record, str(path))
 
@@ -154,8 +174,10 @@ def _explicit_entries(
         key = tuple(words(phrase))
         previous = entries.get(key)
         if previous is not None and previous != target:
-            raise CliposcopeError(f"synonym table {table.name}: {phrase!r} has two meanings "
-                                  f"({source})", hint="list each phrase once")  # fmt: skip
+            raise CliposcopeError(
+                f"synonym table {table.name}: {phrase!r} has two meanings ({source})",
+                hint="list each phrase once",
+            )
         entries[key] = target
 
     for phrase in table.not_objects:
@@ -184,8 +206,9 @@ class MentionMatcher:
         ambiguous: str = "if-present",
     ):
         if ambiguous not in AMBIGUOUS_POLICIES:
-            raise CliposcopeError(f"unknown ambiguity policy {ambiguous!r}",
-                                  hint=", ".join(AMBIGUOUS_POLICIES))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown ambiguity policy {ambiguous!r}", hint=", ".join(AMBIGUOUS_POLICIES)
+            )
         self.vocabulary = tuple(vocabulary)
         self._vocabulary_set = frozenset(self.vocabulary)
         self.table = table
@@ -229,10 +252,13 @@ class MentionMatcher:
     def describe(self) -> dict[str, Any]:
         from cliposcope.provenance import distribution_version
 
-        return {"table": self.table.describe() if self.table else None,
-                "ambiguous": self.policy, "phrases": len(self._entries),
-                "inflect": distribution_version("inflect"),
-                "fingerprint": self.fingerprint}  # fmt: skip
+        return {
+            "table": self.table.describe() if self.table else None,
+            "ambiguous": self.policy,
+            "phrases": len(self._entries),
+            "inflect": distribution_version("inflect"),
+            "fingerprint": self.fingerprint,
+        }
 
     def canonical(self, name: str) -> str | None:
         """The category an object label names (a name, synonym or plural), or None."""

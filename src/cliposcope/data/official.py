@@ -131,13 +131,15 @@ def read_hub(
     try:
         import datasets
     except ImportError:
-        raise CliposcopeError("reading the hub dataset needs `datasets`",
-                              hint="pip install 'cliposcope[hub]'") from None  # fmt: skip
+        raise CliposcopeError(
+            "reading the hub dataset needs `datasets`", hint="pip install 'cliposcope[hub]'"
+        ) from None
     local = Path(name_or_folder)
     try:
         if local.is_dir():
-            table = datasets.load_dataset("imagefolder", data_dir=str(local), split=split,
-                                          cache_dir=cache_dir)  # fmt: skip
+            table = datasets.load_dataset(
+                "imagefolder", data_dir=str(local), split=split, cache_dir=cache_dir
+            )
         else:
             table = datasets.load_dataset(name_or_folder, split=split, cache_dir=cache_dir)
     except Exception as error:

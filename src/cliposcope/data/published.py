@@ -23,10 +23,29 @@ from importlib import resources
 from cliposcope.errors import CliposcopeError
 
 PROBES = ("tor", "tor-captions", "ior", "i2tor", "matching")
-DATASETS = ("comco-names", "comco-images", "coco-captions", "coco-images",
-            "coco-rewritten-captions")  # fmt: skip
-COLUMNS = ("table", "experiment", "dataset", "model_in_paper", "metric", "value", "source",
-           "unit", "probe", "data", "n", "figure", "spec", "spec_note")  # fmt: skip
+DATASETS = (
+    "comco-names",
+    "comco-images",
+    "coco-captions",
+    "coco-images",
+    "coco-rewritten-captions",
+)
+COLUMNS = (
+    "table",
+    "experiment",
+    "dataset",
+    "model_in_paper",
+    "metric",
+    "value",
+    "source",
+    "unit",
+    "probe",
+    "data",
+    "n",
+    "figure",
+    "spec",
+    "spec_note",
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +74,10 @@ def parse_row(row: dict, line: int) -> PublishedFigure:
     """One checked row; anything missing or out of range names its line."""
 
     def bad(problem: str) -> CliposcopeError:
-        return CliposcopeError(f"published-figures.csv line {line}: {problem}",
-                               hint="rebuild it with tools/build_published_figures.py")  # fmt: skip
+        return CliposcopeError(
+            f"published-figures.csv line {line}: {problem}",
+            hint="rebuild it with tools/build_published_figures.py",
+        )
 
     if set(COLUMNS) - set(row):
         raise bad(f"missing columns {sorted(set(COLUMNS) - set(row))}")
@@ -75,10 +96,22 @@ def parse_row(row: dict, line: int) -> PublishedFigure:
     if not row["table"].startswith("Table ") or not row["figure"]:
         raise bad("no table or figure")
     n = int(row["n"]) if row["n"] else None
-    return PublishedFigure(row["table"], row["experiment"], row["dataset"], row["model_in_paper"],
-                           row["metric"], value, row["source"], row["unit"], row["probe"],
-                           row["data"], n, row["figure"], row["spec"] or None,
-                           row["spec_note"])  # fmt: skip
+    return PublishedFigure(
+        row["table"],
+        row["experiment"],
+        row["dataset"],
+        row["model_in_paper"],
+        row["metric"],
+        value,
+        row["source"],
+        row["unit"],
+        row["probe"],
+        row["data"],
+        n,
+        row["figure"],
+        row["spec"] or None,
+        row["spec_note"],
+    )
 
 
 @lru_cache(maxsize=1)

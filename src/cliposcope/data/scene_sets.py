@@ -124,10 +124,12 @@ def scene_set_from(
     recorded = _recorded_settings(folder)
     if recorded is not None:
         if recorded != wanted:
-            changed = sorted(k for k in wanted.keys() | recorded.keys()
-                             if wanted.get(k) != recorded.get(k))  # fmt: skip
-            detail = ", ".join(f"{k}: {recorded.get(k)} there, {wanted.get(k)} asked"
-                               for k in changed[:3])  # fmt: skip
+            changed = sorted(
+                k for k in wanted.keys() | recorded.keys() if wanted.get(k) != recorded.get(k)
+            )
+            detail = ", ".join(
+                f"{k}: {recorded.get(k)} there, {wanted.get(k)} asked" for k in changed[:3]
+            )
             raise CliposcopeError(
                 f"{folder} holds scenes generated with other settings ({detail})",
                 hint="use another --out, remove that folder, or give it as --scenes to reuse it",

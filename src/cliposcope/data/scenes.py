@@ -84,8 +84,10 @@ class Scene:
 
     @classmethod
     def from_json(cls, record: dict[str, Any], root: Path) -> Scene:
-        objects = [SceneObject(**{**o, "bbox": tuple(o["bbox"]) if o.get("bbox") else None})
-                   for o in record["objects"]]  # fmt: skip
+        objects = [
+            SceneObject(**{**o, "bbox": tuple(o["bbox"]) if o.get("bbox") else None})
+            for o in record["objects"]
+        ]
         return cls(**{**record, "objects": objects}, root=root)
 
 

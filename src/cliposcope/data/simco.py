@@ -101,8 +101,9 @@ def _polygon_shape(faces: list[tuple[list[tuple[float, float]], float]]):
         mask = np.zeros((side, side), bool)
         for points, level in faces:
             face = Image.new("L", (side, side), 0)
-            ImageDraw.Draw(face).polygon([((px + 1) / 2 * side, (py + 1) / 2 * side)
-                                          for px, py in points], fill=255)  # fmt: skip
+            ImageDraw.Draw(face).polygon(
+                [((px + 1) / 2 * side, (py + 1) / 2 * side) for px, py in points], fill=255
+            )
             inside = np.asarray(face) > 0
             brightness[inside] = level
             mask |= inside
@@ -111,30 +112,40 @@ def _polygon_shape(faces: list[tuple[list[tuple[float, float]], float]]):
     return draw
 
 
-_STAR = [(0.85 * np.sin(a) * (1 if i % 2 == 0 else 0.45),
-          -0.85 * np.cos(a) * (1 if i % 2 == 0 else 0.45) + 0.05)
-         for i, a in enumerate(np.linspace(0, 2 * np.pi, 10, endpoint=False))]  # fmt: skip
+_STAR = [
+    (
+        0.85 * np.sin(a) * (1 if i % 2 == 0 else 0.45),
+        -0.85 * np.cos(a) * (1 if i % 2 == 0 else 0.45) + 0.05,
+    )
+    for i, a in enumerate(np.linspace(0, 2 * np.pi, 10, endpoint=False))
+]
 
 _DRAWERS = {
     "sphere": _sphere,
     "torus": _torus,
     "cylinder": _cylinder,
     "cone": _cone,
-    "cube": _polygon_shape([
-        ([(-0.05, -0.85), (0.8, -0.45), (0.05, -0.05), (-0.8, -0.45)], 1.15),
-        ([(-0.8, -0.45), (0.05, -0.05), (0.05, 0.85), (-0.8, 0.45)], 0.85),
-        ([(0.05, -0.05), (0.8, -0.45), (0.8, 0.45), (0.05, 0.85)], 0.6),
-    ]),
-    "pyramid": _polygon_shape([
-        ([(0.0, -0.85), (-0.85, 0.6), (0.1, 0.8)], 1.0),
-        ([(0.0, -0.85), (0.1, 0.8), (0.85, 0.5)], 0.62),
-    ]),
-    "prism": _polygon_shape([
-        ([(-0.85, 0.7), (-0.4, -0.5), (0.05, 0.7)], 1.05),
-        ([(-0.4, -0.5), (0.5, -0.7), (0.9, 0.45), (0.05, 0.7)], 0.7),
-    ]),
+    "cube": _polygon_shape(
+        [
+            ([(-0.05, -0.85), (0.8, -0.45), (0.05, -0.05), (-0.8, -0.45)], 1.15),
+            ([(-0.8, -0.45), (0.05, -0.05), (0.05, 0.85), (-0.8, 0.45)], 0.85),
+            ([(0.05, -0.05), (0.8, -0.45), (0.8, 0.45), (0.05, 0.85)], 0.6),
+        ]
+    ),
+    "pyramid": _polygon_shape(
+        [
+            ([(0.0, -0.85), (-0.85, 0.6), (0.1, 0.8)], 1.0),
+            ([(0.0, -0.85), (0.1, 0.8), (0.85, 0.5)], 0.62),
+        ]
+    ),
+    "prism": _polygon_shape(
+        [
+            ([(-0.85, 0.7), (-0.4, -0.5), (0.05, 0.7)], 1.05),
+            ([(-0.4, -0.5), (0.5, -0.7), (0.9, 0.45), (0.05, 0.7)], 0.7),
+        ]
+    ),
     "star": _polygon_shape([(_STAR, 1.0)]),
-}  # fmt: skip
+}
 
 
 @lru_cache(maxsize=512)

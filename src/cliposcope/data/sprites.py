@@ -31,8 +31,13 @@ def sprite_pack() -> dict[str, tuple[Sprite, ...]]:
     entries = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     pack: dict[str, list[Sprite]] = {}
     for entry in entries:
-        sprite = Sprite(entry["name"], entry["file"], entry["source"], entry["licence"],
-                        entry["opaque_fraction"])  # fmt: skip
+        sprite = Sprite(
+            entry["name"],
+            entry["file"],
+            entry["source"],
+            entry["licence"],
+            entry["opaque_fraction"],
+        )
         pack.setdefault(sprite.name, []).append(sprite)
     return {name: tuple(items) for name, items in pack.items()}
 

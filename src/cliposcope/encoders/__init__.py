@@ -51,8 +51,12 @@ def load_encoder(
     ``device``: auto (CUDA when present, else MPS, else CPU), cpu, cuda, cuda:N or mps;
     ``precision``: fp32, or fp16/bf16 autocast. Both are recorded in ``encoder.info``.
     """
-    options = LoadOptions(device=device, precision=precision, text_batch_size=text_batch_size,
-                          image_batch_size=image_batch_size).resolved()  # fmt: skip
+    options = LoadOptions(
+        device=device,
+        precision=precision,
+        text_batch_size=text_batch_size,
+        image_batch_size=image_batch_size,
+    ).resolved()
     if checkpoint is not None:
         spec = spec_with_checkpoint(spec, checkpoint)
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)

@@ -40,8 +40,9 @@ def resolve_device(requested: str) -> str:
 
     requested = requested.strip().lower()
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", requested):
-        raise CliposcopeError(f"device {requested!r} is not one I know",
-                              hint=f"expected {DEVICE_FORMS}")  # fmt: skip
+        raise CliposcopeError(
+            f"device {requested!r} is not one I know", hint=f"expected {DEVICE_FORMS}"
+        )
     if requested == "auto":
         if torch.cuda.is_available():
             return "cuda:0"
@@ -49,8 +50,10 @@ def resolve_device(requested: str) -> str:
         return "mps" if mps is not None and mps.is_available() else "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise CliposcopeError(f"device {requested} asked for, but torch sees no CUDA GPU",
-                                  hint="use --device cpu (or auto)")  # fmt: skip
+            raise CliposcopeError(
+                f"device {requested} asked for, but torch sees no CUDA GPU",
+                hint="use --device cpu (or auto)",
+            )
         index = int(requested.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
             raise CliposcopeError(
@@ -65,8 +68,10 @@ def resolve_device(requested: str) -> str:
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise CliposcopeError(f"precision {precision!r} is not one I know",
-                              hint=f"expected one of {', '.join(PRECISIONS)}")  # fmt: skip
+        raise CliposcopeError(
+            f"precision {precision!r} is not one I know",
+            hint=f"expected one of {', '.join(PRECISIONS)}",
+        )
     return precision
 
 
@@ -93,13 +98,14 @@ class LoadOptions:
     def __post_init__(self):
         check_precision(self.precision)
         if self.image_workers is not None and self.image_workers < 0:
-            raise CliposcopeError(f"image_workers {self.image_workers} is negative",
-                                  hint="0 decodes in the main process")  # fmt: skip
+            raise CliposcopeError(
+                f"image_workers {self.image_workers} is negative",
+                hint="0 decodes in the main process",
+            )
         for name in ("text_batch_size", "image_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise CliposcopeError(f"{name} {value!r} is not a positive integer",
-                                      hint="e.g. 64")  # fmt: skip
+                raise CliposcopeError(f"{name} {value!r} is not a positive integer", hint="e.g. 64")
 
     def resolved(self) -> LoadOptions:
         """The same options with 'auto' turned into the device actually used, refused where
@@ -221,9 +227,13 @@ def image_batches(items: list, transform, *, batch_size: int, device: str, worke
         files = all(isinstance(item, (str, Path)) for item in items)
         many = len(items) >= 2 * batch_size
         workers = min(4, max(1, (os.cpu_count() or 1) - 1)) if files and many else 0
-    loader = DataLoader(_ImageItems(items, transform), batch_size=batch_size,
-                        num_workers=workers, collate_fn=_stack_or_error,
-                        pin_memory=device.startswith("cuda"))  # fmt: skip
+    loader = DataLoader(
+        _ImageItems(items, transform),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_stack_or_error,
+        pin_memory=device.startswith("cuda"),
+    )
     for batch in loader:
         if isinstance(batch, tuple):
             raise CliposcopeError(batch[1], hint=batch[2])
@@ -350,11 +360,13 @@ def load_torch_file(path: Path, *, required: set[str], what: str, hint: str) -> 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CliposcopeError(f"cannot read {what} {path}: {describe_exception(error)}",
-                              hint=hint) from None  # fmt: skip
+        raise CliposcopeError(
+            f"cannot read {what} {path}: {describe_exception(error)}", hint=hint
+        ) from None
     if not isinstance(state, dict) or not required <= set(state):
-        raise CliposcopeError(f"{path} is not a {what} (expected keys {sorted(required)})",
-                              hint=hint)  # fmt: skip
+        raise CliposcopeError(
+            f"{path} is not a {what} (expected keys {sorted(required)})", hint=hint
+        )
     return state
 
 

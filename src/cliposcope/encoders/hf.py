@@ -177,8 +177,13 @@ class HFEncoder(Encoder):
 
     def _pixel_batches(self, images: list[ImageInput]):
         preprocess = ImagePreprocess(self.image_processor)
-        return image_batches(images, preprocess, batch_size=self.image_batch_size,
-                             device=self.device, workers=self.image_workers)  # fmt: skip
+        return image_batches(
+            images,
+            preprocess,
+            batch_size=self.image_batch_size,
+            device=self.device,
+            workers=self.image_workers,
+        )
 
     def encode_text_reference(self, texts: list[str]) -> np.ndarray:
         """The model's forward pass on full-context padding, in input order."""
@@ -211,8 +216,14 @@ class HFEncoder(Encoder):
             return torch.from_numpy(self._text_features(tokens, None))
 
         with autocast(self.device, self.precision):
-            gap = self_check_gap(stack, reference, self._padded_features, vocabulary=vocabulary,
-                                 end=end, device=self.device)  # fmt: skip
+            gap = self_check_gap(
+                stack,
+                reference,
+                self._padded_features,
+                vocabulary=vocabulary,
+                end=end,
+                device=self.device,
+            )
         if gap > EXACT_PATH_TOLERANCE[self.precision]:
             logging.getLogger(__name__).warning(
                 "shared-prefix text path off for %s: differs by %.2e", spec.canonical, gap
@@ -257,9 +268,12 @@ class HFEncoder(Encoder):
                 if self._prefix_stack is not None:
                     with autocast(self.device, self.precision):
                         shared = encode_shared(
-                            self._prefix_stack, self._pooled_rows(ids), device=self.device,
-                            batch_size=self.text_batch_size, alone=self._padded_features,
-                        )  # fmt: skip
+                            self._prefix_stack,
+                            self._pooled_rows(ids),
+                            device=self.device,
+                            batch_size=self.text_batch_size,
+                            alone=self._padded_features,
+                        )
                     features[start : start + len(ids)] = shared.float().cpu().numpy()
                     bar.update(len(ids))
                     continue

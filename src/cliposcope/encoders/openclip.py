@@ -398,8 +398,14 @@ class OpenClipEncoder(Encoder):
             return self.model.encode_text(tokens)
 
         with autocast(self.device, self.precision):
-            return self_check_gap(stack, reference, lambda rows: self._trimmed(tower, rows),
-                                  vocabulary=vocabulary, end=end, device=self.device)  # fmt: skip
+            return self_check_gap(
+                stack,
+                reference,
+                lambda rows: self._trimmed(tower, rows),
+                vocabulary=vocabulary,
+                end=end,
+                device=self.device,
+            )
 
     def _trimmed(self, tower, rows: list[tuple[int, ...]]) -> torch.Tensor:
         return encode_trimmed(tower, padded(rows).to(self.device))
@@ -430,10 +436,12 @@ class OpenClipEncoder(Encoder):
                 positions = pooled_positions(self._fast_tower, tokens)
                 if self._prefix_stack is not None:
                     shared = encode_shared(
-                        self._prefix_stack, rows_until_pooled(tokens, positions),
-                        device=self.device, batch_size=self.text_batch_size,
+                        self._prefix_stack,
+                        rows_until_pooled(tokens, positions),
+                        device=self.device,
+                        batch_size=self.text_batch_size,
                         alone=lambda rows: self._trimmed(self._fast_tower, rows),
-                    )  # fmt: skip
+                    )
                     features[start : start + len(tokens)] = self._numpy(shared)
                     bar.update(len(tokens))
                     continue
@@ -445,8 +453,13 @@ class OpenClipEncoder(Encoder):
         return features
 
     def _pixel_batches(self, images: list[ImageInput]):
-        return image_batches(images, self.preprocess, batch_size=self.image_batch_size,
-                             device=self.device, workers=self.image_workers)  # fmt: skip
+        return image_batches(
+            images,
+            self.preprocess,
+            batch_size=self.image_batch_size,
+            device=self.device,
+            workers=self.image_workers,
+        )
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []

@@ -124,8 +124,9 @@ def hf_clip_stack(model) -> TextStack | None:
         embeddings = text.embeddings
         return embeddings.token_embedding(tokens) + embeddings.position_embedding(positions)
 
-    return TextStack(embed, [layer(x) for x in layers], text.final_layer_norm,
-                     model.text_projection)  # fmt: skip
+    return TextStack(
+        embed, [layer(x) for x in layers], text.final_layer_norm, model.text_projection
+    )
 
 
 def _attend(layer: Layer, q, k, v, prefix_length: int) -> torch.Tensor:
@@ -137,8 +138,9 @@ def _attend(layer: Layer, q, k, v, prefix_length: int) -> torch.Tensor:
         return t.reshape(batch, t.shape[1], heads, width // heads).transpose(1, 2)
 
     own = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
-    mask = torch.cat([torch.ones(length, prefix_length, dtype=torch.bool, device=q.device), own],
-                     dim=1)  # fmt: skip
+    mask = torch.cat(
+        [torch.ones(length, prefix_length, dtype=torch.bool, device=q.device), own], dim=1
+    )
     out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
     return out.transpose(1, 2).reshape(batch, length, width)
 
@@ -261,14 +263,16 @@ def probe_rows(vocabulary: int, end: int) -> list[tuple[int, ...]]:
     duplicate, and one that shares nothing; each ends with the pooled token ``end``."""
     generator = torch.Generator().manual_seed(1)
     shared = torch.randint(1, vocabulary - 1, (5,), generator=generator).tolist()
-    tails = [torch.randint(1, vocabulary - 1, (k,), generator=generator).tolist()
-             for k in (1, 2, 4, 3)]  # fmt: skip
+    tails = [
+        torch.randint(1, vocabulary - 1, (k,), generator=generator).tolist() for k in (1, 2, 4, 3)
+    ]
     rows = [(*(t for t in [*shared, *tail] if t != end), end) for tail in tails]
     return [*rows, rows[0], (shared[0], end)]
 
 
-def self_check_gap(stack: TextStack, reference, alone, *, vocabulary: int, end: int,
-                   device: str) -> float:  # fmt: skip
+def self_check_gap(
+    stack: TextStack, reference, alone, *, vocabulary: int, end: int, device: str
+) -> float:
     """Largest difference between ``reference(rows)`` (the library's forward) and this
     path on the probe rows, after normalisation."""
     rows = probe_rows(vocabulary, end)

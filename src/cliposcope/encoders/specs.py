@@ -125,8 +125,9 @@ def parse_spec(spec: str, kinds: tuple[str, ...] | None = None, what: str = "mod
         )
     target, _, query = rest.partition("?")
     if not target:
-        raise CliposcopeError(f"{what} spec {spec!r} names no {what}",
-                              hint=f"expected {_syntax(kinds)}")  # fmt: skip
+        raise CliposcopeError(
+            f"{what} spec {spec!r} names no {what}", hint=f"expected {_syntax(kinds)}"
+        )
     options: dict[str, str] = {}
     if query:
         for item in query.split("&"):

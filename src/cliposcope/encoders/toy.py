@@ -26,8 +26,9 @@ def packaged_weights(name: str) -> Path:
     folder = resources.files("cliposcope") / "assets" / "toy"
     path = Path(str(folder / PACKAGED[name]))
     if not path.is_file():
-        raise CliposcopeError(f"the packaged toy model {name!r} is missing at {path}",
-                              hint="reinstall cliposcope")  # fmt: skip
+        raise CliposcopeError(
+            f"the packaged toy model {name!r} is missing at {path}", hint="reinstall cliposcope"
+        )
     return path
 
 

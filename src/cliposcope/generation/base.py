@@ -97,8 +97,11 @@ class Detection:
     box: tuple[float, float, float, float] | None = None
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "score": self.score,
-                "box": list(self.box) if self.box is not None else None}  # fmt: skip
+        return {
+            "label": self.label,
+            "score": self.score,
+            "box": list(self.box) if self.box is not None else None,
+        }
 
 
 def fingerprint_of(record: dict) -> str:
@@ -138,9 +141,10 @@ class StoredImage:
             with Image.open(self.path) as image:
                 return image.convert("RGB")
         except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "damaged"
-            raise CliposcopeError(f"image store file {self.path} cannot be read ({error})",
-                                  hint="delete it and its .json; it is drawn again on the "
-                                  "next run") from None  # fmt: skip
+            raise CliposcopeError(
+                f"image store file {self.path} cannot be read ({error})",
+                hint="delete it and its .json; it is drawn again on the next run",
+            ) from None
 
 
 class Detector(ABC):

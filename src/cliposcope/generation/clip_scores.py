@@ -33,22 +33,34 @@ def check_scorer_spec(spec: ModelSpec) -> None:
 class ClipScorer(Detector):
     calibrated = True
     default_threshold = 0.05  # the false-positive rate the per-label thresholds are set to
-    evidence = ("image-text similarity with calibrated thresholds (weaker evidence: no "
-                "localisation, and the scorer shares the encoder biases under study)")  # fmt: skip
+    evidence = (
+        "image-text similarity with calibrated thresholds (weaker evidence: no "
+        "localisation, and the scorer shares the encoder biases under study)"
+    )
 
     def __init__(self, spec: ModelSpec, options: DetectorOptions):
         self.encoder = load_encoder(model_spec_of(spec), device=options.device)
         if not self.encoder.info.has_image_tower:
-            raise CliposcopeError(f"clip: scoring needs a model with an image tower; "
-                                  f"{model_spec_of(spec)} is text-only",
-                                  hint="e.g. clip:openclip:ViT-B-32/openai")  # fmt: skip
+            raise CliposcopeError(
+                f"clip: scoring needs a model with an image tower; "
+                f"{model_spec_of(spec)} is text-only",
+                hint="e.g. clip:openclip:ViT-B-32/openai",
+            )
         self.batch_size = options.batch_size
         self._embedded_labels: tuple = (None, None)
         query = detection_query("LABEL")
-        self.identity = {"kind": "clip", "query": query,
-                         "encoder_fingerprint": self.encoder.info.fingerprint}  # fmt: skip
-        self.info = {"spec": spec.canonical, "family": "clip", "query": query,
-                     "encoder": self.encoder.info.to_dict(), "evidence": self.evidence}  # fmt: skip
+        self.identity = {
+            "kind": "clip",
+            "query": query,
+            "encoder_fingerprint": self.encoder.info.fingerprint,
+        }
+        self.info = {
+            "spec": spec.canonical,
+            "family": "clip",
+            "query": query,
+            "encoder": self.encoder.info.to_dict(),
+            "evidence": self.evidence,
+        }
 
     def _queries(self, labels: tuple[str, ...]):
         """The label queries' embeddings, computed once per label list."""
@@ -61,8 +73,10 @@ class ClipScorer(Detector):
         embedded = self.encoder.encode_images([item.load() for item in images])
         texts = self._queries(tuple(labels))
         similarity = embedded @ texts.T
-        return [[Detection(label, float(score)) for label, score in zip(labels, row, strict=True)]
-                for row in similarity]  # fmt: skip
+        return [
+            [Detection(label, float(score)) for label, score in zip(labels, row, strict=True)]
+            for row in similarity
+        ]
 
 
 register_detector(

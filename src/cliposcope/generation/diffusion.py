@@ -67,8 +67,11 @@ class DiffusersGenerator(Generator):
 
         self.device = resolve_device(options.device)
         if self.device == "cpu" and options.precision != "fp32":
-            raise CliposcopeError(f"--precision {options.precision} on the CPU is not supported "
-                                  "by diffusion pipelines", hint="use fp32 on the CPU")  # fmt: skip
+            raise CliposcopeError(
+                f"--precision {options.precision} on the CPU is not supported "
+                "by diffusion pipelines",
+                hint="use fp32 on the CPU",
+            )
         check_pipeline_spec(spec)
         dtype = getattr(torch, DTYPES[options.precision])
         try:
@@ -88,8 +91,10 @@ class DiffusersGenerator(Generator):
             parameters["image"].default is inspect.Parameter.empty
         )
         if "prompt" not in parameters or needs_image:
-            raise CliposcopeError(f"{type(pipeline).__name__} is not a text-to-image pipeline",
-                                  hint="use a pipeline that draws from a prompt alone")  # fmt: skip
+            raise CliposcopeError(
+                f"{type(pipeline).__name__} is not a text-to-image pipeline",
+                hint="use a pipeline that draws from a prompt alone",
+            )
         pipeline.set_progress_bar_config(disable=True)
         self.pipeline = pipeline.to(self.device)
         self.options = options
@@ -114,11 +119,15 @@ class DiffusersGenerator(Generator):
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
         }
-        self.info = {"family": "diffusers", "spec": spec.canonical, "name": spec.target,
-                     "weights_hash": weights, "pipeline": type(pipeline).__name__,
-                     "safety_checker": getattr(pipeline, "safety_checker", None) is not None,
-                     "settings": settings | {"device": self.device,
-                                             "batch_size": options.batch_size}}  # fmt: skip
+        self.info = {
+            "family": "diffusers",
+            "spec": spec.canonical,
+            "name": spec.target,
+            "weights_hash": weights,
+            "pipeline": type(pipeline).__name__,
+            "safety_checker": getattr(pipeline, "safety_checker", None) is not None,
+            "settings": settings | {"device": self.device, "batch_size": options.batch_size},
+        }
 
     def generate(self, requests: Sequence[Request]) -> list[Drawn]:
         import torch
@@ -136,8 +145,10 @@ class DiffusersGenerator(Generator):
                 output_type="pil",
             )
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(requests)
-        return [Drawn(image, flagged=bool(flag))
-                for image, flag in zip(output.images, flags, strict=True)]  # fmt: skip
+        return [
+            Drawn(image, flagged=bool(flag))
+            for image, flag in zip(output.images, flags, strict=True)
+        ]
 
 
 register_generator(

@@ -48,15 +48,22 @@ class OpenVocabularyDetector(Detector):
                 "google/owlv2-base-patch16-ensemble",
             ) from None
         if model.config.model_type not in MODEL_TYPES:
-            raise CliposcopeError(f"{spec.target} is a {model.config.model_type} model",
-                                  hint="hf: detectors are OWL-ViT or OWLv2 models")  # fmt: skip
+            raise CliposcopeError(
+                f"{spec.target} is a {model.config.model_type} model",
+                hint="hf: detectors are OWL-ViT or OWLv2 models",
+            )
         self.model = model.eval().to(self.device)
         self.batch_size = options.batch_size
         weights_hash = state_dict_hash(model)
-        self.identity = {"kind": "hf", "spec": spec.canonical, "weights_hash": weights_hash,
-                         "query": detection_query("LABEL"), "floor": SCORE_FLOOR,
-                         "transformers": transformers.__version__,
-                         "device": self.device.partition(":")[0]}  # fmt: skip
+        self.identity = {
+            "kind": "hf",
+            "spec": spec.canonical,
+            "weights_hash": weights_hash,
+            "query": detection_query("LABEL"),
+            "floor": SCORE_FLOOR,
+            "transformers": transformers.__version__,
+            "device": self.device.partition(":")[0],
+        }
         self.info = {
             "spec": spec.canonical,
             "family": "hf",
@@ -71,8 +78,9 @@ class OpenVocabularyDetector(Detector):
 
         pictures = [item.load() for item in images]
         queries = [[detection_query(label) for label in labels]] * len(pictures)
-        inputs = self.processor(text=queries, images=pictures, return_tensors="pt",
-                                padding=True).to(self.device)  # fmt: skip
+        inputs = self.processor(
+            text=queries, images=pictures, return_tensors="pt", padding=True
+        ).to(self.device)
         with torch.inference_mode():
             outputs = self.model(**inputs)
         sizes = torch.tensor([(p.height, p.width) for p in pictures])
@@ -81,11 +89,17 @@ class OpenVocabularyDetector(Detector):
         )
         found = []
         for result in processed:
-            found.append([
-                Detection(labels[int(index)], float(score), tuple(box))
-                for box, index, score in zip(result["boxes"].tolist(), result["labels"].tolist(),
-                                             result["scores"].tolist(), strict=True)
-            ])  # fmt: skip
+            found.append(
+                [
+                    Detection(labels[int(index)], float(score), tuple(box))
+                    for box, index, score in zip(
+                        result["boxes"].tolist(),
+                        result["labels"].tolist(),
+                        result["scores"].tolist(),
+                        strict=True,
+                    )
+                ]
+            )
         return found
 
 

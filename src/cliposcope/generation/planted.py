@@ -30,8 +30,10 @@ def planted_probabilities(target: str, spec: str) -> tuple[float, ...]:
     except ValueError:
         values = ()
     if not values or not all(0.0 <= p <= 1.0 for p in values):
-        raise CliposcopeError(f"generator spec {spec!r} needs presence probabilities in 0..1",
-                              hint="one per prompt position, e.g. planted:0.9,0.6,0.3")  # fmt: skip
+        raise CliposcopeError(
+            f"generator spec {spec!r} needs presence probabilities in 0..1",
+            hint="one per prompt position, e.g. planted:0.9,0.6,0.3",
+        )
     return values
 
 
@@ -46,12 +48,25 @@ class PlantedGenerator(Generator):
         self.probabilities = planted_probabilities(spec.target, spec.canonical)
         self.size = spec.int_option("size", 128)
         self.batch_size = options.batch_size
-        self.identity = {"kind": "planted", "probabilities": list(self.probabilities),
-                         "size": self.size, "object_area": OBJECT_AREA, "version": 1}  # fmt: skip
-        self.info = {"family": "planted", "spec": spec.canonical, "name": spec.target,
-                     "weights_hash": None, "stand_in": True,
-                     "settings": {"probabilities": list(self.probabilities), "size": self.size,
-                                  "object_area": OBJECT_AREA}}  # fmt: skip
+        self.identity = {
+            "kind": "planted",
+            "probabilities": list(self.probabilities),
+            "size": self.size,
+            "object_area": OBJECT_AREA,
+            "version": 1,
+        }
+        self.info = {
+            "family": "planted",
+            "spec": spec.canonical,
+            "name": spec.target,
+            "weights_hash": None,
+            "stand_in": True,
+            "settings": {
+                "probabilities": list(self.probabilities),
+                "size": self.size,
+                "object_area": OBJECT_AREA,
+            },
+        }
 
     def check_objects(self, objects: Sequence[str]) -> None:
         for name in objects:
@@ -64,25 +79,27 @@ class PlantedGenerator(Generator):
         words = "\n".join(request.objects).encode("utf-8")
         stream = int.from_bytes(hashlib.sha256(words).digest()[:8], "little")
         rng = np.random.default_rng([request.seed, stream])
-        drawn = tuple(name for k, name in enumerate(request.objects)
-                      if rng.random() < self.probability(k))  # fmt: skip
+        drawn = tuple(
+            name for k, name in enumerate(request.objects) if rng.random() < self.probability(k)
+        )
         scene_seed = int(rng.integers(1 << 31))
         if not drawn:
             canvas = render.background("plain", self.size, rng)
             return Drawn(render.to_image(canvas), truth=[])
         for placement in ("random", "overlap"):  # elongated drawings may not fit apart
-            layout = LayoutSpec(n=len(drawn), sizes="equal", equal_area=OBJECT_AREA,
-                                placement=placement)  # fmt: skip
-            settings = SceneSettings(kind="comco", count=1, size=self.size, seed=scene_seed,
-                                     layout=layout, objects=drawn)  # fmt: skip
+            layout = LayoutSpec(
+                n=len(drawn), sizes="equal", equal_area=OBJECT_AREA, placement=placement
+            )
+            settings = SceneSettings(
+                kind="comco", count=1, size=self.size, seed=scene_seed, layout=layout, objects=drawn
+            )
             try:
                 image, _, scene = compose_scene(settings, 0)
                 break
             except CliposcopeError:
                 if placement == "overlap":
                     raise
-        truth = [{"label": o.name, "box": list(o.bbox) if o.bbox else None}
-                 for o in scene.objects]  # fmt: skip
+        truth = [{"label": o.name, "box": list(o.bbox) if o.bbox else None} for o in scene.objects]
         return Drawn(image, truth=truth)
 
     def generate(self, requests: Sequence[Request]) -> list[Drawn]:

@@ -111,5 +111,7 @@ def need_library(module: str, extra: str, purpose: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise CliposcopeError(f"{purpose} needs the {module} package, which is not installed",
-                              hint=f"pip install 'cliposcope[{extra}]'")  # fmt: skip
+        raise CliposcopeError(
+            f"{purpose} needs the {module} package, which is not installed",
+            hint=f"pip install 'cliposcope[{extra}]'",
+        )

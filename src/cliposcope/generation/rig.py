@@ -43,7 +43,16 @@ def libraries_of(generator: str, detector: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(("torch", *generator_kind.libraries, *detector_kind.libraries)))
 
 
-def open_rig(generator: str, detector: str, store: str | Path,
-             generation: GenerationOptions, detection: DetectorOptions) -> Rig:  # fmt: skip
-    return Rig(load_generator(generator, generation), load_detector(detector, detection),
-               ImageStore(store), libraries_of(generator, detector))  # fmt: skip
+def open_rig(
+    generator: str,
+    detector: str,
+    store: str | Path,
+    generation: GenerationOptions,
+    detection: DetectorOptions,
+) -> Rig:
+    return Rig(
+        load_generator(generator, generation),
+        load_detector(detector, detection),
+        ImageStore(store),
+        libraries_of(generator, detector),
+    )

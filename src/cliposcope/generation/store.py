@@ -59,11 +59,16 @@ class ImageStore:
     def save_image(self, key: str, request: Request, drawn: Drawn, generator: dict) -> StoredImage:
         buffer = io.BytesIO()
         drawn.image.convert("RGB").save(buffer, format="PNG", compress_level=6)
-        record = {"format": STORE_FORMAT, "prompt": request.prompt,
-                  "objects": list(request.objects), "seed": request.seed,
-                  "generator": generator, "truth": drawn.truth,
-                  "safety_checker_flagged": drawn.flagged,
-                  "size": list(drawn.image.size)}  # fmt: skip
+        record = {
+            "format": STORE_FORMAT,
+            "prompt": request.prompt,
+            "objects": list(request.objects),
+            "seed": request.seed,
+            "generator": generator,
+            "truth": drawn.truth,
+            "safety_checker_flagged": drawn.flagged,
+            "size": list(drawn.image.size),
+        }
         atomic_write_bytes(self._image_path(key, ".png"), buffer.getvalue())
         atomic_write_json(self._image_path(key, ".json"), record)
         return StoredImage(key, self._image_path(key, ".png"), record)
@@ -84,14 +89,20 @@ class ImageStore:
         return [_detection(item, path) for item in payload["detections"]]
 
     def save_detections(self, key: str, detections: Sequence[Detection], detector: dict) -> None:
-        atomic_write_json(self._detection_path(key),
-                          {"format": STORE_FORMAT, "detector": detector,
-                           "detections": [d.to_dict() for d in detections]})  # fmt: skip
+        atomic_write_json(
+            self._detection_path(key),
+            {
+                "format": STORE_FORMAT,
+                "detector": detector,
+                "detections": [d.to_dict() for d in detections],
+            },
+        )
 
 
 def _bad(path: Path, problem: str) -> CliposcopeError:
-    return CliposcopeError(f"image store file {path} {problem}",
-                           hint="delete it; it is made again on the next run")  # fmt: skip
+    return CliposcopeError(
+        f"image store file {path} {problem}", hint="delete it; it is made again on the next run"
+    )
 
 
 def _number(value) -> bool:
@@ -110,8 +121,9 @@ def _box(value, path: Path) -> tuple[float, float, float, float] | None:
 
 
 def _detection(item, path: Path) -> Detection:
-    if not (isinstance(item, dict) and isinstance(item.get("label"), str)
-            and _number(item.get("score"))):  # fmt: skip
+    if not (
+        isinstance(item, dict) and isinstance(item.get("label"), str) and _number(item.get("score"))
+    ):
         raise _bad(path, f"has a detection {item!r} without a label and a score")
     return Detection(item["label"], float(item["score"]), _box(item.get("box"), path))
 

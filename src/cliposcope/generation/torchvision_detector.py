@@ -42,12 +42,15 @@ def coco_labels(name: str) -> tuple[str, ...]:
 
 def check_detector_spec(spec: ModelSpec) -> None:
     if spec.target not in DETECTORS:
-        raise CliposcopeError(f"unknown torchvision detector {spec.target!r}",
-                              hint=f"one of {', '.join(DETECTORS)}")  # fmt: skip
+        raise CliposcopeError(
+            f"unknown torchvision detector {spec.target!r}", hint=f"one of {', '.join(DETECTORS)}"
+        )
     weights = spec.option("weights", "default")
     if weights not in ("default", "none") and not Path(weights).expanduser().is_file():
-        raise CliposcopeError(f"detector weights file not found: {weights}",
-                              hint="weights=default, none or a .pth file")  # fmt: skip
+        raise CliposcopeError(
+            f"detector weights file not found: {weights}",
+            hint="weights=default, none or a .pth file",
+        )
 
 
 def keep_everything_above_the_floor(name: str) -> dict:
@@ -77,8 +80,13 @@ class TorchvisionDetector(Detector):
             if weights == "default":
                 model = get_model(spec.target, weights="DEFAULT", **keep)
             else:
-                model = get_model(spec.target, weights=None, weights_backbone=None,
-                                  num_classes=len(self.index_labels), **keep)  # fmt: skip
+                model = get_model(
+                    spec.target,
+                    weights=None,
+                    weights_backbone=None,
+                    num_classes=len(self.index_labels),
+                    **keep,
+                )
                 if weights != "none":
                     path = Path(weights).expanduser()
                     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -89,18 +97,29 @@ class TorchvisionDetector(Detector):
                 hint="weights=default needs the torch hub once; weights=FILE.pth for local ones",
             ) from None
         self.model = model.eval().to(self.device)
-        self.labels = tuple(label for label in self.index_labels
-                            if label not in ("__background__", "N/A"))  # fmt: skip
+        self.labels = tuple(
+            label for label in self.index_labels if label not in ("__background__", "N/A")
+        )
         self.batch_size = options.batch_size
         weights_hash = state_dict_hash(model)
-        self.identity = {"kind": "torchvision", "model": spec.target,
-                         "weights_hash": weights_hash, "floor": SCORE_FLOOR,
-                         "most_per_image": MOST_PER_IMAGE, "torch": torch.__version__,
-                         "torchvision": torchvision.__version__,
-                         "device": self.device.partition(":")[0]}  # fmt: skip
-        self.info = {"spec": spec.canonical, "family": "torchvision", "weights": weights,
-                     "weights_hash": weights_hash, "device": self.device,
-                     "evidence": self.evidence}  # fmt: skip
+        self.identity = {
+            "kind": "torchvision",
+            "model": spec.target,
+            "weights_hash": weights_hash,
+            "floor": SCORE_FLOOR,
+            "most_per_image": MOST_PER_IMAGE,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "device": self.device.partition(":")[0],
+        }
+        self.info = {
+            "spec": spec.canonical,
+            "family": "torchvision",
+            "weights": weights,
+            "weights_hash": weights_hash,
+            "device": self.device,
+            "evidence": self.evidence,
+        }
 
     def detect(self, images: Sequence[StoredImage], labels: Sequence[str]) -> list[list[Detection]]:
         import torch
@@ -113,8 +132,12 @@ class TorchvisionDetector(Detector):
         found = []
         for output in outputs:
             detections = []
-            for box, index, score in zip(output["boxes"].tolist(), output["labels"].tolist(),
-                                         output["scores"].tolist(), strict=True):  # fmt: skip
+            for box, index, score in zip(
+                output["boxes"].tolist(),
+                output["labels"].tolist(),
+                output["scores"].tolist(),
+                strict=True,
+            ):
                 label = self.index_labels[index] if 0 <= index < len(self.index_labels) else None
                 if label in wanted and score >= SCORE_FLOOR:
                     detections.append(Detection(label, float(score), tuple(box)))

@@ -38,11 +38,17 @@ class TruthReader(Detector):
         for item in images:
             truth = item.record.get("truth")
             if truth is None:
-                raise CliposcopeError(f"image {item.key[:12]} has no recorded truth",
-                                      hint="truth:planted scores images of the planted: "
-                                      "generator only")  # fmt: skip
-            found.append([Detection(entry["label"], 1.0, _box(entry)) for entry in truth
-                          if entry["label"] in labels])  # fmt: skip
+                raise CliposcopeError(
+                    f"image {item.key[:12]} has no recorded truth",
+                    hint="truth:planted scores images of the planted: generator only",
+                )
+            found.append(
+                [
+                    Detection(entry["label"], 1.0, _box(entry))
+                    for entry in truth
+                    if entry["label"] in labels
+                ]
+            )
         return found
 
 

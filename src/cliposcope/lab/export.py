@@ -16,14 +16,17 @@ def export_fp16(checkpoint: str | Path, out: str | Path) -> Path:
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise CliposcopeError(f"checkpoint not found: {checkpoint}",
-                              hint="give a samples_N.pt file of a lab run")  # fmt: skip
+        raise CliposcopeError(
+            f"checkpoint not found: {checkpoint}", hint="give a samples_N.pt file of a lab run"
+        )
     hint = "give a samples_N.pt file of a lab run"
     state = load_torch_file(checkpoint, required={"state_dict"}, what="checkpoint", hint=hint)
     weights = state["state_dict"]
     if not isinstance(weights, dict) or not all(torch.is_tensor(v) for v in weights.values()):
-        raise CliposcopeError(f"{checkpoint} holds no state_dict of tensors",
-                              hint="give a samples_N.pt file of a lab run")  # fmt: skip
+        raise CliposcopeError(
+            f"{checkpoint} holds no state_dict of tensors",
+            hint="give a samples_N.pt file of a lab run",
+        )
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
     out = Path(out)
     metadata = {"source": str(checkpoint), "arch": "cliposcope-toy"}

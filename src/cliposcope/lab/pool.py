@@ -35,17 +35,26 @@ class PoolSpec:
     def vocabulary(self) -> tuple[str, ...]:
         names = sprite_names()
         if self.vocabulary_size > len(names):
-            raise CliposcopeError(f"vocabulary of {self.vocabulary_size} > {len(names)} sprites",
-                                  hint="use fewer objects")  # fmt: skip
+            raise CliposcopeError(
+                f"vocabulary of {self.vocabulary_size} > {len(names)} sprites",
+                hint="use fewer objects",
+            )
         return names[: self.vocabulary_size]
 
     def evaluation_settings(self, count: int, seed: int, n: int = 3) -> SceneSettings:
         """Held-out scenes drawn like the pool's (same vocabulary, sizes and canvas), with the
         large object at a random caption position."""
-        layout = LayoutSpec(n=n, large_area=self.large_area, small_area=self.small_area,
-                            order="random", gap=2)  # fmt: skip
-        return SceneSettings(kind="comco", count=count, size=self.size, seed=seed, layout=layout,
-                             objects=self.vocabulary)  # fmt: skip
+        layout = LayoutSpec(
+            n=n, large_area=self.large_area, small_area=self.small_area, order="random", gap=2
+        )
+        return SceneSettings(
+            kind="comco",
+            count=count,
+            size=self.size,
+            seed=seed,
+            layout=layout,
+            objects=self.vocabulary,
+        )
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -71,8 +80,9 @@ class Pool:
         elif policy == "random":
             order = list(rng.permutation(order))
         else:
-            raise CliposcopeError(f"unknown caption policy {policy!r}",
-                                  hint=", ".join(POLICIES) + ", largest-first:P")  # fmt: skip
+            raise CliposcopeError(
+                f"unknown caption policy {policy!r}", hint=", ".join(POLICIES) + ", largest-first:P"
+            )
         return [names[k] for k in order]
 
 
@@ -98,8 +108,9 @@ def build_pool(spec: PoolSpec, cache_dir: Path | None = None, progress: bool = F
     if cache is not None and cache.is_file():
         data = np.load(cache, allow_pickle=False)
         meta = json.loads(str(data["meta"]))
-        return Pool(data["images"], [tuple(n) for n in meta["names"]],
-                    [tuple(a) for a in meta["areas"]])  # fmt: skip
+        return Pool(
+            data["images"], [tuple(n) for n in meta["names"]], [tuple(a) for a in meta["areas"]]
+        )
     images, names, areas = [], [], []
     total = sum(spec.scenes_per_count)
     with tqdm(total=total, disable=not progress, desc="scenes", unit="scene") as bar:
@@ -108,10 +119,17 @@ def build_pool(spec: PoolSpec, cache_dir: Path | None = None, progress: bool = F
             if count == 0:
                 continue
             large = spec.large_area if n > 1 else 0.3
-            layout = LayoutSpec(n=n, large_area=large, small_area=spec.small_area, order="random",
-                                gap=2)  # fmt: skip
-            settings = SceneSettings(kind="comco", count=count, size=spec.size, layout=layout,
-                                     seed=spec.seed * 100 + n, objects=spec.vocabulary)  # fmt: skip
+            layout = LayoutSpec(
+                n=n, large_area=large, small_area=spec.small_area, order="random", gap=2
+            )
+            settings = SceneSettings(
+                kind="comco",
+                count=count,
+                size=spec.size,
+                layout=layout,
+                seed=spec.seed * 100 + n,
+                objects=spec.vocabulary,
+            )
             settings.check()
             made, index = 0, 0
             while made < count:  # a scene whose drawings cannot be packed is skipped

@@ -54,13 +54,15 @@ def checkpoint_points(
         encoder = load_encoder(f"toy:{checkpoint}", device=device, precision=precision)
         results = run_battery(encoder, scene_set, PROGRESSION_BATTERY, progress=progress)
         tor, ior = (next(r for r in results if r.probe == name) for name in ("tor", "ior"))
-        points.append({
-            "samples": int(checkpoint.stem.split("_")[1]),
-            "checkpoint": str(checkpoint),
-            "tor_first_share": tor.metrics["per_position_unconditional"][0],
-            "tor_first_position_p": tor.metrics["first_position_bias"]["p_value"],
-            "ior_large_share": ior.metrics["per_role_among_truth"]["large"],
-        })  # fmt: skip
+        points.append(
+            {
+                "samples": int(checkpoint.stem.split("_")[1]),
+                "checkpoint": str(checkpoint),
+                "tor_first_share": tor.metrics["per_position_unconditional"][0],
+                "tor_first_position_p": tor.metrics["first_position_bias"]["p_value"],
+                "ior_large_share": ior.metrics["per_role_among_truth"]["large"],
+            }
+        )
     return points
 
 

@@ -42,9 +42,14 @@ class TheoryPoint:
         return self.incomplete - self.ideal
 
 
-def simulate(dimensions=(16, 32, 64, 128, 256, 512, 1024), batch_sizes=(32, 128, 512),
-             dropped: int = 8, temperature: float = 0.07, trials: int = 20,
-             seed: int = 0) -> list[TheoryPoint]:  # fmt: skip
+def simulate(
+    dimensions=(16, 32, 64, 128, 256, 512, 1024),
+    batch_sizes=(32, 128, 512),
+    dropped: int = 8,
+    temperature: float = 0.07,
+    trials: int = 20,
+    seed: int = 0,
+) -> list[TheoryPoint]:
     check_range("--trials", trials, 1, hint="at least one batch per point")
     smallest = min(dimensions)
     check_range("--dropped", dropped, 1, smallest - 1, hint=f"below the smallest d, {smallest}")
@@ -61,14 +66,19 @@ def simulate(dimensions=(16, 32, 64, 128, 256, 512, 1024), batch_sizes=(32, 128,
                 partial[:, dimension - dropped :] = 0.0
                 ideal.append(info_nce(z, z, temperature))
                 incomplete.append(info_nce(z, partial, temperature))
-            points.append(TheoryPoint(dimension, batch_size, float(np.mean(ideal)),
-                                      float(np.mean(incomplete))))  # fmt: skip
+            points.append(
+                TheoryPoint(
+                    dimension, batch_size, float(np.mean(ideal)), float(np.mean(incomplete))
+                )
+            )
     return points
 
 
 def render_table(points: list[TheoryPoint], dropped: int) -> str:
-    lines = [f"InfoNCE of the full encoder vs one that drops the last {dropped} dimensions",
-             f"{'batch':>6} {'d':>6} {'full':>10} {'incomplete':>11} {'gap':>10}"]  # fmt: skip
+    lines = [
+        f"InfoNCE of the full encoder vs one that drops the last {dropped} dimensions",
+        f"{'batch':>6} {'d':>6} {'full':>10} {'incomplete':>11} {'gap':>10}",
+    ]
     for p in points:
         losses = f"{p.ideal:>10.3e} {p.incomplete:>11.3e} {p.gap:>10.3e}"
         lines.append(f"{p.batch_size:>6} {p.dimension:>6} {losses}")

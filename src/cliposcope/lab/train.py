@@ -39,14 +39,19 @@ class TrainSettings:
     checkpoint_every: int = 24_000
     seed: int = 0
     pool: PoolSpec = field(default_factory=PoolSpec)
-    heldout: PoolSpec = field(default_factory=lambda: PoolSpec(scenes_per_count=(0, 100, 100, 100),
-                                                               seed=99))  # fmt: skip
+    heldout: PoolSpec = field(
+        default_factory=lambda: PoolSpec(scenes_per_count=(0, 100, 100, 100), seed=99)
+    )
 
     def __post_init__(self):
         check_policy(self.policy)
         check_range("--batch-size", self.batch_size, 2, hint="contrastive batches need 2+")
-        check_range("--samples", self.samples, self.batch_size,
-                    hint=f"at least one batch ({self.batch_size} samples)")  # fmt: skip
+        check_range(
+            "--samples",
+            self.samples,
+            self.batch_size,
+            hint=f"at least one batch ({self.batch_size} samples)",
+        )
         check_range("--checkpoint-every", self.checkpoint_every, 1, hint="e.g. 24000 samples")
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
         check_range("learning_rate", self.learning_rate, 0.0)
@@ -100,8 +105,12 @@ def retrieval_top1(model, tokenizer, pool: Pool, vocabulary: tuple[str, ...]) ->
     largest = [max(zip(a, n, strict=True))[1] for a, n in zip(pool.areas, pool.names, strict=True)]
     hits = np.mean([vocabulary[b] == name for b, name in zip(best, largest, strict=True)])
     model.train()
-    return {"largest_object_top1": float(hits), "caption_top1": caption_hit,
-            "chance_object": 1 / len(vocabulary), "chance_caption": 1 / len(captions)}  # fmt: skip
+    return {
+        "largest_object_top1": float(hits),
+        "caption_top1": caption_hit,
+        "chance_object": 1 / len(vocabulary),
+        "chance_caption": 1 / len(captions),
+    }
 
 
 def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True) -> Path:
@@ -124,8 +133,9 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     vocabulary = settings.pool.vocabulary
 
     model, tokenizer = build_model(settings.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
     import open_clip
 
     loss_fn = open_clip.ClipLoss()
@@ -149,8 +159,13 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     started = time.perf_counter()
-    bar = tqdm(total=settings.steps, initial=step, disable=not progress, unit="step",
-               desc=f"train {settings.policy}")  # fmt: skip
+    bar = tqdm(
+        total=settings.steps,
+        initial=step,
+        disable=not progress,
+        unit="step",
+        desc=f"train {settings.policy}",
+    )
     with bar:
         while step < settings.steps:
             lr = settings.learning_rate * min(1.0, (step + 1) / settings.warmup_steps)
@@ -187,9 +202,13 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
                 _atomic_save(
                     {"state_dict": model.state_dict(), "samples": samples, "step": step}, name
                 )
-                resume = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "numpy_rng": rng.bit_generator.state, "step": step,
-                          "torch_rng": torch_generator.get_state()}  # fmt: skip
+                resume = {
+                    "state_dict": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "step": step,
+                    "torch_rng": torch_generator.get_state(),
+                }
                 _atomic_save(resume, latest)
                 bar.set_postfix(
                     loss=f"{float(loss.detach()):.3f}",
@@ -208,9 +227,12 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
 def load_resume_state(path: Path) -> dict:
     """The resume file, read weights-only: a file that is not one this run wrote (a crafted
     pickle, a truncated write) is refused, not half-used."""
-    return load_torch_file(path, required={"state_dict", "optimizer", "numpy_rng",
-                                           "torch_rng", "step"},
-                           what="resume file", hint="remove it to start over")  # fmt: skip
+    return load_torch_file(
+        path,
+        required={"state_dict", "optimizer", "numpy_rng", "torch_rng", "step"},
+        what="resume file",
+        hint="remove it to start over",
+    )
 
 
 def _atomic_save(payload: dict, path: Path) -> None:

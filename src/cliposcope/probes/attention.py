@@ -64,8 +64,9 @@ def object_attention(attention: np.ndarray, coverages: np.ndarray) -> np.ndarray
 OUTLINE_COLOURS = ("#00e5ff", "#76ff03", "#ffea00", "#ff4081", "#ffffff", "#b388ff")
 
 
-def overlay(image: Image.Image, attention: np.ndarray, masks: np.ndarray,
-            labels: Sequence[str]) -> bytes:  # fmt: skip
+def overlay(
+    image: Image.Image, attention: np.ndarray, masks: np.ndarray, labels: Sequence[str]
+) -> bytes:
     """PNG: the scene under its CLS attention (a perceptual colormap, half transparent,
     with a colour bar in share of the patch attention) and each object's mask outlined."""
     plt = pyplot()
@@ -73,8 +74,9 @@ def overlay(image: Image.Image, attention: np.ndarray, masks: np.ndarray,
     share = attention / max(float(attention.sum()), 1e-12)
     figure, axes = plt.subplots(figsize=(4.6, 3.8))
     axes.imshow(image.convert("RGB"))
-    heat = axes.imshow(share, cmap="magma", alpha=0.55, extent=(0, width, height, 0),
-                       interpolation="bilinear")  # fmt: skip
+    heat = axes.imshow(
+        share, cmap="magma", alpha=0.55, extent=(0, width, height, 0), interpolation="bilinear"
+    )
     colour_bar = figure.colorbar(heat, ax=axes, fraction=0.046, pad=0.03)
     colour_bar.set_label("share of CLS attention per patch")
     handles = []
@@ -116,8 +118,10 @@ def run_attention(
             atomic_write_bytes(folder / f"attention_{scene.id.replace('/', '_')}.png", picture)
 
     def summary(values: dict) -> dict:
-        return {str(k): mean_interval(float(np.sum(v)), float(np.sum(np.square(v))), len(v))
-                for k, v in sorted(values.items())}  # fmt: skip
+        return {
+            str(k): mean_interval(float(np.sum(v)), float(np.sum(np.square(v))), len(v))
+            for k, v in sorted(values.items())
+        }
 
     return make_result(
         "attention",
@@ -143,9 +147,12 @@ def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
     if large is None:
         return None
     low, high = large["ci95"]
-    return BiasFigure("attention on the large object",
-                      "mean share of the CLS token's patch attention on the large object",
-                      large["estimate"], (high - low) / (2 * Z95))  # fmt: skip
+    return BiasFigure(
+        "attention on the large object",
+        "mean share of the CLS token's patch attention on the large object",
+        large["estimate"],
+        (high - low) / (2 * Z95),
+    )
 
 
 def attention_in_battery(battery, scene_set) -> AttentionSettings | None:

@@ -33,8 +33,11 @@ class BatterySettings:
     overlays: int = option(0, "attention overlays to save", metavar="N")
     ioc: bool = option(False, "also train IOC heads")
     tor_sample: int | None = option(2000, "TOR combinations drawn with --seed", metavar="K")
-    legacy_quirks: bool = option(False, "reproduce the published scripts bug for bug: TOR "
-                                 "(paper protocol), IOR, I2TOR and matching")  # fmt: skip
+    legacy_quirks: bool = option(
+        False,
+        "reproduce the published scripts bug for bug: TOR "
+        "(paper protocol), IOR, I2TOR and matching",
+    )
     tor_all_orders: bool = internal(False)
     # Which probes run, in this order (IOC also needs ``ioc``).
     probes: tuple[str, ...] = internal(BATTERY_PROBES)
@@ -47,8 +50,10 @@ class BatterySettings:
             check_range("--tor-sample", self.tor_sample, 1, hint="a positive number")
         outside = [name for name in self.probes if get_probe(name).in_battery is None]
         if outside:
-            raise CliposcopeError(f"not a battery probe: {', '.join(outside)}",
-                                  hint=f"the battery runs {', '.join(BATTERY_PROBES)}")  # fmt: skip
+            raise CliposcopeError(
+                f"not a battery probe: {', '.join(outside)}",
+                hint=f"the battery runs {', '.join(BATTERY_PROBES)}",
+            )
         if self.position is not None:
             check_range("--position", self.position, 1, hint="a caption position, from 1")
         check_range("--overlays", self.overlays, 0, hint="a count of images, 0 for none")

@@ -49,25 +49,42 @@ TRUTH_LABEL = "ground truth: objects ranked by annotated area"
 
 @dataclass(frozen=True)
 class CorpusStatsSettings:
-    area: str = option("max", "a category's size: its largest instance (max) or all its "
-                       "instances together (sum)", choices=AREA_MODES)  # fmt: skip
-    ambiguous: str = option("if-present", "ambiguous words (mouse, orange, glass): counted when "
-                            "the image has the category (if-present), always, or never",
-                            choices=AMBIGUOUS_POLICIES)  # fmt: skip
-    synonyms: str = option("coco-synonyms", "synonym table: coco-synonyms (shipped), none, "
-                           "or a JSON file", metavar="TABLE")  # fmt: skip
-    vocab: str | None = option(None, "categories of a table corpus (default coco; COCO input "
-                               "uses its instance categories)", metavar="NAME_OR_FILE")  # fmt: skip
+    area: str = option(
+        "max",
+        "a category's size: its largest instance (max) or all its instances together (sum)",
+        choices=AREA_MODES,
+    )
+    ambiguous: str = option(
+        "if-present",
+        "ambiguous words (mouse, orange, glass): counted when "
+        "the image has the category (if-present), always, or never",
+        choices=AMBIGUOUS_POLICIES,
+    )
+    synonyms: str = option(
+        "coco-synonyms",
+        "synonym table: coco-synonyms (shipped), none, or a JSON file",
+        metavar="TABLE",
+    )
+    vocab: str | None = option(
+        None,
+        "categories of a table corpus (default coco; COCO input uses its instance categories)",
+        metavar="NAME_OR_FILE",
+    )
     min_k: int = option(2, "fewest distinct objects a caption must name")
     max_k: int = option(6, "most distinct objects a caption may name")
-    min_category_captions: int = option(20, "captions a category needs to enter the "
-                                        "rank correlation")  # fmt: skip
+    min_category_captions: int = option(
+        20, "captions a category needs to enter the rank correlation"
+    )
 
     def __post_init__(self):
         check_range("--min-k", self.min_k, 2, 8, hint="2 to 8 objects")
         check_range("--max-k", self.max_k, self.min_k, 8, hint="from --min-k up to 8 objects")
-        check_range("--min-category-captions", self.min_category_captions, 1,
-                    hint="a positive number of captions")  # fmt: skip
+        check_range(
+            "--min-category-captions",
+            self.min_category_captions,
+            1,
+            hint="a positive number of captions",
+        )
         if self.area not in AREA_MODES:
             raise CliposcopeError(f"unknown --area {self.area!r}", hint=" or ".join(AREA_MODES))
 
@@ -137,27 +154,38 @@ class OriginTally:
         """The counts as plain JSON data (workers send tallies as data, never as code)."""
 
         def pairs(counter: Counter) -> list:
-            return [[*key, value] if isinstance(key, tuple) else [key, value]
-                    for key, value in counter.items()]  # fmt: skip
+            return [
+                [*key, value] if isinstance(key, tuple) else [key, value]
+                for key, value in counter.items()
+            ]
 
-        categories = {name: {"first": row["first"], "k": pairs(row["k"]),
-                             "rank2": pairs(row["rank2"])}
-                      for name, row in self.categories.items()}  # fmt: skip
-        return {"min_k": self.min_k, "max_k": self.max_k, "categories": categories,
-                "dropped": dict(self.dropped),
-                **{name: pairs(getattr(self, name)) for name in _COUNTS}}  # fmt: skip
+        categories = {
+            name: {"first": row["first"], "k": pairs(row["k"]), "rank2": pairs(row["rank2"])}
+            for name, row in self.categories.items()
+        }
+        return {
+            "min_k": self.min_k,
+            "max_k": self.max_k,
+            "categories": categories,
+            "dropped": dict(self.dropped),
+            **{name: pairs(getattr(self, name)) for name in _COUNTS},
+        }
 
     @classmethod
     def from_record(cls, record: dict) -> OriginTally:
         def counter(rows: list) -> Counter:
-            return Counter({(tuple(row[:-1]) if len(row) > 2 else row[0]): row[-1]
-                            for row in rows})  # fmt: skip
+            return Counter({(tuple(row[:-1]) if len(row) > 2 else row[0]): row[-1] for row in rows})
 
-        tally = cls(record["min_k"], record["max_k"], dropped=Counter(record["dropped"]),
-                    **{name: counter(record[name]) for name in _COUNTS})  # fmt: skip
-        tally.categories = {name: {"first": row["first"], "k": counter(row["k"]),
-                                   "rank2": counter(row["rank2"])}
-                            for name, row in record["categories"].items()}  # fmt: skip
+        tally = cls(
+            record["min_k"],
+            record["max_k"],
+            dropped=Counter(record["dropped"]),
+            **{name: counter(record[name]) for name in _COUNTS},
+        )
+        tally.categories = {
+            name: {"first": row["first"], "k": counter(row["k"]), "rank2": counter(row["rank2"])}
+            for name, row in record["categories"].items()
+        }
         return tally
 
     def merge(self, other: OriginTally) -> OriginTally:
@@ -181,11 +209,13 @@ class OriginTally:
                 "captions": self.kept[k],
                 "first_is_largest": first.to_dict()
                 | {"chance": 1 / k, "p_value": binomial_test(first.count, known, 1 / k)},
-                "largest_position": [Proportion(self.largest_at[k, i], known).to_dict()
-                                     for i in range(k)],
-                "smallest_position": [Proportion(self.smallest_at[k, i], small_known).to_dict()
-                                      for i in range(k)],
-            }  # fmt: skip
+                "largest_position": [
+                    Proportion(self.largest_at[k, i], known).to_dict() for i in range(k)
+                ],
+                "smallest_position": [
+                    Proportion(self.smallest_at[k, i], small_known).to_dict() for i in range(k)
+                ],
+            }
         return {
             "by_k": by_k,
             "pooled": self._pooled(),
@@ -241,8 +271,12 @@ class OriginTally:
             captions, chance, _, normalised = self._category_means(row)
             if captions >= min_captions:
                 rows.append((row["first"] / captions / chance, normalised))
-        result = {"categories": len(rows), "min_captions": min_captions, "rho": None,
-                  "p_value": None}  # fmt: skip
+        result = {
+            "categories": len(rows),
+            "min_captions": min_captions,
+            "rho": None,
+            "p_value": None,
+        }
         if len(rows) >= 3 and len({r[0] for r in rows}) > 1 and len({r[1] for r in rows}) > 1:
             from scipy.stats import spearmanr
 
@@ -271,15 +305,22 @@ class CorpusTallies:
     mentions: Counter = field(default_factory=Counter)  # mentions left out, by reason
 
     def to_record(self) -> dict:
-        return {"truth": None if self.truth is None else self.truth.to_record(),
-                "proxy": self.proxy.to_record(), "captions": self.captions,
-                "mentions": dict(self.mentions)}  # fmt: skip
+        return {
+            "truth": None if self.truth is None else self.truth.to_record(),
+            "proxy": self.proxy.to_record(),
+            "captions": self.captions,
+            "mentions": dict(self.mentions),
+        }
 
     @classmethod
     def from_record(cls, record: dict) -> CorpusTallies:
         truth = None if record["truth"] is None else OriginTally.from_record(record["truth"])
-        return cls(truth, OriginTally.from_record(record["proxy"]), record["captions"],
-                   Counter(record["mentions"]))  # fmt: skip
+        return cls(
+            truth,
+            OriginTally.from_record(record["proxy"]),
+            record["captions"],
+            Counter(record["mentions"]),
+        )
 
     def merge(self, other: CorpusTallies) -> CorpusTallies:
         if self.truth is not None and other.truth is not None:
@@ -296,8 +337,9 @@ class CorpusCounter:
     def __init__(self, settings: CorpusStatsSettings, vocabulary: Sequence[str], sized: bool):
         self.settings = settings
         self.sized = sized
-        self.matcher = MentionMatcher(vocabulary, load_table(settings.synonyms),
-                                      ambiguous=settings.ambiguous)  # fmt: skip
+        self.matcher = MentionMatcher(
+            vocabulary, load_table(settings.synonyms), ambiguous=settings.ambiguous
+        )
         self.proxy, self.buckets = proxy_matcher()
 
     def empty(self) -> CorpusTallies:
@@ -328,8 +370,9 @@ class CorpusCounter:
         tallies.truth.add(kept, [_size_of(objects[c], self.settings.area) for c in kept])
 
 
-def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False,
-                     count=None):  # fmt: skip
+def run_corpus_stats(
+    encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False, count=None
+):
     """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used. ``count``
     (corpus, counter) -> CorpusTallies replaces the local pass (a distributed engine)."""
     del encoder
@@ -337,11 +380,16 @@ def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress
     vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
     counter = CorpusCounter(settings, vocabulary, corpus.has_sizes())
     if not corpus.has_sizes():
-        options = (("--area", "area"), ("--ambiguous", "ambiguous"), ("--synonyms", "synonyms"),
-                   ("--vocab", "vocab"))  # fmt: skip
+        options = (
+            ("--area", "area"),
+            ("--ambiguous", "ambiguous"),
+            ("--synonyms", "synonyms"),
+            ("--vocab", "vocab"),
+        )
         default = CorpusStatsSettings()
-        changed = [flag for flag, name in options
-                   if getattr(settings, name) != getattr(default, name)]  # fmt: skip
+        changed = [
+            flag for flag, name in options if getattr(settings, name) != getattr(default, name)
+        ]
         if changed:
             raise CliposcopeError(
                 f"{', '.join(changed)} apply to corpora with object sizes, and this one has none",
@@ -358,38 +406,53 @@ def run_corpus_stats(encoder, corpus, settings: CorpusStatsSettings, *, progress
     return corpus_result(corpus, settings, counter, tallies, started)
 
 
-def corpus_result(corpus, settings, counter: CorpusCounter, tallies: CorpusTallies,
-                  started: float) -> ProbeResult:  # fmt: skip
+def corpus_result(
+    corpus, settings, counter: CorpusCounter, tallies: CorpusTallies, started: float
+) -> ProbeResult:
     if tallies.captions == 0:
-        raise CliposcopeError(f"{corpus.describe()['name']} holds no captions",
-                              hint="check the file and the caption column")  # fmt: skip
+        raise CliposcopeError(
+            f"{corpus.describe()['name']} holds no captions",
+            hint="check the file and the caption column",
+        )
     minimum = settings.min_category_captions
     metrics = {
         "captions": tallies.captions,
-        "ground_truth": None if tallies.truth is None
+        "ground_truth": None
+        if tallies.truth is None
         else tallies.truth.summary(minimum) | {"label": TRUTH_LABEL},
         "proxy": tallies.proxy.summary(minimum) | {"label": PROXY_LABEL},
         "mentions_left_out": dict(sorted(tallies.mentions.items())),
         "reader_counts": dict(sorted(corpus.counts.items())),
         "unknown_object_names": dict(getattr(corpus, "unknown_names", Counter()).most_common(10)),
-    }  # fmt: skip
+    }
     source = corpus.describe()
     vocabulary = counter.matcher.vocabulary
     return make_result(
-        "corpus-stats", None, model={"spec": f"corpus:{source['name']}", "family": "corpus"},
+        "corpus-stats",
+        None,
+        model={"spec": f"corpus:{source['name']}", "family": "corpus"},
         settings=asdict(settings) | {"source": {k: v for k, v in source.items() if k != "inputs"}},
-        metrics=metrics, started=started, inputs=source["inputs"],
-        vocabulary={"source": "instance categories" if corpus.categories else settings.vocab
-                    or "coco", "size": len(vocabulary), "words": list(vocabulary)},
-        matcher=counter.matcher.describe(), proxy_matcher=counter.proxy.describe(),
+        metrics=metrics,
+        started=started,
+        inputs=source["inputs"],
+        vocabulary={
+            "source": "instance categories" if corpus.categories else settings.vocab or "coco",
+            "size": len(vocabulary),
+            "words": list(vocabulary),
+        },
+        matcher=counter.matcher.describe(),
+        proxy_matcher=counter.proxy.describe(),
         libraries=("scipy", "pyarrow", "pycocotools", "inflect"),
-    )  # fmt: skip
+    )
 
 
 def _figures(result: ProbeResult) -> list[tuple[str, dict]]:
     metrics = result.metrics
-    return [(name, metrics[key]) for name, key in (("areas", "ground_truth"), ("proxy", "proxy"))
-            if metrics.get(key)]  # fmt: skip
+    return [
+        (name, metrics[key])
+        for name, key in (("areas", "ground_truth"), ("proxy", "proxy"))
+        if metrics.get(key)
+    ]
 
 
 def _positions(figures: list[dict]) -> str:
@@ -397,8 +460,17 @@ def _positions(figures: list[dict]) -> str:
 
 
 def rows(results: Sequence[ProbeResult]):
-    headers = ["Corpus", "Sizes from", "k", "Captions", "First is largest %", "Chance %", "p",
-               "Largest named 1st / 2nd / ... %", "Smallest named 1st / 2nd / ... %"]  # fmt: skip
+    headers = [
+        "Corpus",
+        "Sizes from",
+        "k",
+        "Captions",
+        "First is largest %",
+        "Chance %",
+        "p",
+        "Largest named 1st / 2nd / ... %",
+        "Smallest named 1st / 2nd / ... %",
+    ]
     body = []
     for result in results:
         for name, figures in _figures(result):
@@ -406,14 +478,33 @@ def rows(results: Sequence[ProbeResult]):
                 if figure["captions"] == 0:  # the JSON keeps every k; the table only filled ones
                     continue
                 first = figure["first_is_largest"]
-                body.append([result.label, name, k, str(figure["captions"]), percent(first),
-                             f"{100 * first['chance']:.1f}", p_value(first["p_value"]),
-                             _positions(figure["largest_position"]),
-                             _positions(figure["smallest_position"])])  # fmt: skip
+                body.append(
+                    [
+                        result.label,
+                        name,
+                        k,
+                        str(figure["captions"]),
+                        percent(first),
+                        f"{100 * first['chance']:.1f}",
+                        p_value(first["p_value"]),
+                        _positions(figure["largest_position"]),
+                        _positions(figure["smallest_position"]),
+                    ]
+                )
             pooled = figures["pooled"]
-            body.append([result.label, name, "all", str(figures["kept"]), percent(pooled),
-                         "-" if pooled["total"] == 0 else f"{100 * pooled['chance']:.1f}",
-                         p_value(pooled["p_value"]), "", ""])  # fmt: skip
+            body.append(
+                [
+                    result.label,
+                    name,
+                    "all",
+                    str(figures["kept"]),
+                    percent(pooled),
+                    "-" if pooled["total"] == 0 else f"{100 * pooled['chance']:.1f}",
+                    p_value(pooled["p_value"]),
+                    "",
+                    "",
+                ]
+            )
     return headers, body
 
 
@@ -425,8 +516,9 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
             if figure["captions"]:
                 bars = [(f"named {i + 1}", f) for i, f in enumerate(figure["largest_position"])]
                 groups[f"{result.label} ({name}) k={k}"] = bars
-    return BarChart("Where captions name the largest object (share of captions by position)",
-                    groups)  # fmt: skip
+    return BarChart(
+        "Where captions name the largest object (share of captions by position)", groups
+    )
 
 
 register_probe(

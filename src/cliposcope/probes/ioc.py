@@ -47,8 +47,16 @@ def run_ioc(
     classes = len(scene_set.names)
 
     def held_out(labels: np.ndarray, head_seed: int) -> dict:
-        head = train_linear_probe(features, labels, classes, train, epochs=epochs, batch_size=32,
-                                  learning_rate=1e-3, seed=head_seed)  # fmt: skip
+        head = train_linear_probe(
+            features,
+            labels,
+            classes,
+            train,
+            epochs=epochs,
+            batch_size=32,
+            learning_rate=1e-3,
+            seed=head_seed,
+        )
         return accuracy(head, features[test], labels[test]).to_dict()
 
     per_position = [held_out(truth[:, k], seed * 1000 + k) for k in range(scene_set.n)]

@@ -47,8 +47,9 @@ class ImageRetrievalSettings:
     ascending score order (which changes MAP, NDCG, P@k and R@k), and top-n membership as a
     substring test on the query's file name."""
 
-    legacy_quirks: bool = option(False, "the published image scripts' name, ranking and "
-                                 "membership quirks")  # fmt: skip
+    legacy_quirks: bool = option(
+        False, "the published image scripts' name, ranking and membership quirks"
+    )
 
 
 def winners_among_truth(similarity: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -92,8 +93,11 @@ def image_retrieval_metrics(
 def size_rank_shares(winners: np.ndarray, areas: Sequence[Sequence[float | None]], n: int):
     """Share of images whose winner is the r-th largest of their objects (r = 1 largest),
     over the images whose object areas are all known and distinct."""
-    ranked = [(w, a) for w, a in zip(winners, areas, strict=True)
-              if None not in a and len(set(a)) == len(a)]  # fmt: skip
+    ranked = [
+        (w, a)
+        for w, a in zip(winners, areas, strict=True)
+        if None not in a and len(set(a)) == len(a)
+    ]
     counts = Counter(sorted(a, reverse=True).index(a[w]) for w, a in ranked)
     return [Proportion(counts[r], len(ranked)).to_dict() for r in range(n)]
 
@@ -123,9 +127,14 @@ def run_image_retrieval(
     else:
         gallery_embeddings = encoder.encode_text(names)
     areas = [[o.area_fraction for o in scene.objects] for scene in scene_set.scenes]
-    metrics = image_retrieval_metrics(queries @ gallery_embeddings.T, scene_set.truth(),
-                                      scene_set.role_labels(), names, areas,
-                                      legacy=legacy)  # fmt: skip
+    metrics = image_retrieval_metrics(
+        queries @ gallery_embeddings.T,
+        scene_set.truth(),
+        scene_set.role_labels(),
+        names,
+        areas,
+        legacy=legacy,
+    )
     return make_result(
         probe,
         encoder,
@@ -143,16 +152,28 @@ def run_image_retrieval(
     )
 
 
-def run_ior(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
-            progress: bool = False) -> ProbeResult:  # fmt: skip
-    return run_image_retrieval(encoder, scene_set, probe="ior", legacy=settings.legacy_quirks,
-                               progress=progress)  # fmt: skip
+def run_ior(
+    encoder: Encoder,
+    scene_set: SceneSet,
+    settings: ImageRetrievalSettings,
+    *,
+    progress: bool = False,
+) -> ProbeResult:
+    return run_image_retrieval(
+        encoder, scene_set, probe="ior", legacy=settings.legacy_quirks, progress=progress
+    )
 
 
-def run_i2tor(encoder: Encoder, scene_set: SceneSet, settings: ImageRetrievalSettings, *,
-              progress: bool = False) -> ProbeResult:  # fmt: skip
-    return run_image_retrieval(encoder, scene_set, probe="i2tor",
-                               legacy=settings.legacy_quirks, progress=progress)  # fmt: skip
+def run_i2tor(
+    encoder: Encoder,
+    scene_set: SceneSet,
+    settings: ImageRetrievalSettings,
+    *,
+    progress: bool = False,
+) -> ProbeResult:
+    return run_image_retrieval(
+        encoder, scene_set, probe="i2tor", legacy=settings.legacy_quirks, progress=progress
+    )
 
 
 def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
@@ -173,9 +194,12 @@ def large_object_bias(result: ProbeResult) -> BiasFigure | None:
     large = result.metrics["per_role_among_truth"].get("large")
     if large is None:
         return None
-    return BiasFigure.share("large-object preference",
-                      "images whose top ground-truth object is the large one",
-                      large["count"], large["total"])  # fmt: skip
+    return BiasFigure.share(
+        "large-object preference",
+        "images whose top ground-truth object is the large one",
+        large["count"],
+        large["total"],
+    )
 
 
 def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
@@ -184,10 +208,15 @@ def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
         title = "IOR: share of images whose top ground-truth object has each size role"
         return BarChart(title, groups, one_in_n(results))
     by_position = {r.label: r.metrics["per_position_among_truth"] for r in results}
-    groups = {label: [(f"pos {k + 1}", f) for k, f in enumerate(figures)]
-              for label, figures in by_position.items()}  # fmt: skip
-    return BarChart("IOR: share of images whose top ground-truth object is at each position "
-                    "(no size roles)", groups, one_in_n(results))  # fmt: skip
+    groups = {
+        label: [(f"pos {k + 1}", f) for k, f in enumerate(figures)]
+        for label, figures in by_position.items()
+    }
+    return BarChart(
+        "IOR: share of images whose top ground-truth object is at each position (no size roles)",
+        groups,
+        one_in_n(results),
+    )
 
 
 register_probe(

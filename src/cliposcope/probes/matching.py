@@ -86,16 +86,18 @@ def caption(objects: Sequence[str], legacy: bool = False) -> str:
     return CAPTIONS.render([verbatim_name(o) for o in objects] if legacy else objects)
 
 
-def embed_captions(encoder: Encoder, captions: list[tuple[str, ...]], split: bool,
-                   legacy: bool = False) -> np.ndarray:  # fmt: skip
+def embed_captions(
+    encoder: Encoder, captions: list[tuple[str, ...]], split: bool, legacy: bool = False
+) -> np.ndarray:
     """Plain: encode each joined caption. Split: mean of per-object embeddings, renormalised."""
     unique = list(dict.fromkeys(captions))
     if split:
         names = sorted({name for objects in unique for name in objects})
         texts = [caption([name], legacy) for name in names]
         name_embeddings = dict(zip(names, encoder.encode_text(texts), strict=True))
-        vectors = l2_normalise(np.stack([np.mean([name_embeddings[o] for o in objects], axis=0)
-                                         for objects in unique]))  # fmt: skip
+        vectors = l2_normalise(
+            np.stack([np.mean([name_embeddings[o] for o in objects], axis=0) for objects in unique])
+        )
     else:
         vectors = encoder.encode_text([caption(objects, legacy) for objects in unique])
     lookup = {objects: row for row, objects in enumerate(unique)}
@@ -172,16 +174,27 @@ def _biased_position(scene, position: int | None) -> int:
 
 
 def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
-    headers = ["Model", "Biased pos", "Scenario 1 %", "Scenario 2 %", "S1 split-mean %",
-               "S2 split-mean %"]  # fmt: skip
+    headers = [
+        "Model",
+        "Biased pos",
+        "Scenario 1 %",
+        "Scenario 2 %",
+        "S1 split-mean %",
+        "S2 split-mean %",
+    ]
     rows = []
     for result in results:
         m = result.metrics
-        rows.append([
-            result.label, str(result.settings["biased_position"]),
-            percent(m["scenario_1"]["plain"]), percent(m["scenario_2"]["plain"]),
-            percent(m["scenario_1"]["split_mean"]), percent(m["scenario_2"]["split_mean"]),
-        ])  # fmt: skip
+        rows.append(
+            [
+                result.label,
+                str(result.settings["biased_position"]),
+                percent(m["scenario_1"]["plain"]),
+                percent(m["scenario_2"]["plain"]),
+                percent(m["scenario_1"]["split_mean"]),
+                percent(m["scenario_2"]["split_mean"]),
+            ]
+        )
     return headers, rows
 
 
@@ -194,11 +207,15 @@ def order_effect(result: ProbeResult) -> BiasFigure:
         Proportion(helps["count"], helps["total"]),
         Proportion(hurts["count"], hurts["total"]),
     )
-    error = math.hypot(*(math.sqrt(p.estimate * (1 - p.estimate) / p.total)
-                         for p in (first, second)))  # fmt: skip
-    return BiasFigure("order effect in matching",
-                      "accuracy when the biased object is named first minus when it is "
-                      "named last", first.estimate - second.estimate, error)  # fmt: skip
+    error = math.hypot(
+        *(math.sqrt(p.estimate * (1 - p.estimate) / p.total) for p in (first, second))
+    )
+    return BiasFigure(
+        "order effect in matching",
+        "accuracy when the biased object is named first minus when it is named last",
+        first.estimate - second.estimate,
+        error,
+    )
 
 
 def matching_chart(results: Sequence[ProbeResult]) -> BarChart:

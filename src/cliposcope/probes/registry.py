@@ -48,9 +48,15 @@ DATA_KINDS = ("none", "scenes", "corpus", "captions", "generation")
 Rows = tuple[list[str], list[list[str]]]
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None,
-           choices: Sequence[str] | None = None, metavar: str | None = None,
-           default_factory: Any = dataclasses.MISSING) -> Any:  # fmt: skip
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    choices: Sequence[str] | None = None,
+    metavar: str | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
     """A Settings field that the command line offers as ``--name`` (or ``flag``)."""
     metadata = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
     return field(default=default, default_factory=default_factory, metadata=metadata)
@@ -164,11 +170,14 @@ def run_probe(
     if probe.data == "scenes" and data is None:
         raise CliposcopeError(f"{name} runs on a scene set", hint="pass a SceneSet as data")
     if probe.data in ("corpus", "captions") and data is None:
-        raise CliposcopeError(f"{name} runs on a caption corpus",
-                              hint="pass a data.corpus CocoCorpus or TableCorpus")  # fmt: skip
+        raise CliposcopeError(
+            f"{name} runs on a caption corpus", hint="pass a data.corpus CocoCorpus or TableCorpus"
+        )
     if probe.data == "generation" and data is None:
-        raise CliposcopeError(f"{name} runs a generator and a detector",
-                              hint="pass a generation.rig.Rig (open_rig) as data")  # fmt: skip
+        raise CliposcopeError(
+            f"{name} runs a generator and a detector",
+            hint="pass a generation.rig.Rig (open_rig) as data",
+        )
     if probe.data not in ("corpus", "generation"):
         check_encoder(probe, encoder)
     return probe.run(encoder, data, settings, progress=progress).with_role(role)

@@ -150,8 +150,12 @@ class RetrievalTally:
         hits = rel.sum(axis=1)
         precision = hits / n
         recall = hits / n  # the caption holds n distinct objects
-        f1 = np.divide(2 * precision * recall, precision + recall,
-                       out=np.zeros_like(precision), where=precision + recall > 0)  # fmt: skip
+        f1 = np.divide(
+            2 * precision * recall,
+            precision + recall,
+            out=np.zeros_like(precision),
+            where=precision + recall > 0,
+        )
         self.sums["precision"].add(precision)
         self.sums["recall"].add(recall)
         self.sums["f1"].add(f1)

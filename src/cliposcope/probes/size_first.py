@@ -134,13 +134,15 @@ def size_first_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[lis
     rows = []
     for result in results:
         m = result.metrics
-        rows.append([
-            result.label,
-            percent(m["large_first"]["first_object_accuracy"]),
-            percent(m["small_first"]["first_object_accuracy"]),
-            f"{100 * m['difference_large_minus_small']:+.1f}",
-            p_value(m["p_value"]),
-        ])  # fmt: skip
+        rows.append(
+            [
+                result.label,
+                percent(m["large_first"]["first_object_accuracy"]),
+                percent(m["small_first"]["first_object_accuracy"]),
+                f"{100 * m['difference_large_minus_small']:+.1f}",
+                p_value(m["p_value"]),
+            ]
+        )
     return headers, rows
 
 

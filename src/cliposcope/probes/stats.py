@@ -26,8 +26,12 @@ class Proportion:
 
     def to_dict(self) -> dict:
         low, high = self.ci95
-        return {"estimate": self.estimate, "ci95": [low, high], "count": self.count,
-                "total": self.total}  # fmt: skip
+        return {
+            "estimate": self.estimate,
+            "ci95": [low, high],
+            "count": self.count,
+            "total": self.total,
+        }
 
 
 def wilson_interval(count: int, total: int, z: float = Z95) -> tuple[float, float]:
@@ -79,8 +83,13 @@ def paired_difference(both: int, first_only: int, second_only: int, neither: int
     exact McNemar test (two-sided binomial test of the discordant pairs against 1/2)."""
     total = both + first_only + second_only + neither
     if total == 0:
-        return {"estimate": float("nan"), "ci95": [float("nan"), float("nan")],
-                "p_value": float("nan"), "table": [0, 0, 0, 0], "total": 0}  # fmt: skip
+        return {
+            "estimate": float("nan"),
+            "ci95": [float("nan"), float("nan")],
+            "p_value": float("nan"),
+            "table": [0, 0, 0, 0],
+            "total": 0,
+        }
     discordant = first_only + second_only
     return {
         "estimate": (first_only - second_only) / total,
@@ -114,10 +123,12 @@ def newcombe_paired_interval(a: int, b: int, c: int, d: int) -> tuple[float, flo
         cross = max(cross - n / 2, 0.0)
     phi = cross / math.sqrt(spread) if spread else 0.0
     delta = p1 - p2
-    lower = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2)
-                                  + (u2 - p2) ** 2))  # fmt: skip
-    upper = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2)
-                                  + (p2 - l2) ** 2))  # fmt: skip
+    lower = delta - math.sqrt(
+        max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    )
+    upper = delta + math.sqrt(
+        max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    )
     return max(-1.0, lower), min(1.0, upper)
 
 
@@ -127,5 +138,7 @@ def newcombe_difference_interval(a: Proportion, b: Proportion) -> tuple[float, f
     lb, ub = wilson_interval(b.count, b.total)
     pa, pb = a.estimate, b.estimate
     difference = pa - pb
-    return (difference - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
-            difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))  # fmt: skip
+    return (
+        difference - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2),
+        difference + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2),
+    )

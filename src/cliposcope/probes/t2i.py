@@ -50,8 +50,20 @@ from cliposcope.results import ProbeResult
 
 # Twelve COCO objects in three real-world sizes that the sprite pack (the planted: stand-in)
 # can draw and COCO detectors report.
-T2I_OBJECTS = ("bus", "train", "elephant", "giraffe", "dog", "horse", "bicycle", "sheep",
-               "apple", "banana", "cup", "scissors")  # fmt: skip
+T2I_OBJECTS = (
+    "bus",
+    "train",
+    "elephant",
+    "giraffe",
+    "dog",
+    "horse",
+    "bicycle",
+    "sheep",
+    "apple",
+    "banana",
+    "cup",
+    "scissors",
+)
 ORDERS = ("cyclic", "all")
 SIZE_BUCKETS = (("large", SIZE_LARGE), ("medium", SIZE_MEDIUM), ("small", SIZE_SMALL))
 BALANCED, LARGE_FIRST, SMALL_FIRST, SOLO = "balanced", "large-first", "small-first", "solo"
@@ -61,24 +73,41 @@ _ENUMERATE_LIMIT = 200_000
 @dataclass(frozen=True)
 class T2ISettings:
     n: int = option(3, "objects named per prompt (2-5)")
-    vocab: str | None = option(None, "object names (default: 12 COCO objects of three sizes: "
-                               + ", ".join(T2I_OBJECTS) + ")", metavar="NAME_OR_FILE")  # fmt: skip
-    combinations: int = option(12, "object combinations sampled from the vocabulary (all of "
-                               "them when fewer exist)", metavar="K")  # fmt: skip
-    orders: str = option("cyclic", "orders per combination: cyclic (its n rotations) or all "
-                         "(n!); both put every object at every position equally often",
-                         choices=ORDERS)  # fmt: skip
-    seeds_per_prompt: int = option(4, "images per prompt; every prompt gets the same seeds",
-                                   metavar="S")  # fmt: skip
-    template: str = option("article", "how names are joined: and, article, long, or a pattern "
-                           "with {1}..{n}")  # fmt: skip
+    vocab: str | None = option(
+        None,
+        "object names (default: 12 COCO objects of three sizes: " + ", ".join(T2I_OBJECTS) + ")",
+        metavar="NAME_OR_FILE",
+    )
+    combinations: int = option(
+        12,
+        "object combinations sampled from the vocabulary (all of them when fewer exist)",
+        metavar="K",
+    )
+    orders: str = option(
+        "cyclic",
+        "orders per combination: cyclic (its n rotations) or all "
+        "(n!); both put every object at every position equally often",
+        choices=ORDERS,
+    )
+    seeds_per_prompt: int = option(
+        4, "images per prompt; every prompt gets the same seeds", metavar="S"
+    )
+    template: str = option(
+        "article", "how names are joined: and, article, long, or a pattern with {1}..{n}"
+    )
     prefix: str = option("a photo of ", "text before the named objects")
-    size_order: bool = option(False, "also name one large, (medium,) small object large-to-"
-                              "small and small-to-large (n of 2 or 3; size buckets)")  # fmt: skip
+    size_order: bool = option(
+        False,
+        "also name one large, (medium,) small object large-to-"
+        "small and small-to-large (n of 2 or 3; size buckets)",
+    )
     solo: bool = option(True, "also prompt each object alone (can the generator draw it?)")
-    threshold: float | None = option(None, "detection score threshold (default: the "
-                                     "detector's); for clip: the false-positive rate its "
-                                     "per-label thresholds are calibrated to")  # fmt: skip
+    threshold: float | None = option(
+        None,
+        "detection score threshold (default: the "
+        "detector's); for clip: the false-positive rate its "
+        "per-label thresholds are calibrated to",
+    )
     examples: int = option(12, "thumbnails with detections saved for the report")
     seed: int = option(0, "samples the combinations and the seed list")
     artifacts_dir: Path | None = internal(None)
@@ -93,9 +122,11 @@ class T2ISettings:
         if self.threshold is not None:
             check_range("--threshold", self.threshold, 0.0, 1.0, hint="a score in 0..1")
         if self.size_order and self.n > 3:
-            raise CliposcopeError(f"--size-order names one object per size bucket; --n "
-                                  f"{self.n} needs more than the three buckets",
-                                  hint="use --n 2 or --n 3 with --size-order")  # fmt: skip
+            raise CliposcopeError(
+                f"--size-order names one object per size bucket; --n "
+                f"{self.n} needs more than the three buckets",
+                hint="use --n 2 or --n 3 with --size-order",
+            )
         load_template(self.template, self.n)
 
 
@@ -110,8 +141,9 @@ class Prompt:
     text: str
 
 
-def sample_combinations(size: int, n: int, count: int,
-                        rng: np.random.Generator) -> list[tuple[int, ...]]:  # fmt: skip
+def sample_combinations(
+    size: int, n: int, count: int, rng: np.random.Generator
+) -> list[tuple[int, ...]]:
     """``count`` distinct n-subsets of range(size) (all of them when fewer exist), sorted."""
     total = math.comb(size, n)
     if count >= total:
@@ -141,17 +173,20 @@ def size_bucket(name: str) -> str | None:
     return None
 
 
-def size_combinations(words: Sequence[str], n: int, count: int,
-                      rng: np.random.Generator) -> list[tuple[str, ...]]:  # fmt: skip
+def size_combinations(
+    words: Sequence[str], n: int, count: int, rng: np.random.Generator
+) -> list[tuple[str, ...]]:
     """Combinations of one object per size bucket (large, small; or large, medium, small),
     listed largest first."""
     buckets = ("large", "small") if n == 2 else ("large", "medium", "small")
     members = {b: [w for w in words if size_bucket(w) == b] for b in buckets}
     empty = [b for b in buckets if not members[b]]
     if empty:
-        raise CliposcopeError(f"--size-order needs a {' and a '.join(empty)} object in the "
-                              "vocabulary (size buckets from data.vocab)",
-                              hint="e.g. bus (large), dog (medium), apple (small)")  # fmt: skip
+        raise CliposcopeError(
+            f"--size-order needs a {' and a '.join(empty)} object in the "
+            "vocabulary (size buckets from data.vocab)",
+            hint="e.g. bus (large), dog (medium), apple (small)",
+        )
     every = list(itertools.product(*(members[b] for b in buckets)))
     if count >= len(every):
         return every
@@ -167,21 +202,26 @@ def build_design(words: Sequence[str], settings: T2ISettings) -> list[Prompt]:
         return settings.prefix + template.render(list(objects))
 
     prompts = []
-    for c, combination in enumerate(sample_combinations(len(words), settings.n,
-                                                        settings.combinations, rng)):  # fmt: skip
+    for c, combination in enumerate(
+        sample_combinations(len(words), settings.n, settings.combinations, rng)
+    ):
         base = [words[i] for i in rng.permutation(combination)]
-        prompts += [Prompt(BALANCED, c, order, text(order))
-                    for order in orderings(base, settings.orders)]  # fmt: skip
+        prompts += [
+            Prompt(BALANCED, c, order, text(order)) for order in orderings(base, settings.orders)
+        ]
     if settings.size_order:
-        for c, large_first in enumerate(size_combinations(words, settings.n,
-                                                          settings.combinations, rng)):  # fmt: skip
+        for c, large_first in enumerate(
+            size_combinations(words, settings.n, settings.combinations, rng)
+        ):
             small_first = tuple(reversed(large_first))
             prompts.append(Prompt(LARGE_FIRST, c, large_first, text(large_first)))
             prompts.append(Prompt(SMALL_FIRST, c, small_first, text(small_first)))
     if settings.solo:
         solo = template if template.pattern is None else load_template("article", 1)
-        prompts += [Prompt(SOLO, i, (word,), settings.prefix + solo.render([word]))
-                    for i, word in enumerate(words)]  # fmt: skip
+        prompts += [
+            Prompt(SOLO, i, (word,), settings.prefix + solo.render([word]))
+            for i, word in enumerate(words)
+        ]
     return prompts
 
 
@@ -200,15 +240,17 @@ class Observation:
     off_prompt: int  # vocabulary objects the prompt did not name, detected anyway
 
 
-def _draw_missing(rig: Rig, requests: list[Request], counts: dict,
-                  progress: bool) -> list[StoredImage]:  # fmt: skip
+def _draw_missing(
+    rig: Rig, requests: list[Request], counts: dict, progress: bool
+) -> list[StoredImage]:
     """The stored image of every request: drawn where missing, else read from the store."""
     generator, store = rig.generator, rig.store
     keys = [request.key(generator.fingerprint) for request in requests]
     # a prompt that occurs twice in the design (a size-arm order equal to a balanced one)
     # is drawn once
-    missing = list({k: r for k, r in zip(keys, requests, strict=True)
-                    if not store.has_image(k)}.items())  # fmt: skip
+    missing = list(
+        {k: r for k, r in zip(keys, requests, strict=True) if not store.has_image(k)}.items()
+    )
     counts["images_reused"] = len(set(keys)) - len(missing)
     counts["images_generated"] = len(missing)
     stored: dict[str, StoredImage] = {}
@@ -225,8 +267,9 @@ def _draw_missing(rig: Rig, requests: list[Request], counts: dict,
     return [stored[key] for key in keys]
 
 
-def _detect_missing(rig: Rig, images: list[StoredImage], labels: Sequence[str], counts: dict,
-                    progress: bool) -> list[list]:  # fmt: skip
+def _detect_missing(
+    rig: Rig, images: list[StoredImage], labels: Sequence[str], counts: dict, progress: bool
+) -> list[list]:
     detector, store = rig.detector, rig.store
     keys = [detection_key(detector.fingerprint, image.key, labels) for image in images]
     known = {key: store.detections(key) for key in dict.fromkeys(keys)}
@@ -245,8 +288,12 @@ def _detect_missing(rig: Rig, images: list[StoredImage], labels: Sequence[str], 
     return [known[key] for key in keys]
 
 
-def calibrated_thresholds(prompts: Sequence[Prompt], found: Sequence[list], labels: Sequence[str],
-                          false_positive_rate: float) -> dict[str, float]:  # fmt: skip
+def calibrated_thresholds(
+    prompts: Sequence[Prompt],
+    found: Sequence[list],
+    labels: Sequence[str],
+    false_positive_rate: float,
+) -> dict[str, float]:
     """Per label, the score that images whose prompt omits the label exceed at the given
     rate (the upper quantile of their scores): a similarity above it counts as present."""
     thresholds = {}
@@ -259,10 +306,11 @@ def calibrated_thresholds(prompts: Sequence[Prompt], found: Sequence[list], labe
             if d.label == label
         ]
         if not negatives:
-            raise CliposcopeError(f"no image without {label!r} in its prompt to calibrate on",
-                                  hint="use a vocabulary larger than --n")  # fmt: skip
-        thresholds[label] = float(np.quantile(negatives, 1 - false_positive_rate,
-                                              method="higher"))  # fmt: skip
+            raise CliposcopeError(
+                f"no image without {label!r} in its prompt to calibrate on",
+                hint="use a vocabulary larger than --n",
+            )
+        thresholds[label] = float(np.quantile(negatives, 1 - false_positive_rate, method="higher"))
     return thresholds
 
 
@@ -271,13 +319,17 @@ def check_rule(rig: Rig, settings: T2ISettings, words: Sequence[str]) -> None:
     detector = rig.detector
     if detector.calibrated:
         if len(words) == settings.n and not settings.solo:
-            raise CliposcopeError(f"{detector.info['spec']} calibrates each label on images "
-                                  "whose prompt omits it, and every prompt names every object",
-                                  hint="a vocabulary larger than --n, or keep --solo")  # fmt: skip
+            raise CliposcopeError(
+                f"{detector.info['spec']} calibrates each label on images "
+                "whose prompt omits it, and every prompt names every object",
+                hint="a vocabulary larger than --n, or keep --solo",
+            )
     elif settings.threshold is not None and settings.threshold < detector.floor:
-        raise CliposcopeError(f"--threshold {settings.threshold} is below the lowest score "
-                              f"{detector.info['spec']} keeps ({detector.floor})",
-                              hint=f"a threshold of at least {detector.floor}")  # fmt: skip
+        raise CliposcopeError(
+            f"--threshold {settings.threshold} is below the lowest score "
+            f"{detector.info['spec']} keeps ({detector.floor})",
+            hint=f"a threshold of at least {detector.floor}",
+        )
 
 
 def presence_rule(rig: Rig, settings: T2ISettings, prompts, found, labels):
@@ -290,8 +342,11 @@ def presence_rule(rig: Rig, settings: T2ISettings, prompts, found, labels):
         def is_present(detections, label):
             return any(d.label == label and d.score > cut[label] for d in detections)
 
-        return is_present, {"kind": "calibrated per label", "false_positive_rate": threshold,
-                            "thresholds": cut}  # fmt: skip
+        return is_present, {
+            "kind": "calibrated per label",
+            "false_positive_rate": threshold,
+            "thresholds": cut,
+        }
 
     def is_present(detections, label):
         return any(d.label == label and d.score >= threshold for d in detections)
@@ -301,8 +356,9 @@ def presence_rule(rig: Rig, settings: T2ISettings, prompts, found, labels):
 
 def position_figures(observations: Sequence[Observation], n: int) -> dict:
     total = len(observations)
-    by_position = [Proportion(sum(o.present[k] for o in observations), total).to_dict()
-                   for k in range(n)]  # fmt: skip
+    by_position = [
+        Proportion(sum(o.present[k] for o in observations), total).to_dict() for k in range(n)
+    ]
     both, first_only, last_only, neither = paired_table(
         [o.present[0] for o in observations], [o.present[-1] for o in observations]
     )
@@ -334,8 +390,9 @@ def per_object_figures(observations: Sequence[Observation], words: Sequence[str]
 def size_arm_figures(observations: Sequence[Observation]) -> dict:
     """Each size arm's presence by position, and the largest and smallest object's presence
     when named first versus last, paired on the same combination and seed."""
-    arms = {arm: [o for o in observations if o.prompt.arm == arm]
-            for arm in (LARGE_FIRST, SMALL_FIRST)}  # fmt: skip
+    arms = {
+        arm: [o for o in observations if o.prompt.arm == arm] for arm in (LARGE_FIRST, SMALL_FIRST)
+    }
     n = len(arms[LARGE_FIRST][0].prompt.objects)
     figures = {arm: position_figures(items, n) for arm, items in arms.items()}
     paired = {(o.prompt.combination, o.seed): o for o in arms[SMALL_FIRST]}
@@ -357,8 +414,9 @@ def slug(text: str, limit: int = 60) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "prompt"
 
 
-def save_examples(folder: Path, observations: Sequence[Observation], found_by_key: dict,
-                  is_present, count: int) -> list[str]:  # fmt: skip
+def save_examples(
+    folder: Path, observations: Sequence[Observation], found_by_key: dict, is_present, count: int
+) -> list[str]:
     """Thumbnails (at most 256 px) of the first ``count`` images, one per prompt, with the
     named objects' detections drawn: a green box for a detection counted as present."""
     import shutil
@@ -385,8 +443,9 @@ def _draw_examples(staging: Path, observations, found_by_key, is_present, count)
         seen.add(observation.prompt.text)
         image = observation.image.load()
         scale = min(1.0, 256 / max(image.size))
-        thumbnail = image.resize((max(1, round(image.width * scale)),
-                                  max(1, round(image.height * scale))))  # fmt: skip
+        thumbnail = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        )
         draw = ImageDraw.Draw(thumbnail)
         detections = found_by_key[observation.image.key]
         marks = []
@@ -396,8 +455,7 @@ def _draw_examples(staging: Path, observations, found_by_key, is_present, count)
             for d in hits:
                 if d.box is not None:
                     draw.rectangle([v * scale for v in d.box], outline=(0, 170, 0), width=2)
-                    draw.text((d.box[0] * scale + 2, d.box[1] * scale + 1), label,
-                              fill=(0, 120, 0))  # fmt: skip
+                    draw.text((d.box[0] * scale + 2, d.box[1] * scale + 1), label, fill=(0, 120, 0))
         draw.text((2, thumbnail.height - 12), " ".join(marks), fill=(200, 0, 0))
         name = f"{len(written):02d}-{slug(observation.prompt.text)}.png"
         thumbnail.save(staging / name, format="PNG")
@@ -413,8 +471,10 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
         loaded = load_vocabulary(settings.vocab)
         words, vocabulary = loaded.words, loaded.name
     if len(words) < settings.n:
-        raise CliposcopeError(f"{len(words)} objects cannot fill prompts of {settings.n}",
-                              hint="a larger vocabulary or a smaller --n")  # fmt: skip
+        raise CliposcopeError(
+            f"{len(words)} objects cannot fill prompts of {settings.n}",
+            hint="a larger vocabulary or a smaller --n",
+        )
     rig.generator.check_objects(words)
     rig.detector.check_labels(words)
     check_rule(rig, settings, words)
@@ -438,8 +498,9 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
     balanced = [o for o in observations if o.prompt.arm == BALANCED]
     metrics = position_figures(balanced, settings.n)
     metrics["per_object"] = per_object_figures(balanced, words, settings.n)
-    metrics["never_drawn"] = [w for w, f in metrics["per_object"].items()
-                              if f["presence"]["count"] == 0]  # fmt: skip
+    metrics["never_drawn"] = [
+        w for w, f in metrics["per_object"].items() if f["presence"]["count"] == 0
+    ]
     metrics["controls"] = {}
     if not rig.detector.calibrated:  # calibration sets that rate itself
         others = len(words) - settings.n
@@ -448,49 +509,82 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
         ).to_dict()
     solo = [o for o in observations if o.prompt.arm == SOLO]
     if solo:
-        metrics["controls"]["solo_presence"] = Proportion(sum(o.present[0] for o in solo),
-                                                          len(solo)).to_dict()  # fmt: skip
+        metrics["controls"]["solo_presence"] = Proportion(
+            sum(o.present[0] for o in solo), len(solo)
+        ).to_dict()
         metrics["controls"]["solo_by_object"] = {
-            o_word: Proportion(sum(o.present[0] for o in solo if o.prompt.objects[0] == o_word),
-                               len(seeds)).to_dict() for o_word in words}  # fmt: skip
+            o_word: Proportion(
+                sum(o.present[0] for o in solo if o.prompt.objects[0] == o_word), len(seeds)
+            ).to_dict()
+            for o_word in words
+        }
     if settings.size_order:
         metrics["size_order"] = size_arm_figures(observations)
     examples = []
     if settings.artifacts_dir is not None and settings.examples:
         by_key = {image.key: detections for image, detections in zip(images, found, strict=True)}
-        examples = save_examples(Path(settings.artifacts_dir), balanced, by_key, is_present,
-                                 settings.examples)  # fmt: skip
-    digest = hashlib.sha256(json.dumps([[r.prompt, list(r.objects), r.seed] for r in requests])
-                            .encode("utf-8")).hexdigest()  # fmt: skip
+        examples = save_examples(
+            Path(settings.artifacts_dir), balanced, by_key, is_present, settings.examples
+        )
+    digest = hashlib.sha256(
+        json.dumps([[r.prompt, list(r.objects), r.seed] for r in requests]).encode("utf-8")
+    ).hexdigest()
     return make_result(
-        "t2i", None, model=rig.generator.info,
-        settings={"n": settings.n, "vocabulary": vocabulary, "words": list(words),
-                  "combinations": len({p.combination for p in prompts if p.arm == BALANCED}),
-                  "orders": settings.orders, "seeds_per_prompt": settings.seeds_per_prompt,
-                  "seeds": seeds, "template": settings.template, "prefix": settings.prefix,
-                  "example_prompt": prompts[0].text, "size_order": settings.size_order,
-                  "solo": settings.solo, "seed": settings.seed,
-                  "detector": rig.detector.info["spec"], "presence_rule": rule},
-        metrics=metrics, started=started, libraries=rig.libraries,
-        detector=rig.detector.info, evidence=rig.detector.evidence,
-        image_store=str(Path(rig.store.root).absolute()), counts=counts,
-        design_fingerprint=digest, examples=examples,
+        "t2i",
+        None,
+        model=rig.generator.info,
+        settings={
+            "n": settings.n,
+            "vocabulary": vocabulary,
+            "words": list(words),
+            "combinations": len({p.combination for p in prompts if p.arm == BALANCED}),
+            "orders": settings.orders,
+            "seeds_per_prompt": settings.seeds_per_prompt,
+            "seeds": seeds,
+            "template": settings.template,
+            "prefix": settings.prefix,
+            "example_prompt": prompts[0].text,
+            "size_order": settings.size_order,
+            "solo": settings.solo,
+            "seed": settings.seed,
+            "detector": rig.detector.info["spec"],
+            "presence_rule": rule,
+        },
+        metrics=metrics,
+        started=started,
+        libraries=rig.libraries,
+        detector=rig.detector.info,
+        evidence=rig.detector.evidence,
+        image_store=str(Path(rig.store.root).absolute()),
+        counts=counts,
+        design_fingerprint=digest,
+        examples=examples,
         examples_folder=str(settings.artifacts_dir) if examples else None,
-    )  # fmt: skip
+    )
 
 
 def rows(results: Sequence[ProbeResult]):
     n = max(r.settings["n"] for r in results)
-    headers = ["Generator", "Detector", "Images", *position_headers(n, "named %"),
-               "First - last, pts (p)", "All present %", "Alone %", "Never drawn"]  # fmt: skip
+    headers = [
+        "Generator",
+        "Detector",
+        "Images",
+        *position_headers(n, "named %"),
+        "First - last, pts (p)",
+        "All present %",
+        "Alone %",
+        "Never drawn",
+    ]
     body = []
     for result in results:
         m = result.metrics
         cells = [percent(f) for f in m["presence_by_position"]]
         difference = m["first_minus_last"]
         low, high = difference["ci95"]
-        gap = (f"{100 * difference['estimate']:+.1f} ({100 * low:+.1f} to {100 * high:+.1f}; "
-               f"p={p_value(difference['p_value'])})")  # fmt: skip
+        gap = (
+            f"{100 * difference['estimate']:+.1f} ({100 * low:+.1f} to {100 * high:+.1f}; "
+            f"p={p_value(difference['p_value'])})"
+        )
         solo = m["controls"].get("solo_presence")
         body.append(
             [
@@ -508,14 +602,23 @@ def rows(results: Sequence[ProbeResult]):
 
 
 def chart(results: Sequence[ProbeResult]) -> BarChart:
-    groups = {r.label: [(f"named {k + 1}", figure)
-                        for k, figure in enumerate(r.metrics["presence_by_position"])]
-              for r in results}  # fmt: skip
-    solos = [r.metrics["controls"]["solo_presence"]["estimate"] for r in results
-             if "solo_presence" in r.metrics["controls"]]  # fmt: skip
+    groups = {
+        r.label: [
+            (f"named {k + 1}", figure) for k, figure in enumerate(r.metrics["presence_by_position"])
+        ]
+        for r in results
+    }
+    solos = [
+        r.metrics["controls"]["solo_presence"]["estimate"]
+        for r in results
+        if "solo_presence" in r.metrics["controls"]
+    ]
     reference = float(np.mean(solos)) if solos else None
-    return BarChart("Text-to-image: object detected, by prompt position (dashed: prompted alone)",
-                    groups, reference)  # fmt: skip
+    return BarChart(
+        "Text-to-image: object detected, by prompt position (dashed: prompted alone)",
+        groups,
+        reference,
+    )
 
 
 register_probe(

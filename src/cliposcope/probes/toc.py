@@ -151,10 +151,15 @@ def run_toc(
     per_position, validation = [], []
     for k in tqdm(range(settings.n), disable=not progress, desc="TOC heads"):
         head = train_linear_probe(
-            features, labels[:, k], classes, train, epochs=settings.epochs,
-            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            features,
+            labels[:, k],
+            classes,
+            train,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
             seed=settings.seed * 1000 + k,
-        )  # fmt: skip
+        )
         per_position.append(accuracy(head, features[test], labels[test, k]).to_dict())
         validation.append(accuracy(head, features[val], labels[val, k]).to_dict())
     digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()

@@ -91,8 +91,10 @@ class TorSettings:
         if not self.filler.strip():
             raise CliposcopeError(f"--filler {self.filler!r} is empty", hint="e.g. something")
         if self.caption_embedding not in CAPTION_EMBEDDINGS:
-            raise CliposcopeError(f"unknown caption embedding {self.caption_embedding!r}",
-                                  hint=" or ".join(CAPTION_EMBEDDINGS))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown caption embedding {self.caption_embedding!r}",
+                hint=" or ".join(CAPTION_EMBEDDINGS),
+            )
         if self.sample is not None:
             check_range("--sample", self.sample, 1, hint="a positive number of combinations")
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
@@ -157,8 +159,9 @@ def run_tor(
         message = "--sample %d exceeds the %d combinations of %d names at n=%d: all are used"
         log.warning(message, settings.sample, combinations, len(words), settings.n)
     total = query_count(len(words), settings.n, settings.sample, settings.order)
-    chunks = query_chunks(len(words), settings.n, sample=settings.sample, seed=settings.seed,
-                          order=settings.order)  # fmt: skip
+    chunks = query_chunks(
+        len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
+    )
     with tqdm(total=total, disable=not progress, unit="query", desc="TOR") as bar:
         for rows in chunks:
             data_digest.update(rows.tobytes())
@@ -191,10 +194,21 @@ def tor_in_battery(battery, scene_set) -> TorSettings:
     """TOR on the scene set's own vocabulary and object count."""
     vocabulary = Vocabulary(battery.vocabulary_name, scene_set.names)
     if battery.legacy_quirks:  # the published script: list order, its scoring quirks
-        return TorSettings(vocabulary, n=scene_set.n, protocol="paper", legacy_quirks=True,
-                           sample=battery.tor_sample, seed=battery.seed)  # fmt: skip
-    return TorSettings(vocabulary, n=scene_set.n, sample=battery.tor_sample, seed=battery.seed,
-                       all_orders=battery.tor_all_orders)  # fmt: skip
+        return TorSettings(
+            vocabulary,
+            n=scene_set.n,
+            protocol="paper",
+            legacy_quirks=True,
+            sample=battery.tor_sample,
+            seed=battery.seed,
+        )
+    return TorSettings(
+        vocabulary,
+        n=scene_set.n,
+        sample=battery.tor_sample,
+        seed=battery.seed,
+        all_orders=battery.tor_all_orders,
+    )
 
 
 def _shown_figure(result: ProbeResult) -> tuple[str, str]:
@@ -218,10 +232,16 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
             " (legacy)" if result.settings["legacy_quirks"] else ""
         )
         rows.append(
-            [result.label, protocol, figure, *padded([percent(f) for f in m[key]], n),
-             percent(m["topn_accuracy"]), "-" if ratio is None else f"{ratio:.2f}",
-             p_value(bias.get("p_value"))]
-        )  # fmt: skip
+            [
+                result.label,
+                protocol,
+                figure,
+                *padded([percent(f) for f in m[key]], n),
+                percent(m["topn_accuracy"]),
+                "-" if ratio is None else f"{ratio:.2f}",
+                p_value(bias.get("p_value")),
+            ]
+        )
     return headers, rows
 
 
@@ -236,9 +256,13 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
 
 def tor_bias(result: ProbeResult) -> BiasFigure:
     bias = result.metrics["first_position_bias"]
-    return BiasFigure.share("first-object preference",
-                      "argmax on the first-named object, among queries whose argmax is one of "
-                      "the caption's objects", bias["count"], bias["total"])  # fmt: skip
+    return BiasFigure.share(
+        "first-object preference",
+        "argmax on the first-named object, among queries whose argmax is one of "
+        "the caption's objects",
+        bias["count"],
+        bias["total"],
+    )
 
 
 register_probe(

@@ -52,9 +52,12 @@ CHUNK = 1024
 @dataclass(frozen=True)
 class CaptionTorSettings:
     n: int = option(3, "distinct objects a caption must name (2-8)")
-    vocab: str | None = option(None, "object names (default: the instances file's categories, "
-                               "else coco; with --legacy-quirks the 90 ComCO names)",
-                               metavar="NAME_OR_FILE")  # fmt: skip
+    vocab: str | None = option(
+        None,
+        "object names (default: the instances file's categories, "
+        "else coco; with --legacy-quirks the 90 ComCO names)",
+        metavar="NAME_OR_FILE",
+    )
     ambiguous: str = option(
         "if-present",
         "ambiguous words: counted when the image has the category (if-present), always, or never",
@@ -73,11 +76,15 @@ class CaptionTorSettings:
         if self.limit is not None:
             check_range("--limit", self.limit, 1, hint="a positive number of captions")
         if self.legacy_quirks and self.vocab is not None:
-            raise CliposcopeError("--legacy-quirks uses the published 90-name list",
-                                  hint="drop --vocab, or drop --legacy-quirks")  # fmt: skip
+            raise CliposcopeError(
+                "--legacy-quirks uses the published 90-name list",
+                hint="drop --vocab, or drop --legacy-quirks",
+            )
         if self.caption_embedding not in CAPTION_EMBEDDINGS:
-            raise CliposcopeError(f"unknown caption embedding {self.caption_embedding!r}",
-                                  hint=" or ".join(CAPTION_EMBEDDINGS))  # fmt: skip
+            raise CliposcopeError(
+                f"unknown caption embedding {self.caption_embedding!r}",
+                hint=" or ".join(CAPTION_EMBEDDINGS),
+            )
 
 
 def legacy_objects(caption: str, names: Sequence[str]) -> list[str]:
@@ -94,8 +101,9 @@ class SelectedCaption:
     sizes: list[float] | None  # annotated sizes in the same order, when all are known
 
 
-def select_captions(corpus, settings: CaptionTorSettings, words: Sequence[str],
-                    counts: Counter) -> list[SelectedCaption]:  # fmt: skip
+def select_captions(
+    corpus, settings: CaptionTorSettings, words: Sequence[str], counts: Counter
+) -> list[SelectedCaption]:
     matcher = MentionMatcher(words, default_table(), ambiguous=settings.ambiguous)
     selected = []
     for batch in corpus.batches(matcher.canonical):
@@ -109,8 +117,10 @@ def select_captions(corpus, settings: CaptionTorSettings, words: Sequence[str],
                 counts["ambiguous words left unresolved"] += len(outcome.unresolved)
                 named = outcome.categories
             if len(named) != settings.n:
-                counts[f"dropped: names {'fewer' if len(named) < settings.n else 'more'} "
-                       f"than {settings.n}"] += 1  # fmt: skip
+                counts[
+                    f"dropped: names {'fewer' if len(named) < settings.n else 'more'} "
+                    f"than {settings.n}"
+                ] += 1
                 continue
             objects = record.objects or {}
             sizes = [max(objects[c]) for c in named] if all(c in objects for c in named) else None
@@ -145,27 +155,37 @@ class PositionSizeTally:
             self.wins[winner, ranks[winner]] += 1
 
     def summary(self) -> dict:
-        cells = [[Proportion(int(self.wins[p, r]), int(self.present[p, r])).to_dict()
-                  for r in range(self.n)] for p in range(self.n)]  # fmt: skip
-        by_rank = [Proportion(int(self.wins[:, r].sum()), self.captions).to_dict()
-                   for r in range(self.n)]  # fmt: skip
+        cells = [
+            [
+                Proportion(int(self.wins[p, r]), int(self.present[p, r])).to_dict()
+                for r in range(self.n)
+            ]
+            for p in range(self.n)
+        ]
+        by_rank = [
+            Proportion(int(self.wins[:, r].sum()), self.captions).to_dict() for r in range(self.n)
+        ]
         largest_first = int(self.present[0, 0])
         later = self.captions - largest_first
         return {
             "captions": self.captions,
             "win_rate_by_position_and_area_rank": cells,
             "argmax_share_by_area_rank": by_rank,
-            "first_named_wins_when_largest_first": Proportion(int(self.wins[0, 0]),
-                                                              largest_first).to_dict(),
-            "first_named_wins_when_largest_later": Proportion(int(self.wins[0, 1:].sum()),
-                                                              later).to_dict(),
-            "largest_wins_when_named_later": Proportion(int(self.wins[1:, 0].sum()),
-                                                        later).to_dict(),
-        }  # fmt: skip
+            "first_named_wins_when_largest_first": Proportion(
+                int(self.wins[0, 0]), largest_first
+            ).to_dict(),
+            "first_named_wins_when_largest_later": Proportion(
+                int(self.wins[0, 1:].sum()), later
+            ).to_dict(),
+            "largest_wins_when_named_later": Proportion(
+                int(self.wins[1:, 0].sum()), later
+            ).to_dict(),
+        }
 
 
-def run_tor_captions(encoder: Encoder, corpus, settings: CaptionTorSettings, *,
-                     progress: bool = False) -> ProbeResult:  # fmt: skip
+def run_tor_captions(
+    encoder: Encoder, corpus, settings: CaptionTorSettings, *, progress: bool = False
+) -> ProbeResult:
     started = time.perf_counter()
     if settings.legacy_quirks:
         words, vocabulary = COMCO_NAMES, "comco (published list)"
@@ -178,8 +198,10 @@ def run_tor_captions(encoder: Encoder, corpus, settings: CaptionTorSettings, *,
     counts: Counter = Counter()
     selected = select_captions(corpus, settings, words, counts)
     if not selected:
-        raise CliposcopeError(f"no caption names exactly {settings.n} objects of the vocabulary",
-                              hint=f"selection counts: {dict(sorted(counts.items()))}")  # fmt: skip
+        raise CliposcopeError(
+            f"no caption names exactly {settings.n} objects of the vocabulary",
+            hint=f"selection counts: {dict(sorted(counts.items()))}",
+        )
     index = {word: i for i, word in enumerate(words)}
     gallery = encoder.encode_text(list(words))
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
@@ -208,36 +230,62 @@ def run_tor_captions(encoder: Encoder, corpus, settings: CaptionTorSettings, *,
     metrics["by_position_and_area_rank"] = strata.summary()
     origin = corpus.describe()
     return make_result(
-        "tor-captions", encoder,
-        settings={"n": settings.n, "vocabulary": vocabulary, "vocabulary_size": len(words),
-                  "ambiguous": settings.ambiguous, "legacy_quirks": settings.legacy_quirks,
-                  "limit": settings.limit, "caption_embedding": settings.caption_embedding,
-                  "selection": "published split()/str.index rules" if settings.legacy_quirks
-                  else "mention matcher (synonyms, plurals, longest match, ambiguity rule)",
-                  "source": {k: v for k, v in origin.items() if k != "inputs"}},
-        metrics=metrics, started=started, inputs=origin["inputs"],
+        "tor-captions",
+        encoder,
+        settings={
+            "n": settings.n,
+            "vocabulary": vocabulary,
+            "vocabulary_size": len(words),
+            "ambiguous": settings.ambiguous,
+            "legacy_quirks": settings.legacy_quirks,
+            "limit": settings.limit,
+            "caption_embedding": settings.caption_embedding,
+            "selection": "published split()/str.index rules"
+            if settings.legacy_quirks
+            else "mention matcher (synonyms, plurals, longest match, ambiguity rule)",
+            "source": {k: v for k, v in origin.items() if k != "inputs"},
+        },
+        metrics=metrics,
+        started=started,
+        inputs=origin["inputs"],
         selection_counts=dict(sorted(counts.items())),
         reader_counts=dict(sorted(corpus.counts.items())),
         unknown_object_names=dict(getattr(corpus, "unknown_names", Counter()).most_common(10)),
         query_count=tally.queries,
-        query_fingerprint=digest.hexdigest(), example_caption=selected[0].caption,
-    )  # fmt: skip
+        query_fingerprint=digest.hexdigest(),
+        example_caption=selected[0].caption,
+    )
 
 
 def rows(results: Sequence[ProbeResult]):
     n = max(r.settings["n"] for r in results)
-    headers = ["Model", "Selection", "Captions", *position_headers(n, "Obj % (in top-n)"),
-               "Top-n acc %", "1st named wins: largest 1st / later %"]  # fmt: skip
+    headers = [
+        "Model",
+        "Selection",
+        "Captions",
+        *position_headers(n, "Obj % (in top-n)"),
+        "Top-n acc %",
+        "1st named wins: largest 1st / later %",
+    ]
     body = []
     for result in results:
         m = result.metrics
         strata = m["by_position_and_area_rank"]
-        split = (f"{percent(strata['first_named_wins_when_largest_first'])} / "
-                 f"{percent(strata['first_named_wins_when_largest_later'])}")  # fmt: skip
+        split = (
+            f"{percent(strata['first_named_wins_when_largest_first'])} / "
+            f"{percent(strata['first_named_wins_when_largest_later'])}"
+        )
         selection = "legacy" if result.settings["legacy_quirks"] else "matcher"
-        body.append([result.label, selection, str(m["queries"]),
-                     *padded([percent(f) for f in m["per_position_conditional"]], n),
-                     percent(m["topn_accuracy"]), split])  # fmt: skip
+        body.append(
+            [
+                result.label,
+                selection,
+                str(m["queries"]),
+                *padded([percent(f) for f in m["per_position_conditional"]], n),
+                percent(m["topn_accuracy"]),
+                split,
+            ]
+        )
     return headers, body
 
 
@@ -246,8 +294,11 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
         r.label: [(f"pos {k + 1}", f) for k, f in enumerate(r.metrics["per_position_conditional"])]
         for r in results
     }
-    return BarChart("TOR on real captions: nearest name by mention position (in correct top-n)",
-                    groups, one_in_n(results))  # fmt: skip
+    return BarChart(
+        "TOR on real captions: nearest name by mention position (in correct top-n)",
+        groups,
+        one_in_n(results),
+    )
 
 
 register_probe(

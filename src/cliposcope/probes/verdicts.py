@@ -72,8 +72,11 @@ class BiasFigure:
         if self.is_share:
             return Proportion(self.count, self.total).to_dict()
         half = Z95 * self.error
-        return {"estimate": self.estimate, "ci95": [self.estimate - half, self.estimate + half],
-                "standard_error": self.error}  # fmt: skip
+        return {
+            "estimate": self.estimate,
+            "ci95": [self.estimate - half, self.estimate + half],
+            "standard_error": self.error,
+        }
 
 
 # Settings that change what is measured besides the data the fingerprints cover (a
@@ -112,22 +115,34 @@ class Verdict:
     def sentence(self) -> str:
         control = CONTROL_NAMES.get(self.control, self.control)
         low, high = self.ci95
-        numbers = (f"{100 * self.difference:+.1f} points ({100 * low:+.1f} to {100 * high:+.1f}), "
-                   f"p = {p_value(self.p_value)}")  # fmt: skip
+        numbers = (
+            f"{100 * self.difference:+.1f} points ({100 * low:+.1f} to {100 * high:+.1f}), "
+            f"p = {p_value(self.p_value)}"
+        )
         if low > 0:
             return f"{self.bias} beyond its {control} control: {numbers}"
         if high < 0:
-            return (f"{self.bias} not beyond its {control} control, which shows more of it: "
-                    f"{numbers}")  # fmt: skip
+            return (
+                f"{self.bias} not beyond its {control} control, which shows more of it: {numbers}"
+            )
         return f"{self.bias} not beyond its {control} control: {numbers}"
 
     def to_dict(self) -> dict:
-        return {"probe": self.probe, "model": self.model, "control": self.control,
-                "control_spec": self.control_spec, "bias": self.bias, "figure": self.figure,
-                "model_figure": self.model_figure, "control_figure": self.control_figure,
-                "difference": self.difference, "ci95": list(self.ci95),
-                "p_value": self.p_value, "beyond_control": self.beyond_control,
-                "sentence": self.sentence}  # fmt: skip
+        return {
+            "probe": self.probe,
+            "model": self.model,
+            "control": self.control,
+            "control_spec": self.control_spec,
+            "bias": self.bias,
+            "figure": self.figure,
+            "model_figure": self.model_figure,
+            "control_figure": self.control_figure,
+            "difference": self.difference,
+            "ci95": list(self.ci95),
+            "p_value": self.p_value,
+            "beyond_control": self.beyond_control,
+            "sentence": self.sentence,
+        }
 
 
 def compare(model: BiasFigure, control: BiasFigure) -> tuple[float, tuple[float, float], float]:
@@ -142,8 +157,11 @@ def compare(model: BiasFigure, control: BiasFigure) -> tuple[float, tuple[float,
     if spread == 0:
         return difference, (difference, difference), 1.0 if difference == 0 else 0.0
     half = Z95 * spread
-    return (difference, (difference - half, difference + half),
-            math.erfc(abs(difference / spread) / math.sqrt(2)))  # fmt: skip
+    return (
+        difference,
+        (difference - half, difference + half),
+        math.erfc(abs(difference / spread) / math.sqrt(2)),
+    )
 
 
 def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list[ProbeResult]:
@@ -154,8 +172,12 @@ def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list
     same_data = [c for c in candidates if c.role.startswith("null:") and data_key(c) == key]
     recorded = result.provenance.get("controls")
     if isinstance(recorded, dict):
-        return [c for c in same_data if canonical_spec(recorded.get(c.role.removeprefix("null:")))
-                == canonical_spec(c.model.get("spec"))]  # fmt: skip
+        return [
+            c
+            for c in same_data
+            if canonical_spec(recorded.get(c.role.removeprefix("null:")))
+            == canonical_spec(c.model.get("spec"))
+        ]
     models = [c for c in candidates if c.role == "model" and data_key(c) == key]
     return same_data if len(models) == 1 else []
 
@@ -189,10 +211,22 @@ def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
             if other is None:
                 continue
             difference, interval, p = compare(figure, other)
-            found.append(Verdict(result.probe, result.label, control.role.removeprefix("null:"),
-                                 control.model.get("spec", "?"), figure.bias, figure.figure,
-                                 figure.to_dict(), other.to_dict(), difference, interval, p,
-                                 data_key(result)))  # fmt: skip
+            found.append(
+                Verdict(
+                    result.probe,
+                    result.label,
+                    control.role.removeprefix("null:"),
+                    control.model.get("spec", "?"),
+                    figure.bias,
+                    figure.figure,
+                    figure.to_dict(),
+                    other.to_dict(),
+                    difference,
+                    interval,
+                    p,
+                    data_key(result),
+                )
+            )
     return found
 
 

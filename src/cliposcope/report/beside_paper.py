@@ -98,11 +98,18 @@ class Comparison:
         return low is not None and low <= self.row.proportion <= high
 
     def to_dict(self) -> dict:
-        return {"result": self.result, "table": self.row.table,
-                "model_in_paper": self.row.model_in_paper, "spec_guess": self.row.spec,
-                "spec_note": self.row.spec_note, "metric": self.row.metric,
-                "paper": self.row.proportion, "measured": self.measured,
-                "difference": self.difference, "paper_in_ci": self.paper_in_ci}  # fmt: skip
+        return {
+            "result": self.result,
+            "table": self.row.table,
+            "model_in_paper": self.row.model_in_paper,
+            "spec_guess": self.row.spec,
+            "spec_note": self.row.spec_note,
+            "metric": self.row.metric,
+            "paper": self.row.proportion,
+            "measured": self.measured,
+            "difference": self.difference,
+            "paper_in_ci": self.paper_in_ci,
+        }
 
 
 def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
@@ -134,9 +141,27 @@ def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
 
 
 def comparison_rows(found: Sequence[Comparison]) -> tuple[list[str], list[list[str]]]:
-    headers = ["Result", "Paper table", "Paper model (spec: best guess)", "Metric", "Paper %",
-               "Measured %", "Difference, pts", "Paper in CI"]  # fmt: skip
-    rows = [[c.result, c.row.table, c.row.model_in_paper, c.row.metric.removesuffix(" (%)"),
-             f"{c.row.value:.2f}", percent(c.measured), f"{100 * c.difference:+.1f}",
-             "yes" if c.paper_in_ci else "no"] for c in found]  # fmt: skip
+    headers = [
+        "Result",
+        "Paper table",
+        "Paper model (spec: best guess)",
+        "Metric",
+        "Paper %",
+        "Measured %",
+        "Difference, pts",
+        "Paper in CI",
+    ]
+    rows = [
+        [
+            c.result,
+            c.row.table,
+            c.row.model_in_paper,
+            c.row.metric.removesuffix(" (%)"),
+            f"{c.row.value:.2f}",
+            percent(c.measured),
+            f"{100 * c.difference:+.1f}",
+            "yes" if c.paper_in_ci else "no",
+        ]
+        for c in found
+    ]
     return headers, rows

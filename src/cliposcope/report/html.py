@@ -67,8 +67,9 @@ def draw_bar_chart(chart: BarChart) -> bytes:
             highs.append(max(0.0, (high if high is not None else estimate) - estimate))
         axis.bar(xs, ys, width, yerr=[lows, highs], capsize=3, label=model[:60])
     if chart.reference is not None:
-        axis.axhline(chart.reference, color="gray", linestyle="--", linewidth=1,
-                     label="chance / no bias")  # fmt: skip
+        axis.axhline(
+            chart.reference, color="gray", linestyle="--", linewidth=1, label="chance / no bias"
+        )
     axis.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(labels))], labels)
     axis.set_ylim(0, 1)
     axis.set_title(chart.title, fontsize=10)
@@ -124,20 +125,24 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
             paths = [p for group in by_folder.values() for p in group[:OVERLAY_EXAMPLES]]
             for path in paths:
                 check_inside(folder, str(path.relative_to(folder)), f"{folder} ({probe.name})")
-            images = [{"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
-                      for p in paths]  # fmt: skip
+            images = [
+                {"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
+                for p in paths
+            ]
         chart = report.chart
         data_lines = sorted({describe_data(r) for r in chosen})
-        sections.append({
-            "id": probe.name,
-            "data": "; ".join(data_lines),
-            "heading": report.heading,
-            "title": probe.title,
-            "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,
-            "headers": headers,
-            "rows": body,
-            "images": images,
-        })  # fmt: skip
+        sections.append(
+            {
+                "id": probe.name,
+                "data": "; ".join(data_lines),
+                "heading": report.heading,
+                "title": probe.title,
+                "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,
+                "headers": headers,
+                "rows": body,
+                "images": images,
+            }
+        )
     return sections
 
 
@@ -171,8 +176,13 @@ def _scenes(folder: Path) -> list[dict]:
         roles = ", ".join(
             f"{o.name} ({o.role}, {100 * (o.area_fraction or 0):.0f}%)" for o in scene.objects
         )
-        figures.append({"caption": scene.caption, "detail": roles,
-                        "uri": png_data_uri(scene.image_path.read_bytes())})  # fmt: skip
+        figures.append(
+            {
+                "caption": scene.caption,
+                "detail": roles,
+                "uri": png_data_uri(scene.image_path.read_bytes()),
+            }
+        )
     return figures
 
 
@@ -187,19 +197,30 @@ def _provenance(results: list[ProbeResult]) -> dict:
         family = find_family(r.model.get("family", ""))
         libraries = family.libraries if family else ()
         settings = r.model.get("settings", {})
-        rows.append([
-            r.label,
-            r.model.get("weights_source", "-"),
-            (r.model.get("weights_hash") or "-")[:23],
-            r.model.get("activation", "-"),
-            settings.get("device", "-"),
-            settings.get("precision", "-"),
-            versions.get("torch", "-"),
-            ", ".join(f"{lib} {versions.get(lib, '-')}" for lib in libraries) or "-",
-            str(r.settings.get("seed", "-")),
-        ])  # fmt: skip
-    headers = ["Model", "Weights", "Weights sha256", "Activation", "Device", "Precision",
-               "torch", "Model library", "Seed"]  # fmt: skip
+        rows.append(
+            [
+                r.label,
+                r.model.get("weights_source", "-"),
+                (r.model.get("weights_hash") or "-")[:23],
+                r.model.get("activation", "-"),
+                settings.get("device", "-"),
+                settings.get("precision", "-"),
+                versions.get("torch", "-"),
+                ", ".join(f"{lib} {versions.get(lib, '-')}" for lib in libraries) or "-",
+                str(r.settings.get("seed", "-")),
+            ]
+        )
+    headers = [
+        "Model",
+        "Weights",
+        "Weights sha256",
+        "Activation",
+        "Device",
+        "Precision",
+        "torch",
+        "Model library",
+        "Seed",
+    ]
     return {"headers": headers, "rows": rows}
 
 

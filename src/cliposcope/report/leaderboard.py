@@ -66,8 +66,9 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
     unreadable: list[str] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
-            raise CliposcopeError(f"results folder not found: {folder}",
-                                  hint="give the --out folders of runs")  # fmt: skip
+            raise CliposcopeError(
+                f"results folder not found: {folder}", hint="give the --out folders of runs"
+            )
         files, bad = read_result_files(folder)
         unreadable += [f"{folder}/{line}" for line in bad]
         found = verdicts([result for _, result in files])
@@ -112,8 +113,10 @@ def _points(value: float) -> str:
 def verdict_text(verdict: Verdict) -> str:
     low, high = verdict.ci95
     mark = "beyond" if verdict.beyond_control else "not beyond"
-    return (f"{mark} {verdict.control}: {_points(verdict.difference)} "
-            f"({_points(low)} to {_points(high)})")  # fmt: skip
+    return (
+        f"{mark} {verdict.control}: {_points(verdict.difference)} "
+        f"({_points(low)} to {_points(high)})"
+    )
 
 
 def csv_text(board: Leaderboard) -> str:
@@ -132,8 +135,12 @@ def csv_text(board: Leaderboard) -> str:
                 line += ["", "", "", ""]
                 continue
             low, high = cell.figure["ci95"]
-            line += [f"{cell.figure['estimate']:.6f}", f"{low:.6f}", f"{high:.6f}",
-                     "; ".join(verdict_text(v) for v in cell.verdicts)]  # fmt: skip
+            line += [
+                f"{cell.figure['estimate']:.6f}",
+                f"{low:.6f}",
+                f"{high:.6f}",
+                "; ".join(verdict_text(v) for v in cell.verdicts),
+            ]
         writer.writerow(line)
     return buffer.getvalue()
 
@@ -150,14 +157,25 @@ def html_text(board: Leaderboard) -> str:
                 row.append(None)
                 continue
             low, high = cell.figure["ci95"]
-            row.append({"estimate": cell.figure["estimate"],
-                        "text": f"{100 * cell.figure['estimate']:.1f}",
-                        "interval": f"{100 * low:.1f}-{100 * high:.1f}",
-                        "total": cell.figure.get("total"),
-                        "verdicts_from": cell.verdicts_from,
-                        "verdicts": [{"text": verdict_text(v), "beyond": v.beyond_control,
-                                      "sentence": v.sentence} for v in cell.verdicts],
-                        "replaces": cell.replaces, "source": cell.source})  # fmt: skip
+            row.append(
+                {
+                    "estimate": cell.figure["estimate"],
+                    "text": f"{100 * cell.figure['estimate']:.1f}",
+                    "interval": f"{100 * low:.1f}-{100 * high:.1f}",
+                    "total": cell.figure.get("total"),
+                    "verdicts_from": cell.verdicts_from,
+                    "verdicts": [
+                        {
+                            "text": verdict_text(v),
+                            "beyond": v.beyond_control,
+                            "sentence": v.sentence,
+                        }
+                        for v in cell.verdicts
+                    ],
+                    "replaces": cell.replaces,
+                    "source": cell.source,
+                }
+            )
         table.append({"model": model, "cells": row})
     return (
         template_environment()

@@ -41,8 +41,11 @@ def describe_data(result: ProbeResult) -> str:
             f"scenes ({layout.get('sizes', '?')}, {layout.get('order', '?')})"
         )
     elif origin.get("layout"):
-        parts.append({"official": "official-layout folder", "coco": "COCO images"}.get(
-            origin["layout"], f"{origin['layout']} scenes"))  # fmt: skip
+        parts.append(
+            {"official": "official-layout folder", "coco": "COCO images"}.get(
+                origin["layout"], f"{origin['layout']} scenes"
+            )
+        )
     if settings.get("legacy_quirks"):
         parts.append("legacy quirks")
     for key in ("query_fingerprint", "scene_fingerprint", "design_fingerprint"):

@@ -47,8 +47,9 @@ def need_ray():
         import ray
         import ray.data
     except ImportError:
-        raise CliposcopeError("--engine ray needs Ray Data",
-                              hint="pip install 'cliposcope[ray]'") from None  # fmt: skip
+        raise CliposcopeError(
+            "--engine ray needs Ray Data", hint="pip install 'cliposcope[ray]'"
+        ) from None
     return ray
 
 
@@ -87,8 +88,7 @@ def ray_session(settings: RaySettings) -> Iterator[Any]:
     ray = need_ray()
     started = False
     if not ray.is_initialized():
-        arguments = {"include_dashboard": False, "log_to_driver": False,
-                     "configure_logging": False}  # fmt: skip
+        arguments = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if settings.address is None:  # a fresh local instance, whatever RAY_ADDRESS says
             arguments |= {"address": "local", "num_cpus": max(1, int(os.cpu_count() or 1))}
         else:
@@ -97,10 +97,11 @@ def ray_session(settings: RaySettings) -> Iterator[Any]:
             ray.init(**arguments)
         except Exception as error:  # ConnectionError, RuntimeError, ValueError, ...
             ray.shutdown()
-            raise CliposcopeError(f"cannot start or reach Ray at {settings.address or 'local'}: "
-                                  f"{(str(error).splitlines() or [type(error).__name__])[0]}",
-                                  hint="--ray-address HOST:PORT of a running cluster, or "
-                                  "none for a local instance") from None  # fmt: skip
+            raise CliposcopeError(
+                f"cannot start or reach Ray at {settings.address or 'local'}: "
+                f"{(str(error).splitlines() or [type(error).__name__])[0]}",
+                hint="--ray-address HOST:PORT of a running cluster, or none for a local instance",
+            ) from None
         started = True
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -121,8 +122,14 @@ def _shard_name(keys: Sequence[bytes]) -> str:
 class ShardEmbedder:
     """A Ray actor: one model, loaded once; each call embeds one shard and writes it."""
 
-    def __init__(self, spec: str, load_options: dict, kind: str, fingerprint: str,
-                 fault_file: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        spec: str,
+        load_options: dict,
+        kind: str,
+        fingerprint: str,
+        fault_file: str | None = None,
+    ):
         from cliposcope.encoders import load_encoder
 
         self.encoder = load_encoder(spec, **load_options)
@@ -153,13 +160,19 @@ class ShardEmbedder:
         embedding = pa.FixedSizeListArray.from_arrays(
             pa.array(vectors.astype(np.float32).ravel()), vectors.shape[1]
         )
-        table = pa.table({"key": pa.array(keys, pa.binary()),
-                          "fingerprint": pa.array([self.fingerprint] * len(keys)),
-                          "embedding": embedding})  # fmt: skip
+        table = pa.table(
+            {
+                "key": pa.array(keys, pa.binary()),
+                "fingerprint": pa.array([self.fingerprint] * len(keys)),
+                "embedding": embedding,
+            }
+        )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        return {"name": batch["name"], "shard": np.array([sink.getvalue().to_pybytes()],
-                                                         dtype=object)}  # fmt: skip
+        return {
+            "name": batch["name"],
+            "shard": np.array([sink.getvalue().to_pybytes()], dtype=object),
+        }
 
 
 def _ray_failure(error: Exception) -> CliposcopeError:
@@ -179,8 +192,10 @@ def _ray_failure(error: Exception) -> CliposcopeError:
             message, _, hint = line.split(marker, 1)[1].partition(" (hint: ")
             return CliposcopeError(message.strip(), hint=hint.rstrip(")") or None)
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return CliposcopeError(f"the Ray run failed: {lines[-1] if lines else type(error).__name__}",
-                           hint="see the Ray logs for the worker's traceback")  # fmt: skip
+    return CliposcopeError(
+        f"the Ray run failed: {lines[-1] if lines else type(error).__name__}",
+        hint="see the Ray logs for the worker's traceback",
+    )
 
 
 def embed_with_ray(
@@ -205,28 +220,38 @@ def embed_with_ray(
         shards.append((_shard_name(keyed[start:stop]), list(items[start:stop])))
     pending = {name: chunk for name, chunk in shards if not (shard_dir / name).is_file()}
     if pending:
-        dataset = ray.data.from_items([{"name": name, "items": chunk}
-                                       for name, chunk in pending.items()],
-                                      override_num_blocks=len(pending))  # fmt: skip
-        constructor = {"spec": spec, "load_options": load_options, "kind": kind,
-                       "fingerprint": fingerprint, "fault_file": settings.fault_file}  # fmt: skip
+        dataset = ray.data.from_items(
+            [{"name": name, "items": chunk} for name, chunk in pending.items()],
+            override_num_blocks=len(pending),
+        )
+        constructor = {
+            "spec": spec,
+            "load_options": load_options,
+            "kind": kind,
+            "fingerprint": fingerprint,
+            "fault_file": settings.fault_file,
+        }
         embedded = dataset.map_batches(
-            ShardEmbedder, fn_constructor_kwargs=constructor, batch_size=1,
+            ShardEmbedder,
+            fn_constructor_kwargs=constructor,
+            batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(settings.actors, len(pending))),
-            num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor,
-        )  # fmt: skip
+            num_cpus=settings.cpus_per_actor,
+            num_gpus=settings.gpus_per_actor,
+        )
         try:
             for row in embedded.iter_rows():  # each shard lands on the driver's disk
                 atomic_write_bytes(shard_dir / row["name"], row["shard"])
         except Exception as error:  # Ray wraps a worker's error in its own types
             raise _ray_failure(error) from None
     parts = []
-    for (name, chunk), start in zip(shards, range(0, len(items), settings.shard_size),
-                                    strict=True):  # fmt: skip
+    for (name, chunk), start in zip(shards, range(0, len(items), settings.shard_size), strict=True):
         keys, vectors = _read_shard(shard_dir / name)
         if keys != keyed[start : start + len(chunk)]:
-            raise CliposcopeError(f"shard {shard_dir / name} does not hold its inputs",
-                                  hint="remove the shard folder and run again")  # fmt: skip
+            raise CliposcopeError(
+                f"shard {shard_dir / name} does not hold its inputs",
+                hint="remove the shard folder and run again",
+            )
         parts.append(vectors)
     record = {"shards": len(shards), "computed": len(pending), "reused": len(shards) - len(pending)}
     return np.concatenate(parts), record
@@ -257,9 +282,10 @@ def import_shards(folder: Path, store) -> int:
     for path in sorted(Path(folder).glob("*.parquet")):
         fingerprints = set(pq.read_table(path, columns=["fingerprint"]).column(0).to_pylist())
         if fingerprints != {store.fingerprint}:
-            raise CliposcopeError(f"shard {path} holds embeddings of another model",
-                                  hint="import the shard folder named by this model's "
-                                  "fingerprint")  # fmt: skip
+            raise CliposcopeError(
+                f"shard {path} holds embeddings of another model",
+                hint="import the shard folder named by this model's fingerprint",
+            )
         keys, vectors = _read_shard(path)
         store.put_many(keys, store.as_stored(vectors))
         rows += len(keys)
@@ -270,8 +296,9 @@ class RayEncoder(ForwardingEncoder):
     """The same model as ``local`` (whose info it carries, so the cache and the results
     are shared with local runs), embedding on a Ray actor pool."""
 
-    def __init__(self, local: Encoder, spec: str, load_options: dict, settings: RaySettings,
-                 shard_root: Path):  # fmt: skip
+    def __init__(
+        self, local: Encoder, spec: str, load_options: dict, settings: RaySettings, shard_root: Path
+    ):
         self.local = self.wrapped = local
         self.info = local.info
         self.spec = spec
@@ -281,9 +308,15 @@ class RayEncoder(ForwardingEncoder):
         self.runs: list[dict] = []
 
     def _run(self, items: list[str], kind: str) -> np.ndarray:
-        vectors, record = embed_with_ray(self.spec, self.load_options, items, kind,
-                                         self.info.fingerprint, self.settings,
-                                         self.shard_root)  # fmt: skip
+        vectors, record = embed_with_ray(
+            self.spec,
+            self.load_options,
+            items,
+            kind,
+            self.info.fingerprint,
+            self.settings,
+            self.shard_root,
+        )
         self.runs.append(record | {"kind": kind, "inputs": len(items)})
         return vectors
 
@@ -332,18 +365,23 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
     from cliposcope.probes.corpus_stats import CorpusTallies
 
     ray = need_ray()
-    constructor = {"settings": asdict(settings), "vocabulary": list(counter.matcher.vocabulary),
-                   "sized": counter.sized}  # fmt: skip
+    constructor = {
+        "settings": asdict(settings),
+        "vocabulary": list(counter.matcher.vocabulary),
+        "sized": counter.sized,
+    }
     tallies = counter.empty()
 
     def count(rows: list[dict]) -> None:
         blocks = -(-len(rows) // block_rows)
         dataset = ray.data.from_items(rows, override_num_blocks=blocks)
         counted = dataset.map_batches(
-            BlockCounter, fn_constructor_kwargs=constructor, batch_size=block_rows,
+            BlockCounter,
+            fn_constructor_kwargs=constructor,
+            batch_size=block_rows,
             compute=ray.data.ActorPoolStrategy(size=min(ray_settings.actors, blocks)),
             num_cpus=ray_settings.cpus_per_actor,
-        )  # fmt: skip
+        )
         try:
             for row in counted.iter_rows():  # integer counts: any merge order gives the same
                 tallies.merge(CorpusTallies.from_record(json.loads(row["tallies"])))
