@@ -1,15 +1,26 @@
-"""A named registry whose built-in entries register themselves when their modules load.
+"""A named registry whose entries register themselves when their modules load.
 
-Model families (encoders.registry) and probes (probes.registry) are both kept in one:
-each entry is a record with a ``name``; a module registers its records at import, and the
-registry imports its built-in modules the first time anyone looks.
+Model families, probes, data kinds, generators and detectors are each kept in one. Each
+entry is a record with a ``name`` (and optionally an ``order``, for listing); a module
+registers its records at import. Nothing lists the modules: the first time anyone looks,
+the registry imports every module of its package (the built-in entries) and then every
+entry point of its group (third-party plugins, e.g. ``cliposcope.probes``). A plugin's
+entry point names a module that registers its records when imported, or a record itself.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+import importlib.metadata
+import logging
+import pkgutil
+from types import ModuleType
 from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+# Records without an ``order`` list after the built-in ones, in registration order.
+UNORDERED = 1_000_000
 
 
 class Named(Protocol):
@@ -19,45 +30,90 @@ class Named(Protocol):
 Entry = TypeVar("Entry", bound=Named)
 
 
-class Registry(Generic[Entry]):
-    """``module_of(entry)`` names the module that defines an entry, so built-in entries
-    list in the order of ``builtin_modules`` whatever order they were imported in."""
+def package_modules(package: str) -> list[str]:
+    """The modules directly inside a package, by name (private ones left out)."""
+    root = importlib.import_module(package)
+    found = pkgutil.iter_modules(root.__path__, prefix=f"{package}.")
+    return sorted(info.name for info in found if not info.name.rpartition(".")[2].startswith("_"))
 
-    def __init__(self, builtin_modules: Sequence[str], module_of: Callable[[Entry], str]):
-        self.builtin_modules = tuple(builtin_modules)
-        self.module_of = module_of
+
+class Registry(Generic[Entry]):
+    """``package``: where the built-in entries' modules live; ``group``: the entry-point
+    group plugins register under (None: built-ins only)."""
+
+    def __init__(self, package: str, group: str | None, record_type: type | None = None):
+        self.package = package
+        self.group = group
+        self.record_type = record_type
         self._entries: dict[str, Entry] = {}
-        self._builtins_loaded = False
+        self._sequence: dict[str, int] = {}
+        self._origins: dict[str, str] = {}
+        self._loading_plugin: str | None = None
+        self._loaded = False
 
     def register(self, entry: Entry) -> Entry:
+        self._sequence.setdefault(entry.name, len(self._sequence))
         self._entries[entry.name] = entry
+        if self._loading_plugin is not None:
+            self._origins[entry.name] = self._loading_plugin
         return entry
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
+        self._origins.pop(name, None)
 
-    def _load_builtins(self) -> None:
-        if self._builtins_loaded:
+    def _load(self) -> None:
+        if self._loaded:
             return
-        self._builtins_loaded = True  # first, so a module that looks while loading is served
+        self._loaded = True  # first, so a module that looks while loading is served
         try:
-            for module in self.builtin_modules:
+            for module in package_modules(self.package):
                 importlib.import_module(module)
         except BaseException:
-            self._builtins_loaded = False  # a failed import is retried, never half-listed
+            self._loaded = False  # a failed import is retried, never half-listed
             raise
+        if self.group is not None:
+            for point in importlib.metadata.entry_points(group=self.group):
+                self._load_plugin(point)
+
+    def _load_plugin(self, point: importlib.metadata.EntryPoint) -> None:
+        """A plugin that fails to load is skipped with a warning: one broken third-party
+        package must not take every command down with it."""
+        distribution = point.dist.name if point.dist is not None else "?"
+        version = point.dist.version if point.dist is not None else "?"
+        self._loading_plugin = f"{distribution} {version}"
+        try:
+            loaded = point.load()
+            if not isinstance(loaded, ModuleType) and hasattr(loaded, "name"):
+                if self.record_type is not None and not isinstance(loaded, self.record_type):
+                    raise TypeError(f"{point.value} is not a {self.record_type.__name__}")
+                self.register(loaded)
+        except Exception as error:
+            log.warning(
+                "plugin %s (%s = %s, from %s) not loaded: %s",
+                point.name,
+                self.group,
+                point.value,
+                self._loading_plugin,
+                error,
+            )
+        finally:
+            self._loading_plugin = None
 
     def entries(self) -> list[Entry]:
-        """Built-in entries in ``builtin_modules`` order, then the others as registered."""
-        self._load_builtins()
+        """Entries by their ``order`` field, then in the order they registered."""
+        self._load()
 
-        def place(entry: Entry) -> int:
-            module = self.module_of(entry)
-            builtin = module in self.builtin_modules
-            return self.builtin_modules.index(module) if builtin else len(self.builtin_modules)
+        def place(entry: Entry) -> tuple[int, int]:
+            return getattr(entry, "order", UNORDERED), self._sequence[entry.name]
 
         return sorted(self._entries.values(), key=place)
 
     def find(self, name: str) -> Entry | None:
-        self._load_builtins()
+        self._load()
         return self._entries.get(name)
+
+    def origin(self, name: str) -> str:
+        """'cliposcope' for a built-in entry (or one registered by code), else the plugin
+        distribution and version that registered it."""
+        return self._origins.get(name, "cliposcope")

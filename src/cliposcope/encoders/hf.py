@@ -335,6 +335,7 @@ class HFEncoder(Encoder):
 register_family(
     Family(
         name="hf",
+        order=20,
         description="Hugging Face transformers CLIP / SigLIP: a hub name or a local folder",
         load=HFEncoder,
         embeds_images=True,

@@ -567,6 +567,7 @@ def pretrained_catalogue(pattern: str | None) -> list[str]:
 register_family(
     Family(
         name="openclip",
+        order=10,
         description="open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
         "(local checkpoint) or local-dir:FOLDER",
         load=OpenClipEncoder,

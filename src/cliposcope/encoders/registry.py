@@ -2,7 +2,8 @@
 
 ``load_encoder``, ``cliposcope models``, fingerprints, provenance and the random-init null
 read these records; nothing else names a family. A new family is one module that calls
-``register_family`` (and, for a built-in one, a line in ``BUILTIN_FAMILY_MODULES``).
+``register_family``: a module of this package, or a plugin's module named by an entry point
+of the ``cliposcope.families`` group.
 """
 
 from __future__ import annotations
@@ -14,20 +15,13 @@ from typing import TYPE_CHECKING
 
 from cliposcope.errors import CliposcopeError
 from cliposcope.provenance import library_versions as _library_versions
-from cliposcope.registry import Registry
+from cliposcope.registry import UNORDERED, Registry
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions
     from cliposcope.encoders.specs import ModelSpec
-
-BUILTIN_FAMILY_MODULES = (
-    "cliposcope.encoders.openclip",
-    "cliposcope.encoders.hf",
-    "cliposcope.encoders.st",
-    "cliposcope.encoders.toy",
-)
 
 
 @dataclass(frozen=True)
@@ -53,6 +47,7 @@ class Family:
     random_init: Callable[[EncoderInfo, int], str] | None = None
     with_checkpoint: Callable[[ModelSpec, Path], ModelSpec] | None = None
     catalogue: Callable[[str | None], list[str]] | None = None
+    order: int = UNORDERED
 
     @property
     def module(self) -> str:
@@ -64,7 +59,7 @@ class Family:
         return self.libraries[0] if self.libraries else None
 
 
-_FAMILIES: Registry[Family] = Registry(BUILTIN_FAMILY_MODULES, lambda family: family.module)
+_FAMILIES: Registry[Family] = Registry("cliposcope.encoders", "cliposcope.families", Family)
 
 
 def register_family(family: Family) -> Family:

@@ -132,6 +132,7 @@ class SentenceTransformerEncoder(Encoder):
 register_family(
     Family(
         name="st",
+        order=30,
         description="sentence-transformers text-only encoders: a hub name or a local folder",
         load=SentenceTransformerEncoder,
         examples=(

@@ -56,6 +56,7 @@ def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEnc
 register_family(
     Family(
         name="toy",
+        order=40,
         description="the project's own small CLIP: toy:default (shipped, trained here) or a "
         "checkpoint of the cliposcope-toy architecture",
         load=load_toy,

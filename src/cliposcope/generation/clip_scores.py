@@ -82,6 +82,7 @@ class ClipScorer(Detector):
 register_detector(
     Kind(
         name="clip",
+        order=30,
         description="detector-free fallback: image-text similarity under a cliposcope model, "
         "thresholds calibrated per label (weaker evidence)",
         load=ClipScorer,

@@ -154,6 +154,7 @@ class DiffusersGenerator(Generator):
 register_generator(
     Kind(
         name="diffusers",
+        order=10,
         description="a diffusers text-to-image pipeline (hub name or local folder)",
         load=DiffusersGenerator,
         examples=("diffusers:stabilityai/stable-diffusion-2-1-base", "diffusers:./my-pipeline"),

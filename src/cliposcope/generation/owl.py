@@ -106,6 +106,7 @@ class OpenVocabularyDetector(Detector):
 register_detector(
     Kind(
         name="hf",
+        order=20,
         description="an open-vocabulary detector from transformers (OWL-ViT, OWLv2)",
         load=OpenVocabularyDetector,
         examples=("hf:google/owlv2-base-patch16-ensemble", "hf:google/owlvit-base-patch32"),

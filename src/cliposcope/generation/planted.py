@@ -109,6 +109,7 @@ class PlantedGenerator(Generator):
 register_generator(
     Kind(
         name="planted",
+        order=20,
         description="stand-in with known truth: draws the object at prompt position k with "
         "probability Pk from the sprite pack (score it with truth:planted)",
         load=PlantedGenerator,

@@ -2,8 +2,9 @@
 
 Generators (``diffusers:``, the ``planted:`` stand-in) and detectors (``torchvision:``,
 ``hf:``, ``clip:``, the ``truth:`` stand-in) are named by spec strings of the same form as
-models (``KIND:TARGET[?key=value&...]``); a new kind is one module that registers itself
-(plus a line here for a built-in one).
+models (``KIND:TARGET[?key=value&...]``); a new kind is one module that registers itself:
+a module of this package, or a plugin's module under the ``cliposcope.generators`` or
+``cliposcope.detectors`` entry-point group.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from cliposcope.encoders.specs import ModelSpec, parse_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.registry import Registry
+from cliposcope.registry import UNORDERED, Registry
 
 if TYPE_CHECKING:
     from cliposcope.generation.base import (
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
         GenerationOptions,
         Generator,
     )
-
-BUILTIN_GENERATOR_MODULES = ("cliposcope.generation.diffusion", "cliposcope.generation.planted")
-BUILTIN_DETECTOR_MODULES = (
-    "cliposcope.generation.torchvision_detector",
-    "cliposcope.generation.owl",
-    "cliposcope.generation.clip_scores",
-    "cliposcope.generation.truth",
-)
 
 
 @dataclass(frozen=True)
@@ -50,14 +43,15 @@ class Kind:
     check: Callable[[ModelSpec], None] | None = None
     records_truth: bool = False
     needs_truth: bool = False
+    order: int = UNORDERED
 
     @property
     def module(self) -> str:
         return self.load.__module__
 
 
-_GENERATORS: Registry[Kind] = Registry(BUILTIN_GENERATOR_MODULES, lambda kind: kind.module)
-_DETECTORS: Registry[Kind] = Registry(BUILTIN_DETECTOR_MODULES, lambda kind: kind.module)
+_GENERATORS: Registry[Kind] = Registry("cliposcope.generation", "cliposcope.generators", Kind)
+_DETECTORS: Registry[Kind] = Registry("cliposcope.generation", "cliposcope.detectors", Kind)
 
 
 def register_generator(kind: Kind) -> Kind:

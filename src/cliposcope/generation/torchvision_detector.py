@@ -148,6 +148,7 @@ class TorchvisionDetector(Detector):
 register_detector(
     Kind(
         name="torchvision",
+        order=10,
         description="a COCO detector from torchvision (80 COCO labels)",
         load=TorchvisionDetector,
         examples=(

@@ -55,6 +55,7 @@ class TruthReader(Detector):
 register_detector(
     Kind(
         name="truth",
+        order=40,
         description="stand-in reading the planted: generator's recorded truth (exact)",
         load=TruthReader,
         examples=("truth:planted",),

@@ -187,6 +187,7 @@ def attention_chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="attention",
+        order=70,
         summary="CLS attention by object (ViT image towers)",
         settings=AttentionSettings,
         run=run_attention,

@@ -524,6 +524,7 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="corpus-stats",
+        order=90,
         summary="is the object a caption names first the largest? (no model)",
         settings=CorpusStatsSettings,
         run=run_corpus_stats,

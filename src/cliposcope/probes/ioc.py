@@ -114,6 +114,7 @@ def ioc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
 register_probe(
     Probe(
         name="ioc",
+        order=80,
         summary="image-based object classification (linear heads on image embeddings)",
         settings=IocSettings,
         run=run_ioc,

@@ -222,6 +222,7 @@ def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="ior",
+        order=40,
         summary="image-based object retrieval (reference images as gallery)",
         settings=ImageRetrievalSettings,
         run=run_ior,
@@ -238,6 +239,7 @@ register_probe(
 register_probe(
     Probe(
         name="i2tor",
+        order=50,
         summary="image-to-text object retrieval (object names as gallery)",
         settings=ImageRetrievalSettings,
         run=run_i2tor,

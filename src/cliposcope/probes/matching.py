@@ -233,6 +233,7 @@ def matching_chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="matching",
+        order=60,
         summary="image-text matching, both scenarios, with the split-caption mitigation",
         settings=MatchingSettings,
         run=run_matching,

@@ -19,24 +19,12 @@ from typing import TYPE_CHECKING, Any
 from cliposcope.encoders.registry import library_versions, spec_prefixes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ReportSection
-from cliposcope.registry import Registry
+from cliposcope.registry import UNORDERED, Registry
 from cliposcope.results import ProbeResult
 
 if TYPE_CHECKING:
     from cliposcope.encoders.base import Encoder
 
-BUILTIN_PROBE_MODULES = (
-    "cliposcope.probes.tor",
-    "cliposcope.probes.toc",
-    "cliposcope.probes.size_first",
-    "cliposcope.probes.ior",
-    "cliposcope.probes.matching",
-    "cliposcope.probes.attention",
-    "cliposcope.probes.ioc",
-    "cliposcope.probes.corpus_stats",
-    "cliposcope.probes.tor_captions",
-    "cliposcope.probes.t2i",
-)
 # What a probe's run() gets as ``data``: nothing (it builds its own queries from its
 # settings), a data.scene_sets.SceneSet, or a caption corpus (data.corpus: CocoCorpus or
 # TableCorpus). Corpus probes measure data, not models: their encoder is None; caption
@@ -93,6 +81,7 @@ class Probe:
     # The figure that measures the probe's bias, from a result (probes.verdicts compares it
     # with the same figure of the model's controls); None where a result has none.
     bias: Callable[[ProbeResult], Any] | None = None
+    order: int = UNORDERED
 
     def __post_init__(self):
         if self.data not in DATA_KINDS:
@@ -103,7 +92,7 @@ class Probe:
             raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
 
 
-_PROBES: Registry[Probe] = Registry(BUILTIN_PROBE_MODULES, lambda probe: probe.run.__module__)
+_PROBES: Registry[Probe] = Registry("cliposcope.probes", "cliposcope.probes", Probe)
 
 
 def register_probe(probe: Probe) -> Probe:

@@ -1,4 +1,4 @@
-"""Text/image object retrieval scoring on plain arrays, exactly as PROTOCOLS.md defines it.
+"""Text/image object retrieval scoring on plain arrays, as docs/protocols.md defines it.
 
 Inputs per chunk: ``similarity`` (Q, G) between queries and the gallery, and ``truth``
 (Q, n) gallery indices of each query's objects in caption order. A ``RetrievalTally``

@@ -149,6 +149,7 @@ def size_first_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[lis
 register_probe(
     Probe(
         name="size-first",
+        order=30,
         summary="first-object TOR: large first vs small first",
         settings=SizeFirstSettings,
         run=run_size_first,

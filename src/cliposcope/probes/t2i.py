@@ -624,6 +624,7 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="t2i",
+        order=110,
         summary="text-to-image: is the object named first drawn more often? (generator + detector)",
         settings=T2ISettings,
         run=run_t2i,

@@ -195,6 +195,7 @@ def toc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
 register_probe(
     Probe(
         name="toc",
+        order=20,
         summary="text-based object classification (linear probes)",
         settings=TocSettings,
         run=run_toc,

@@ -1,7 +1,7 @@
 """TOR, text-based object retrieval: which object of a multi-object caption does its
 embedding retrieve from a gallery of the bare object names?
 
-Protocols (see PROTOCOLS.md):
+Protocols (see docs/protocols.md):
 * ``paper``: every combination in list order, the published figures; ``legacy_quirks``
   reproduces the published scripts bug for bug, for audits.
 * ``balanced``: each combination in a seeded random order (or all n! orders), so that
@@ -268,6 +268,7 @@ def tor_bias(result: ProbeResult) -> BiasFigure:
 register_probe(
     Probe(
         name="tor",
+        order=10,
         summary="text-based object retrieval",
         settings=TorSettings,
         run=run_tor,

@@ -304,6 +304,7 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="tor-captions",
+        order=100,
         summary="TOR on real captions (COCO or any caption table)",
         settings=CaptionTorSettings,
         run=run_tor_captions,
