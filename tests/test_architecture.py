@@ -17,26 +17,32 @@ from cliposcope.app.cli import main
 from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions
 from cliposcope.encoders.registry import Family, register_family, unregister_family
 from cliposcope.probes.presentation import BarChart, ReportSection
-from cliposcope.probes.registry import (
-    Probe,
-    make_result,
-    option,
-    register_probe,
-    unregister_probe,
-)
+from cliposcope.probes.registry import Probe, make_result, register_probe, unregister_probe
 from cliposcope.results import ProbeResult
+from cliposcope.settings import option
 
 PACKAGE = Path(cliposcope.__file__).parent
-# Lowest first; see DESIGN.md. A module may import its own layer and the layers below.
+# Lowest first; see docs/architecture.md. A module may import its own layer and the layers below.
 LAYERS = (
     (
         "ground",
-        ("errors", "version", "atomic", "hashing", "provenance", "results", "plotting", "registry"),
+        (
+            "errors",
+            "version",
+            "atomic",
+            "hashing",
+            "provenance",
+            "results",
+            "plotting",
+            "registry",
+            "settings",
+        ),
     ),
     ("encoders", ("specs", "encoders")),
     ("cache", ("cache",)),
     ("data", ("data",)),
     ("generation", ("generation",)),
+    ("data kinds", ("data_kinds",)),
     ("probes", ("probes",)),
     ("scale", ("scale",)),
     ("lab", ("lab",)),
@@ -235,7 +241,7 @@ def test_run_probe_and_the_battery_are_callable_from_python(tiny_openclip, tmp_p
     results = cliposcope.run_battery(
         tiny_openclip, scene_set, cliposcope.BatterySettings(tor_sample=20)
     )
-    assert [r.probe for r in results] == ["ior", "i2tor", "matching", "attention", "tor"]
+    assert [r.probe for r in results] == ["tor", "ior", "i2tor", "matching", "attention"]
 
 
 # --- a throwaway model family -----------------------------------------------------------
@@ -251,16 +257,11 @@ class ConstantEncoder(Encoder):
             name=spec.target,
             weights_source="none",
             weights_hash="none",
-            library_versions={"numpy": np.__version__},
-            activation="none",
-            context_length=None,
-            text_causal=False,
-            text_pooling="none",
             embed_dim=4,
-            has_image_tower=False,
-            fast_text_path=False,
-            fast_text_reason="-",
-            settings={"precision": options.precision, "device": options.device},
+            device=options.device,
+            precision=options.precision,
+            library="numpy",
+            library_versions={"numpy": np.__version__},
         )
 
     def _encode_texts(self, texts, *, progress):
@@ -283,7 +284,7 @@ def constant_family():
 
 def test_a_family_registered_in_a_test_loads_and_is_listed(constant_family, capsys, tmp_path):
     encoder = cliposcope.load_encoder("constant:anything", device="cpu")
-    assert encoder.info.family == "constant" and encoder.info.settings["device"] == "cpu"
+    assert encoder.info.family == "constant" and encoder.info.device == "cpu"
     assert np.allclose(encoder.encode_text(["a", "b"]), 0.5)
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -343,7 +344,7 @@ def test_settings_options_follow_their_types_and_refuse_what_they_cannot_offer()
     import argparse
 
     from cliposcope.app.options import add_settings_options, settings_from_args
-    from cliposcope.probes.registry import internal
+    from cliposcope.settings import internal
 
     @dataclasses.dataclass(frozen=True)
     class Knobs:
@@ -363,12 +364,23 @@ def test_settings_options_follow_their_types_and_refuse_what_they_cannot_offer()
     class Clash:
         device: str = option("x", "clashes with --device")
 
+    owned = argparse.ArgumentParser()
+    owned.add_argument("--device")
     with pytest.raises(TypeError, match="rename the field"):
-        add_settings_options(argparse.ArgumentParser(), Clash, ("device",))
+        add_settings_options(owned, Clash)
+
+    @dataclasses.dataclass(frozen=True)
+    class Repeated:
+        names: tuple[str, ...] = option(help="repeatable and required")
+
+    parser = argparse.ArgumentParser()
+    add_settings_options(parser, Repeated)
+    parsed = parser.parse_args(["--names", "a", "--names", "b"])
+    assert settings_from_args(Repeated, parsed) == Repeated(names=("a", "b"))
 
     @dataclasses.dataclass(frozen=True)
     class Unsupported:
-        names: tuple[str, ...] = option(("a",), "no scalar type")
+        table: dict = option(None, "no scalar type")
 
     with pytest.raises(TypeError, match="cannot be a command-line option"):
         add_settings_options(argparse.ArgumentParser(), Unsupported)
@@ -394,3 +406,22 @@ def test_a_probe_without_a_report_section_still_gets_its_table(echo_probe, tmp_p
     page = cliposcope.build_report(tmp_path).read_text()
     assert 'id="echo"' in page and "ECHO: a word against itself" in page
     assert "Echo similarity" in page
+
+
+# Where nothing may name a probe: the centre asks the registry instead.
+PROBE_AGNOSTIC = ("app", "report", "scale", "probes/verdicts.py", "probes/battery.py")
+
+
+def test_nothing_central_names_a_probe():
+    names = {probe.name for probe in cliposcope.list_probes()}
+    paths = []
+    for place in PROBE_AGNOSTIC:
+        target = PACKAGE / place
+        paths += sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names:
+                where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                offenders.append(f"{where} names {node.value!r}")
+    assert len(paths) > 20 and not offenders, offenders

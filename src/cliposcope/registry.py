@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # Records without an ``order`` list after the built-in ones, in registration order.
 UNORDERED = 1_000_000
+_REGISTRIES: list[Registry] = []  # every registry made, for reload_plugins
 
 
 class Named(Protocol):
@@ -50,6 +51,7 @@ class Registry(Generic[Entry]):
         self._origins: dict[str, str] = {}
         self._loading_plugin: str | None = None
         self._loaded = False
+        _REGISTRIES.append(self)
 
     def register(self, entry: Entry) -> Entry:
         self._sequence.setdefault(entry.name, len(self._sequence))
@@ -75,6 +77,13 @@ class Registry(Generic[Entry]):
         if self.group is not None:
             for point in importlib.metadata.entry_points(group=self.group):
                 self._load_plugin(point)
+
+    def reload(self) -> None:
+        """Look for plugins again (one installed, or put on ``sys.path``, since the first
+        look); entries already registered stay. A registry nobody looked at yet waits."""
+        if self._loaded:
+            self._loaded = False
+            self._load()
 
     def _load_plugin(self, point: importlib.metadata.EntryPoint) -> None:
         """A plugin that fails to load is skipped with a warning: one broken third-party
@@ -117,3 +126,10 @@ class Registry(Generic[Entry]):
         """'cliposcope' for a built-in entry (or one registered by code), else the plugin
         distribution and version that registered it."""
         return self._origins.get(name, "cliposcope")
+
+
+def reload_plugins() -> None:
+    """Every registry looks for plugins again, e.g. after one is installed in a running
+    interpreter (the plugin tests put one on ``sys.path``)."""
+    for registry in _REGISTRIES:
+        registry.reload()

@@ -121,7 +121,7 @@ def test_per_object_breakdown():
 
 
 def script_reference(similarity, captions, names, n):
-    """The published computation, written out plainly from PROTOCOLS.md."""
+    """The published computation, written out plainly from docs/protocols.md."""
     out = {"topn_correct": 0, "cond": [0] * n, "uncond": [0] * n, "ap": 0.0, "p1": 0.0}
     for row, caption in zip(similarity, captions, strict=True):
         words = caption.split(" and ")

@@ -63,15 +63,7 @@ class LookupEncoder(Encoder):
             name="fake",
             weights_source="synthetic",
             weights_hash="none",
-            library_versions={},
-            activation="none",
-            context_length=None,
-            text_causal=False,
-            text_pooling="none",
             embed_dim=len(NAMES),
-            has_image_tower=False,
-            fast_text_path=False,
-            fast_text_reason="fake",
         )
 
     def _encode_texts(self, texts, *, progress):

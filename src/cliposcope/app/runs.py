@@ -159,35 +159,70 @@ def artifacts_for(settings, out: Path, role: str):
     return dataclasses.replace(settings, artifacts_dir=out / "overlays" / role.replace(":", "-"))
 
 
-def prefetch(probe: str, settings, encoder: Encoder, scene_set) -> None:
-    """Embed, in one distributed pass, what a probe will ask for chunk by chunk, so the
-    Ray engine starts its actors once per model instead of once per chunk; the probe then
-    reads every embedding from the cache. In the probe's own order, so shards fall on its
-    chunk boundaries and every model batch holds the same inputs as in a local run."""
-    if probe == "tor" and settings.caption_embedding == "encoder":
-        from cliposcope.probes.queries import query_chunks
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One `cliposcope run`: a probe (None: the paper's battery) with its settings, on the
+    data units its data kind loaded (``[None]`` for probes that build their own queries),
+    for each model and requested control (or once, for probes that measure no model)."""
 
-        words = settings.vocab.words
-        encoder.encode_text(list(words))
-        captions = [
-            settings.template.render([words[i] for i in row])
-            for rows in query_chunks(
-                len(words),
-                settings.n,
-                sample=settings.sample,
-                seed=settings.seed,
-                order=settings.order,
-            )
-            for row in rows
-        ]
-        encoder.encode_text(captions)
-    elif probe in ("ior", "i2tor") and scene_set is not None:
-        encoder.encode_images([s.image_path for s in scene_set.scenes])
-        if probe == "ior":
-            encoder.encode_images(
-                [
-                    scene_set.references[n].image_path
-                    for n in scene_set.names
-                    if n in scene_set.references
-                ]
-            )
+    probe: Any  # probes.registry.Probe, or None for the battery
+    settings: Any
+    units: Sequence[Any]
+    out: Path
+    progress: bool = True
+    models: Sequence[str] = ()
+    nulls: Sequence[str] = ()
+    seed: int = 0
+
+    def check_controls(self) -> None:
+        offered = (RANDOM_INIT, *(self.probe.controls if self.probe is not None else ()))
+        name = self.probe.name if self.probe is not None else "the battery"
+        for null in self.nulls:
+            if null not in offered:
+                raise CliposcopeError(
+                    f"--null {null} is not a control of {name}",
+                    hint=f"{name} offers: {', '.join(offered)}",
+                )
+
+    def results(self, options: EncoderOptions | None, engine: Any = None) -> Iterator[ProbeResult]:
+        """Results as they come; ``options`` open the models (None for probes that need
+        none), ``engine`` is handed to probes that count on one."""
+        from cliposcope.probes.registry import run_probe
+
+        if options is None:
+            for unit in self.units:
+                settings = self._with_artifacts(self.settings, "model", unit)
+                yield run_probe(
+                    self.probe.name, None, unit, settings, progress=self.progress, engine=engine
+                )
+            return
+        prefetch = options.engine == "ray" and options.cache
+
+        def run(encoder: Encoder, role: str, control: str | None) -> list[ProbeResult]:
+            from cliposcope.probes.battery import run_battery
+
+            found = []
+            for unit in self.units:
+                if self.probe is None:
+                    settings = artifacts_for(self.settings, self.out, role)
+                    battery = run_battery(encoder, unit, settings, progress=self.progress)
+                    found += [result.with_role(role) for result in battery]
+                    continue
+                settings = self._with_artifacts(self.settings, role, unit)
+                if control is not None:
+                    settings = self.probe.controls[control](settings)
+                if prefetch and self.probe.prefetch is not None:
+                    self.probe.prefetch(settings, encoder, unit)
+                found.append(
+                    run_probe(
+                        self.probe.name, encoder, unit, settings, role=role, progress=self.progress
+                    )
+                )
+            return found
+
+        yield from with_controls(self.models, options.open, run, self.nulls, self.seed)
+
+    def _with_artifacts(self, settings: Any, role: str, unit: Any) -> Any:
+        if self.probe.artifacts is None:
+            return settings
+        return self.probe.artifacts(settings, self.out, role, unit)

@@ -14,7 +14,6 @@ from cliposcope.errors import CliposcopeError, read_utf8
 
 MANIFEST_NAME = "manifest.jsonl"
 SETTINGS_NAME = "settings.json"  # the generator's settings, written with the manifest
-ROLES = ("large", "small", "equal", "custom", "single", "unknown")
 
 
 @dataclass

@@ -22,6 +22,9 @@ class Rig:
     detector: Detector
     store: ImageStore
     libraries: tuple[str, ...] = ()
+    # The specs as given, naming the rig's examples folder.
+    generator_spec: str = ""
+    detector_spec: str = ""
 
 
 def check_specs(generator: str, detector: str) -> None:
@@ -55,4 +58,6 @@ def open_rig(
         load_detector(detector, detection),
         ImageStore(store),
         libraries_of(generator, detector),
+        generator_spec=generator,
+        detector_spec=detector,
     )

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,11 @@ from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
 from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Z95, mean_interval
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,13 @@ def attention_chart(results: Sequence[ProbeResult]) -> BarChart:
     return BarChart("Mean share of CLS attention on each object, by size role", groups)
 
 
+def overlays_folder(
+    settings: AttentionSettings, out: Path, role: str, scene_set
+) -> AttentionSettings:
+    """Overlays go to OUT/overlays/ROLE."""
+    return replace(settings, artifacts_dir=out / "overlays" / role.replace(":", "-"))
+
+
 register_probe(
     Probe(
         name="attention",
@@ -199,7 +207,11 @@ register_probe(
         report=ReportSection(
             "CLS attention by object size", attention_chart, images="overlays/*/*.png"
         ),
-        in_battery=attention_in_battery,
+        battery=BatteryRole(attention_in_battery, in_demo=True),
         bias=attention_on_the_large_object,
+        data_settings=("n", "layer"),
+        data_fingerprints=("scene_fingerprint",),
+        artifacts=overlays_folder,
+        example=lambda: AttentionSettings(overlays=1),
     )
 )

@@ -1,9 +1,9 @@
 """The paper's battery: every probe that applies, on one scene set, for one encoder.
 
 ``run_battery(encoder, scene_set, BatterySettings(...))`` is what `cliposcope run paper`,
-the demo and `lab progression` call. Image probes run only where the encoder has an image
-tower; attention only where it declares ``cls_attention``; TOR runs on the scene set's
-own vocabulary.
+the demo and `lab progression` call. A probe joins it through its record's ``battery``
+role; image probes run only where the encoder has an image tower, probes that need a
+capability (CLS attention) only where the encoder declares it.
 """
 
 from __future__ import annotations
@@ -15,12 +15,24 @@ from pathlib import Path
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.registry import get_probe, internal, option, run_probe
+from cliposcope.probes.registry import get_probe, list_probes, run_probe
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 log = logging.getLogger(__name__)
 
-BATTERY_PROBES = ("ior", "i2tor", "matching", "attention", "ioc", "tor")
+# What the battery runs on: a scene set, from any data kind that provides scenes.
+BATTERY_DATA = "scenes"
+
+
+def battery_probes(*, demo: bool = False) -> tuple[str, ...]:
+    """The probes that join the battery (those the demo shows, with ``demo``), in the
+    registry's order."""
+    return tuple(
+        probe.name
+        for probe in list_probes()
+        if probe.battery is not None and (probe.battery.in_demo or not demo)
+    )
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,8 @@ class BatterySettings:
         "(paper protocol), IOR, I2TOR and matching",
     )
     tor_all_orders: bool = internal(False)
-    # Which probes run, in this order (IOC also needs ``ioc``).
-    probes: tuple[str, ...] = internal(BATTERY_PROBES)
+    # Which probes run (None: every battery probe); opt-in ones (IOC) also need their flag.
+    probes: tuple[str, ...] | None = internal(None)
     vocabulary_name: str = internal("scene objects")
     artifacts_dir: Path | None = internal(None)
 
@@ -48,11 +60,11 @@ class BatterySettings:
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
         if self.tor_sample is not None:
             check_range("--tor-sample", self.tor_sample, 1, hint="a positive number")
-        outside = [name for name in self.probes if get_probe(name).in_battery is None]
+        outside = [name for name in self.probes or () if get_probe(name).battery is None]
         if outside:
             raise CliposcopeError(
                 f"not a battery probe: {', '.join(outside)}",
-                hint=f"the battery runs {', '.join(BATTERY_PROBES)}",
+                hint=f"the battery runs {', '.join(battery_probes())}",
             )
         if self.position is not None:
             check_range("--position", self.position, 1, hint="a caption position, from 1")
@@ -63,18 +75,18 @@ def run_battery(
     encoder: Encoder, scene_set: SceneSet, settings: BatterySettings, *, progress: bool = False
 ) -> list[ProbeResult]:
     results = []
-    for name in settings.probes:
+    for name in settings.probes or battery_probes():
         probe = get_probe(name)
-        if name == "ioc" and not settings.ioc:
+        if probe.battery.opt_in and not getattr(settings, probe.battery.opt_in):
             continue
         if probe.needs_image_tower and not encoder.info.has_image_tower:
             continue
         if probe.capability and not encoder.supports(probe.capability):
             log.warning("%s skipped for %s: no %s", name, encoder.info.spec, probe.capability)
             continue
-        probe_settings = probe.in_battery(settings, scene_set)
+        probe_settings = probe.battery.settings(settings, scene_set)
         if probe_settings is None:  # the probe cannot run on this scene set (it said why)
             continue
-        data = scene_set if probe.data == "scenes" else None
+        data = scene_set if probe.data is not None else None
         results.append(run_probe(name, encoder, data, probe_settings, progress=progress))
     return results

@@ -29,14 +29,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from cliposcope.data.corpus import CaptionRecord
+from cliposcope.data.corpus import CaptionRecord, CocoCorpus
 from cliposcope.data.mentions import AMBIGUOUS_POLICIES, MentionMatcher, load_table
 from cliposcope.data.vocab import SIZE_LARGE, SIZE_MEDIUM, SIZE_SMALL, load_vocabulary
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import BarChart, ReportSection, p_value, percent
-from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion, binomial_test
 from cliposcope.results import ProbeResult
+from cliposcope.settings import option
 
 AREA_MODES = ("max", "sum")
 SIZE_BUCKETS = (("small", SIZE_SMALL), ("medium", SIZE_MEDIUM), ("large", SIZE_LARGE))
@@ -371,12 +372,18 @@ class CorpusCounter:
 
 
 def run_corpus_stats(
-    encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False, count=None
+    encoder, corpus, settings: CorpusStatsSettings, *, progress: bool = False, engine=None
 ):
-    """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used. ``count``
-    (corpus, counter) -> CorpusTallies replaces the local pass (a distributed engine)."""
+    """``corpus``: a data.corpus CocoCorpus or TableCorpus; no encoder is used. An
+    ``engine`` whose ``count_corpus(corpus, counter, settings)`` gives the CorpusTallies
+    replaces the local pass (the Ray engine counts on its workers)."""
     del encoder
     started = time.perf_counter()
+    if isinstance(corpus, CocoCorpus) and not corpus.has_sizes():
+        raise CliposcopeError(
+            "COCO input needs both --coco-captions and --coco-instances",
+            hint="the instances give each object's area",
+        )
     vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
     counter = CorpusCounter(settings, vocabulary, corpus.has_sizes())
     if not corpus.has_sizes():
@@ -396,8 +403,9 @@ def run_corpus_stats(
                 hint="give --objects-column with --areas-column or --boxes-column; a text-only "
                 "corpus gets the size-bucket proxy, which uses neither",
             )
-    if count is not None:
-        return corpus_result(corpus, settings, counter, count(corpus, counter), started)
+    if engine is not None:
+        tallies = engine.count_corpus(corpus, counter, settings)
+        return corpus_result(corpus, settings, counter, tallies, started)
     tallies = counter.empty()
     with tqdm(disable=not progress, unit="caption", desc="corpus") as bar:
         for batch in corpus.batches(counter.matcher.canonical):
@@ -431,6 +439,7 @@ def corpus_result(
         "corpus-stats",
         None,
         model={"spec": f"corpus:{source['name']}", "family": "corpus"},
+        role="corpus",
         settings=asdict(settings) | {"source": {k: v for k, v in source.items() if k != "inputs"}},
         metrics=metrics,
         started=started,
@@ -532,5 +541,9 @@ register_probe(
         rows=rows,
         data="corpus",
         report=ReportSection("Origins: caption order in the corpus", chart=chart),
+        needs_model=False,
+        data_fingerprints=("inputs",),
+        counts_on_engine=True,
+        example=lambda: CorpusStatsSettings(max_k=3, min_category_captions=1),
     )
 )

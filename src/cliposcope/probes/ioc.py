@@ -18,8 +18,9 @@ from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
 from cliposcope.probes.linear_probe import accuracy, train_linear_probe
 from cliposcope.probes.presentation import large_first, percent, position_headers
-from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.results import ProbeResult
+from cliposcope.settings import option
 
 TRAIN_SHARE = 0.8
 
@@ -122,6 +123,11 @@ register_probe(
         rows=ioc_rows,
         data="scenes",
         needs_image_tower=True,
-        in_battery=lambda battery, scene_set: IocSettings(seed=battery.seed),
+        battery=BatteryRole(
+            lambda battery, scene_set: IocSettings(seed=battery.seed), opt_in="ioc"
+        ),
+        data_settings=("n",),
+        data_fingerprints=("scene_fingerprint",),
+        example=lambda: IocSettings(epochs=2),
     )
 )

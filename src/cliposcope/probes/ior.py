@@ -26,15 +26,17 @@ from cliposcope.probes.presentation import (
     large_first,
     one_in_n,
     padded,
+    paper_scene_data,
     percent,
     position_headers,
     role_bars,
 )
-from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
+from cliposcope.settings import option
 
 GALLERIES = {"ior": "images", "i2tor": "names"}
 
@@ -219,6 +221,32 @@ def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
     )
 
 
+def image_retrieval_in_battery(battery, scene_set) -> ImageRetrievalSettings:
+    return ImageRetrievalSettings(battery.legacy_quirks)
+
+
+def prefetch_scene_images(settings, encoder: Encoder, scene_set) -> None:
+    encoder.encode_images([scene.image_path for scene in scene_set.scenes])
+
+
+def prefetch_ior(settings, encoder: Encoder, scene_set) -> None:
+    """The scenes, then the reference images of the gallery."""
+    prefetch_scene_images(settings, encoder, scene_set)
+    references = scene_set.references
+    encoder.encode_images(
+        [references[name].image_path for name in scene_set.names if name in references]
+    )
+
+
+def ior_paper_data(result: ProbeResult) -> str | None:
+    """The paper's COCO gallery is DomainNet images: only a folder gallery matches it."""
+    data = paper_scene_data(result)
+    origin = result.provenance.get("scene_origin") or {}
+    if data == "coco-images" and (origin.get("selection") or {}).get("gallery") != "dir":
+        return None
+    return data
+
+
 register_probe(
     Probe(
         name="ior",
@@ -232,8 +260,13 @@ register_probe(
         data="scenes",
         needs_image_tower=True,
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
-        in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
+        battery=BatteryRole(image_retrieval_in_battery, in_demo=True),
         bias=large_object_bias,
+        data_settings=("n", "gallery", "legacy_quirks"),
+        data_fingerprints=("scene_fingerprint",),
+        prefetch=prefetch_ior,
+        paper_data=ior_paper_data,
+        example=ImageRetrievalSettings,
     )
 )
 register_probe(
@@ -247,7 +280,12 @@ register_probe(
         rows=image_retrieval_rows,
         data="scenes",
         needs_image_tower=True,
-        in_battery=lambda battery, scene_set: ImageRetrievalSettings(battery.legacy_quirks),
+        battery=BatteryRole(image_retrieval_in_battery),
         bias=large_object_bias,
+        data_settings=("n", "gallery", "legacy_quirks"),
+        data_fingerprints=("scene_fingerprint",),
+        prefetch=prefetch_scene_images,
+        paper_data=paper_scene_data,
+        example=ImageRetrievalSettings,
     )
 )

@@ -26,11 +26,12 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.presentation import BarChart, ReportSection, percent
-from cliposcope.probes.registry import Probe, make_result, option, register_probe
+from cliposcope.probes.presentation import BarChart, ReportSection, paper_scene_data, percent
+from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
+from cliposcope.settings import option
 
 CAPTIONS = Template("and")  # the published matching captions: "apple and pizza and desk"
 
@@ -230,6 +231,13 @@ def matching_chart(results: Sequence[ProbeResult]) -> BarChart:
     return BarChart(title, groups, 0.5)
 
 
+def matching_paper_data(result: ProbeResult) -> str | None:
+    """The paper biases the large object."""
+    if result.settings.get("biased_position") != "large object":
+        return None
+    return paper_scene_data(result)
+
+
 register_probe(
     Probe(
         name="matching",
@@ -244,9 +252,14 @@ register_probe(
         report=ReportSection(
             "Image-text matching and the split-caption mitigation", matching_chart
         ),
-        in_battery=lambda battery, scene_set: MatchingSettings(
-            battery.position, battery.legacy_quirks
+        battery=BatteryRole(
+            lambda battery, scene_set: MatchingSettings(battery.position, battery.legacy_quirks),
+            in_demo=True,
         ),
         bias=order_effect,
+        data_settings=("n", "biased_position", "legacy_quirks"),
+        data_fingerprints=("scene_fingerprint",),
+        paper_data=matching_paper_data,
+        example=MatchingSettings,
     )
 )

@@ -79,3 +79,10 @@ class ReportSection:
     heading: str
     chart: Callable[[ProbeResults], BarChart] | None = None
     images: str | None = None  # glob below the results folder
+
+
+def paper_scene_data(result: Any) -> str | None:
+    """Which of the paper's image datasets a scene probe's result was measured on: the
+    official ComCO layout, or COCO images; None for generated scenes."""
+    layout = (result.provenance.get("scene_origin") or {}).get("layout")
+    return {"official": "comco-images", "coco": "coco-images"}.get(layout)

@@ -2,17 +2,20 @@
 
 A probe is a frozen ``Settings`` dataclass (validated on construction), a function
 ``run(encoder, data, settings, *, progress) -> ProbeResult``, its table rows and its report
-section. The command line builds each probe's subcommand from its ``Settings`` fields, and
-the runner, ``cliposcope table`` and the report iterate over this registry: adding a probe
-is one new module (plus a line in ``BUILTIN_PROBE_MODULES`` for a built-in one).
+section, plus what the rest of the program needs to know about it (its version, the data
+it runs on, how it joins the battery, how its results are compared). The command line
+builds each probe's subcommand from its ``Settings`` fields and its data kinds, and the
+runner, the battery, verdicts, ``cliposcope table`` and the report ask this registry:
+nothing else names a probe. Adding a probe is one new module: a module of this package,
+or a plugin's module under the ``cliposcope.probes`` entry-point group.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -21,48 +24,54 @@ from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ReportSection
 from cliposcope.registry import UNORDERED, Registry
 from cliposcope.results import ProbeResult
+from cliposcope.settings import is_frozen_dataclass
 
 if TYPE_CHECKING:
     from cliposcope.encoders.base import Encoder
 
-# What a probe's run() gets as ``data``: nothing (it builds its own queries from its
-# settings), a data.scene_sets.SceneSet, or a caption corpus (data.corpus: CocoCorpus or
-# TableCorpus). Corpus probes measure data, not models: their encoder is None; caption
-# probes run a model on a caption corpus. Generation probes (t2i) measure a text-to-image
-# generator: their data is a generation.rig.Rig (generator, detector, image store) and their
-# encoder is None.
-DATA_KINDS = ("none", "scenes", "corpus", "captions", "generation")
-
 Rows = tuple[list[str], list[list[str]]]
 
 
-def option(
-    default: Any = dataclasses.MISSING,
-    help: str = "",
-    *,
-    flag: str | None = None,
-    choices: Sequence[str] | None = None,
-    metavar: str | None = None,
-    default_factory: Any = dataclasses.MISSING,
-) -> Any:
-    """A Settings field that the command line offers as ``--name`` (or ``flag``)."""
-    metadata = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
-    return field(default=default, default_factory=default_factory, metadata=metadata)
+@dataclass(frozen=True)
+class BatteryRole:
+    """How a probe joins the paper's battery (probes.battery). ``settings(battery_settings,
+    scene_set)`` gives its Settings there, or None (after a warning) where it cannot run on
+    that scene set; ``opt_in`` names a battery flag that must be on (IOC's heads cost
+    training); ``in_demo`` puts it in `cliposcope demo`."""
 
-
-def internal(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING):
-    """A Settings field set by code (a battery, a null control), never a command-line option."""
-    return field(default=default, default_factory=default_factory, metadata={"cli": False})
+    settings: Callable[[Any, Any], Any]
+    opt_in: str | None = None
+    in_demo: bool = False
 
 
 @dataclass(frozen=True)
 class Probe:
-    """``controls`` maps a null-control name to the settings that realise it on the same
-    encoder (e.g. TOR's "sum": captions embedded as the sum of their objects).
-    ``in_battery(battery_settings, scene_set)`` gives the probe's Settings when it runs in
-    the paper's battery (probes.battery), or None (after a warning) where it cannot run on
-    that scene set; ``in_battery=None`` keeps it out of the battery. ``bias(result)``
-    gives a probes.verdicts.BiasFigure, the count behind the bias the probe measures."""
+    """One probe, as its module registers it.
+
+    ``data`` names what ``run`` consumes: None (it builds its own queries from its
+    settings) or what a data kind provides ("scenes", "corpus", "generation"; see
+    cliposcope.data_kinds). ``needs_model`` is False for probes that measure data (corpus
+    statistics) or a generator (t2i): their encoder is None.
+
+    ``version`` enters every result and is bumped whenever a change alters the numbers.
+    ``data_settings`` are the keys of a result's settings that define what is measured
+    besides the data
+    (object count, protocol, legacy rules...), and ``data_fingerprints`` the provenance
+    keys holding the fingerprints of its queries or data: together they decide which results
+    can be compared (verdicts pair a model with its controls by them) and they make the
+    table's data line.
+
+    ``controls`` maps a null-control name to the settings that realise it on the same
+    encoder (e.g. TOR's "sum": captions embedded as the sum of their objects). ``battery``
+    says how it runs in the paper's battery (None: not in it). ``bias(result)`` gives a
+    probes.verdicts.BiasFigure, the count behind the bias the probe measures.
+    ``prefetch(settings, encoder, data)`` embeds, in one pass, what ``run`` will ask for
+    chunk by chunk (the Ray engine then starts its actors once). ``artifacts(settings,
+    out, role, data)`` gives the settings with the folder where the run writes files
+    (overlays, examples). ``paper_data(result)`` names the paper's dataset the result was
+    measured on, if any (the published figures are keyed by it). ``counts_on_engine``: its
+    ``run`` takes an ``engine`` that counts a corpus (the Ray engine does it on workers).
+    """
 
     name: str
     summary: str
@@ -70,26 +79,37 @@ class Probe:
     run: Callable[..., ProbeResult]
     title: str
     rows: Callable[[Sequence[ProbeResult]], Rows]
-    data: str = "none"
+    version: int = 1
+    data: str | None = None
+    needs_model: bool = True
+    data_settings: tuple[str, ...] = ()
+    data_fingerprints: tuple[str, ...] = ()
     needs_image_tower: bool = False
     capability: str | None = None
     report: ReportSection | None = None
     controls: Mapping[str, Callable[[Any], Any]] = field(
         default_factory=lambda: MappingProxyType({})
     )
-    in_battery: Callable[[Any, Any], Any] | None = None
+    battery: BatteryRole | None = None
     # The figure that measures the probe's bias, from a result (probes.verdicts compares it
     # with the same figure of the model's controls); None where a result has none.
     bias: Callable[[ProbeResult], Any] | None = None
+    prefetch: Callable[[Any, Encoder, Any], None] | None = None
+    artifacts: Callable[[Any, Path, str, Any], Any] | None = None
+    paper_data: Callable[[ProbeResult], str | None] | None = None
+    counts_on_engine: bool = False
+    # Small settings that run in seconds on a tiny model and the example data of its data
+    # kind: conformance tests, smoke runs and the docs use them (None: the defaults).
+    example: Callable[[], Any] | None = None
+    # Shown under `cliposcope run NAME --help`: typical invocations.
+    epilog: str = ""
     order: int = UNORDERED
 
     def __post_init__(self):
-        if self.data not in DATA_KINDS:
-            raise ValueError(f"probe {self.name}: data {self.data!r} not in {DATA_KINDS}")
-        if not (
-            dataclasses.is_dataclass(self.settings) and self.settings.__dataclass_params__.frozen
-        ):
+        if not is_frozen_dataclass(self.settings):
             raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
+        if not (isinstance(self.version, int) and self.version >= 1):
+            raise ValueError(f"probe {self.name}: version must be a positive integer")
 
 
 _PROBES: Registry[Probe] = Registry("cliposcope.probes", "cliposcope.probes", Probe)
@@ -136,19 +156,24 @@ def check_encoder(probe: Probe, encoder: Encoder) -> None:
 
 def run_probe(
     name: str,
-    encoder: Encoder,
+    encoder: Encoder | None,
     data: Any = None,
     settings: Any = None,
     *,
-    role: str = "model",
+    role: str | None = None,
     progress: bool = False,
+    engine: Any = None,
 ) -> ProbeResult:
     """Run one registered probe, e.g. ``run_probe("tor", encoder, None, TorSettings(...))``.
 
-    ``data``: None for probes that build their own queries, a SceneSet for image probes.
-    ``settings``: the probe's Settings (its defaults when None). ``role`` labels the
-    result ("model", or "null:..." for a control).
+    ``data``: None for probes that build their own queries, else what the probe's data
+    kind loads (a SceneSet, a caption corpus, a generation rig). ``settings``: the probe's
+    Settings (its defaults when None). ``role`` labels the result ("model", or "null:..."
+    for a control; None keeps the probe's own: "model", or "corpus" for a corpus
+    measured). ``engine``: what counts a corpus elsewhere (for probes that say so).
     """
+    from cliposcope.data_kinds import kinds_providing
+
     probe = get_probe(name)
     settings = probe.settings() if settings is None else settings
     if not isinstance(settings, probe.settings):
@@ -156,20 +181,16 @@ def run_probe(
             f"{name} takes {probe.settings.__name__}, not {type(settings).__name__}",
             hint=f"build it as {probe.settings.__name__}(...)",
         )
-    if probe.data == "scenes" and data is None:
-        raise CliposcopeError(f"{name} runs on a scene set", hint="pass a SceneSet as data")
-    if probe.data in ("corpus", "captions") and data is None:
-        raise CliposcopeError(
-            f"{name} runs on a caption corpus", hint="pass a data.corpus CocoCorpus or TableCorpus"
-        )
-    if probe.data == "generation" and data is None:
-        raise CliposcopeError(
-            f"{name} runs a generator and a detector",
-            hint="pass a generation.rig.Rig (open_rig) as data",
-        )
-    if probe.data not in ("corpus", "generation"):
+    if probe.data is not None and data is None:
+        sources = "; ".join(kind.description for kind in kinds_providing(probe.data))
+        raise CliposcopeError(f"{name} runs on {probe.data}", hint=f"pass data from: {sources}")
+    if probe.needs_model:
+        if encoder is None:
+            raise CliposcopeError(f"{name} measures a model", hint="pass an encoder")
         check_encoder(probe, encoder)
-    return probe.run(encoder, data, settings, progress=progress).with_role(role)
+    extra = {"engine": engine} if probe.counts_on_engine else {}
+    result = probe.run(encoder, data, settings, progress=progress, **extra)
+    return result if role is None else result.with_role(role)
 
 
 def make_result(
@@ -180,6 +201,7 @@ def make_result(
     metrics: dict,
     started: float,
     model: dict | None = None,
+    role: str = "model",
     **facts: Any,
 ) -> ProbeResult:
     """The one way a probe turns its figures into a result: model record, provenance
@@ -195,10 +217,16 @@ def make_result(
         from cliposcope.provenance import library_versions as core_versions
 
         versions = core_versions(tuple(facts.pop("libraries", ())))
-    provenance = {"cliposcope_version": __version__, "library_versions": versions}
+    record = find_probe(probe)
+    provenance = {
+        "cliposcope_version": __version__,
+        "library_versions": versions,
+        "probe_version": record.version if record is not None else None,
+        "probe_origin": _PROBES.origin(probe),
+    }
     return ProbeResult(
         probe=probe,
-        role="model",
+        role=role,
         model=encoder.info.to_dict() if encoder is not None else dict(model or {}),
         settings=settings,
         metrics=metrics,

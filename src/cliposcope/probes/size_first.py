@@ -19,9 +19,10 @@ from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import p_value, percent
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion, two_proportion_test
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 CONDITIONS = ("large", "small")
 
@@ -155,5 +156,7 @@ register_probe(
         run=run_size_first,
         title="Size-first TOR: first-object accuracy by size of the first object (95% CI)",
         rows=size_first_rows,
+        data_fingerprints=("query_fingerprint",),
+        example=lambda: SizeFirstSettings(per_first_object=1),
     )
 )

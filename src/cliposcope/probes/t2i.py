@@ -25,7 +25,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +44,10 @@ from cliposcope.probes.presentation import (
     percent,
     position_headers,
 )
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion, paired_difference, paired_table
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 # Twelve COCO objects in three real-world sizes that the sprite pack (the planted: stand-in)
 # can draw and COCO detectors report.
@@ -621,6 +622,29 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
     )
 
 
+def examples_folder(settings: T2ISettings, out: Path, role: str, rig) -> T2ISettings:
+    """OUT/t2i-examples/<readable pair>-<digest>: one folder per generator, detector and
+    settings, as result files are named."""
+    generator, detector = rig.generator_spec, rig.detector_spec
+    readable = slug(f"{Path(generator.partition('?')[0]).name} {detector.partition('?')[0]}")
+    digest = hashlib.sha256(f"{generator}|{detector}|{settings!r}".encode()).hexdigest()[:8]
+    return replace(settings, artifacts_dir=out / "t2i-examples" / f"{readable}-{digest}")
+
+
+USAGE = """\
+example (a machine with the model hub and a GPU):
+  cliposcope run t2i --generator diffusers:stabilityai/stable-diffusion-2-1-base \\
+      --detector torchvision:fasterrcnn_resnet50_fpn_v2 --device cuda --precision fp16 \\
+      --out results/t2i
+
+check the pipeline first, offline and in seconds, against planted truth:
+  cliposcope run t2i --generator planted:0.9,0.6,0.3 --detector truth:planted --out /tmp/t2i
+
+images and detections are kept under --images by content key: a rerun resumes, and another
+--detector scores the same images without drawing them again (docs/t2i.md).
+"""
+
+
 register_probe(
     Probe(
         name="t2i",
@@ -634,5 +658,11 @@ register_probe(
         report=ReportSection(
             "Text-to-image generation (object named first)", chart, images="t2i-examples/*/*.png"
         ),
+        needs_model=False,
+        data_settings=("n",),
+        data_fingerprints=("design_fingerprint",),
+        artifacts=examples_folder,
+        epilog=USAGE,
+        example=lambda: T2ISettings(combinations=2, seeds_per_prompt=2, examples=2),
     )
 )

@@ -26,8 +26,9 @@ from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.linear_probe import accuracy, train_linear_probe
 from cliposcope.probes.presentation import percent, position_headers
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 TARGETS = ("object", "colour")
 SPLIT = (0.75, 0.10, 0.15)  # train / validation / test, as in the paper
@@ -201,5 +202,8 @@ register_probe(
         run=run_toc,
         title="TOC: held-out accuracy of a linear probe per position (95% CI)",
         rows=toc_rows,
+        data_settings=("n",),
+        data_fingerprints=("caption_fingerprint",),
+        example=lambda: TocSettings(objects="simco-shapes", n=2, per_class=10, epochs=2),
     )
 )

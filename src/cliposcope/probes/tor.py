@@ -34,10 +34,11 @@ from cliposcope.probes.presentation import (
     position_headers,
 )
 from cliposcope.probes.queries import check_arity, query_chunks, query_count
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("paper", "balanced")
@@ -265,6 +266,32 @@ def tor_bias(result: ProbeResult) -> BiasFigure:
     )
 
 
+def prefetch_tor(settings: TorSettings, encoder: Encoder, data) -> None:
+    """The names, then every caption in the order ``run_tor`` asks for them."""
+    if settings.caption_embedding != "encoder":
+        return
+    words = settings.vocab.words
+    encoder.encode_text(list(words))
+    chunks = query_chunks(
+        len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
+    )
+    encoder.encode_text(
+        [settings.template.render([words[i] for i in row]) for rows in chunks for row in rows]
+    )
+
+
+def tor_paper_data(result: ProbeResult) -> str | None:
+    """The paper's TOR tables use the 90 ComCO names, its protocol and the "and" template."""
+    from cliposcope.data.vocab import load_vocabulary
+
+    settings = result.settings
+    published_rules = settings.get("protocol") == "paper" and settings.get("template") == "and"
+    comco = load_vocabulary("comco").fingerprint
+    if settings.get("vocabulary_fingerprint") == comco and published_rules:
+        return "comco-names"
+    return None
+
+
 register_probe(
     Probe(
         name="tor",
@@ -276,7 +303,12 @@ register_probe(
         rows=tor_rows,
         report=ReportSection("Text side: which named object survives (TOR)", tor_chart),
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
-        in_battery=tor_in_battery,
+        battery=BatteryRole(tor_in_battery, in_demo=True),
         bias=tor_bias,
+        data_settings=("n", "protocol", "gallery", "filler", "legacy_quirks"),
+        data_fingerprints=("query_fingerprint",),
+        prefetch=prefetch_tor,
+        paper_data=tor_paper_data,
+        example=lambda: TorSettings(n=3, sample=24),
     )
 )

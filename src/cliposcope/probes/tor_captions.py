@@ -39,11 +39,12 @@ from cliposcope.probes.presentation import (
     percent,
     position_headers,
 )
-from cliposcope.probes.registry import Probe, internal, make_result, option, register_probe
+from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.retrieval import RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor import tor_bias
 from cliposcope.results import ProbeResult
+from cliposcope.settings import internal, option
 
 CAPTION_EMBEDDINGS = ("encoder", "sum")
 CHUNK = 1024
@@ -301,6 +302,11 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
     )
 
 
+def tor_captions_paper_data(result: ProbeResult) -> str | None:
+    source = result.settings.get("source") or {}
+    return "coco-captions" if source.get("kind") == "coco" else None
+
+
 register_probe(
     Probe(
         name="tor-captions",
@@ -310,9 +316,13 @@ register_probe(
         run=run_tor_captions,
         title="TOR on real captions: which mention position the embedding retrieves (95% CI)",
         rows=rows,
-        data="captions",
+        data="corpus",
         report=ReportSection("Text side on real captions (TOR)", chart),
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
         bias=tor_bias,
+        data_settings=("n", "legacy_quirks"),
+        data_fingerprints=("inputs", "query_fingerprint"),
+        paper_data=tor_captions_paper_data,
+        example=lambda: CaptionTorSettings(n=2),
     )
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import p_value
+from cliposcope.probes.registry import find_probe
 from cliposcope.probes.stats import (
     Z95,
     Proportion,
@@ -28,9 +29,6 @@ from cliposcope.probes.stats import (
 )
 from cliposcope.results import ProbeResult
 
-ALPHA = 0.05
-# Provenance fields that identify the data a result was measured on.
-DATA_FINGERPRINTS = ("query_fingerprint", "scene_fingerprint", "design_fingerprint", "inputs")
 CONTROL_NAMES = {"random-init": "random-weight", "sum": "order-blind sum"}
 
 
@@ -79,17 +77,18 @@ class BiasFigure:
         }
 
 
-# Settings that change what is measured besides the data the fingerprints cover (a
-# control's own setting, e.g. TOR's caption embedding, is left out).
-DATA_SETTINGS = ("n", "protocol", "gallery", "filler", "biased_position", "layer")
-
-
 def data_key(result: ProbeResult) -> str:
-    """What must agree for two results to be compared: probe, data and scoring rules."""
-    provenance = {k: result.provenance.get(k) for k in DATA_FINGERPRINTS}
-    rules = {k: result.settings.get(k) for k in DATA_SETTINGS}
-    rules["legacy_quirks"] = bool(result.settings.get("legacy_quirks"))  # absent in old results
-    return json.dumps([result.probe, provenance, rules], sort_keys=True, default=str)
+    """What must agree for two results to be compared: probe, data and scoring rules, as
+    the probe declares them (its data fingerprints and data-defining settings). A control's
+    own setting (e.g. TOR's caption embedding) is not among them."""
+    probe = find_probe(result.probe)
+    fingerprints = probe.data_fingerprints if probe is not None else ()
+    rules = probe.data_settings if probe is not None else ()
+    provenance = {key: result.provenance.get(key) for key in fingerprints}
+    settings = {key: result.settings.get(key) for key in rules}
+    if "legacy_quirks" in settings:  # absent in old results
+        settings["legacy_quirks"] = bool(settings["legacy_quirks"])
+    return json.dumps([result.probe, provenance, settings], sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -186,8 +185,6 @@ def bias_figure(result: ProbeResult) -> BiasFigure | None:
     """The result's bias figure, or None: its probe declares none, it has none (e.g. IOR
     without a large object), or the file does not hold the figures in their usual shape
     (an older or hand-edited result: left out, never a crash)."""
-    from cliposcope.probes.registry import find_probe
-
     probe = find_probe(result.probe)
     if probe is None or probe.bias is None:
         return None

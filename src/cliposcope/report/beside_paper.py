@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from cliposcope.data.published import PublishedFigure, published_figures
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import percent
+from cliposcope.probes.registry import find_probe
 from cliposcope.results import ProbeResult
 
 HUB_NAMED = ("st", "hf")  # families whose spec target is a hub repository name
@@ -44,29 +45,11 @@ def same_model(measured: str | None, published: str | None) -> bool:
 
 
 def result_data(result: ProbeResult) -> str | None:
-    """Which of the paper's datasets a result was measured on, if any."""
-    settings, provenance = result.settings, result.provenance
-    if result.probe == "tor":
-        from cliposcope.data.vocab import load_vocabulary
-
-        comco = load_vocabulary("comco").fingerprint
-        published_rules = settings.get("protocol") == "paper" and settings.get("template") == "and"
-        if settings.get("vocabulary_fingerprint") == comco and published_rules:
-            return "comco-names"
+    """Which of the paper's datasets a result was measured on, if any: its probe says."""
+    probe = find_probe(result.probe)
+    if probe is None or probe.paper_data is None:
         return None
-    if result.probe == "tor-captions":
-        return "coco-captions" if (settings.get("source") or {}).get("kind") == "coco" else None
-    origin = provenance.get("scene_origin") or {}
-    if result.probe == "matching" and settings.get("biased_position") != "large object":
-        return None  # the paper biases the large object
-    if origin.get("layout") == "official":
-        return "comco-images"
-    if origin.get("layout") == "coco":
-        gallery = (origin.get("selection") or {}).get("gallery")
-        if result.probe == "ior" and gallery != "dir":
-            return None  # the paper's COCO gallery is DomainNet images: a folder of them
-        return "coco-images"
-    return None
+    return probe.paper_data(result)
 
 
 def figure_at(metrics: dict, path: str) -> dict | None:

@@ -24,33 +24,26 @@ def table_rows(results: Sequence[ProbeResult]) -> dict[str, tuple[list[str], lis
 
 
 def describe_data(result: ProbeResult) -> str:
-    """One line on what a result was measured on: object count, protocol, vocabulary,
-    scenes, legacy rules and the first digits of its data fingerprint."""
+    """One line on what a result was measured on: object count, protocol, vocabulary, the
+    data as its data kind describes it, legacy rules and the first digits of the probe's
+    data fingerprints."""
+    from cliposcope.data_kinds import describe_provenance
+
     settings, provenance = result.settings, result.provenance
+    probe = find_probe(result.probe)
     parts = [f"n={settings.get('n', '?')}"]
     if "protocol" in settings:
         parts.append(f"{settings['protocol']} protocol")
     if settings.get("vocabulary"):
         parts.append(f"vocabulary {settings['vocabulary']}")
-    origin = provenance.get("scene_origin") or {}
-    generated = origin.get("settings") if origin.get("generated") else None
-    if isinstance(generated, dict):
-        layout = generated.get("layout") or {}
-        parts.append(
-            f"{generated.get('count', '?')} generated {generated.get('kind', '?')} "
-            f"scenes ({layout.get('sizes', '?')}, {layout.get('order', '?')})"
-        )
-    elif origin.get("layout"):
-        parts.append(
-            {"official": "official-layout folder", "coco": "COCO images"}.get(
-                origin["layout"], f"{origin['layout']} scenes"
-            )
-        )
+    described = describe_provenance(probe.data, provenance) if probe is not None else None
+    if described:
+        parts.append(described)
     if settings.get("legacy_quirks"):
         parts.append("legacy quirks")
-    for key in ("query_fingerprint", "scene_fingerprint", "design_fingerprint"):
-        if provenance.get(key):
-            parts.append(f"data {str(provenance[key])[:8]}")
+    for key in probe.data_fingerprints if probe is not None else ():
+        if isinstance(provenance.get(key), str):
+            parts.append(f"data {provenance[key][:8]}")
     return ", ".join(parts)
 
 

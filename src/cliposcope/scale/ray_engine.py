@@ -79,6 +79,10 @@ class RaySettings:
         record.pop("fault_file")
         return {"engine": "ray", "ray_version": distribution_version("ray"), **record}
 
+    def count_corpus(self, corpus, counter, settings):
+        """The engine a corpus-counting probe is given: tallies counted on actors."""
+        return count_with_ray(corpus, counter, settings, self)
+
 
 @contextlib.contextmanager
 def ray_session(settings: RaySettings) -> Iterator[Any]:

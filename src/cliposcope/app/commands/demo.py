@@ -1,0 +1,28 @@
+"""`cliposcope demo`: the offline demo on the shipped toy CLIP, ending in a report."""
+
+from __future__ import annotations
+
+import argparse
+
+from cliposcope.app.outputs import check_output_folder
+from cliposcope.errors import check_range
+
+NAME = "demo"
+HELP = "offline demo on the shipped toy CLIP, with report"
+ORDER = 70
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="cliposcope-demo", metavar="DIR")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cliposcope.app.demo import run_demo
+
+    check_range("--seed", args.seed, 0, hint="a non-negative integer")
+    check_output_folder(args.out, "--out")
+    run_demo(args.out, seed=args.seed, progress=not args.quiet)
+    return 0

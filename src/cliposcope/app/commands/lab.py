@@ -1,0 +1,130 @@
+"""`cliposcope lab`: train small CLIPs under controlled caption order, follow TOR and IOR
+over their checkpoints, check the paper's theorem, export a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cliposcope.app.outputs import check_output_file, check_output_folder
+from cliposcope.app.runs import EncoderOptions
+from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
+from cliposcope.errors import CliposcopeError
+
+NAME = "lab"
+HELP = "train small CLIPs under controlled caption order"
+ORDER = 60
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    train = commands.add_parser("train", help="train a toy CLIP on generated scenes")
+    train.add_argument(
+        "--policy",
+        default="largest-first",
+        help="caption order: largest-first | random | smallest-first | largest-first:P",
+    )
+    train.add_argument("--samples", type=int, default=192_000, help="training samples seen")
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--checkpoint-every", type=int, default=24_000, metavar="SAMPLES")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, metavar="RUN_DIR")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(handler=cmd_lab_train)
+    progression = commands.add_parser("progression", help="TOR/IOR at every checkpoint")
+    progression.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    progression.add_argument("--out", default="progression", metavar="DIR")
+    progression.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
+    progression.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    progression.add_argument("--quiet", action="store_true")
+    progression.set_defaults(handler=cmd_lab_progression)
+    theory = commands.add_parser("theory", help="Monte-Carlo check of the paper's theorem")
+    theory.add_argument("--dropped", type=int, default=8, help="dimensions the text side drops")
+    theory.add_argument("--temperature", type=float, default=0.07)
+    theory.add_argument("--trials", type=int, default=20)
+    theory.add_argument("--seed", type=int, default=0)
+    theory.add_argument("--plot", metavar="PNG", help="also plot the gap against d")
+    theory.set_defaults(handler=cmd_lab_theory)
+    export = commands.add_parser("export", help="write a checkpoint as fp16 safetensors")
+    export.add_argument("checkpoint")
+    export.add_argument("--out", required=True, metavar="FILE.safetensors")
+    export.set_defaults(handler=cmd_lab_export)
+
+
+def cmd_lab_train(args: argparse.Namespace) -> int:
+    from cliposcope.lab.train import TrainSettings, train
+
+    settings = TrainSettings(
+        policy=args.policy,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    check_output_folder(args.out, "--out")
+    final = train(settings, args.out, progress=not args.quiet)
+    print(f"final checkpoint: {final}", file=sys.stderr)
+    return 0
+
+
+def cmd_lab_progression(args: argparse.Namespace) -> int:
+    from cliposcope.atomic import atomic_write_json
+    from cliposcope.lab.progression import (
+        checkpoint_points,
+        evaluation_scenes,
+        plot_curves,
+        run_pool_spec,
+    )
+
+    out = Path(args.out)
+    options = EncoderOptions(device=args.device, precision=args.precision).load_options()
+    check_output_folder(out, "--out")
+    curves = {}
+    for run in map(Path, args.runs):
+        if not (run / "settings.json").is_file():
+            raise CliposcopeError(f"{run} is not a lab run", hint="give folders made by lab train")
+        scenes = evaluation_scenes(out / "eval-scenes", run_pool_spec(run))
+        curves[run.name] = checkpoint_points(
+            run,
+            scenes,
+            progress=not args.quiet,
+            device=options.device,
+            precision=options.precision,
+        )
+    atomic_write_json(out / "progression.json", curves)
+    plot_curves(curves, out / "progression.png")
+    print(f"{'run':<16} {'samples':>9} {'TOR first %':>22} {'IOR large %':>22}")
+    for name, points in curves.items():
+        for p in points:
+            tor, ior = p["tor_first_share"], p["ior_large_share"]
+            print(f"{name:<16} {p['samples']:>9} {_pct(tor):>22} {_pct(ior):>22}")
+    print(f"wrote {out / 'progression.json'} and {out / 'progression.png'}", file=sys.stderr)
+    return 0
+
+
+def _pct(figure: dict) -> str:
+    low, high = figure["ci95"]
+    return f"{100 * figure['estimate']:.1f} ({100 * low:.1f}-{100 * high:.1f})"
+
+
+def cmd_lab_theory(args: argparse.Namespace) -> int:
+    from cliposcope.lab.theory import plot, render_table, simulate
+
+    if args.plot:
+        check_output_file(args.plot, "--plot", ".png")
+    points = simulate(
+        dropped=args.dropped, temperature=args.temperature, trials=args.trials, seed=args.seed
+    )
+    print(render_table(points, args.dropped))
+    if args.plot:
+        plot(points, args.plot)
+    return 0
+
+
+def cmd_lab_export(args: argparse.Namespace) -> int:
+    from cliposcope.lab.export import export_fp16
+
+    check_output_file(args.out, "--out", ".safetensors")
+    print(f"wrote {export_fp16(args.checkpoint, args.out)}", file=sys.stderr)
+    return 0

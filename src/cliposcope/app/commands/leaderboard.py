@@ -1,0 +1,40 @@
+"""`cliposcope leaderboard`: one row per model across result folders."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cliposcope.app.outputs import check_output_file
+
+NAME = "leaderboard"
+HELP = "one row per model across result folders: bias indices, verdicts"
+ORDER = 110
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", metavar="RESULTS_DIR")
+    parser.add_argument(
+        "--out",
+        default="leaderboard.html",
+        metavar="FILE.html",
+        help="sortable HTML page (default leaderboard.html)",
+    )
+    parser.add_argument("--csv", metavar="FILE.csv", help="default: beside --out, as .csv")
+    parser.set_defaults(handler=cmd_leaderboard)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from cliposcope.report.leaderboard import write_leaderboard
+
+    csv_path = args.csv or str(Path(args.out).with_suffix(".csv"))
+    check_output_file(args.out, "--out", ".html")
+    check_output_file(csv_path, "--csv", ".csv")
+    board = write_leaderboard(args.results, args.out, csv_path)
+    print(
+        f"wrote {args.out} and {csv_path}: {len(board.rows)} model(s), "
+        f"{len(board.columns)} column(s)",
+        file=sys.stderr,
+    )
+    return 0

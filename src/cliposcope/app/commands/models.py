@@ -1,0 +1,23 @@
+"""`cliposcope models`: the model families, spec syntax and pretrained tags."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "models"
+HELP = "list model families, spec syntax, pretrained tags"
+ORDER = 10
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--filter", metavar="TEXT", help="only open_clip architectures containing TEXT"
+    )
+    parser.set_defaults(handler=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from cliposcope.app.models import describe_models
+
+    print(describe_models(args.filter))
+    return 0
