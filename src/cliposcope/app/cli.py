@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from cliposcope.errors import CliposcopeError
+from cliposcope.provenance import invocation
 from cliposcope.registry import package_modules
 
 COMMANDS_PACKAGE = "cliposcope.app.commands"
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings_to_stderr.setLevel(logging.WARNING)
     library_log = logging.getLogger("cliposcope")
     library_log.addHandler(warnings_to_stderr)
+    command = ("cliposcope", *(sys.argv[1:] if argv is None else argv))
+    token = invocation.set(command)
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -93,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     finally:
+        invocation.reset(token)
         library_log.removeHandler(warnings_to_stderr)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -19,7 +19,7 @@ from cliposcope.encoders import load_encoder
 from cliposcope.encoders.base import Encoder, LoadOptions
 from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.errors import CliposcopeError
-from cliposcope.results import ProbeResult
+from cliposcope.results import ProbeResult, ResultFolder
 
 RANDOM_INIT = "random-init"
 # Runs one encoder in one role; the control is None for the model itself.
@@ -173,6 +173,12 @@ class Measurement:
     models: Sequence[str] = ()
     nulls: Sequence[str] = ()
     seed: int = 0
+    overwrite: bool = False  # recompute experiments whose result is already in ``out``
+    records: bool = True  # keep per-query records beside each result
+
+    @property
+    def reuse(self) -> ResultFolder | None:
+        return None if self.overwrite else ResultFolder(self.out)
 
     def check_controls(self) -> None:
         offered = (RANDOM_INIT, *(self.probe.controls if self.probe is not None else ()))
@@ -189,11 +195,19 @@ class Measurement:
         none), ``engine`` is handed to probes that count on one."""
         from cliposcope.probes.registry import run_probe
 
+        reuse = self.reuse
         if options is None:
             for unit in self.units:
                 settings = self._with_artifacts(self.settings, "model", unit)
                 yield run_probe(
-                    self.probe.name, None, unit, settings, progress=self.progress, engine=engine
+                    self.probe.name,
+                    None,
+                    unit,
+                    settings,
+                    progress=self.progress,
+                    engine=engine,
+                    reuse=reuse,
+                    records=self.records,
                 )
             return
         prefetch = options.engine == "ray" and options.cache
@@ -205,8 +219,15 @@ class Measurement:
             for unit in self.units:
                 if self.probe is None:
                     settings = artifacts_for(self.settings, self.out, role)
-                    battery = run_battery(encoder, unit, settings, progress=self.progress)
-                    found += [result.with_role(role) for result in battery]
+                    found += run_battery(
+                        encoder,
+                        unit,
+                        settings,
+                        progress=self.progress,
+                        role=role,
+                        reuse=reuse,
+                        records=self.records,
+                    )
                     continue
                 settings = self._with_artifacts(self.settings, role, unit)
                 if control is not None:
@@ -215,7 +236,14 @@ class Measurement:
                     self.probe.prefetch(settings, encoder, unit)
                 found.append(
                     run_probe(
-                        self.probe.name, encoder, unit, settings, role=role, progress=self.progress
+                        self.probe.name,
+                        encoder,
+                        unit,
+                        settings,
+                        role=role,
+                        progress=self.progress,
+                        reuse=reuse,
+                        records=self.records,
                     )
                 )
             return found

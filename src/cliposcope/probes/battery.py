@@ -16,7 +16,7 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.registry import get_probe, list_probes, run_probe
-from cliposcope.results import ProbeResult
+from cliposcope.results import ProbeResult, ResultFolder
 from cliposcope.settings import internal, option
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,16 @@ class BatterySettings:
 
 
 def run_battery(
-    encoder: Encoder, scene_set: SceneSet, settings: BatterySettings, *, progress: bool = False
+    encoder: Encoder,
+    scene_set: SceneSet,
+    settings: BatterySettings,
+    *,
+    progress: bool = False,
+    role: str | None = None,
+    reuse: ResultFolder | None = None,
+    records: bool = True,
 ) -> list[ProbeResult]:
+    """Each battery probe's result (``role``, ``reuse`` and ``records`` as in run_probe)."""
     results = []
     for name in settings.probes or battery_probes():
         probe = get_probe(name)
@@ -88,5 +96,16 @@ def run_battery(
         if probe_settings is None:  # the probe cannot run on this scene set (it said why)
             continue
         data = scene_set if probe.data is not None else None
-        results.append(run_probe(name, encoder, data, probe_settings, progress=progress))
+        results.append(
+            run_probe(
+                name,
+                encoder,
+                data,
+                probe_settings,
+                role=role,
+                progress=progress,
+                reuse=reuse,
+                records=records,
+            )
+        )
     return results

@@ -12,6 +12,8 @@ or a plugin's module under the ``cliposcope.probes`` entry-point group.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from cliposcope.encoders.registry import library_versions, spec_prefixes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ReportSection
+from cliposcope.provenance import run_metadata, utc_now
 from cliposcope.registry import UNORDERED, Registry
-from cliposcope.results import ProbeResult
+from cliposcope.results import ProbeResult, ResultFolder, experiment_identity
 from cliposcope.settings import is_frozen_dataclass
 
 if TYPE_CHECKING:
@@ -163,6 +166,8 @@ def run_probe(
     role: str | None = None,
     progress: bool = False,
     engine: Any = None,
+    reuse: ResultFolder | None = None,
+    records: bool = True,
 ) -> ProbeResult:
     """Run one registered probe, e.g. ``run_probe("tor", encoder, None, TorSettings(...))``.
 
@@ -171,6 +176,9 @@ def run_probe(
     Settings (its defaults when None). ``role`` labels the result ("model", or "null:..."
     for a control; None keeps the probe's own: "model", or "corpus" for a corpus
     measured). ``engine``: what counts a corpus elsewhere (for probes that say so).
+    ``reuse``: a folder whose result of the same experiment and role is returned instead
+    of running again (its ``source_path`` says where it was read). ``records``: keep the
+    per-query records (False drops them, for huge runs).
     """
     from cliposcope.data_kinds import kinds_providing
 
@@ -188,9 +196,41 @@ def run_probe(
         if encoder is None:
             raise CliposcopeError(f"{name} measures a model", hint="pass an encoder")
         check_encoder(probe, encoder)
+    identity = experiment_identity(
+        probe.name,
+        probe.version,
+        encoder.info.fingerprint if encoder is not None else None,
+        settings_record(settings),
+        data_fingerprint(probe, data),
+    )
+    if reuse is not None:
+        found = reuse.find(identity, role)
+        if found is not None:
+            return found
     extra = {"engine": engine} if probe.counts_on_engine else {}
+    started = utc_now()
     result = probe.run(encoder, data, settings, progress=progress, **extra)
+    result.identity = identity
+    device = encoder.info.device if encoder is not None else None
+    result.run = run_metadata(started, utc_now(), device)
+    if not records:
+        result.query_records = None
     return result if role is None else result.with_role(role)
+
+
+def settings_record(settings: Any) -> dict:
+    """A probe's settings as plain JSON values, for its identity."""
+    return json.loads(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str))
+
+
+def data_fingerprint(probe: Probe, data: Any) -> str | None:
+    """The fingerprint of a data unit, as the data kinds providing the probe's data take it
+    (kinds providing the same data load the same type)."""
+    from cliposcope.data_kinds import kinds_providing
+
+    if data is None:
+        return None
+    return kinds_providing(probe.data)[0].fingerprint(data)
 
 
 def make_result(
@@ -202,13 +242,16 @@ def make_result(
     started: float,
     model: dict | None = None,
     role: str = "model",
+    query_records: dict[str, list] | None = None,
     **facts: Any,
 ) -> ProbeResult:
     """The one way a probe turns its figures into a result: model record, provenance
     (cliposcope and library versions plus the probe's own facts, e.g. data fingerprints)
     and the wall time since ``started`` (a ``time.perf_counter()`` value). A corpus probe
     has no encoder and describes its data in ``model`` instead (its spec labels rows), and
-    names the libraries it used in ``libraries``."""
+    names the libraries it used in ``libraries``. ``query_records``: one row per query
+    (columns of equal length), written beside the result's JSON as Parquet; they must be
+    enough to recompute every figure of the result."""
     from cliposcope.version import __version__
 
     if encoder is not None:
@@ -232,4 +275,5 @@ def make_result(
         metrics=metrics,
         provenance=provenance | facts,
         wall_time_s=round(time.perf_counter() - started, 3),
+        query_records=query_records,
     )

@@ -196,8 +196,11 @@ def bias_figure(result: ProbeResult) -> BiasFigure | None:
 
 
 def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
-    """Every model-versus-control verdict the results allow, in the results' order."""
-    found = []
+    """Every model-versus-control verdict the results allow, in the results' order: one
+    per model, control and data, from the newest run where several measured the same
+    (copies of a result count once)."""
+    found: dict[tuple[str, str, str, str], Verdict] = {}
+    newest: dict[tuple[str, str, str, str], str] = {}
     for result in results:
         figure = bias_figure(result) if result.role == "model" else None
         if figure is None:
@@ -208,23 +211,26 @@ def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
             if other is None:
                 continue
             difference, interval, p = compare(figure, other)
-            found.append(
-                Verdict(
-                    result.probe,
-                    result.label,
-                    control.role.removeprefix("null:"),
-                    control.model.get("spec", "?"),
-                    figure.bias,
-                    figure.figure,
-                    figure.to_dict(),
-                    other.to_dict(),
-                    difference,
-                    interval,
-                    p,
-                    data_key(result),
-                )
+            place = (result.probe, result.label, control.role, data_key(result))
+            made = str((result.run or {}).get("ended_utc") or "")
+            if place in found and made < newest[place]:
+                continue
+            newest[place] = made
+            found[place] = Verdict(
+                result.probe,
+                result.label,
+                control.role.removeprefix("null:"),
+                control.model.get("spec", "?"),
+                figure.bias,
+                figure.figure,
+                figure.to_dict(),
+                other.to_dict(),
+                difference,
+                interval,
+                p,
+                data_key(result),
             )
-    return found
+    return list(found.values())
 
 
 def render_verdicts(found: Sequence[Verdict]) -> str:

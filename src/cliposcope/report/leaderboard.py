@@ -4,8 +4,11 @@ protocol, object count, query set or scene set never share a column.
 
 A cell holds the model's bias figure (e.g. TOR first-object preference) with its 95%
 interval, and the verdict against each control measured beside it (probes.verdicts).
-Where the same model was measured on the same data more than once, the newest result file
-counts and the cell says how many older ones it replaces. Output: a self-contained HTML
+Where the same model was measured on the same data more than once, the newest run counts
+(by the time its result records, the file's time only for results that record none) and
+the cell says how many older ones it replaces; verdicts are kept per control, the newest
+of each, so a later run against one control never hides the verdict against another.
+Copies of one result (the same experiment and role) count once. Output: a self-contained HTML
 page whose columns sort on a click (or on ``#sort=COLUMN-asc|desc`` in its address), and
 the same numbers as CSV.
 """
@@ -13,7 +16,9 @@ the same numbers as CSV.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +44,7 @@ class Cell:
     source: str
     verdicts: list[Verdict] = field(default_factory=list)
     replaces: int = 0
-    verdicts_from: str | None = None  # an older run's file, when the newest had no control
+    verdicts_from: str | None = None  # older runs' files that verdicts were kept from
 
 
 @dataclass
@@ -57,12 +62,21 @@ def row_name(result: ProbeResult) -> str:
     return f"{result.label} [{weights.removeprefix('sha256:')[:8]}]" if weights else result.label
 
 
+def made_at(path: Path, result: ProbeResult) -> str:
+    """When a result was made: its run record, else (format 1) its file's time."""
+    ended = result.run.get("ended_utc") if isinstance(result.run, dict) else None
+    if isinstance(ended, str) and ended:
+        return ended
+    stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+    return stamp.isoformat(timespec="seconds")
+
+
 def build(folders: Sequence[str | Path]) -> Leaderboard:
     from cliposcope.report.html import read_result_files
 
     columns: dict[str, Column] = {}
-    rows: dict[str, dict[str, Cell]] = {}
-    newest: dict[tuple[str, str], float] = {}
+    runs: dict[tuple[str, str], list[tuple[str, Cell]]] = {}
+    seen: set[tuple[str, str, str]] = set()
     unreadable: list[str] = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -76,6 +90,11 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
             figure = bias_figure(result) if result.role == "model" else None
             if figure is None:
                 continue
+            if result.identity:
+                copy = (result.identity, result.role, json.dumps(result.run, sort_keys=True))
+                if copy in seen:
+                    continue  # the same run of the same experiment, in another file
+                seen.add(copy)
             key, name = data_key(result), row_name(result)
             columns.setdefault(key, Column(key, result.probe, figure.bias, describe_data(result)))
             cell = Cell(
@@ -83,19 +102,18 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
                 str(path),
                 [v for v in found if v.model == result.label and v.data == key],
             )
-            place, stamp = (name, key), path.stat().st_mtime
-            earlier = rows.setdefault(name, {}).get(key)
-            if earlier is not None and stamp < newest[place]:
-                earlier, cell = cell, earlier  # the cell on file is the newer one
-            elif earlier is None:
-                rows[name][key], newest[place] = cell, stamp
-                continue
-            else:
-                newest[place] = stamp
-            cell.replaces += earlier.replaces + 1
-            if not cell.verdicts and earlier.verdicts:  # the newer run had no control beside it
-                cell.verdicts, cell.verdicts_from = earlier.verdicts, earlier.source
-            rows[name][key] = cell
+            runs.setdefault((name, key), []).append((made_at(path, result), cell))
+    rows: dict[str, dict[str, Cell]] = {}
+    for (name, key), made in runs.items():
+        made.sort(key=lambda item: item[0], reverse=True)
+        newest = made[0][1]
+        newest.replaces = len(made) - 1
+        newest.verdicts = newest_verdict_per_control([cell for _, cell in made])
+        older = sorted(
+            {v_source for v_source in _verdict_sources(made) if v_source != newest.source}
+        )
+        newest.verdicts_from = ", ".join(older) or None
+        rows.setdefault(name, {})[key] = newest
     if not rows:
         listed = ", ".join(map(str, folders))
         raise CliposcopeError(
@@ -104,6 +122,26 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
         )
     ordered = sorted(columns.values(), key=lambda c: (c.probe, c.data))
     return Leaderboard(ordered, rows, [str(f) for f in folders], unreadable)
+
+
+def newest_verdict_per_control(cells: Sequence[Cell]) -> list[Verdict]:
+    """From runs newest first: each control's verdict from the newest run that has one."""
+    chosen: dict[str, Verdict] = {}
+    for cell in cells:
+        for verdict in cell.verdicts:
+            chosen.setdefault(verdict.control, verdict)
+    return list(chosen.values())
+
+
+def _verdict_sources(made: Sequence[tuple[str, Cell]]) -> list[str]:
+    """The files whose verdicts the newest cell kept."""
+    sources, controls = [], set()
+    for _, cell in made:
+        new = {v.control for v in cell.verdicts} - controls
+        if new:
+            sources.append(cell.source)
+            controls |= new
+    return sources
 
 
 def _points(value: float) -> str:

@@ -126,9 +126,17 @@ def encoder_options(args: argparse.Namespace) -> EncoderOptions:
 
 
 def save_result(result, out: Path, *, quiet: bool) -> None:
-    """Write a result under its stable file name, and say so unless quiet."""
+    """Write a result under its file name, and say so unless quiet; a result that was
+    found in the folder (the same experiment, run before) is left as it is."""
     from cliposcope.results import result_filename
 
+    if result.source_path is not None:
+        print(
+            f"skipped: {result.source_path} holds this experiment already "
+            "(--overwrite recomputes it)",
+            file=sys.stderr,
+        )
+        return
     path = result.save(out / result_filename(result))
     if not quiet:
         print(f"wrote {path}", file=sys.stderr)
@@ -146,6 +154,17 @@ def add_run_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> No
         )
     parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute experiments whose result is already in --out (default: skip them)",
+    )
+    parser.add_argument(
+        "--no-records",
+        dest="records",
+        action="store_false",
+        help="keep no per-query records beside the results (for huge runs)",
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser, controls: Sequence[str]) -> None:

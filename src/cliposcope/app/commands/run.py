@@ -101,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         models=tuple(args.model) if needs_model else (),
         nulls=tuple(args.null) if needs_model else (),
         seed=seed,
+        overwrite=args.overwrite,
+        records=args.records,
     )
     measurement.check_controls()
     source = data_source(probe.data if probe is not None else BATTERY_DATA, args)
