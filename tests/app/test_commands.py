@@ -27,6 +27,7 @@ LISTING = [
     "corpus",
     "report",
     "leaderboard",
+    "export",
     "table",
 ]
 
@@ -61,3 +62,35 @@ def test_help_lists_every_command_in_order():
 def test_entry_point_stays_small():
     lines = Path(cli.__file__).read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200, f"app/cli.py has {len(lines)} lines; commands go in app/commands/"
+
+
+def test_an_option_that_collides_fails_the_parser_for_a_builtin_and_skips_a_plugin(caplog):
+    import dataclasses
+
+    from cliposcope.app.cli import build_parser
+    from cliposcope.probes import registry
+    from cliposcope.settings import option
+
+    @dataclasses.dataclass(frozen=True)
+    class Colliding:
+        model: str = option("x", "collides with --model")
+
+    probe = registry.Probe(
+        name="colliding",
+        summary="a probe whose option collides",
+        settings=Colliding,
+        run=lambda *a, **k: None,
+        title="",
+        rows=lambda results: ([], []),
+    )
+    registry.register_probe(probe)
+    try:
+        with pytest.raises(TypeError, match=r"Colliding\.model.*rename the field"):
+            build_parser()
+        registry._PROBES._origins["colliding"] = "colliding-plugin 0.1"
+        parser = build_parser()
+        assert "left out of the command line" in caplog.text
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "colliding", "--help"])
+    finally:
+        registry.unregister_probe("colliding")

@@ -131,6 +131,11 @@ def list_probes() -> list[Probe]:
     return _PROBES.entries()
 
 
+def probe_origin(name: str) -> str:
+    """'cliposcope' for a built-in probe, else the plugin distribution that registered it."""
+    return _PROBES.origin(name)
+
+
 def find_probe(name: str) -> Probe | None:
     return _PROBES.find(name)
 

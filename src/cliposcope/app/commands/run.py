@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from pathlib import Path
 
 from cliposcope.app.commands._shared import (
@@ -26,7 +27,9 @@ from cliposcope.app.runs import RANDOM_INIT, Measurement, check_random_init
 from cliposcope.data_kinds import DataContext
 from cliposcope.errors import check_range
 from cliposcope.probes.battery import BATTERY_DATA, BatterySettings
-from cliposcope.probes.registry import Probe, list_probes
+from cliposcope.probes.registry import Probe, list_probes, probe_origin
+
+log = logging.getLogger(__name__)
 
 NAME = "run"
 HELP = "run a probe on one or more models"
@@ -55,6 +58,21 @@ def hosted_by_corpus(probe: Probe) -> bool:
 
 
 def add_probe_command(commands, probe: Probe, name: str) -> None:
+    """The probe's subcommand. Options that collide raise TypeError for a built-in probe
+    (a test builds every parser); a plugin's probe with colliding options is left out with
+    a warning, so one plugin cannot break every command."""
+    try:
+        _add_probe_parser(argparse.ArgumentParser().add_subparsers(), probe, name)  # a trial
+    except TypeError as error:
+        origin = probe_origin(probe.name)
+        if origin == "cliposcope":
+            raise
+        log.warning("probe %s (from %s) left out of the command line: %s", name, origin, error)
+        return
+    _add_probe_parser(commands, probe, name)
+
+
+def _add_probe_parser(commands, probe: Probe, name: str) -> None:
     parser = commands.add_parser(
         name,
         help=probe.summary,
