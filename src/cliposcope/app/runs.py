@@ -18,6 +18,7 @@ from cliposcope.cache import CachedEncoder, default_cache_dir
 from cliposcope.encoders import load_encoder
 from cliposcope.encoders.base import Encoder, LoadOptions
 from cliposcope.encoders.registry import get_family, spec_prefixes
+from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
 from cliposcope.results import ProbeResult, ResultFolder
 
@@ -120,8 +121,30 @@ def check_random_init(spec: str, family_name: str) -> None:
 
 
 def random_init_spec(encoder: Encoder, seed: int) -> str:
+    """The random-weight twin of the encoder's architecture, seeded with ``seed``; where
+    that is the model itself (a random-weight model of the same seed), the next seed that
+    differs, so a model is never compared with its own weights. The spec records the seed."""
     check_random_init(encoder.info.spec, encoder.info.family)
-    return get_family(encoder.info.family).random_init(encoder.info, seed)
+    twin = get_family(encoder.info.family).random_init
+    own = canonical_spec(encoder.info.spec)
+    for candidate in range(seed, seed + 100):
+        spec = twin(encoder.info, candidate)
+        if canonical_spec(spec) != own:
+            return spec
+    raise CliposcopeError(
+        f"no random-init control of {encoder.info.spec} differs from it", hint="use --null sum"
+    )
+
+
+def check_control_differs(model: Encoder, control: Encoder) -> None:
+    """Refuse to compare a model with a control of the same weights: every verdict would
+    read +0.0 for no reason the user could see."""
+    if model.info.weights_hash and model.info.weights_hash == control.info.weights_hash:
+        raise CliposcopeError(
+            f"the control {control.info.spec} has the same weights as {model.info.spec} "
+            f"({model.info.weights_hash[:19]})",
+            hint="give the model or the control another ?seed=, or use another control",
+        )
 
 
 def with_controls(
@@ -148,7 +171,9 @@ def with_controls(
                 continue
             if null_spec not in random_inits_done:
                 random_inits_done.add(null_spec)
-                yield from run(open_encoder(null_spec), f"null:{RANDOM_INIT}", None)
+                control = open_encoder(null_spec)
+                check_control_differs(encoder, control)
+                yield from run(control, f"null:{RANDOM_INIT}", None)
 
 
 def artifacts_for(settings, out: Path, role: str):
