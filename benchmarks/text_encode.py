@@ -91,11 +91,12 @@ def main() -> None:
     args = parser.parse_args()
 
     encoder = load_encoder(args.model, text_batch_size=args.batch_size, device="cpu")
-    if not encoder.info.fast_text_path:
-        raise SystemExit(f"{args.model} has no fast text path: {encoder.info.fast_text_reason}")
+    details = encoder.info.details
+    if not details["fast_text_path"]:
+        raise SystemExit(f"{args.model} has no fast text path: {details['fast_text_reason']}")
     print(
         f"model {encoder.info.spec}, torch threads {torch.get_num_threads()}, "
-        f"shared prefix: {encoder.info.prefix_sharing_reason}"
+        f"shared prefix: {details['prefix_sharing_reason']}"
     )
     encoder.encode_text(coco_captions(64, args.n, args.seed + 1))  # warm-up
     coco = measure(

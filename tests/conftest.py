@@ -12,7 +12,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))  # model_factories
 
-from model_factories import save_hf_clip, save_hf_siglip
+from cliposcope.encoders.hf import save_tiny_clip
+from model_factories import save_hf_siglip
 
 # Captions of mixed length: tiny, typical, exactly at the 77-token context (75 words that
 # are one BPE token each, plus start/end tokens), and far beyond it (truncated).
@@ -43,7 +44,7 @@ def tiny_openclip():
 
 @pytest.fixture(scope="session")
 def hf_clip_dir(tmp_path_factory) -> Path:
-    return save_hf_clip(tmp_path_factory.mktemp("hf_clip"))
+    return save_tiny_clip(tmp_path_factory.mktemp("hf_clip"))
 
 
 @pytest.fixture(scope="session")

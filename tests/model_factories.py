@@ -1,69 +1,14 @@
-"""Random-weight models saved to local folders, so adapters are tested with no model hub."""
+"""Random-weight models saved to local folders, so adapters are tested with no model hub.
+
+Each encoder family writes its own small model (``Family.tiny``; the hf family's CLIP is
+``cliposcope.encoders.hf.save_tiny_clip``); here are the other models tests need.
+"""
 
 from __future__ import annotations
 
-import gzip
-import json
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-
-@lru_cache(maxsize=1)
-def clip_bpe_vocab() -> tuple[dict[str, int], list[str]]:
-    """The OpenAI CLIP BPE vocabulary, rebuilt from the file open_clip ships."""
-    from open_clip.tokenizer import bytes_to_unicode
-
-    bpe_file = resources.files("open_clip") / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.decompress(bpe_file.read_bytes()).decode("utf-8").split("\n")
-    merges = lines[1 : 49152 - 256 - 2 + 1]
-    tokens = list(bytes_to_unicode().values())
-    tokens = tokens + [token + "</w>" for token in tokens]
-    tokens += ["".join(merge.split()) for merge in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}, merges
-
-
-def save_hf_clip(folder: Path, *, seed: int = 0, layers: int = 2, width: int = 64) -> Path:
-    """A small random CLIPModel with the real CLIP tokenizer and image processor."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab, merges = clip_bpe_vocab()
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
-    tokenizer.model_max_length = 77
-    tokenizer.save_pretrained(folder)
-    config = CLIPConfig(
-        text_config={
-            "hidden_size": width,
-            "intermediate_size": 4 * width,
-            "num_hidden_layers": layers,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 77,
-            "vocab_size": len(vocab),
-            "eos_token_id": vocab["<|endoftext|>"],
-            "bos_token_id": vocab["<|startoftext|>"],
-            "pad_token_id": vocab["<|endoftext|>"],
-        },
-        vision_config={
-            "hidden_size": width,
-            "intermediate_size": 4 * width,
-            "num_hidden_layers": layers,
-            "num_attention_heads": 2,
-            "image_size": 64,
-            "patch_size": 16,
-        },
-        projection_dim=32,
-    )
-    torch.manual_seed(seed)
-    CLIPModel(config).eval().save_pretrained(folder)
-    CLIPImageProcessor(
-        size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}
-    ).save_pretrained(folder)
-    return folder
+from cliposcope.encoders.hf import clip_bpe_vocab, clip_tokenizer
 
 
 def save_hf_siglip(folder: Path, *, seed: int = 0) -> Path:
@@ -110,21 +55,6 @@ def save_hf_siglip(folder: Path, *, seed: int = 0) -> Path:
     return folder
 
 
-def _clip_tokenizer(folder: Path, max_length: int):
-    from transformers import CLIPTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab, merges = clip_bpe_vocab()
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(
-        str(folder / "vocab.json"),
-        str(folder / "merges.txt"),
-        model_max_length=max_length,
-        pad_token="<|endoftext|>",
-    )
-
-
 def save_tiny_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
     """A random StableDiffusionPipeline a few hundred kB large (UNet, VAE, CLIP text model,
     the CLIP tokenizer), drawing 32-64 px images on the CPU in a fraction of a second."""
@@ -138,7 +68,7 @@ def save_tiny_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    tokenizer = _clip_tokenizer(folder / "tokenizer-files", 77)
+    tokenizer = clip_tokenizer(folder / "tokenizer-files", 77)
     vocab, _ = clip_bpe_vocab()
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16),
@@ -202,7 +132,7 @@ def save_tiny_owlvit(folder: Path, *, seed: int = 0) -> Path:
     )
 
     torch.manual_seed(seed)
-    tokenizer = _clip_tokenizer(folder / "tokenizer-files", 16)
+    tokenizer = clip_tokenizer(folder / "tokenizer-files", 16)
     vocab, _ = clip_bpe_vocab()
     text = {
         "vocab_size": len(vocab),

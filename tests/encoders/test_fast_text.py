@@ -17,7 +17,7 @@ TOLERANCE = 1e-5
 def assert_matches_reference(encoder, captions):
     fast = encoder.encode_text(captions)
     reference = l2_normalise(encoder.encode_text_reference(captions))
-    assert encoder.info.fast_text_path
+    assert encoder.info.details["fast_text_path"]
     assert fast.shape == reference.shape
     assert np.abs(fast - reference).max() <= TOLERANCE
     return fast
@@ -54,7 +54,8 @@ def test_fast_path_is_batch_composition_independent(tiny_openclip):
 
 def test_hf_clip_fast_path_equals_model_forward(hf_clip_dir):
     encoder = load_encoder(f"hf:{hf_clip_dir}", text_batch_size=3)
-    assert encoder.info.text_causal and encoder.info.settings["padding"] == "longest-in-bucket"
+    assert encoder.info.details["text_causal"]
+    assert encoder.info.settings["padding"] == "longest-in-bucket"
     fast = assert_matches_reference(encoder, MIXED_CAPTIONS)
     alone = l2_normalise(encoder.encode_text_reference([MIXED_CAPTIONS[2]]))
     assert np.abs(fast[2] - alone[0]).max() <= TOLERANCE
@@ -62,8 +63,8 @@ def test_hf_clip_fast_path_equals_model_forward(hf_clip_dir):
 
 def test_fast_false_option_takes_reference_path(monkeypatch):
     encoder = load_encoder("openclip:cliposcope-tiny?fast=false")
-    assert not encoder.info.fast_text_path
-    assert "fast=false" in encoder.info.fast_text_reason
+    assert not encoder.info.details["fast_text_path"]
+    assert "fast=false" in encoder.info.details["fast_text_reason"]
     import cliposcope.encoders.openclip as adapter
 
     monkeypatch.setattr(adapter, "encode_trimmed", _forbidden)
@@ -102,9 +103,9 @@ def test_bidirectional_open_clip_tower_is_not_routed(tmp_path, monkeypatch):
     (tmp_path / "bidir-test.json").write_text(json.dumps(config))
     open_clip.add_model_config(tmp_path)
     encoder = load_encoder("openclip:bidir-test")
-    assert not encoder.info.fast_text_path
-    assert not encoder.info.text_causal
-    assert "bidirectional" in encoder.info.fast_text_reason
+    assert not encoder.info.details["fast_text_path"]
+    assert not encoder.info.details["text_causal"]
+    assert "bidirectional" in encoder.info.details["fast_text_reason"]
     import cliposcope.encoders.openclip as adapter
 
     monkeypatch.setattr(adapter, "encode_trimmed", _forbidden)
@@ -116,8 +117,8 @@ def test_bidirectional_open_clip_tower_is_not_routed(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_open_clip_siglip_architecture_is_not_routed():
     encoder = load_encoder("openclip:ViT-B-16-SigLIP")
-    assert not encoder.info.fast_text_path
-    assert not encoder.info.text_causal
+    assert not encoder.info.details["fast_text_path"]
+    assert not encoder.info.details["text_causal"]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_foreign_text_tower_is_not_routed():
 
 def test_hf_siglip_is_not_routed(hf_siglip_dir, monkeypatch):
     encoder = load_encoder(f"hf:{hf_siglip_dir}")
-    assert not encoder.info.fast_text_path
+    assert not encoder.info.details["fast_text_path"]
     assert encoder.info.settings["padding"] == "max_length"
     import cliposcope.encoders.hf as adapter
 

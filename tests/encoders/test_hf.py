@@ -13,8 +13,10 @@ from cliposcope.errors import CliposcopeError
 def test_hf_clip_embeds_texts_and_images(hf_clip_dir):
     encoder = load_encoder(f"hf:{hf_clip_dir}")
     info = encoder.info
-    assert info.family == "hf" and info.embed_dim == 32 and info.context_length == 77
-    assert info.activation == "quick_gelu" and info.text_causal and info.fast_text_path
+    details = info.details
+    assert info.family == "hf" and info.embed_dim == 32 and details["context_length"] == 77
+    assert details["activation"] == "quick_gelu" and details["text_causal"]
+    assert details["fast_text_path"]
     assert info.weights_source == f"folder:{hf_clip_dir}"
     texts = encoder.encode_text(["a dog", "apple and pizza"])
     pictures = encoder.encode_images([Image.new("RGB", (90, 70), c) for c in ("red", "blue")])
@@ -51,7 +53,8 @@ def test_hf_clip_matches_transformers_pipeline(hf_clip_dir):
 def test_hf_siglip_embeds_with_reference_path(hf_siglip_dir):
     encoder = load_encoder(f"hf:{hf_siglip_dir}")
     assert encoder.info.settings["model_type"] == "siglip"
-    assert not encoder.info.text_causal and encoder.info.text_pooling == "last"
+    details = encoder.info.details
+    assert not details["text_causal"] and details["text_pooling"] == "last"
     assert encoder.encode_text(["a dog and a cat"]).shape == (1, 64)
     assert encoder.encode_images([Image.new("RGB", (50, 50))]).shape == (1, 64)
 

@@ -10,7 +10,12 @@ import torch
 from PIL import Image
 
 from cliposcope.encoders import load_encoder
-from cliposcope.encoders.openclip import OpenClipEncoder, WeightsSource
+from cliposcope.encoders.openclip import (
+    OpenClipEncoder,
+    WeightsSource,
+    save_local_dir,
+    save_weights,
+)
 from cliposcope.encoders.specs import parse_spec
 from cliposcope.errors import CliposcopeError
 
@@ -44,8 +49,9 @@ def test_info_records_provenance(tiny_openclip):
     assert info.weights_source == "random-init:seed=0"
     assert info.weights_hash.startswith("sha256:") and len(info.weights_hash) == 71
     assert info.library_versions["torch"] and info.library_versions["open_clip_torch"]
-    assert info.activation == "gelu" and info.context_length == 77
-    assert info.text_causal and info.text_pooling == "argmax"
+    details = info.details
+    assert details["activation"] == "gelu" and details["context_length"] == 77
+    assert details["text_causal"] and details["text_pooling"] == "argmax"
     json.dumps(info.to_dict())  # serialisable as is
 
 
@@ -73,25 +79,14 @@ def test_training_style_checkpoint_round_trip(tiny_openclip, tmp_path):
 
 
 def test_safetensors_round_trip_via_checkpoint_argument(tiny_openclip, tmp_path):
-    from safetensors.torch import save_file
-
-    path = tmp_path / "weights.safetensors"
-    save_file({k: v.contiguous() for k, v in tiny_openclip.model.state_dict().items()}, path)
+    path = save_weights(tiny_openclip.model, tmp_path / "weights.safetensors")
     loaded = load_encoder("openclip:cliposcope-tiny", checkpoint=path)
     assert loaded.info.spec == f"openclip:cliposcope-tiny/{path}"
     assert_same_model(tiny_openclip, loaded)
 
 
 def test_local_dir_round_trip(tiny_openclip, tmp_path):
-    import open_clip
-    from safetensors.torch import save_file
-
-    folder = tmp_path / "exported"
-    folder.mkdir()
-    config = {"model_cfg": open_clip.get_model_config("cliposcope-tiny"), "preprocess_cfg": {}}
-    (folder / "open_clip_config.json").write_text(json.dumps(config))
-    state = {k: v.contiguous() for k, v in tiny_openclip.model.state_dict().items()}
-    save_file(state, folder / "open_clip_model.safetensors")
+    folder = save_local_dir(tiny_openclip.model, "cliposcope-tiny", tmp_path / "exported")
     loaded = load_encoder(f"openclip:local-dir:{folder}")
     assert loaded.info.weights_source == f"local-dir:{folder}"
     assert_same_model(tiny_openclip, loaded)
@@ -164,7 +159,7 @@ def test_quick_gelu_follows_the_pretrained_tag_unless_overridden():
 
 def test_quick_gelu_option_changes_the_activation_and_fingerprint(tiny_openclip):
     quick = load_encoder("openclip:cliposcope-tiny?quickgelu=true&seed=0")
-    assert quick.info.activation == "quick_gelu"
+    assert quick.info.details["activation"] == "quick_gelu"
     assert quick.info.settings["quick_gelu"] is True
     assert quick.info.fingerprint != tiny_openclip.info.fingerprint
     assert quick.info.weights_hash == tiny_openclip.info.weights_hash  # same weights
@@ -211,9 +206,9 @@ def test_pretrained_tag_path_loads_the_tag_weights_with_its_activation(
     loaded = load_encoder("openclip:cliposcope-tiny/demo")
     assert loaded.info.weights_source == "pretrained:demo"
     assert loaded.info.weights_hash == tiny_openclip.info.weights_hash
-    assert loaded.info.activation == "quick_gelu"  # as the tag was trained, not GELU
+    assert loaded.info.details["activation"] == "quick_gelu"  # as the tag was trained, not GELU
     as_library_default = load_encoder("openclip:cliposcope-tiny/demo?quickgelu=false")
-    assert as_library_default.info.activation == "gelu"
+    assert as_library_default.info.details["activation"] == "gelu"
     np.testing.assert_array_equal(
         as_library_default.encode_text(TEXTS), tiny_openclip.encode_text(TEXTS)
     )

@@ -41,7 +41,7 @@ def shared_prefix_captions(n: int = 4) -> list[str]:
 
 
 def assert_shared_path_is_exact(encoder, captions) -> np.ndarray:
-    assert encoder.info.prefix_sharing, encoder.info.prefix_sharing_reason
+    assert encoder.info.details["prefix_sharing"], encoder.info.details["prefix_sharing_reason"]
     shared = encoder.encode_text(captions)
     reference = l2_normalise(encoder.encode_text_reference(captions))
     assert np.abs(shared - reference).max() <= TOLERANCE
@@ -77,8 +77,8 @@ def test_hf_clip_shared_prefix_equals_model_forward(hf_clip_dir):
 def test_the_trimmed_path_alone_is_still_exact(family, hf_clip_dir):
     spec = f"hf:{hf_clip_dir}?" if family == "hf" else "openclip:cliposcope-tiny?seed=0&"
     encoder = load_encoder(f"{spec}prefix=false")
-    assert encoder.info.fast_text_path and not encoder.info.prefix_sharing
-    assert encoder.info.prefix_sharing_reason == "disabled by prefix=false"
+    assert encoder.info.details["fast_text_path"] and not encoder.info.details["prefix_sharing"]
+    assert encoder.info.details["prefix_sharing_reason"] == "disabled by prefix=false"
     captions = shared_prefix_captions()
     reference = l2_normalise(encoder.encode_text_reference(captions))
     assert np.abs(encoder.encode_text(captions) - reference).max() <= TOLERANCE
@@ -105,10 +105,10 @@ def test_towers_outside_the_assumptions_never_enter(hf_siglip_dir, tiny_openclip
         raise AssertionError("shared-prefix path used")
 
     siglip = load_encoder(f"hf:{hf_siglip_dir}")
-    assert not siglip.info.prefix_sharing
+    assert not siglip.info.details["prefix_sharing"]
     fast_off = load_encoder("openclip:cliposcope-tiny?seed=0&fast=false")
-    assert not fast_off.info.prefix_sharing
-    assert "trimmed path" in fast_off.info.prefix_sharing_reason
+    assert not fast_off.info.details["prefix_sharing"]
+    assert "trimmed path" in fast_off.info.details["prefix_sharing_reason"]
     monkeypatch.setattr("cliposcope.encoders.hf.encode_shared", forbidden)
     monkeypatch.setattr("cliposcope.encoders.openclip.encode_shared", forbidden)
     siglip.encode_text(["a dog and a cat", "a dog and a cup"])

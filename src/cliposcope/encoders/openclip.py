@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import logging
 import warnings
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from cliposcope.encoders.base import (
     EncoderInfo,
     ImageInput,
     LoadOptions,
+    ModelSpec,
     activation_name,
     autocast,
     batched,
@@ -49,10 +51,11 @@ from cliposcope.encoders.prefix_sharing import (
     self_check_gap,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
-from cliposcope.encoders.specs import ModelSpec
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 
+LIBRARIES = ("open_clip_torch",)
+TINY_ARCH = "cliposcope-tiny"  # shipped in cliposcope/model_configs
 OPTIONS = {
     "quickgelu": "true/false, default: as the weights were trained",
     "seed": "integer seed for random-init weights, default 0",
@@ -90,6 +93,15 @@ def quiet_random_init_notice():
         yield
     finally:
         root.removeFilter(notice_filter)
+
+
+@contextmanager
+def seeded_random_init(seed: int):
+    """Random weights built inside are drawn from ``seed``, without open_clip's notice; the
+    global random state is left as it was."""
+    with torch.random.fork_rng(), quiet_random_init_notice():
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass(frozen=True)
@@ -228,9 +240,8 @@ class OpenClipEncoder(Encoder):
         model_name = source.arch
         pretrained = source.value if source.kind == "pretrained" else None
         try:
-            with torch.random.fork_rng(), warnings.catch_warnings(), quiet_random_init_notice():
+            with seeded_random_init(seed), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # we check QuickGELU ourselves
-                torch.manual_seed(seed)
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     model_name, pretrained=pretrained, force_quick_gelu=quick_gelu
                 )
@@ -277,24 +288,29 @@ class OpenClipEncoder(Encoder):
                 activation,
             )
         self.info = EncoderInfo(
-            family="openclip",
             spec=spec.canonical,
+            family="openclip",
             name=source.arch,
             weights_source=source.describe(seed),
             weights_hash=state_dict_hash(self.model),
-            library_versions=library_versions(),
-            activation=activation,
-            context_length=int(getattr(self.model, "context_length", 0) or 0) or None,
-            text_causal=self._text_is_causal(),
-            text_pooling=self._text_pooling(),
             embed_dim=self._embed_dim(),
-            has_image_tower=True,
-            fast_text_path=self._fast_tower is not None,
-            fast_text_reason=reason,
-            batch_sizes=self._batch_sizes(),
-            prefix_sharing=self._prefix_stack is not None,
-            prefix_sharing_reason=prefix_reason,
-            settings={"quick_gelu": quick_gelu, "precision": self.precision, "device": self.device},
+            device=self.device,
+            precision=self.precision,
+            towers=("text", "image"),
+            library=LIBRARIES[0],
+            library_versions=library_versions(),
+            settings={"quick_gelu": quick_gelu},
+            details={
+                "activation": activation,
+                "context_length": int(getattr(self.model, "context_length", 0) or 0) or None,
+                "text_causal": self._text_is_causal(),
+                "text_pooling": self._text_pooling(),
+                "fast_text_path": self._fast_tower is not None,
+                "fast_text_reason": reason,
+                "prefix_sharing": self._prefix_stack is not None,
+                "prefix_sharing_reason": prefix_reason,
+                "batch_sizes": self._batch_sizes(),
+            },
         )
         if self._vit_attention_blocks() is not None:
             self.capabilities = frozenset({"cls_attention"})
@@ -564,6 +580,41 @@ def pretrained_catalogue(pattern: str | None) -> list[str]:
     return [title, *(lines or [f"  none match {pattern!r}"])]
 
 
+def random_model(arch: str, seed: int) -> torch.nn.Module:
+    """An open_clip model of ``arch`` with weights drawn from ``seed``."""
+    import open_clip
+
+    register_project_configs()
+    with seeded_random_init(seed):
+        return open_clip.create_model(arch)
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> Path:
+    """A model's state dict as a .safetensors file, which any open_clip path can load."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, path)
+    return path
+
+
+def save_local_dir(model: torch.nn.Module, arch: str, folder: Path) -> Path:
+    """A model of architecture ``arch`` as a ``local-dir:`` folder: config and weights."""
+    import open_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": {}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    save_weights(model, folder / "open_clip_model.safetensors")
+    return folder
+
+
+def write_tiny(folder: Path, seed: int) -> str:
+    """The tiny architecture with weights drawn from ``seed``, as a local-dir folder."""
+    save_local_dir(random_model(TINY_ARCH, seed), TINY_ARCH, folder)
+    return f"openclip:local-dir:{folder.resolve()}"
+
+
 register_family(
     Family(
         name="openclip",
@@ -581,9 +632,10 @@ register_family(
             "openclip:ViT-B-32?seed=0            random weights (null baselines, tests)",
         ),
         options=OPTIONS,
-        libraries=("open_clip_torch",),
+        libraries=LIBRARIES,
         random_init=random_init_spec,
         with_checkpoint=spec_with_checkpoint,
         catalogue=pretrained_catalogue,
+        tiny=write_tiny,
     )
 )

@@ -1,9 +1,12 @@
 """The model family registry: one record per family, registered by the family's own module.
 
-``load_encoder``, ``cliposcope models``, fingerprints, provenance and the random-init null
-read these records; nothing else names a family. A new family is one module that calls
-``register_family``: a module of this package, or a plugin's module named by an entry point
-of the ``cliposcope.families`` group.
+``load_encoder``, ``cliposcope models``, provenance, the random-init null and the family
+conformance tests read these records; nothing else names a family. A new family is one
+module that calls ``register_family``: a module of this package, or a plugin's module named
+by an entry point of the ``cliposcope.families`` group.
+
+Imports flow one way in this package: base (the protocol, ModelSpec, EncoderInfo) <- this
+registry <- specs (parsing against the registered names) <- the family modules.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from cliposcope.registry import UNORDERED, Registry
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions
-    from cliposcope.encoders.specs import ModelSpec
+    from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,10 @@ class Family:
     seeded random weights (the null control), where the family has one;
     ``with_checkpoint(spec, path)`` folds a ``--checkpoint`` path into a spec;
     ``catalogue(pattern)`` lists what the family knows (e.g. pretrained tags) for
-    ``cliposcope models``; ``embeds_images`` says whether its models have an image tower.
+    ``cliposcope models``; ``embeds_images`` says whether its models have an image tower;
+    ``tiny(folder, seed)`` writes a small model of the family with random weights drawn
+    from ``seed`` into ``folder``, offline, and returns its spec (the conformance tests in
+    tests/encoders run every family on one; smoke runs may use it too).
     """
 
     name: str
@@ -47,6 +52,7 @@ class Family:
     random_init: Callable[[EncoderInfo, int], str] | None = None
     with_checkpoint: Callable[[ModelSpec, Path], ModelSpec] | None = None
     catalogue: Callable[[str | None], list[str]] | None = None
+    tiny: Callable[[Path, int], str] | None = None
     order: int = UNORDERED
 
     @property

@@ -3,16 +3,17 @@
 Examples: ``openclip:ViT-B-32/openai``, ``openclip:ViT-B-32/ckpt/epoch_10.pt?quickgelu=true``,
 ``openclip:ViT-B-32?seed=3`` (random weights), ``hf:openai/clip-vit-base-patch32``,
 ``st:all-MiniLM-L6-v2``. The options after ``?`` make a spec self-contained, so a result
-that records its spec records every setting that changes its numbers.
+that records its spec records every setting that changes its numbers. The parsed form,
+ModelSpec, lives in base (every loader takes one); parsing checks the family against the
+registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from cliposcope.encoders.base import ModelSpec
 from cliposcope.encoders.registry import family_names
 from cliposcope.errors import CliposcopeError
 
@@ -21,62 +22,6 @@ SPEC_SYNTAX = "FAMILY:TARGET[?key=value&...]"
 
 def _syntax(kinds: tuple[str, ...]) -> str:
     return f"{SPEC_SYNTAX}, FAMILY one of {', '.join(kinds)}"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    family: str
-    target: str
-    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-    @property
-    def canonical(self) -> str:
-        """The spec string with options sorted, so equal specs print equally."""
-        text = f"{self.family}:{self.target}"
-        if self.options:
-            text += "?" + "&".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-        return text
-
-    def __str__(self) -> str:
-        return self.canonical
-
-    def option(self, key: str, default: str | None = None) -> str | None:
-        return self.options.get(key, default)
-
-    def bool_option(self, key: str, default: bool | None = None) -> bool | None:
-        raw = self.options.get(key)
-        if raw is None:
-            return default
-        lowered = raw.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise CliposcopeError(
-            f"option {key}={raw!r} in spec {self.canonical!r} is not a boolean",
-            hint=f"write {key}=true or {key}=false",
-        )
-
-    def int_option(self, key: str, default: int) -> int:
-        raw = self.options.get(key)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise CliposcopeError(
-                f"option {key}={raw!r} in spec {self.canonical!r} is not an integer",
-                hint=f"write e.g. {key}=0",
-            ) from None
-
-    def check_options(self, allowed: Mapping[str, str]) -> None:
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            known = ", ".join(f"{k} ({v})" for k, v in allowed.items()) or "none"
-            raise CliposcopeError(
-                f"unknown option(s) {', '.join(unknown)} in spec {self.canonical!r}",
-                hint=f"options known for {self.family}: {known}",
-            )
 
 
 def canonical_spec(spec) -> str | None:

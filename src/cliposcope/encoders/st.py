@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,20 @@ from cliposcope.encoders.base import (
     Encoder,
     EncoderInfo,
     LoadOptions,
+    ModelSpec,
     autocast,
     quiet_weight_loading,
     refuse_non_finite,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
-from cliposcope.encoders.specs import ModelSpec, require_folder_if_path
+from cliposcope.encoders.specs import require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 from cliposcope.provenance import distribution_version
 
+LIBRARIES = ("sentence-transformers", "transformers")
 OPTIONS: dict[str, str] = {}
+TINY_VOCABULARY = ("a", "an", "and", "of", "the", "photo", "dog", "cat", "apple", "pizza", "desk")
 BUNDLED_MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
 
@@ -88,22 +92,26 @@ class SentenceTransformerEncoder(Encoder):
         dimension = getattr(self.model, "get_embedding_dimension", None)  # renamed in v6
         dim = (dimension or self.model.get_sentence_embedding_dimension)()
         self.info = EncoderInfo(
-            family="st",
             spec=spec.canonical,
+            family="st",
             name=spec.target,
             weights_source=source,
             weights_hash=state_dict_hash(self.model),
-            library_versions=library_versions(),
-            activation=str(getattr(self._backbone_config(), "hidden_act", "unknown")),
-            context_length=int(self.model.max_seq_length),
-            text_causal=False,
-            text_pooling=self._pooling_mode(),
             embed_dim=int(dim),
-            has_image_tower=False,
-            fast_text_path=False,
-            fast_text_reason="bidirectional text encoder: reference path",
-            batch_sizes=self._batch_sizes(),
-            settings={"precision": self.precision, "device": self.device},
+            device=self.device,
+            precision=self.precision,
+            towers=("text",),
+            library=LIBRARIES[0],
+            library_versions=library_versions(),
+            details={
+                "activation": str(getattr(self._backbone_config(), "hidden_act", "unknown")),
+                "context_length": int(self.model.max_seq_length),
+                "text_causal": False,
+                "text_pooling": self._pooling_mode(),
+                "fast_text_path": False,
+                "fast_text_reason": "bidirectional text encoder: reference path",
+                "batch_sizes": self._batch_sizes(),
+            },
         )
 
     def _backbone_config(self):
@@ -129,6 +137,39 @@ class SentenceTransformerEncoder(Encoder):
         return features.float().cpu().numpy()
 
 
+def write_tiny(folder: Path, seed: int) -> str:
+    """A small BERT with weights drawn from ``seed``, a vocabulary of a few words and mean
+    pooling, saved as a sentence-transformers folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    try:  # where sentence-transformers 6 keeps them; the old place warns there
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        from sentence_transformers.models import Pooling, Transformer
+
+    words = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_VOCABULARY)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    with tempfile.TemporaryDirectory() as backbone, quiet_weight_loading():
+        (Path(backbone) / "vocab.txt").write_text("\n".join(words) + "\n")
+        BertTokenizerFast(str(Path(backbone) / "vocab.txt")).save_pretrained(backbone)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            BertModel(config).eval().save_pretrained(backbone)
+        transformer = Transformer(backbone, max_seq_length=64)
+        pooling = Pooling(config.hidden_size, pooling_mode="mean")
+        SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder))
+    return f"st:{folder.resolve()}"
+
+
 register_family(
     Family(
         name="st",
@@ -140,6 +181,7 @@ register_family(
             "st:/path/to/folder                  any sentence-transformers folder (text only)",
         ),
         options=OPTIONS,
-        libraries=("sentence-transformers", "transformers"),
+        libraries=LIBRARIES,
+        tiny=write_tiny,
     )
 )

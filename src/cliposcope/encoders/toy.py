@@ -11,10 +11,15 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from cliposcope.encoders.base import LoadOptions
-from cliposcope.encoders.openclip import OpenClipEncoder, random_init_spec
+from cliposcope.encoders.base import LoadOptions, ModelSpec
+from cliposcope.encoders.openclip import (
+    LIBRARIES,
+    OpenClipEncoder,
+    random_init_spec,
+    random_model,
+    save_weights,
+)
 from cliposcope.encoders.registry import Family, register_family
-from cliposcope.encoders.specs import ModelSpec
 from cliposcope.errors import CliposcopeError
 
 ARCH = "cliposcope-toy"
@@ -53,6 +58,12 @@ def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEnc
     return encoder
 
 
+def write_tiny(folder: Path, seed: int) -> str:
+    """A checkpoint of the toy architecture with weights drawn from ``seed``."""
+    path = save_weights(random_model(ARCH, seed), folder / f"{ARCH}.safetensors")
+    return f"toy:{path.resolve()}"
+
+
 register_family(
     Family(
         name="toy",
@@ -66,7 +77,8 @@ register_family(
             "toy:runs/x/checkpoints/samples_N.pt a `cliposcope lab train` checkpoint",
         ),
         options=OPTIONS,
-        libraries=("open_clip_torch",),
+        libraries=LIBRARIES,
         random_init=random_init_spec,
+        tiny=write_tiny,
     )
 )

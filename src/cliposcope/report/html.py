@@ -197,14 +197,16 @@ def _provenance(results: list[ProbeResult]) -> dict:
         family = find_family(r.model.get("family", ""))
         libraries = family.libraries if family else ()
         settings = r.model.get("settings", {})
+        # Results written before encoder details had their own mapping keep them flat.
+        details = r.model.get("details", r.model)
         rows.append(
             [
                 r.label,
                 r.model.get("weights_source", "-"),
                 (r.model.get("weights_hash") or "-")[:23],
-                r.model.get("activation", "-"),
-                settings.get("device", "-"),
-                settings.get("precision", "-"),
+                details.get("activation", "-"),
+                r.model.get("device", settings.get("device", "-")),
+                r.model.get("precision", settings.get("precision", "-")),
                 versions.get("torch", "-"),
                 ", ".join(f"{lib} {versions.get(lib, '-')}" for lib in libraries) or "-",
                 str(r.settings.get("seed", "-")),
