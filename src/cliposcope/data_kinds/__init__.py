@@ -36,8 +36,8 @@ class DataContext:
 class DataKind:
     """``load(settings, context)`` gives the data units a run measures (one scene set; one
     rig per generator); each probe runs once per unit and model. ``selected_by`` names the
-    options that choose this kind over the others providing the same data (none: the
-    default kind, used when no other is chosen). ``check(settings)`` refuses bad settings
+    options that choose this kind over the others providing the same data; the
+    ``default`` kind is used when none is chosen. ``check(settings)`` refuses bad settings
     before any model loads. ``fingerprint(unit)`` identifies a unit's content;
     ``describe(provenance)`` gives a result's data line, or None when the result was not
     measured on this kind. ``writes(settings, out)`` lists the folders loading will write
@@ -52,6 +52,7 @@ class DataKind:
     load: Callable[[Any, DataContext], list[Any]]
     fingerprint: Callable[[Any], str]
     selected_by: tuple[str, ...] = ()
+    default: bool = False
     check: Callable[[Any], None] | None = None
     describe: Callable[[dict], str | None] = lambda provenance: None
     writes: Callable[[Any, Path], list[tuple[Path, str]]] = lambda settings, out: []
@@ -110,7 +111,7 @@ def kinds_providing(data: str | None) -> list[DataKind]:
             f"no data kind provides {data!r}",
             hint=f"registered data: {', '.join(known)}; is the plugin that provides it installed?",
         )
-    return sorted(found, key=lambda kind: bool(kind.selected_by))
+    return sorted(found, key=lambda kind: not kind.default)
 
 
 def flag(name: str) -> str:
@@ -122,11 +123,11 @@ def choose_kind(data: str, settings_of: Callable[[DataKind], Any]) -> tuple[Data
     settings. Options of a kind not chosen are refused rather than silently ignored."""
     kinds = kinds_providing(data)
     built = {kind.name: settings_of(kind) for kind in kinds}
-    chosen = [kind for kind in kinds if kind.selected_by and kind.chosen(built[kind.name])]
+    chosen = [kind for kind in kinds if kind.chosen(built[kind.name])]
     if len(chosen) > 1:
         sources = " or ".join("/".join(map(flag, kind.selected_by)) for kind in chosen)
         raise CliposcopeError(f"give {sources}, not both", hint="one source of data per run")
-    defaults = [kind for kind in kinds if not kind.selected_by]
+    defaults = [kind for kind in kinds if kind.default]
     if not chosen and not defaults:
         options = " or ".join(" and ".join(map(flag, kind.selected_by)) for kind in kinds)
         raise CliposcopeError(f"this probe needs its data: give {options}", hint="see --help")
@@ -141,7 +142,7 @@ def choose_kind(data: str, settings_of: Callable[[DataKind], Any]) -> tuple[Data
                 f"{', '.join(map(flag, stray))} apply to {other.noun}",
                 hint=f"add {' and '.join(flag(name) + ' ...' for name in other.selected_by)}"
                 if other.selected_by
-                else f"they apply to {other.noun} only",
+                else f"leave them out with {' and '.join(map(flag, kind.selected_by))}",
             )
     return kind, built[kind.name]
 

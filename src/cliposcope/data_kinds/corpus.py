@@ -123,6 +123,7 @@ register_data_kind(
         load=load_corpus,
         fingerprint=corpus_fingerprint,
         selected_by=("coco_captions", "coco_instances", "input"),
+        default=True,
         check=check_corpus,
         describe=describe_corpus,
         example=example_corpus,

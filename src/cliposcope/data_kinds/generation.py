@@ -117,7 +117,7 @@ register_data_kind(
         settings=GenerationSource,
         load=load_rigs,
         fingerprint=rig_fingerprint,
-        selected_by=(),
+        default=True,
         check=check_generation,
         writes=lambda source, out: [(source.store(out), "--images")],
         example=example_generation,
