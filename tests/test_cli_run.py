@@ -74,9 +74,9 @@ def test_table_merges_runs_and_writes_csv(tmp_path, capsys):
     assert code == 0
     assert "TOR:" in out and "TOC:" in out and "Size-first" in out
     assert "First Obj %" in out and "in correct top-n" in out and "argmax share" in out
-    rows = list(csv.reader((tmp_path / "all.csv").open()))
-    assert [r[0] for r in rows].count("tor") == 2
-    assert rows[0][:2] == ["probe", "Model"]
+    rows = list(csv.DictReader((tmp_path / "all.csv").open()))  # the tidy export
+    assert len({r["identity"] for r in rows if r["probe"] == "tor"}) == 2
+    assert {r["probe"] for r in rows} == {"tor", "toc", "size-first"}
 
 
 @pytest.mark.parametrize(

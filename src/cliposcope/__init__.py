@@ -4,6 +4,7 @@ The public API::
 
     from cliposcope import load_encoder, list_families, list_probes, run_probe
     from cliposcope import run_battery, BatterySettings, build_report
+    from cliposcope import load_results  # results as one tidy pandas DataFrame
 
 Names are imported on first use, so ``import cliposcope`` stays light.
 """
@@ -30,6 +31,7 @@ _API = {
     "SceneSet": "cliposcope.data.scene_sets",
     "ProbeResult": "cliposcope.results",
     "build_report": "cliposcope.report.html",
+    "load_results": "cliposcope.report.export",
 }
 
 __all__ = ["__version__", *_API]

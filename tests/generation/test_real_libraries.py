@@ -93,7 +93,9 @@ def test_run_t2i_with_diffusers_and_a_torchvision_detector_end_to_end(pipeline, 
     report = build_report(out)
     html = report.read_text()
     assert "Text-to-image generation" in html and html.count("data:image/png") >= 5
-    assert main(argv) == 0  # a rerun draws nothing again
+    assert main(argv) == 0  # the same experiment again: skipped
+    assert "skipped:" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0  # recomputed from the image store: no drawing
     capsys.readouterr()
     rerun = json.loads(path.read_text())
     assert rerun["provenance"]["counts"]["images_generated"] == 0

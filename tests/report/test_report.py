@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shutil
@@ -153,9 +154,8 @@ def test_report_errors_are_clear(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory, demo):
-    """Another day's folder: TOR on other data, plus a newer copy of a demo result."""
-    import os
-    import shutil as copier
+    """Another day's folder: TOR on other data, plus a later rerun of a demo result (the
+    same experiment, run again an hour later without its control)."""
 
     out = tmp_path_factory.mktemp("second") / "out"
     words = out.parent / "words.txt"
@@ -182,8 +182,11 @@ def second_run(tmp_path_factory, demo):
         == 0
     )
     (ior,) = [p for p in demo.glob("ior_*.json") if "_model_" in p.name]
-    copier.copy(ior, out / ior.name)
-    os.utime(out / ior.name, (ior.stat().st_mtime + 60,) * 2)
+    rerun = json.loads(ior.read_text())
+    ended = datetime.datetime.fromisoformat(rerun["run"]["ended_utc"])
+    rerun["run"]["ended_utc"] = (ended + datetime.timedelta(hours=1)).isoformat()
+    rerun["records"] = None
+    (out / ior.name).write_text(json.dumps(rerun))
     return out
 
 

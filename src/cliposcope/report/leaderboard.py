@@ -15,9 +15,7 @@ the same numbers as CSV.
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.verdicts import Verdict, bias_figure, data_key, verdicts
+from cliposcope.report.csv_cells import csv_text as spreadsheet_safe_csv
 from cliposcope.report.table import describe_data
 from cliposcope.results import ProbeResult
 
@@ -108,11 +107,9 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
         made.sort(key=lambda item: item[0], reverse=True)
         newest = made[0][1]
         newest.replaces = len(made) - 1
+        sources = [source for source in _verdict_sources(made) if source != newest.source]
         newest.verdicts = newest_verdict_per_control([cell for _, cell in made])
-        older = sorted(
-            {v_source for v_source in _verdict_sources(made) if v_source != newest.source}
-        )
-        newest.verdicts_from = ", ".join(older) or None
+        newest.verdicts_from = ", ".join(sources) or None
         rows.setdefault(name, {})[key] = newest
     if not rows:
         listed = ", ".join(map(str, folders))
@@ -158,13 +155,11 @@ def verdict_text(verdict: Verdict) -> str:
 
 
 def csv_text(board: Leaderboard) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
     header = ["model"]
     for column in board.columns:
         name = f"{column.probe} {column.bias} [{column.data}]"
         header += [f"{name} estimate", f"{name} ci_low", f"{name} ci_high", f"{name} verdicts"]
-    writer.writerow(header)
+    lines = []
     for model, cells in sorted(board.rows.items()):
         line = [model]
         for column in board.columns:
@@ -179,8 +174,8 @@ def csv_text(board: Leaderboard) -> str:
                 f"{high:.6f}",
                 "; ".join(verdict_text(v) for v in cell.verdicts),
             ]
-        writer.writerow(line)
-    return buffer.getvalue()
+        lines.append(line)
+    return spreadsheet_safe_csv(header, lines)
 
 
 def html_text(board: Leaderboard) -> str:

@@ -1,15 +1,12 @@
-"""Terminal tables and CSV laid out like the paper's: rows = models and their controls,
-columns = positions (First Obj, Second Obj, ...) with 95% intervals. Each probe declares
-its own columns in its registry record; this module only groups and lays them out."""
+"""Terminal tables laid out like the paper's: rows = models and their controls, columns =
+positions (First Obj, Second Obj, ...) with 95% intervals. Each probe declares its own
+columns in its registry record; this module only groups and lays them out. (CSV comes
+from report.export: one tidy table, numbers as numbers.)"""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from pathlib import Path
 
-from cliposcope.atomic import atomic_write_bytes
 from cliposcope.probes.registry import find_probe
 from cliposcope.results import ProbeResult
 
@@ -71,13 +68,3 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
         blocks.append(f"{title}\n{render(*comparison_rows(comparisons))}")
     verdict_block = render_verdicts(verdicts(results))
     return "\n\n".join(blocks + ([verdict_block] if verdict_block else []))
-
-
-def write_csv(path: str | Path, results: Sequence[ProbeResult]) -> None:
-    """One CSV with a 'probe' column; a probe's own columns follow."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for name, (headers, rows) in table_rows(results).items():
-        writer.writerow(["probe", *headers])
-        writer.writerows([name, *row] for row in rows)
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))

@@ -1,4 +1,5 @@
-"""`cliposcope table`: result JSON files merged into terminal tables (and CSV)."""
+"""`cliposcope table`: result JSON files merged into terminal tables (and the tidy CSV
+that `cliposcope export` writes)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ import argparse
 from cliposcope.app.outputs import check_output_file
 
 NAME = "table"
-HELP = "merge result JSON files into tables (and CSV)"
+HELP = "merge result JSON files into tables (and a tidy CSV)"
 ORDER = 120
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", metavar="RESULT.json")
-    parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write the results as one tidy CSV: a row per figure and position, "
+        "numbers as numbers (as `cliposcope export --format csv` writes)",
+    )
     parser.set_defaults(handler=cmd_table)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from cliposcope.report.table import render_tables, write_csv
+    from cliposcope.report.export import write_export
+    from cliposcope.report.table import render_tables
     from cliposcope.results import ProbeResult
 
     if args.csv:
@@ -26,5 +33,5 @@ def cmd_table(args: argparse.Namespace) -> int:
     results = [ProbeResult.load(path) for path in args.results]
     print(render_tables(results))
     if args.csv:
-        write_csv(args.csv, results)
+        write_export(results, args.csv, "csv")
     return 0
