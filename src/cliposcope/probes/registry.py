@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from cliposcope.encoders.base import CAPABILITIES
 from cliposcope.encoders.registry import library_versions, spec_prefixes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ReportSection
@@ -111,6 +112,10 @@ class Probe:
     def __post_init__(self):
         if not is_frozen_dataclass(self.settings):
             raise ValueError(f"probe {self.name}: settings must be a frozen dataclass")
+        if self.capability is not None and self.capability not in CAPABILITIES:
+            raise ValueError(
+                f"probe {self.name}: capability {self.capability!r} not in {CAPABILITIES}"
+            )
         if not (isinstance(self.version, int) and self.version >= 1):
             raise ValueError(f"probe {self.name}: version must be a positive integer")
 
