@@ -188,6 +188,79 @@ def test_the_result_records_what_reproduces_it(planted_result):
     assert [p.name for p in examples] == result.provenance["examples"] and len(examples) == 12
 
 
+def counted(figure: dict) -> tuple[int, int]:
+    return figure["count"], figure["total"]
+
+
+def presence_figures(rows: list[dict], n: int) -> dict:
+    """docs/protocols.md, "Text-to-image": presence by position, first minus last paired on
+    the same images, all present."""
+    firsts = [row["present"][0] for row in rows]
+    lasts = [row["present"][-1] for row in rows]
+    table = [
+        sum(f and last for f, last in zip(firsts, lasts, strict=True)),
+        sum(f and not last for f, last in zip(firsts, lasts, strict=True)),
+        sum(last and not f for f, last in zip(firsts, lasts, strict=True)),
+        sum(not (f or last) for f, last in zip(firsts, lasts, strict=True)),
+    ]
+    return {
+        "images": len(rows),
+        "presence_by_position": [(sum(r["present"][k] for r in rows), len(rows)) for k in range(n)],
+        "table": table,
+        "all_present": (sum(all(r["present"]) for r in rows), len(rows)),
+    }
+
+
+def assert_presence_figures(figures: dict, rows: list[dict], n: int) -> None:
+    expected = presence_figures(rows, n)
+    assert figures["images"] == expected["images"]
+    assert [counted(f) for f in figures["presence_by_position"]] == expected["presence_by_position"]
+    assert figures["first_minus_last"]["table"] == expected["table"]
+    assert counted(figures["all_present"]) == expected["all_present"]
+
+
+def test_every_figure_is_recomputed_from_the_records(planted_result):
+    result, _ = planted_result
+    records, m, n = result.query_records, result.metrics, result.settings["n"]
+    rows = [
+        dict(zip(records, values, strict=True)) for values in zip(*records.values(), strict=True)
+    ]
+    seeds = result.settings["seeds"]
+    drawn = Counter((row["arm"], row["prompt"]) for row in rows)  # each prompt with every seed
+    assert set(drawn.values()) == {len(seeds)}
+    assert all(row["seed"] in seeds for row in rows)
+    balanced = [row for row in rows if row["arm"] == BALANCED]
+    assert_presence_figures(m, balanced, n)
+    for word, figure in m["per_object"].items():
+        at = [[r["present"][k] for r in balanced if r["objects"][k] == word] for k in range(n)]
+        assert [counted(f) for f in figure["by_position"]] == [(sum(a), len(a)) for a in at]
+        assert counted(figure["presence"]) == (sum(map(sum, at)), sum(map(len, at)))
+    assert m["never_drawn"] == [w for w, f in m["per_object"].items() if not f["presence"]["count"]]
+    controls = m["controls"]
+    others = len(result.settings["words"]) - n
+    off_prompt = sum(r["off_prompt_detections"] for r in balanced)
+    assert counted(controls["off_prompt_detections"]) == (off_prompt, len(balanced) * others)
+    solo = [row for row in rows if row["arm"] == SOLO]
+    assert counted(controls["solo_presence"]) == (sum(r["present"][0] for r in solo), len(solo))
+    for word, figure in controls["solo_by_object"].items():
+        alone = [r["present"][0] for r in solo if r["objects"] == [word]]
+        assert counted(figure) == (sum(alone), len(seeds)) and len(alone) == len(seeds)
+    arms = {arm: [r for r in rows if r["arm"] == arm] for arm in (LARGE_FIRST, SMALL_FIRST)}
+    for arm, arm_rows in arms.items():
+        assert_presence_figures(m["size_order"][arm], arm_rows, n)
+    reversed_order = {(r["combination"], r["seed"]): r for r in arms[SMALL_FIRST]}
+    pairs = [(r, reversed_order[r["combination"], r["seed"]]) for r in arms[LARGE_FIRST]]
+    for key, first, last in (
+        ("largest_named_first_minus_last", lambda a, b: a[0], lambda a, b: b[-1]),
+        ("smallest_named_first_minus_last", lambda a, b: b[0], lambda a, b: a[-1]),
+    ):
+        table = Counter(
+            (first(a["present"], b["present"]), last(a["present"], b["present"])) for a, b in pairs
+        )
+        expected = [table[True, True], table[True, False], table[False, True], table[False, False]]
+        assert m["size_order"][key]["table"] == expected
+
+
 def test_an_object_never_drawn_is_named(tmp_path):
     result = run_probe(
         "t2i",
@@ -317,6 +390,11 @@ def test_per_object_solo_and_off_prompt_figures_on_a_hand_counted_design(tmp_pat
         "cup": 0,
         "apple": 1,
     }
+    records = result.query_records
+    assert records["arm"] == [BALANCED] * 12 + [SOLO] * 4
+    for objects, present in zip(records["objects"], records["present"], strict=True):
+        assert present == [name != "cup" for name in objects]
+    assert records["off_prompt_detections"] == [int("dog" not in o) for o in records["objects"]]
 
 
 def test_size_arms_pair_the_largest_and_the_smallest_object_by_identity(tmp_path):

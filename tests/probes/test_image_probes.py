@@ -12,7 +12,7 @@ from cliposcope.data.generate import SceneSettings, write_dataset
 from cliposcope.data.layout import LayoutSpec
 from cliposcope.data.scene_sets import split_scenes
 from cliposcope.probes.attention import AttentionSettings, object_attention, patch_coverage
-from cliposcope.probes.ior import image_retrieval_metrics
+from cliposcope.probes.ior import score_image_retrieval
 from cliposcope.probes.matching import MatchingSettings, matching_pairs
 from cliposcope.probes.registry import run_probe
 
@@ -33,7 +33,7 @@ def test_ior_conditional_figure_on_a_hand_made_case():
             [0.9, 0.8, 0.1, 0.7],  # top-2 {0, 1} wrong (0 is not in the image)
         ]
     )
-    m = image_retrieval_metrics(similarity, truth, roles, ["a", "b", "c", "d"])
+    m, _ = score_image_retrieval(similarity, truth, roles, ["a", "b", "c", "d"])
     assert m["topn_accuracy"]["count"] == 2
     assert estimates(m["per_position_conditional"]) == [0.5, 0.5]
     assert estimates(m["per_position_among_truth"]) == pytest.approx([2 / 3, 1 / 3])
@@ -50,7 +50,7 @@ def test_ior_figures_on_a_hand_made_case():
             [0.1, 0.3, 0.7, 0.6],  # winner overall: car (not in image); among truth: cup (pos 1)
         ]
     )
-    m = image_retrieval_metrics(similarity, truth, roles, ["cat", "dog", "car", "cup"])
+    m, _ = score_image_retrieval(similarity, truth, roles, ["cat", "dog", "car", "cup"])
     assert estimates(m["per_position_among_truth"]) == [1.0, 0.0, 0.0]  # image 2: cup > dog > cat
     assert m["per_role_among_truth"]["large"]["estimate"] == 0.5  # cat wins in image 1 only
     assert m["per_role_among_truth"]["small 1"]["estimate"] == 0.5  # cup wins in image 2
@@ -76,12 +76,17 @@ def test_matching_pairs_follow_the_published_construction():
 
 
 def test_matching_accuracy_is_strict_on_hand_made_embeddings():
-    from cliposcope.probes.matching import matching_accuracy
+    from cliposcope.probes.matching import matching_accuracy, pair_similarities
 
     images = np.array([[1.0, 0.0], [0.0, 1.0]])
     correct = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     wrong = np.array([[0.0, 1.0], [0.0, 1.0], [0.8, 0.6]])  # second pair ties: not right
-    result = matching_accuracy(images, correct, wrong, np.array([0, 1, 0]))
+    pair_images = np.array([0, 1, 0])
+    correct_similarity = pair_similarities(images, correct, pair_images)
+    wrong_similarity = pair_similarities(images, wrong, pair_images)
+    assert correct_similarity.tolist() == [1.0, 1.0, 0.6]
+    assert wrong_similarity.tolist() == [0.0, 1.0, 0.8]
+    result = matching_accuracy(correct_similarity, wrong_similarity)
     assert (result.count, result.total) == (1, 3)
 
 

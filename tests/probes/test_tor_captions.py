@@ -5,6 +5,8 @@ cliposcope rules and for the published script's rules (--legacy-quirks)."""
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ from cliposcope.data.vocab import COMCO_NAMES
 from cliposcope.encoders.base import Encoder, EncoderInfo
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.tor_captions import CaptionTorSettings, legacy_objects
+from cliposcope.results import ProbeResult
+
+from .recompute import assert_share, check_retrieval
 
 CATEGORIES = {
     1: "person",
@@ -164,6 +169,70 @@ def test_hand_made_fixture_with_the_published_rules(tmp_path):
     assert result.settings["vocabulary_size"] == 90
 
 
+def check_position_and_area_rank(strata: dict, records: dict, n: int) -> None:
+    """docs/protocols.md: over captions whose named objects all have distinct annotated
+    areas, win rates by mention position and area rank (0 = the largest)."""
+    captions, present, wins = 0, Counter(), Counter()
+    for sizes, winner in zip(records["sizes"], records["retrieved_position"], strict=True):
+        if any(math.isnan(size) for size in sizes) or len(set(sizes)) < n:
+            continue
+        captions += 1
+        ranks = [sum(other > size for other in sizes) for size in sizes]
+        present.update(enumerate(ranks))
+        if winner >= 0:
+            wins[winner, ranks[winner]] += 1
+    assert strata["captions"] == captions
+    for p, row in enumerate(strata["win_rate_by_position_and_area_rank"]):
+        for r, figure in enumerate(row):
+            assert_share(figure, wins[p, r], present[p, r])
+    for r, figure in enumerate(strata["argmax_share_by_area_rank"]):
+        assert_share(figure, sum(wins[p, r] for p in range(n)), captions)
+    later = captions - present[0, 0]
+    assert_share(strata["first_named_wins_when_largest_first"], wins[0, 0], present[0, 0])
+    first_named_wins = sum(wins[0, r] for r in range(1, n))
+    assert_share(strata["first_named_wins_when_largest_later"], first_named_wins, later)
+    largest_wins = sum(wins[p, 0] for p in range(1, n))
+    assert_share(strata["largest_wins_when_named_later"], largest_wins, later)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["cliposcope-rules", "published-rules"])
+def test_every_figure_is_recomputed_from_the_records(tmp_path, legacy):
+    corpus = CocoCorpus(*write_fixture(tmp_path))
+    settings = CaptionTorSettings(n=2, legacy_quirks=legacy)
+    result = run_probe("tor-captions", LookupEncoder(), corpus, settings)
+    records = result.query_records
+    weights = {caption: w for _, caption, w in CAPTIONS}
+    # the fake's caption embedding is the caption's weights: the heaviest name wins
+    assert records["retrieved"] == [max(weights[c], key=weights[c].get) for c in records["query"]]
+    if not legacy:
+        assert records["objects"] == [
+            ["person", "dog"],
+            ["dog", "frisbee"],
+            ["dog", "hot dog"],
+            ["cat", "mouse"],
+            ["cat", "laptop"],
+            ["bus", "car"],
+            ["person", "dog"],
+        ]
+        assert records["sizes"] == [
+            [5000, 2000],
+            [2000, 100],
+            [3000, 400],
+            [900, 50],
+            [900, 1500],
+            [9000, 4000],
+            [800, 800],
+        ]
+    check_retrieval(
+        result.metrics,
+        records,
+        2,
+        legacy_texts=records["query"] if legacy else None,
+        order_randomised=False,
+    )
+    check_position_and_area_rank(result.metrics["by_position_and_area_rank"], records, 2)
+
+
 def test_sum_control_and_the_command_line(tmp_path, capsys):
     captions, instances = write_fixture(tmp_path)
     out = tmp_path / "results"
@@ -216,8 +285,11 @@ def test_sum_control_and_the_command_line(tmp_path, capsys):
         )
         == 0
     )
-    alone = json.loads(next((tmp_path / "alone").glob("*.json")).read_text())
+    (path,) = (tmp_path / "alone").glob("*.json")
+    alone = json.loads(path.read_text())
     assert alone["metrics"]["by_position_and_area_rank"]["captions"] == 0
+    sizes = ProbeResult.load(path).load_records(path)["sizes"]
+    assert sizes and all(math.isnan(size) for row in sizes for size in row)
     assert alone["provenance"]["selection_counts"]["ambiguous words left unresolved"] == 1
 
 

@@ -4,11 +4,16 @@ each object, for ViT image towers.
 Each object's mask is brought to the patch grid as the share of every patch it covers; the
 object's mass is the attention-weighted sum of those shares, divided by the total CLS
 attention to patches, so the masses of one image are fractions of its patch attention.
+
+Per-query records, one row per image and object: ``query`` (the scene id), ``position``
+(caption order, from 0), ``object``, ``role`` (size role label), ``area`` (area fraction,
+NaN where unknown) and ``share`` (its share of the image's patch attention).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -101,15 +106,22 @@ def run_attention(
     by_role: dict[str, list[float]] = defaultdict(list)
     by_position: dict[int, list[float]] = defaultdict(list)
     per_area: dict[str, list[float]] = defaultdict(list)
+    records: dict[str, list] = defaultdict(list)
     for scene, attention, labels in zip(scenes, maps, scene_set.role_labels(), strict=True):
         coverages = np.stack([patch_coverage(m, attention.shape) for m in scene.load_masks()])
         masses = object_attention(attention, coverages)
-        for k, (mass, label) in enumerate(zip(masses, labels, strict=True)):
+        for k, (obj, mass, label) in enumerate(zip(scene.objects, masses, labels, strict=True)):
             by_role[label].append(mass)
             by_position[k].append(mass)
-            area = scene.objects[k].area_fraction or 0.0
+            area = obj.area_fraction or 0.0
             if area > 0:
                 per_area[label].append(mass / area)
+            records["query"].append(scene.id)
+            records["position"].append(k)
+            records["object"].append(obj.name)
+            records["role"].append(label)
+            records["area"].append(math.nan if obj.area_fraction is None else obj.area_fraction)
+            records["share"].append(float(mass))
     if settings.artifacts_dir is not None and settings.overlays > 0:
         folder = Path(settings.artifacts_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -135,6 +147,7 @@ def run_attention(
             "grid": list(maps.shape[1:]),
         },
         started=started,
+        query_records=dict(records),
         image_count=len(scenes),
         scene_fingerprint=scene_set.fingerprint(),
         scene_origin=scene_set.origin,

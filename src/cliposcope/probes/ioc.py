@@ -3,11 +3,16 @@
 One head per caption position (which object is at position k?) and one per size role
 (which object is the large one? small 1? ...); split 80/20 with a seeded permutation, Adam
 1e-3, batch 32, 25 epochs as in the paper; held-out accuracy with Wilson intervals.
+
+Per-query records, one row per held-out image and head: ``query`` (the scene id),
+``head`` ("position" or "role"), ``position`` (from 0) and ``role`` of the object the head
+names in that image, ``true`` and ``predicted`` (object names).
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +21,7 @@ import numpy as np
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
-from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.linear_probe import accuracy, predict, train_linear_probe
 from cliposcope.probes.presentation import large_first, percent, position_headers
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.results import ProbeResult
@@ -46,8 +51,14 @@ def run_ioc(
     cut = round(len(truth) * TRAIN_SHARE)
     train, test = order[:cut], order[cut:]
     classes = len(scene_set.names)
+    names = np.array(scene_set.names, dtype=object)
+    roles = scene_set.role_labels()
+    records: dict[str, list] = defaultdict(list)
 
-    def held_out(labels: np.ndarray, head_seed: int) -> dict:
+    def held_out(head_kind: str, positions: np.ndarray, head_seed: int) -> dict:
+        """Train a head on the object at ``positions[q]`` of each image q; its test figure
+        (and records)."""
+        labels = truth[np.arange(len(truth)), positions]
         head = train_linear_probe(
             features,
             labels,
@@ -58,17 +69,25 @@ def run_ioc(
             learning_rate=1e-3,
             seed=head_seed,
         )
-        return accuracy(head, features[test], labels[test]).to_dict()
+        predicted = predict(head, features[test])
+        records["query"] += [scene_set.scenes[q].id for q in test]
+        records["head"] += [head_kind] * len(test)
+        records["position"] += positions[test].tolist()
+        records["role"] += [roles[q][positions[q]] for q in test]
+        records["true"] += names[labels[test]].tolist()
+        records["predicted"] += names[predicted].tolist()
+        return accuracy(predicted, labels[test]).to_dict()
 
-    per_position = [held_out(truth[:, k], seed * 1000 + k) for k in range(scene_set.n)]
-    roles = scene_set.role_labels()
+    per_position = [
+        held_out("position", np.full(len(truth), k), seed * 1000 + k) for k in range(scene_set.n)
+    ]
     per_role = {}
     for index, label in enumerate(sorted({r for row in roles for r in row})):
         rows = [q for q, row in enumerate(roles) if label in row]
         if len(rows) != len(roles):
             continue  # a role not present in every scene has no label for some images
-        labels = np.array([truth[q, roles[q].index(label)] for q in range(len(roles))])
-        per_role[label] = held_out(labels, seed * 1000 + 100 + index)
+        positions = np.array([row.index(label) for row in roles])
+        per_role[label] = held_out("role", positions, seed * 1000 + 100 + index)
     return make_result(
         "ioc",
         encoder,
@@ -89,6 +108,7 @@ def run_ioc(
             "split_sizes": [len(train), len(test)],
         },
         started=started,
+        query_records=dict(records),
         image_count=len(truth),
         scene_fingerprint=scene_set.fingerprint(),
         scene_origin=scene_set.origin,

@@ -5,10 +5,18 @@ image encoder (IOR), or the object names through the text encoder (I2TOR). Besid
 figures (conditional on a correct top-n set, MAP, NDCG, ...), the paper's IOR figure: the
 share of images in which ground-truth object k scores highest among the ground-truth
 objects; reported by caption position and by size role (large, small 1, small 2, ...).
+
+Per-query records, one row per image: ``query`` (the scene id), ``objects`` (names in
+caption order, as the gallery spells them), ``roles``, ``areas`` (area fractions, NaN where
+unknown), TOR's retrieval columns (retrieval.QueryOutcomes) with ``retrieved_role`` ("" when
+the arg-max is not one of the image's objects), and the among-truth figures' basis:
+``object_similarities`` (each object's similarity, in caption order) and the position and
+role of the highest of them, ``truth_winner_position`` and ``truth_winner_role``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -32,7 +40,7 @@ from cliposcope.probes.presentation import (
     role_bars,
 )
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
-from cliposcope.probes.retrieval import RetrievalTally
+from cliposcope.probes.retrieval import QueryRecords, RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
@@ -59,7 +67,7 @@ def winners_among_truth(similarity: np.ndarray, truth: np.ndarray) -> np.ndarray
     return np.argmax(np.take_along_axis(similarity, truth, axis=1), axis=1)
 
 
-def image_retrieval_metrics(
+def score_image_retrieval(
     similarity: np.ndarray,
     truth: np.ndarray,
     roles: Sequence[Sequence[str]],
@@ -67,17 +75,34 @@ def image_retrieval_metrics(
     areas: Sequence[Sequence[float | None]] | None = None,
     *,
     legacy: bool = False,
-) -> dict:
+) -> tuple[dict, dict[str, list]]:
     """All IOR/I2TOR figures from a (Q, G) similarity and (Q, n) truth; with each object's
     area, also the share of images whose winner is the largest, 2nd largest, ... object.
     ``legacy``: the published scripts' scoring, with ``names`` as they spell them and each
-    query's file-name stem as the text its top-n names are looked up in."""
+    query's file-name stem as the text its top-n names are looked up in. Returns the
+    metrics and the per-image record columns (all but ``query``)."""
     n = truth.shape[1]
     tally = RetrievalTally(n, similarity.shape[1], legacy=legacy)
     stems = ["_".join(names[g] for g in row) for row in truth] if legacy else None
-    tally.update(similarity, truth, stems, names if legacy else None)
+    outcomes = tally.update(similarity, truth, stems, names if legacy else None)
     metrics = tally.summary(names, order_randomised=False)
     winners = winners_among_truth(similarity, truth)
+    described = {"objects": truth, "roles": [list(row) for row in roles]}
+    if areas is not None:
+        described["areas"] = [[math.nan if a is None else float(a) for a in row] for row in areas]
+    records = QueryRecords(names)
+    records.add(
+        described
+        | outcomes.columns()
+        | {
+            "retrieved_role": [
+                roles[q][k] if k >= 0 else "" for q, k in enumerate(outcomes.retrieved_position)
+            ],
+            "object_similarities": np.take_along_axis(similarity, truth, axis=1).astype(np.float64),
+            "truth_winner_position": winners,
+            "truth_winner_role": [roles[q][k] for q, k in enumerate(winners)],
+        }
+    )
     queries = len(truth)
     metrics["per_position_among_truth"] = [
         Proportion(int((winners == k).sum()), queries).to_dict() for k in range(n)
@@ -89,7 +114,7 @@ def image_retrieval_metrics(
     }
     if areas is not None:
         metrics["per_size_rank_among_truth"] = size_rank_shares(winners, areas, n)
-    return metrics
+    return metrics, records.columns()
 
 
 def size_rank_shares(winners: np.ndarray, areas: Sequence[Sequence[float | None]], n: int):
@@ -129,7 +154,7 @@ def run_image_retrieval(
     else:
         gallery_embeddings = encoder.encode_text(names)
     areas = [[o.area_fraction for o in scene.objects] for scene in scene_set.scenes]
-    metrics = image_retrieval_metrics(
+    metrics, columns = score_image_retrieval(
         queries @ gallery_embeddings.T,
         scene_set.truth(),
         scene_set.role_labels(),
@@ -148,6 +173,7 @@ def run_image_retrieval(
         },
         metrics=metrics,
         started=started,
+        query_records={"query": [scene.id for scene in scene_set.scenes], **columns},
         query_count=len(scene_set.scenes),
         scene_fingerprint=scene_set.fingerprint(),
         scene_origin=scene_set.origin,

@@ -45,9 +45,13 @@ def train_linear_probe(
     return head
 
 
-def accuracy(head: torch.nn.Linear, features: np.ndarray, labels: np.ndarray) -> Proportion:
+def predict(head: torch.nn.Linear, features: np.ndarray) -> np.ndarray:
+    """The class the head scores highest, per row."""
     import torch
 
     with torch.no_grad():
-        predicted = head(torch.from_numpy(features).float()).argmax(dim=1).numpy()
+        return head(torch.from_numpy(features).float()).argmax(dim=1).numpy()
+
+
+def accuracy(predicted: np.ndarray, labels: np.ndarray) -> Proportion:
     return Proportion(int((predicted == labels).sum()), len(labels))

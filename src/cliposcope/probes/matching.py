@@ -10,6 +10,13 @@ d not in O (built exactly as the published script does):
 Accuracy = share of (image, distractor) pairs with cos(image, correct) > cos(image, wrong),
 strictly. The mitigation embeds a caption as the renormalised mean of one caption per
 object, and is scored on the same pairs in the same run.
+
+Per-query records, one row per (image, distractor) pair, the same pairs in both scenarios:
+``query`` (the scene id), ``objects`` (caption order), ``biased_position`` (from 0),
+``distractor``; per scenario S, ``scenario_S_correct_caption`` and
+``scenario_S_wrong_caption``; per scenario and method M (plain, split_mean),
+``scenario_S_M_correct_similarity``, ``scenario_S_M_wrong_similarity`` and
+``scenario_S_M_ranked_right`` (correct strictly above wrong).
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ def swapped(objects: Sequence[str], i: int, j: int) -> list[str]:
 @dataclass(frozen=True)
 class MatchingPair:
     image: int
+    distractor: str
     correct: tuple[str, ...]
     wrong: tuple[str, ...]
 
@@ -79,7 +87,7 @@ def matching_pairs(
         if distractor in objects:
             continue
         wrong = [distractor, *front[1:]] if scenario == 1 else [*front[:-1], distractor]
-        pairs.append(MatchingPair(image, correct, tuple(wrong)))
+        pairs.append(MatchingPair(image, distractor, correct, tuple(wrong)))
     return pairs
 
 
@@ -105,10 +113,25 @@ def embed_captions(
     return vectors[[lookup[objects] for objects in captions]]
 
 
-def matching_accuracy(image_embeddings, correct_embeddings, wrong_embeddings, images) -> Proportion:
-    correct = np.einsum("ij,ij->i", image_embeddings[images], correct_embeddings)
-    wrong = np.einsum("ij,ij->i", image_embeddings[images], wrong_embeddings)
-    return Proportion(int((correct > wrong).sum()), len(images))
+def pair_similarities(
+    image_embeddings: np.ndarray, caption_embeddings: np.ndarray, images: np.ndarray
+) -> np.ndarray:
+    """cos(image, caption) of each pair, ``images`` giving each pair's image row."""
+    return np.einsum("ij,ij->i", image_embeddings[images], caption_embeddings)
+
+
+def matching_accuracy(correct_similarity: np.ndarray, wrong_similarity: np.ndarray) -> Proportion:
+    return Proportion(int((correct_similarity > wrong_similarity).sum()), len(correct_similarity))
+
+
+def pair_columns(scenes: Sequence, pairs: Sequence[MatchingPair], biased: Sequence[int]) -> dict:
+    """The record columns that describe each (image, distractor) pair."""
+    return {
+        "query": [scenes[p.image].id for p in pairs],
+        "objects": [scenes[p.image].names for p in pairs],
+        "biased_position": [biased[p.image] for p in pairs],
+        "distractor": [p.distractor for p in pairs],
+    }
 
 
 def run_matching(
@@ -119,29 +142,43 @@ def run_matching(
     started = time.perf_counter()
     position, legacy = settings.position, settings.legacy_quirks
     images = encoder.encode_images([s.image_path for s in scene_set.scenes], progress=progress)
+    scenes = scene_set.scenes
+    biased = [_biased_position(scene, position) for scene in scenes]
     metrics: dict = {}
+    records: dict[str, list] = {}
     for scenario in (1, 2):
         pairs = []
-        for index, scene in enumerate(scene_set.scenes):
-            biased = _biased_position(scene, position)
-            pairs += matching_pairs(scene.names, biased, scene_set.names, scenario, index)
+        for index, scene in enumerate(scenes):
+            pairs += matching_pairs(scene.names, biased[index], scene_set.names, scenario, index)
         if not pairs:
             raise CliposcopeError(
                 "no image of the scene set admits a distractor: every gallery object is in it",
                 hint="matching needs objects outside each image; use a larger vocabulary",
             )
+        if scenario == 1:  # scenario 2 pairs each image with the same distractors
+            records = pair_columns(scenes, pairs, biased)
+        prefix = f"scenario_{scenario}"
+        records[f"{prefix}_correct_caption"] = [caption(p.correct, legacy) for p in pairs]
+        records[f"{prefix}_wrong_caption"] = [caption(p.wrong, legacy) for p in pairs]
         image_index = np.array([p.image for p in pairs])
         figures = {}
         for method, split in (("plain", False), ("split_mean", True)):
             correct = embed_captions(encoder, [p.correct for p in pairs], split, legacy)
             wrong = embed_captions(encoder, [p.wrong for p in pairs], split, legacy)
-            figures[method] = matching_accuracy(images, correct, wrong, image_index).to_dict()
+            correct_similarity = pair_similarities(images, correct, image_index)
+            wrong_similarity = pair_similarities(images, wrong, image_index)
+            figures[method] = matching_accuracy(correct_similarity, wrong_similarity).to_dict()
+            records[f"{prefix}_{method}_correct_similarity"] = correct_similarity.tolist()
+            records[f"{prefix}_{method}_wrong_similarity"] = wrong_similarity.tolist()
+            records[f"{prefix}_{method}_ranked_right"] = (
+                correct_similarity > wrong_similarity
+            ).tolist()
         figures["mitigation_change"] = (
             figures["split_mean"]["estimate"] - figures["plain"]["estimate"]
         )
         figures["example"] = {
-            "correct": caption(pairs[0].correct, legacy),
-            "wrong": caption(pairs[0].wrong, legacy),
+            "correct": records[f"{prefix}_correct_caption"][0],
+            "wrong": records[f"{prefix}_wrong_caption"][0],
         }
         metrics[f"scenario_{scenario}"] = figures
     return make_result(
@@ -156,6 +193,7 @@ def run_matching(
         },
         metrics=metrics,
         started=started,
+        query_records=records,
         image_count=len(scene_set.scenes),
         scene_fingerprint=scene_set.fingerprint(),
         scene_origin=scene_set.origin,

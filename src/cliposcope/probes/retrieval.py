@@ -9,12 +9,16 @@ correct" means set equality with the caption's objects. Legacy mode reproduces t
 published scripts bug for bug: membership of the top-n names is a substring test on the
 caption text (so "cat" is found in "intricate"), and the top-n list is kept in ascending
 score order, so AP, NDCG and P@k score it from the n-th ranked item up.
+
+Per query, ``RetrievalTally.update`` also returns what it counted (``QueryOutcomes``), and
+``QueryRecords`` gathers such per-query arrays chunk by chunk into record columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +37,14 @@ def argmax_positions(best: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Caption position of each query's top object, -1 where it is not in the caption."""
     matches = truth == best[:, None]
     return np.where(matches.any(axis=1), matches.argmax(axis=1), -1)
+
+
+def winner_margins(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the arg-max similarity and its margin over the runner-up (0 on a tie),
+    in float64."""
+    top_two = -np.partition(-similarity, 1, axis=1)[:, :2]
+    winner = top_two[:, 0].astype(np.float64)
+    return winner, winner - top_two[:, 1]
 
 
 def relevance(ranked: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -78,6 +90,61 @@ def substring_topn_correct(
     )
 
 
+@dataclass(frozen=True)
+class QueryOutcomes:
+    """What a tally counted for each query of one chunk: arrays with a row per query.
+
+    ``retrieved``: gallery index of the arg-max; ``retrieved_position``: its caption
+    position, -1 when it is not one of the query's objects; ``winner_similarity`` and
+    ``margin`` (arg-max minus runner-up); ``topn_correct``: whether the top-n set counts
+    as correct (legacy: the substring test); ``top_n``: the top-n gallery indices in the
+    order the means read them (legacy: ascending score).
+    """
+
+    retrieved: np.ndarray
+    retrieved_position: np.ndarray
+    winner_similarity: np.ndarray
+    margin: np.ndarray
+    topn_correct: np.ndarray
+    top_n: np.ndarray
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# Columns of gallery indices, written as the gallery's names.
+GALLERY_COLUMNS = ("objects", "retrieved", "top_n")
+
+
+class QueryRecords:
+    """Per-query columns gathered chunk by chunk, as ``make_result`` takes them: a chunk's
+    columns are numpy arrays (those named in ``gallery_columns`` hold gallery indices and
+    become names) or lists. Memory grows with the number of queries."""
+
+    def __init__(self, names: Sequence[str], gallery_columns: Collection[str] = GALLERY_COLUMNS):
+        self.names = np.array(names, dtype=object)
+        self.gallery_columns = frozenset(gallery_columns)
+        self.chunks: dict[str, list] = {}
+
+    def add(self, columns: Mapping[str, Any]) -> None:
+        for name, values in columns.items():
+            self.chunks.setdefault(name, []).append(values)
+
+    def columns(self) -> dict[str, list]:
+        gathered = {}
+        for name, chunks in self.chunks.items():
+            values: list = []
+            for chunk in chunks:
+                values.extend(self._plain(name, chunk))
+            gathered[name] = values
+        return gathered
+
+    def _plain(self, name: str, chunk: Any) -> list:
+        if not isinstance(chunk, np.ndarray):
+            return chunk
+        return (self.names[chunk] if name in self.gallery_columns else chunk).tolist()
+
+
 @dataclass
 class _Sums:
     total: float = 0.0
@@ -119,7 +186,8 @@ class RetrievalTally:
         truth: np.ndarray,
         captions: Sequence[str] | None = None,
         names: Sequence[str] | None = None,
-    ) -> None:
+    ) -> QueryOutcomes:
+        """Count one chunk of queries; return what was counted for each of them."""
         similarity = np.asarray(similarity)
         truth = np.asarray(truth)
         queries, n = truth.shape
@@ -166,6 +234,16 @@ class RetrievalTally:
         for k in range(1, n + 1):
             self.sums[f"p@{k}"].add(cumulative[:, k - 1] / k)
             self.sums[f"r@{k}"].add(cumulative[:, k - 1] / n)
+
+        winner_similarity, margin = winner_margins(similarity)
+        return QueryOutcomes(
+            retrieved=best,
+            retrieved_position=positions,
+            winner_similarity=winner_similarity,
+            margin=margin,
+            topn_correct=correct,
+            top_n=ranked.copy(),  # a view would keep the whole (Q, G) ranking alive
+        )
 
     def conditional(self) -> list[Proportion]:
         """Among queries with a correct top-n set: share whose argmax is at position k."""
@@ -253,11 +331,14 @@ class MatchedGalleryTally:
     def __post_init__(self):
         self.correct_at = np.zeros(self.n, dtype=np.int64)
 
-    def update(self, similarities: Sequence[np.ndarray], truth: np.ndarray) -> None:
-        """``similarities[k]`` is (Q, G) against the gallery with names placed at slot k."""
+    def update(self, similarities: Sequence[np.ndarray], truth: np.ndarray) -> np.ndarray:
+        """``similarities[k]`` is (Q, G) against the gallery with names placed at slot k.
+        Returns (Q, n): the gallery index each query retrieves from gallery k."""
         self.queries += truth.shape[0]
-        for k, similarity in enumerate(similarities):
-            self.correct_at[k] += int((np.argmax(similarity, axis=1) == truth[:, k]).sum())
+        retrieved = np.stack([np.argmax(similarity, axis=1) for similarity in similarities], axis=1)
+        for k in range(len(similarities)):
+            self.correct_at[k] += int((retrieved[:, k] == truth[:, k]).sum())
+        return retrieved
 
     def summary(self) -> list[dict]:
         return [Proportion(int(c), self.queries).to_dict() for c in self.correct_at]

@@ -2,6 +2,11 @@
 small object? 4-object captions: a large object then three medium ones, versus a small
 one then three medium ones; first-object accuracy (the first object is the gallery's top
 match) for each, with CIs and a two-proportion test of the difference.
+
+Per-query records, one row per caption: ``condition`` (large or small), ``query`` (the
+caption), ``objects`` (caption order), ``retrieved`` (the arg-max name),
+``retrieved_position`` (-1 when not a caption object: 0 is a first-object hit),
+``winner_similarity`` and ``margin`` (over the runner-up).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import p_value, percent
 from cliposcope.probes.registry import Probe, make_result, register_probe
+from cliposcope.probes.retrieval import QueryRecords, argmax_positions, winner_margins
 from cliposcope.probes.stats import Proportion, two_proportion_test
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
@@ -103,11 +109,25 @@ def run_size_first(
     digest = hashlib.sha256()
     figures: dict[str, dict] = {}
     shares: dict[str, Proportion] = {}
+    records = QueryRecords(words)
     for condition in tqdm(CONDITIONS, disable=not progress, desc="size-first"):
         rows = size_first_queries(settings, condition)
         digest.update(rows.tobytes())
         captions = [settings.template.render([words[i] for i in row]) for row in rows]
-        best = np.argmax(encoder.encode_text(captions) @ gallery.T, axis=1)
+        similarity = encoder.encode_text(captions) @ gallery.T
+        best = np.argmax(similarity, axis=1)
+        winner_similarity, margin = winner_margins(similarity)
+        records.add(
+            {
+                "condition": [condition] * len(rows),
+                "query": captions,
+                "objects": rows,
+                "retrieved": best,
+                "retrieved_position": argmax_positions(best, rows),
+                "winner_similarity": winner_similarity,
+                "margin": margin,
+            }
+        )
         shares[condition] = Proportion(int((best == rows[:, 0]).sum()), len(rows))
         figures[f"{condition}_first"] = {
             "first_object_accuracy": shares[condition].to_dict(),
@@ -125,6 +145,7 @@ def run_size_first(
         settings=settings.to_dict(),
         metrics=figures,
         started=started,
+        query_records=records.columns(),
         query_count=sum(s.total for s in shares.values()),
         query_fingerprint=digest.hexdigest(),
     )

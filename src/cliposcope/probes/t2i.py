@@ -14,6 +14,12 @@ named large-to-small and small-to-large.
 
 Images and detections live in a content-keyed store (generation.store): a rerun continues
 where it stopped, and another detector scores the same images without drawing them again.
+
+Per-query records, one row per image of the design: ``prompt``, ``arm`` (balanced,
+large-first, small-first or solo), ``combination`` (its index within the arm), ``objects``
+(prompt order), ``seed``, ``present`` (per named object, under the run's presence rule),
+``off_prompt_detections`` (vocabulary objects detected but not named) and ``image`` (its
+key in the image store).
 """
 
 from __future__ import annotations
@@ -521,6 +527,16 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
         }
     if settings.size_order:
         metrics["size_order"] = size_arm_figures(observations)
+    records = {
+        "prompt": [o.prompt.text for o in observations],
+        "arm": [o.prompt.arm for o in observations],
+        "combination": [o.prompt.combination for o in observations],
+        "objects": [list(o.prompt.objects) for o in observations],
+        "seed": [o.seed for o in observations],
+        "present": [list(o.present) for o in observations],
+        "off_prompt_detections": [o.off_prompt for o in observations],
+        "image": [o.image.key for o in observations],
+    }
     examples = []
     if settings.artifacts_dir is not None and settings.examples:
         by_key = {image.key: detections for image, detections in zip(images, found, strict=True)}
@@ -553,6 +569,7 @@ def run_t2i(encoder, rig: Rig, settings: T2ISettings, *, progress: bool = False)
         },
         metrics=metrics,
         started=started,
+        query_records=records,
         libraries=rig.libraries,
         detector=rig.detector.info,
         evidence=rig.detector.evidence,

@@ -8,12 +8,17 @@ published script whose default probed a colour slot its captions never contained
 
 Sampling and splits use numpy/torch generators seeded explicitly: no set iteration, so
 nothing depends on PYTHONHASHSEED.
+
+Per-query records, one row per held-out caption and head: ``query`` (the caption),
+``split`` (test or validation), ``position`` (the head's caption position, from 0),
+``true`` and ``predicted`` (names of the probed slot).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +29,7 @@ from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.linear_probe import accuracy, train_linear_probe
+from cliposcope.probes.linear_probe import accuracy, predict, train_linear_probe
 from cliposcope.probes.presentation import percent, position_headers
 from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.results import ProbeResult
@@ -147,9 +152,12 @@ def run_toc(
     started = time.perf_counter()
     captions, labels = build_captions(settings)
     features = encoder.encode_text(captions, progress=progress)
-    classes = len(settings.objects if settings.target == "object" else settings.colours)
+    probed = settings.objects if settings.target == "object" else settings.colours
+    classes = len(probed)
+    label_names = np.array(probed.words, dtype=object)
     train, val, test = split_indices(len(captions), settings.seed)
     per_position, validation = [], []
+    records: dict[str, list] = defaultdict(list)
     for k in tqdm(range(settings.n), disable=not progress, desc="TOC heads"):
         head = train_linear_probe(
             features,
@@ -161,8 +169,14 @@ def run_toc(
             learning_rate=settings.learning_rate,
             seed=settings.seed * 1000 + k,
         )
-        per_position.append(accuracy(head, features[test], labels[test, k]).to_dict())
-        validation.append(accuracy(head, features[val], labels[val, k]).to_dict())
+        for split, rows, figures in (("test", test, per_position), ("validation", val, validation)):
+            predicted = predict(head, features[rows])
+            figures.append(accuracy(predicted, labels[rows, k]).to_dict())
+            records["query"] += [captions[row] for row in rows]
+            records["split"] += [split] * len(rows)
+            records["position"] += [k] * len(rows)
+            records["true"] += label_names[labels[rows, k]].tolist()
+            records["predicted"] += label_names[predicted].tolist()
     digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()
     return make_result(
         "toc",
@@ -176,6 +190,7 @@ def run_toc(
             "split_sizes": [len(train), len(val), len(test)],
         },
         started=started,
+        query_records=dict(records),
         caption_count=len(captions),
         caption_fingerprint=digest,
         example_caption=captions[0],

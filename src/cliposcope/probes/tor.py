@@ -6,6 +6,12 @@ Protocols (see docs/protocols.md):
   reproduces the published scripts bug for bug, for audits.
 * ``balanced``: each combination in a seeded random order (or all n! orders), so that
   position is not confounded with identity; CIs, a first-position test, per-object rates.
+
+Per-query records, one row per caption: ``query`` (the caption), ``objects`` (names in
+caption order), then retrieval.QueryOutcomes's columns (``retrieved`` as a name, ``top_n``
+as names) and, with the position-matched gallery, ``matched_gallery_retrieved`` (the name
+retrieved from gallery k, per position k). They take memory in proportion to the query
+count (about 0.5 kB a query at n=4) until the result is saved.
 """
 
 from __future__ import annotations
@@ -35,7 +41,12 @@ from cliposcope.probes.presentation import (
 )
 from cliposcope.probes.queries import check_arity, query_chunks, query_count
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
-from cliposcope.probes.retrieval import MatchedGalleryTally, RetrievalTally
+from cliposcope.probes.retrieval import (
+    GALLERY_COLUMNS,
+    MatchedGalleryTally,
+    QueryRecords,
+    RetrievalTally,
+)
 from cliposcope.probes.verdicts import BiasFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
@@ -152,6 +163,7 @@ def run_tor(
     )
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     matched_tally = MatchedGalleryTally(settings.n)
+    records = QueryRecords(words, (*GALLERY_COLUMNS, "matched_gallery_retrieved"))
     data_digest = hashlib.sha256()  # the captions: words, template, then the object rows
     data_digest.update("\n".join([*words, settings.template.name]).encode("utf-8"))
     combinations = math.comb(len(words), settings.n)
@@ -171,9 +183,13 @@ def run_tor(
                 embeddings = l2_normalise(gallery[rows].sum(axis=1))
             else:
                 embeddings = encoder.encode_text(captions)
-            tally.update(embeddings @ gallery.T, rows, captions, words)
+            outcomes = tally.update(embeddings @ gallery.T, rows, captions, words)
+            chunk_records = {"query": captions, "objects": rows, **outcomes.columns()}
             if matched is not None:
-                matched_tally.update([embeddings @ g.T for g in matched], rows)
+                chunk_records["matched_gallery_retrieved"] = matched_tally.update(
+                    [embeddings @ g.T for g in matched], rows
+                )
+            records.add(chunk_records)
             bar.update(len(rows))
     metrics = tally.summary(words, order_randomised=settings.order != "list")
     if matched is not None:
@@ -184,6 +200,7 @@ def run_tor(
         settings=settings.to_dict(),
         metrics=metrics,
         started=started,
+        query_records=records.columns(),
         query_count=tally.queries,
         combinations_used=used,
         query_fingerprint=data_digest.hexdigest(),

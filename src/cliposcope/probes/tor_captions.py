@@ -14,11 +14,16 @@ which tells position and size apart.
 list, an object counts when the name is one of ``caption.split()`` (single words, case and
 punctuation kept, so "dog." and "hot dog" never match), objects ordered by
 ``caption.index(name)``; and its scoring quirks (substring top-n test, ascending top-n).
+
+Per-query records, one row per selected caption: TOR's columns (``query`` is the caption)
+and ``sizes``, the annotated size of each named object in mention order (NaN where the
+image does not give every named object a size).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -40,7 +45,7 @@ from cliposcope.probes.presentation import (
     position_headers,
 )
 from cliposcope.probes.registry import Probe, make_result, register_probe
-from cliposcope.probes.retrieval import RetrievalTally
+from cliposcope.probes.retrieval import QueryRecords, RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor import tor_bias
 from cliposcope.results import ProbeResult
@@ -100,6 +105,12 @@ class SelectedCaption:
     caption: str
     objects: list[str]  # in mention order
     sizes: list[float] | None  # annotated sizes in the same order, when all are known
+
+    def recorded_sizes(self) -> list[float]:
+        """The sizes as the records hold them: NaN for every object when unknown."""
+        if self.sizes is None:
+            return [math.nan] * len(self.objects)
+        return [float(size) for size in self.sizes]
 
 
 def select_captions(
@@ -207,6 +218,7 @@ def run_tor_captions(
     gallery = encoder.encode_text(list(words))
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     strata = PositionSizeTally(settings.n)
+    records = QueryRecords(words)
     digest = hashlib.sha256()
     with tqdm(total=len(selected), disable=not progress, unit="caption", desc="TOR") as bar:
         for start in range(0, len(selected), CHUNK):
@@ -220,12 +232,18 @@ def run_tor_captions(
             else:
                 embeddings = encoder.encode_text(captions)
             similarity = embeddings @ gallery.T
-            tally.update(similarity, truth, captions, words)
-            best = np.argmax(similarity, axis=1)
-            for item, row, top in zip(chunk, truth, best, strict=True):
+            outcomes = tally.update(similarity, truth, captions, words)
+            records.add(
+                {
+                    "query": captions,
+                    "objects": truth,
+                    **outcomes.columns(),
+                    "sizes": [item.recorded_sizes() for item in chunk],
+                }
+            )
+            for item, winner in zip(chunk, outcomes.retrieved_position, strict=True):
                 if item.sizes is not None:
-                    hits = np.flatnonzero(row == top)
-                    strata.update(item.sizes, int(hits[0]) if len(hits) else -1)
+                    strata.update(item.sizes, int(winner))
             bar.update(len(chunk))
     metrics = tally.summary(words, order_randomised=False)
     metrics["by_position_and_area_rank"] = strata.summary()
@@ -248,6 +266,7 @@ def run_tor_captions(
         },
         metrics=metrics,
         started=started,
+        query_records=records.columns(),
         inputs=origin["inputs"],
         selection_counts=dict(sorted(counts.items())),
         reader_counts=dict(sorted(corpus.counts.items())),
