@@ -148,7 +148,7 @@ class AreaEncoder:
                 return out
 
         encoder = Encoder()
-        encoder.info = replace(encoder.info, has_image_tower=True)
+        encoder.info = replace(encoder.info, towers=("text", "image"))
         return encoder
 
 
