@@ -1,4 +1,7 @@
-"""Peak RSS of `cliposcope run tor` at 20k and 200k queries: streaming keeps it flat.
+"""Peak RSS of `cliposcope run tor` at 20k and 200k queries: the embeddings stream, so
+what grows with the query count is the per-query records (about 0.5 kB a query at n=4,
+held until the result is saved; `--no-records` drops them from the outputs, not yet from
+memory).
 
 Each run is a fresh process (no embedding cache, so every caption is encoded); the
 script prints both peaks and their ratio as the last line.
