@@ -154,6 +154,7 @@ def comparable(folder: Path) -> dict:
     for path in folder.glob("*.json"):
         record = json.loads(path.read_text())
         record.pop("wall_time_s")
+        record.pop("run")  # when and by which command: differs between any two runs
         results[path.name] = record
     return results
 
