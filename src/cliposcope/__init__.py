@@ -30,6 +30,9 @@ _API = {
     "BatterySettings": "cliposcope.probes.battery",
     "SceneSet": "cliposcope.data.scene_sets",
     "ProbeResult": "cliposcope.results",
+    "result_filename": "cliposcope.results",
+    "list_data_kinds": "cliposcope.data_kinds",
+    "register_data_kind": "cliposcope.data_kinds",
     "build_report": "cliposcope.report.html",
     "load_results": "cliposcope.report.export",
 }
