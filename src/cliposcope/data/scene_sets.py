@@ -27,6 +27,7 @@ class SceneSet:
     names: tuple[str, ...]  # gallery order
     # Where the scenes came from (folder, layout, generator settings): results record it.
     origin: dict = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -54,7 +55,14 @@ class SceneSet:
 
     def fingerprint(self) -> str:
         """sha256 over every scene's id, caption, image and objects (names, roles, areas),
-        and the reference images' contents: two sets with the same print are the same."""
+        and the reference images' contents: two sets with the same print are the same.
+        Computed once per set: every probe of a run asks for it (and run_probe too, for the
+        result's identity), and it reads every reference image."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256()
         for scene in [*self.scenes, *self.references.values()]:
             objects = [(o.name, o.role, o.area_fraction) for o in scene.objects]
