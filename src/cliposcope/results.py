@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -107,15 +108,36 @@ class ProbeResult:
             )
         return result
 
-    def load_records(self, path: str | Path) -> dict[str, list]:
-        """The per-query records of the result saved at ``path``, checked against the hash
-        its JSON recorded."""
+    def load_records(
+        self, path: str | Path, columns: Sequence[str] | None = None
+    ) -> dict[str, list]:
+        """The per-query records of the result saved at ``path`` (all columns, or those
+        named), checked against the hash its JSON recorded."""
         if not self.records:
             raise CliposcopeError(
                 f"{path} has no per-query records",
                 hint="rerun without --no-records (results before format 2 have none)",
             )
-        return read_records(records_path_for(Path(path)), self.records.get("sha256"))
+        return read_records(records_path_for(Path(path)), self.records.get("sha256"), columns)
+
+    def record_columns(self, columns: Sequence[str]) -> dict[str, list]:
+        """The named per-query columns: from memory for a result just computed, else from
+        the records file beside the JSON it was loaded from (hash-checked). A
+        CliposcopeError says why where there are none."""
+        if self.query_records is not None:
+            missing = [name for name in columns if name not in self.query_records]
+            if missing:
+                raise CliposcopeError(
+                    f"the records of {self.label} ({self.probe}) have no column {missing[0]!r}",
+                    hint="results of an older probe version lack it; rerun",
+                )
+            return {name: self.query_records[name] for name in columns}
+        if self.source_path is None:
+            raise CliposcopeError(
+                f"{self.label} ({self.probe}) holds no per-query records",
+                hint="rerun without --no-records",
+            )
+        return self.load_records(self.source_path, columns)
 
 
 def records_path_for(result_path: Path) -> Path:
@@ -145,7 +167,9 @@ def write_records(path: Path, columns: dict[str, list]) -> dict[str, Any]:
     }
 
 
-def read_records(path: Path, sha256: str | None) -> dict[str, list]:
+def read_records(
+    path: Path, sha256: str | None, columns: Sequence[str] | None = None
+) -> dict[str, list]:
     import io
 
     import pyarrow.parquet as pq
@@ -161,7 +185,14 @@ def read_records(path: Path, sha256: str | None) -> dict[str, list]:
             f"{path} does not match the hash its result recorded",
             hint="the file was changed or replaced; rerun to write it again",
         )
-    return pq.read_table(io.BytesIO(data)).to_pydict()
+    try:
+        wanted = None if columns is None else list(columns)
+        return pq.read_table(io.BytesIO(data), columns=wanted).to_pydict()
+    except (KeyError, ValueError) as error:  # pyarrow: a named column is not in the file
+        raise CliposcopeError(
+            f"{path} lacks one of the columns {list(columns or ())} ({type(error).__name__})",
+            hint="results of an older probe version lack it; rerun",
+        ) from None
 
 
 def _finite(value: Any) -> Any:

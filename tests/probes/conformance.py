@@ -190,12 +190,31 @@ def check_result(probe: Probe, result: ProbeResult, folder: Path) -> None:
     assert all(len(row) == len(headers) for row in rows), (headers, rows)
     assert probe.title in render_tables([result])
     if probe.bias is not None:
-        probe.bias(result)
+        check_bias_per_query(probe, result, path)
     if probe.paper_data is not None:
         probe.paper_data(result)
     page = build_report(folder).read_text(encoding="utf-8")
     heading = probe.report.heading if probe.report is not None else probe.title
     assert f'id="{probe.name}"' in page and str(escape(heading)) in page
+
+
+def check_bias_per_query(probe: Probe, result: ProbeResult, path: Path) -> None:
+    """The bias figure, and where the probe gives it query by query, the per-query figure
+    that adds up to it exactly, from the records in memory and from those saved at ``path``."""
+    from cliposcope.probes.verdicts import QueryFigure
+
+    figure = probe.bias(result)
+    if probe.bias_per_query is None or figure is None:
+        return
+    assert probe.bias_columns, f"{probe.name}: bias_per_query without bias_columns"
+    columns = result.record_columns(probe.bias_columns)
+    found = probe.bias_per_query(columns)
+    assert isinstance(found, QueryFigure), f"{probe.name}: bias_per_query gives {found!r}"
+    assert found.estimate == pytest.approx(figure.estimate, rel=1e-12, abs=1e-15), probe.name
+    saved = ProbeResult.load(path)
+    assert probe.bias_per_query(saved.record_columns(probe.bias_columns)).estimate == (
+        found.estimate
+    )
 
 
 def check_probe_runs(probe: Probe, runs: ExampleRuns) -> None:

@@ -31,7 +31,7 @@ from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Z95, mean_interval
-from cliposcope.probes.verdicts import BiasFigure
+from cliposcope.probes.verdicts import BiasFigure, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -169,6 +169,16 @@ def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
     )
 
 
+def attention_per_query(columns) -> QueryFigure | None:
+    """Image by image: the share of its CLS attention on its large object."""
+    large = [index for index, role in enumerate(columns["role"]) if role == "large"]
+    if not large:
+        return None
+    return QueryFigure.of(
+        [columns["query"][index] for index in large], [columns["share"][index] for index in large]
+    )
+
+
 def attention_in_battery(battery, scene_set) -> AttentionSettings | None:
     """None (skipped) for scenes without object masks, such as the official layout."""
     if any(scene.masks is None for scene in scene_set.scenes):
@@ -222,6 +232,8 @@ register_probe(
         ),
         battery=BatteryRole(attention_in_battery, in_demo=True),
         bias=attention_on_the_large_object,
+        bias_per_query=attention_per_query,
+        bias_columns=("query", "role", "share"),
         data_settings=("n", "layer"),
         data_fingerprints=("scene_fingerprint",),
         artifacts=overlays_folder,

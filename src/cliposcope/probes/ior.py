@@ -42,7 +42,7 @@ from cliposcope.probes.presentation import (
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.retrieval import QueryRecords, RetrievalTally
 from cliposcope.probes.stats import Proportion
-from cliposcope.probes.verdicts import BiasFigure
+from cliposcope.probes.verdicts import BiasFigure, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import option
 
@@ -230,6 +230,16 @@ def large_object_bias(result: ProbeResult) -> BiasFigure | None:
     )
 
 
+def large_object_bias_per_query(columns) -> QueryFigure | None:
+    """Query (image) by query: a hit where its top ground-truth object is the large one,
+    counted where it has a large object."""
+    has_large = np.array(["large" in roles for roles in columns["roles"]])
+    if not has_large.any():
+        return None
+    won = np.array([role == "large" for role in columns["truth_winner_role"]])
+    return QueryFigure.of(columns["query"], won & has_large, has_large)
+
+
 def ior_chart(results: Sequence[ProbeResult]) -> BarChart:
     groups = {r.label: role_bars(r.metrics["per_role_among_truth"]) for r in results}
     if any(groups.values()):
@@ -288,6 +298,8 @@ register_probe(
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
         battery=BatteryRole(image_retrieval_in_battery, in_demo=True),
         bias=large_object_bias,
+        bias_per_query=large_object_bias_per_query,
+        bias_columns=("query", "roles", "truth_winner_role"),
         data_settings=("n", "gallery", "legacy_quirks"),
         data_fingerprints=("scene_fingerprint",),
         prefetch=prefetch_ior,
@@ -308,6 +320,8 @@ register_probe(
         needs_image_tower=True,
         battery=BatteryRole(image_retrieval_in_battery),
         bias=large_object_bias,
+        bias_per_query=large_object_bias_per_query,
+        bias_columns=("query", "roles", "truth_winner_role"),
         data_settings=("n", "gallery", "legacy_quirks"),
         data_fingerprints=("scene_fingerprint",),
         prefetch=prefetch_scene_images,

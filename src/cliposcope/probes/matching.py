@@ -36,7 +36,7 @@ from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import BarChart, ReportSection, paper_scene_data, percent
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion
-from cliposcope.probes.verdicts import BiasFigure
+from cliposcope.probes.verdicts import BiasFigure, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import option
 
@@ -238,9 +238,9 @@ def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
 
 
 def order_effect(result: ProbeResult) -> BiasFigure:
-    """Accuracy when the bias helps minus when it hurts (plain captions); both shares are
-    taken as independent, which overstates the error of their (positively correlated)
-    difference."""
+    """Accuracy when the bias helps minus when it hurts (plain captions). The standard
+    error takes the two shares as independent, which overstates it (they are measured on
+    the same pairs); verdicts use the paired per-pair figure instead."""
     helps, hurts = (result.metrics[f"scenario_{k}"]["plain"] for k in (1, 2))
     first, second = (
         Proportion(helps["count"], helps["total"]),
@@ -254,7 +254,17 @@ def order_effect(result: ProbeResult) -> BiasFigure:
         "accuracy when the biased object is named first minus when it is named last",
         first.estimate - second.estimate,
         error,
+        signed=True,
     )
+
+
+def order_effect_per_query(columns) -> QueryFigure:
+    """Pair by pair (the same pairs in both scenarios): ranked right when the bias helps
+    minus ranked right when it hurts; the pairs of one image are one cluster."""
+    helps = np.asarray(columns["scenario_1_plain_ranked_right"], dtype=np.float64)
+    hurts = np.asarray(columns["scenario_2_plain_ranked_right"], dtype=np.float64)
+    ids = [f"{image}|{d}" for image, d in zip(columns["query"], columns["distractor"], strict=True)]
+    return QueryFigure.of(ids, helps - hurts, clusters=columns["query"])
 
 
 def matching_chart(results: Sequence[ProbeResult]) -> BarChart:
@@ -295,6 +305,13 @@ register_probe(
             in_demo=True,
         ),
         bias=order_effect,
+        bias_per_query=order_effect_per_query,
+        bias_columns=(
+            "query",
+            "distractor",
+            "scenario_1_plain_ranked_right",
+            "scenario_2_plain_ranked_right",
+        ),
         data_settings=("n", "biased_position", "legacy_quirks"),
         data_fingerprints=("scene_fingerprint",),
         paper_data=matching_paper_data,

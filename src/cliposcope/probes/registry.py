@@ -69,6 +69,9 @@ class Probe:
     encoder (e.g. TOR's "sum": captions embedded as the sum of their objects). ``battery``
     says how it runs in the paper's battery (None: not in it). ``bias(result)`` gives a
     probes.verdicts.BiasFigure, the count behind the bias the probe measures.
+    ``bias_per_query(columns)`` gives the same figure query by query
+    (probes.verdicts.QueryFigure) from the record columns named in ``bias_columns``, so
+    that verdicts compare a model with its control query by query.
     ``prefetch(settings, encoder, data)`` embeds, in one pass, what ``run`` will ask for
     chunk by chunk (the Ray engine then starts its actors once). ``artifacts(settings,
     out, role, data)`` gives the settings with the folder where the run writes files
@@ -98,6 +101,10 @@ class Probe:
     # The figure that measures the probe's bias, from a result (probes.verdicts compares it
     # with the same figure of the model's controls); None where a result has none.
     bias: Callable[[ProbeResult], Any] | None = None
+    # The same figure query by query, from the record columns named in ``bias_columns``
+    # (a probes.verdicts.QueryFigure, or None): verdicts pair model and control on it.
+    bias_per_query: Callable[[Mapping[str, list]], Any] | None = None
+    bias_columns: tuple[str, ...] = ()
     prefetch: Callable[[Any, Encoder, Any], None] | None = None
     artifacts: Callable[[Any, Path, str, Any], Any] | None = None
     paper_data: Callable[[ProbeResult], str | None] | None = None

@@ -47,7 +47,7 @@ from cliposcope.probes.retrieval import (
     QueryRecords,
     RetrievalTally,
 )
-from cliposcope.probes.verdicts import BiasFigure
+from cliposcope.probes.verdicts import BiasFigure, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -283,6 +283,16 @@ def tor_bias(result: ProbeResult) -> BiasFigure:
     )
 
 
+def tor_bias_per_query(columns) -> QueryFigure:
+    """Query by query: a hit where the arg-max is the first-named object, counted where the
+    arg-max is one of the caption's objects; the caption's image is its cluster where the
+    records name one (real captions)."""
+    position = np.asarray(columns["retrieved_position"])
+    return QueryFigure.of(
+        columns["query"], position == 0, position >= 0, clusters=columns.get("image")
+    )
+
+
 def prefetch_tor(settings: TorSettings, encoder: Encoder, data) -> None:
     """The names, then every caption in the order ``run_tor`` asks for them."""
     if settings.caption_embedding != "encoder":
@@ -322,6 +332,8 @@ register_probe(
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
         battery=BatteryRole(tor_in_battery, in_demo=True),
         bias=tor_bias,
+        bias_per_query=tor_bias_per_query,
+        bias_columns=("query", "retrieved_position"),
         data_settings=("n", "protocol", "gallery", "filler", "legacy_quirks"),
         data_fingerprints=("query_fingerprint",),
         prefetch=prefetch_tor,
