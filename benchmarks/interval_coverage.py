@@ -13,6 +13,12 @@ most 0.05) are printed, for the method cliposcope uses beside the naive one it r
   between model and control (paired bootstrap over queries; naive: independent Newcombe).
 * clustered: a share over queries in clusters of 5 with intra-cluster correlation 0.3
   (cluster bootstrap; naive: Wilson).
+* paired, clustered: model and control on the same queries, in clusters of 5 with
+  intra-cluster correlation 0.3, as matching's pairs of one scene (paired cluster
+  bootstrap; naive: Newcombe's paired interval, which ignores the clusters).
+
+The methods marked "cliposcope" are those its verdicts and figures use (probes.verdicts,
+probes.resampling); the bootstrap here draws --bootstrap replicates (verdicts draw 2,000).
 
     python benchmarks/interval_coverage.py [--replications 2000] [--sizes 200,1000]
 """
@@ -123,11 +129,47 @@ def clustered(rng, n, effect, replicates):
     return {"cluster bootstrap": tuple(figure["ci95"])}, {"Wilson (queries independent)": naive}
 
 
+def clustered_paired(rng, n, effect, replicates):
+    """Each cluster of 5 draws a model and a control probability (Beta, ICC 0.3, means
+    0.45 + effect and 0.45, correlated through a Gaussian copula); each query draws one
+    uniform that both compare with their probability, so the pair is correlated too."""
+    from scipy.stats import beta, norm
+
+    spread = 1 / INTRA_CLUSTER_CORRELATION - 1
+    clusters = n // CLUSTER_SIZE
+    shared = rng.standard_normal(clusters)
+    latent = np.sqrt(0.5) * shared + np.sqrt(0.5) * rng.standard_normal((2, clusters))
+    means = (0.45 + effect, 0.45)
+    p_model, p_control = (
+        beta.ppf(norm.cdf(latent[k]), means[k] * spread, (1 - means[k]) * spread) for k in (0, 1)
+    )
+    draws = rng.random((clusters, CLUSTER_SIZE))
+    model = (draws < p_model[:, None]).ravel()
+    control = (draws < p_control[:, None]).ravel()
+    ids = np.repeat(np.arange(clusters), CLUSTER_SIZE)
+    ones = np.ones(len(model))
+    boot = paired_ratio_difference(
+        model,
+        ones,
+        control,
+        ones,
+        clusters=ids,
+        replicates=replicates,
+        seed=int(rng.integers(2**31)),
+    )
+    a = int(np.sum(model & control))
+    b = int(np.sum(model & ~control))
+    c = int(np.sum(~model & control))
+    naive = newcombe_paired_interval(a, b, c, len(model) - a - b - c)
+    return {"paired cluster bootstrap": boot.ci95}, {"Newcombe (paired, no clusters)": naive}
+
+
 DESIGNS = {
     "independent": (independent, 0.0),
     "paired unconditional": (paired_unconditional, 0.0),
     "paired conditional": (paired_conditional, 0.0),
     "clustered (ICC 0.3, 5 per cluster)": (clustered, 0.4),
+    "paired, clustered (ICC 0.3, 5 per cluster)": (clustered_paired, 0.0),
 }
 
 
@@ -155,7 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(f"{args.replications} replications per cell; planted effect {args.effect:+.2f}")
-    header = f"{'design':<38} {'n':>5}  {'method':<30} {'coverage':>8} {'false pos.':>10}"
+    header = f"{'design':<44} {'n':>5}  {'method':<52} {'coverage':>8} {'false pos.':>10}"
     print(header)
     print("-" * len(header))
     for design in DESIGNS:
@@ -168,10 +210,10 @@ def main() -> None:
             for method in coverage:
                 mark = "cliposcope" if method in ours else "naive"
                 print(
-                    f"{design:<38} {size:>5}  {method + ' (' + mark + ')':<30} "
+                    f"{design:<44} {size:>5}  {method + ' (' + mark + ')':<52} "
                     f"{coverage[method]:>8.3f} {1 - null[method]:>10.3f}"
                 )
-            print(f"{'':<38} {'':>5}  ({time.perf_counter() - started:.0f} s)")
+            print(f"{'':<44} {'':>5}  ({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

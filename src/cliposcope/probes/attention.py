@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image
@@ -28,7 +29,14 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
 from cliposcope.plotting import figure_png, pyplot
-from cliposcope.probes.presentation import BarChart, ReportSection, large_first, percent, role_bars
+from cliposcope.probes.presentation import (
+    BarChart,
+    FigureDefinition,
+    ReportSection,
+    large_first,
+    percent,
+    role_bars,
+)
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Z95, mean_interval
 from cliposcope.probes.verdicts import BiasFigure, QueryFigure
@@ -154,6 +162,27 @@ def run_attention(
     )
 
 
+FIGURES = MappingProxyType(
+    {
+        "mean_share_by_role/large": FigureDefinition(
+            "attention on the large object",
+            "mean over images of the share of the CLS token's patch attention (heads "
+            "averaged) that falls on the large object's mask (column 'large %'); verdicts "
+            "compare it with the control's",
+        ),
+        "mean_share_by_role": FigureDefinition(
+            "attention by size role",
+            "the same share for the object of each size role (columns 'large %', 'small 1 %', ...)",
+        ),
+        "share_per_unit_area_by_role": FigureDefinition(
+            "attention per area",
+            "an object's attention share over its area fraction (1: attention in "
+            "proportion to area)",
+        ),
+    }
+)
+
+
 def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
     """The mean share of CLS attention on the large object (standard error from its
     interval); None for scenes without a large object."""
@@ -161,9 +190,10 @@ def attention_on_the_large_object(result: ProbeResult) -> BiasFigure | None:
     if large is None:
         return None
     low, high = large["ci95"]
+    figure = FIGURES["mean_share_by_role/large"]
     return BiasFigure(
-        "attention on the large object",
-        "mean share of the CLS token's patch attention on the large object",
+        figure.label,
+        figure.definition,
         large["estimate"],
         (high - low) / (2 * Z95),
     )
@@ -232,6 +262,7 @@ register_probe(
         ),
         battery=BatteryRole(attention_in_battery, in_demo=True),
         bias=attention_on_the_large_object,
+        figures=FIGURES,
         bias_per_query=attention_per_query,
         bias_columns=("query", "role", "share"),
         data_settings=("n", "layer"),

@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import (
     BarChart,
+    FigureDefinition,
     ReportSection,
     large_first,
     one_in_n,
@@ -204,6 +206,30 @@ def run_i2tor(
     )
 
 
+FIGURES = MappingProxyType(
+    {
+        "per_role_among_truth/large": FigureDefinition(
+            "large-object preference",
+            "share of images whose highest-scoring ground-truth object is the large one "
+            "(column 'large %'; chance 1/n); verdicts compare it with the control's",
+        ),
+        "per_role_among_truth": FigureDefinition(
+            "by size role",
+            "share of images whose highest-scoring ground-truth object has that size role "
+            "(columns 'large %', 'small 1 %', ...)",
+        ),
+        "per_position_among_truth": FigureDefinition(
+            "by position",
+            "share of images whose highest-scoring ground-truth object is the one named at "
+            "that caption position (columns 'First Obj %', ...)",
+        ),
+        "topn_accuracy": FigureDefinition(
+            "top-n accuracy", "share of images whose n nearest gallery items are its objects"
+        ),
+    }
+)
+
+
 def image_retrieval_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
     labels = large_first(label for r in results for label in r.metrics["per_role_among_truth"])
     n = max(r.settings["n"] for r in results)
@@ -222,12 +248,8 @@ def large_object_bias(result: ProbeResult) -> BiasFigure | None:
     large = result.metrics["per_role_among_truth"].get("large")
     if large is None:
         return None
-    return BiasFigure.share(
-        "large-object preference",
-        "images whose top ground-truth object is the large one",
-        large["count"],
-        large["total"],
-    )
+    figure = FIGURES["per_role_among_truth/large"]
+    return BiasFigure.share(figure.label, figure.definition, large["count"], large["total"])
 
 
 def large_object_bias_per_query(columns) -> QueryFigure | None:
@@ -298,6 +320,7 @@ register_probe(
         report=ReportSection("Image side: which object survives, by size (IOR)", ior_chart),
         battery=BatteryRole(image_retrieval_in_battery, in_demo=True),
         bias=large_object_bias,
+        figures=FIGURES,
         bias_per_query=large_object_bias_per_query,
         bias_columns=("query", "roles", "truth_winner_role"),
         data_settings=("n", "gallery", "legacy_quirks"),
@@ -320,6 +343,7 @@ register_probe(
         needs_image_tower=True,
         battery=BatteryRole(image_retrieval_in_battery),
         bias=large_object_bias,
+        figures=FIGURES,
         bias_per_query=large_object_bias_per_query,
         bias_columns=("query", "roles", "truth_winner_role"),
         data_settings=("n", "gallery", "legacy_quirks"),

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -33,7 +34,13 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
-from cliposcope.probes.presentation import BarChart, ReportSection, paper_scene_data, percent
+from cliposcope.probes.presentation import (
+    BarChart,
+    FigureDefinition,
+    ReportSection,
+    paper_scene_data,
+    percent,
+)
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.verdicts import BiasFigure, QueryFigure
@@ -212,6 +219,28 @@ def _biased_position(scene, position: int | None) -> int:
     return roles.index("large")
 
 
+FIGURES = MappingProxyType(
+    {
+        "plain": FigureDefinition(
+            "accuracy",
+            "share of (image, distractor) pairs whose image is strictly closer to the "
+            "correct caption than to the wrong one (scenario 1: the biased object named "
+            "first, the bias helps; 2: named last, it hurts)",
+        ),
+        "split_mean": FigureDefinition(
+            "split-mean accuracy",
+            "the same, with each caption embedded as the renormalised mean of one caption "
+            "per object (the appendix's mitigation)",
+        ),
+        "order_effect": FigureDefinition(
+            "order effect in matching",
+            "scenario 1 accuracy minus scenario 2 accuracy on the same pairs, in points; "
+            "verdicts compare it with the control's",
+        ),
+    }
+)
+
+
 def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
     headers = [
         "Model",
@@ -220,6 +249,7 @@ def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
         "Scenario 2 %",
         "S1 split-mean %",
         "S2 split-mean %",
+        "Order effect (points)",
     ]
     rows = []
     for result in results:
@@ -232,6 +262,7 @@ def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
                 percent(m["scenario_2"]["plain"]),
                 percent(m["scenario_1"]["split_mean"]),
                 percent(m["scenario_2"]["split_mean"]),
+                f"{100 * order_effect(result).estimate:+.1f}",
             ]
         )
     return headers, rows
@@ -249,9 +280,10 @@ def order_effect(result: ProbeResult) -> BiasFigure:
     error = math.hypot(
         *(math.sqrt(p.estimate * (1 - p.estimate) / p.total) for p in (first, second))
     )
+    figure = FIGURES["order_effect"]
     return BiasFigure(
-        "order effect in matching",
-        "accuracy when the biased object is named first minus when it is named last",
+        figure.label,
+        figure.definition,
         first.estimate - second.estimate,
         error,
         signed=True,
@@ -305,6 +337,7 @@ register_probe(
             in_demo=True,
         ),
         bias=order_effect,
+        figures=FIGURES,
         bias_per_query=order_effect_per_query,
         bias_columns=(
             "query",

@@ -72,6 +72,20 @@ class BarChart:
 
 
 @dataclass(frozen=True)
+class FigureDefinition:
+    """What one figure of a probe's results is: ``label``, the name the table, the report,
+    the verdicts and the export all give it, and ``definition``, one line on what it
+    counts over what."""
+
+    label: str
+    definition: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.label}: {self.definition}"
+
+
+@dataclass(frozen=True)
 class ReportSection:
     """A probe's section of the HTML report: heading, an optional chart of its results,
     and optional saved images (e.g. attention overlays) found under the results folder."""

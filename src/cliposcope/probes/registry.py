@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cliposcope.encoders.base import CAPABILITIES
 from cliposcope.encoders.registry import library_versions, spec_prefixes
 from cliposcope.errors import CliposcopeError
-from cliposcope.probes.presentation import ReportSection
+from cliposcope.probes.presentation import FigureDefinition, ReportSection
 from cliposcope.provenance import run_metadata, utc_now
 from cliposcope.registry import UNORDERED, Registry
 from cliposcope.results import ProbeResult, ResultFolder, experiment_identity
@@ -69,6 +69,8 @@ class Probe:
     encoder (e.g. TOR's "sum": captions embedded as the sum of their objects). ``battery``
     says how it runs in the paper's battery (None: not in it). ``bias(result)`` gives a
     probes.verdicts.BiasFigure, the count behind the bias the probe measures.
+    ``figures`` defines, once, every figure its table shows (label and one line, by its
+    key in the metrics), for the table's footer, the report and the export.
     ``bias_per_query(columns)`` gives the same figure query by query
     (probes.verdicts.QueryFigure) from the record columns named in ``bias_columns``, so
     that verdicts compare a model with its control query by query.
@@ -101,6 +103,9 @@ class Probe:
     # The figure that measures the probe's bias, from a result (probes.verdicts compares it
     # with the same figure of the model's controls); None where a result has none.
     bias: Callable[[ProbeResult], Any] | None = None
+    # Each figure the table shows, by its key in the metrics (the export's figure name):
+    # its label and one-line definition, printed under the table and the report's.
+    figures: Mapping[str, FigureDefinition] = field(default_factory=lambda: MappingProxyType({}))
     # The same figure query by query, from the record columns named in ``bias_columns``
     # (a probes.verdicts.QueryFigure, or None): verdicts pair model and control on it.
     bias_per_query: Callable[[Mapping[str, list]], Any] | None = None

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,6 +33,7 @@ from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import (
     BarChart,
+    FigureDefinition,
     ReportSection,
     one_in_n,
     p_value,
@@ -229,6 +231,30 @@ def tor_in_battery(battery, scene_set) -> TorSettings:
     )
 
 
+FIGURES = MappingProxyType(
+    {
+        "per_position_unconditional": FigureDefinition(
+            "argmax share",
+            "share of all queries whose nearest name is the object named at that position",
+        ),
+        "per_position_conditional": FigureDefinition(
+            "in correct top-n",
+            "share of the queries whose n nearest names are exactly the caption's objects "
+            "whose nearest name is the object named at that position (the published figure)",
+        ),
+        "topn_accuracy": FigureDefinition(
+            "top-n accuracy", "share of queries whose n nearest names are the caption's objects"
+        ),
+        "first_position_bias": FigureDefinition(
+            "first-object preference",
+            "share of the queries whose nearest name is one of the caption's objects whose "
+            "nearest name is the first-named one (chance 1/n; 'x chance' divides by 1/n); "
+            "verdicts compare it with the control's",
+        ),
+    }
+)
+
+
 def _shown_figure(result: ProbeResult) -> tuple[str, str]:
     """(metrics key, label) of the per-position figure a table shows for this protocol."""
     if result.settings["protocol"] == "paper":
@@ -239,7 +265,7 @@ def _shown_figure(result: ProbeResult) -> tuple[str, str]:
 def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
     n = max(r.settings["n"] for r in results)
     headers = ["Model", "Protocol", "Figure", *position_headers(n)]
-    headers += ["Top-n acc %", "1st-pos x chance", "p (1st pos)"]
+    headers += ["Top-n acc %", "First-object preference %", "x chance", "p (vs chance)"]
     rows = []
     for result in results:
         m = result.metrics
@@ -256,6 +282,7 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
                 figure,
                 *padded([percent(f) for f in m[key]], n),
                 percent(m["topn_accuracy"]),
+                percent(bias),
                 "-" if ratio is None else f"{ratio:.2f}",
                 p_value(bias.get("p_value")),
             ]
@@ -274,13 +301,8 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
 
 def tor_bias(result: ProbeResult) -> BiasFigure:
     bias = result.metrics["first_position_bias"]
-    return BiasFigure.share(
-        "first-object preference",
-        "argmax on the first-named object, among queries whose argmax is one of "
-        "the caption's objects",
-        bias["count"],
-        bias["total"],
-    )
+    figure = FIGURES["first_position_bias"]
+    return BiasFigure.share(figure.label, figure.definition, bias["count"], bias["total"])
 
 
 def tor_bias_per_query(columns) -> QueryFigure:
@@ -332,6 +354,7 @@ register_probe(
         controls={"sum": lambda settings: replace(settings, caption_embedding="sum")},
         battery=BatteryRole(tor_in_battery, in_demo=True),
         bias=tor_bias,
+        figures=FIGURES,
         bias_per_query=tor_bias_per_query,
         bias_columns=("query", "retrieved_position"),
         data_settings=("n", "protocol", "gallery", "filler", "legacy_quirks"),

@@ -24,7 +24,7 @@ from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
 from cliposcope.probes.verdicts import verdicts
-from cliposcope.report.table import describe_data, table_rows
+from cliposcope.report.table import definition_lines, describe_data, table_rows
 from cliposcope.results import ProbeResult
 
 FIXED_SECTIONS = ("summary", "progression", "scenes", "provenance")
@@ -140,6 +140,7 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
                 "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,
                 "headers": headers,
                 "rows": body,
+                "definitions": definition_lines(probe.name),
                 "images": images,
             }
         )

@@ -53,6 +53,12 @@ def render(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def definition_lines(name: str) -> list[str]:
+    """The probe's figure definitions, one line each, as the table's footer shows them."""
+    probe = find_probe(name)
+    return [figure.line for figure in probe.figures.values()] if probe is not None else []
+
+
 def render_tables(results: Sequence[ProbeResult]) -> str:
     """The probes' tables, the paper's numbers beside ours where a result matches a row of
     its tables, then the verdicts against controls that the results allow."""
@@ -61,7 +67,8 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
 
     blocks = []
     for name, (headers, rows) in table_rows(results).items():
-        blocks.append(f"{find_probe(name).title}\n{render(headers, rows)}")
+        footer = "".join(f"\n  {line}" for line in definition_lines(name))
+        blocks.append(f"{find_probe(name).title}\n{render(headers, rows)}{footer}")
     comparisons = beside_paper(results)
     if comparisons:
         title = "The paper's numbers beside ours (the spec of each paper row is a best guess)"
