@@ -85,7 +85,7 @@ def test_parquet_and_csv_read_back_with_numeric_columns(exports):
         assert str(frame["estimate"].dtype) == "float64"
         bounded = frame.dropna(subset=["ci_low", "ci_high"])
         assert len(bounded) and bounded["ci_low"].le(bounded["ci_high"]).all()
-        assert set(frame["role"]) == {"model", "null:random-init"}
+        assert set(frame["role"]) == {"model", "null:random-init", "verdict"}
     parquet, text = pandas.read_parquet(exports["parquet"]), pandas.read_csv(exports["csv"])
     assert len(parquet) == len(text)
     pandas.testing.assert_series_equal(parquet["estimate"], text["estimate"])
@@ -95,7 +95,7 @@ def test_one_row_per_figure_and_position_with_the_json_values(exports, results_f
     path = tor_model(results_folder)
     metrics = json.loads(path.read_text())["metrics"]
     frame = pandas.read_parquet(exports["parquet"])
-    rows = frame[frame["source_file"] == str(path)]
+    rows = frame[(frame["source_file"] == str(path)) & (frame["role"] != "verdict")]
     assert len(rows) == count_figures(metrics)
     first = rows[(rows["figure"] == "per_position_unconditional") & (rows["position"] == 1)]
     assert len(first) == 1
@@ -397,3 +397,23 @@ def test_load_results_without_pandas_says_how_to_get_it(results_folder, monkeypa
     )
     with pytest.raises(CliposcopeError, match=r"cliposcope\[tables\]"):
         cliposcope.load_results(results_folder)
+
+
+def test_verdicts_are_rows_with_their_raw_and_holm_adjusted_p_values(exports, results_folder):
+    from cliposcope.probes.verdicts import verdicts
+    from cliposcope.report.export import read_results
+
+    expected = verdicts(read_results([results_folder]))
+    assert expected, "the fixture's folder has a model and its control"
+    frame = pandas.read_parquet(exports["parquet"])
+    rows = frame[frame["role"] == "verdict"]
+    assert len(rows) == len(expected)
+    for verdict, (_, row) in zip(expected, rows.iterrows(), strict=True):
+        assert row["probe"] == verdict.probe and row["group"] == verdict.control
+        assert row["figure_label"] == verdict.bias and row["method"] == verdict.method
+        assert row["estimate"] == pytest.approx(verdict.difference)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(verdict.ci95)
+        assert row["p_value"] == pytest.approx(verdict.p_value)
+        assert row["p_holm"] == pytest.approx(verdict.p_adjusted)
+    tor = frame[(frame["probe"] == "tor") & (frame["figure"] == "first_position_bias")]
+    assert set(tor["figure_label"]) == {"first-object preference"}

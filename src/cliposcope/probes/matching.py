@@ -262,10 +262,17 @@ def matching_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
                 percent(m["scenario_2"]["plain"]),
                 percent(m["scenario_1"]["split_mean"]),
                 percent(m["scenario_2"]["split_mean"]),
-                f"{100 * order_effect(result).estimate:+.1f}",
+                _points(m["scenario_1"]["plain"], m["scenario_2"]["plain"]),
             ]
         )
     return headers, rows
+
+
+def _points(helps: dict, hurts: dict) -> str:
+    first, second = helps.get("estimate"), hurts.get("estimate")
+    if first is None or second is None:
+        return "-"
+    return f"{100 * (first - second):+.1f}"
 
 
 def order_effect(result: ProbeResult) -> BiasFigure:

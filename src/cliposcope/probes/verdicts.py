@@ -348,10 +348,10 @@ class Verdict:
         numbers = (
             f"{figures}{100 * self.difference:+.1f} points "
             f"(95% CI {100 * low:+.1f} to {100 * high:+.1f}, {self.method.split(',')[0]}), "
-            f"p {self._p_text(self.p_value)}"
+            f"p {self.p_shown(self.p_value)}"
         )
         if self.p_adjusted is not None and self.family > 1:
-            numbers += f", Holm-adjusted p {self._p_text(self.p_adjusted)} over {self.family}"
+            numbers += f", Holm-adjusted p {self.p_shown(self.p_adjusted)} over {self.family}"
         if self.beyond_control:
             return f"{self.bias} beyond its {control} control: {numbers}"
         if self.below_control:
@@ -360,7 +360,7 @@ class Verdict:
             )
         return f"{self.bias} not beyond its {control} control: {numbers}"
 
-    def _p_text(self, value: float) -> str:
+    def p_shown(self, value: float) -> str:
         """'= 0.031', or '<= 5.0e-04' where a bootstrap test reached its floor 1/(B+1)."""
         replicates = self.design.get("replicates")
         if replicates and value <= 1 / (replicates + 1) * (1 + 1e-9):

@@ -49,6 +49,8 @@ COLUMNS: dict[str, str] = {
     "data_fingerprint": "text",
     "identity": "text",
     "figure": "text",
+    "figure_label": "text",
+    "figure_definition": "text",
     "position": "integer",
     "group": "text",
     "estimate": "number",
@@ -56,6 +58,9 @@ COLUMNS: dict[str, str] = {
     "ci_high": "number",
     "count": "integer",
     "n": "integer",
+    "p_value": "number",
+    "p_holm": "number",
+    "method": "text",
     "seed": "integer",
     "started_utc": "text",
     "ended_utc": "text",
@@ -291,16 +296,28 @@ def result_columns(result: ProbeResult) -> dict[str, Any]:
     }
 
 
+def figure_definition(probe_name: str, figure: str, group: str | None):
+    """The probe's definition of a figure (probes.presentation.FigureDefinition), for the
+    figure in one group or for all its groups; None where it declares none."""
+    probe = find_probe(probe_name)
+    if probe is None:
+        return None
+    return probe.figures.get(f"{figure}/{group}") or probe.figures.get(figure)
+
+
 def tidy_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
     """One row (column name -> value, None where empty) per result, figure and position
-    or group, in the columns' order."""
+    or group, in the columns' order; then a row per verdict (role ``verdict``)."""
     rows = []
     for result in results:
         shared = result_columns(result)
         for figure in figures(result.metrics):
             low, high = figure.interval
+            defined = figure_definition(result.probe, figure.name, figure.group)
             row = shared | {
                 "figure": figure.name,
+                "figure_label": defined.label if defined else None,
+                "figure_definition": defined.definition if defined else None,
                 "position": figure.position,
                 "group": figure.group,
                 "estimate": figure.estimate,
@@ -308,8 +325,43 @@ def tidy_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
                 "ci_high": high,
                 "count": figure.count,
                 "n": figure.n,
+                "p_value": finite_number(figure.values.get("p_value")),
+                "p_holm": None,
+                "method": _text(figure.values.get("method")),
             }
             rows.append({name: row[name] for name in COLUMNS})
+    return rows + verdict_rows(results)
+
+
+def verdict_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
+    """A row per verdict (probes.verdicts): the model's columns with role ``verdict``,
+    figure ``difference vs control``, the control's name as the group, the difference as
+    the estimate, the units compared as ``n``, the raw and Holm-adjusted p-values and the
+    method."""
+    from cliposcope.probes.verdicts import data_key, verdicts
+
+    by_place = {(r.probe, r.label, data_key(r)): r for r in results if r.role == "model"}
+    rows = []
+    for verdict in verdicts(results):
+        model = by_place[verdict.probe, verdict.model, verdict.data]
+        low, high = verdict.ci95
+        row = result_columns(model) | {
+            "role": "verdict",
+            "figure": "difference vs control",
+            "figure_label": verdict.bias,
+            "figure_definition": f"model minus control; {verdict.figure}",
+            "position": None,
+            "group": verdict.control,
+            "estimate": finite_number(verdict.difference),
+            "ci_low": finite_number(low),
+            "ci_high": finite_number(high),
+            "count": None,
+            "n": whole_number(verdict.design.get("units")),
+            "p_value": finite_number(verdict.p_value),
+            "p_holm": finite_number(verdict.p_adjusted),
+            "method": verdict.method,
+        }
+        rows.append({name: row[name] for name in COLUMNS})
     return rows
 
 
@@ -445,6 +497,31 @@ def markdown_escape(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def verdict_table(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
+    """The verdicts as a table of text: model, probe, control, figure, difference with its
+    interval (points), p, Holm-adjusted p and method."""
+    from cliposcope.probes.verdicts import verdicts
+
+    header = ["Model", "Probe", "Control", "Figure", "Difference (95% CI)", "p", "Holm p"]
+    header.append("Method")
+    rows = []
+    for verdict in verdicts(results):
+        low, high = verdict.ci95
+        rows.append(
+            [
+                verdict.model,
+                verdict.probe,
+                verdict.control,
+                verdict.bias,
+                f"{100 * verdict.difference:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})",
+                verdict.p_shown(verdict.p_value).removeprefix("= "),
+                verdict.p_shown(verdict.p_adjusted).removeprefix("= "),
+                verdict.method,
+            ]
+        )
+    return header, rows
+
+
 def markdown_text(results: Sequence[ProbeResult]) -> str:
     blocks = []
     for table in paper_tables(results):
@@ -460,6 +537,16 @@ def markdown_text(results: Sequence[ProbeResult]) -> str:
         for label, cells in table.rows.items():
             values = [table.cell(cells.get(column), "–") for column in table.columns]
             lines.append("| " + " | ".join([markdown_escape(label), *values]) + " |")
+        blocks.append("\n".join(lines) + "\n")
+    header, rows = verdict_table(results)
+    if rows:
+        lines = [
+            "### Verdicts: model minus control on the same data (points)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        lines += ["| " + " | ".join(map(markdown_escape, row)) + " |" for row in rows]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
@@ -501,6 +588,22 @@ def latex_text(results: Sequence[ProbeResult]) -> str:
             values = [table.cell(cells.get(column), "--") for column in table.columns]
             lines.append(" & ".join([latex_escape(label), *values]) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        blocks.append("\n".join(lines) + "\n")
+    header, rows = verdict_table(results)
+    if rows:
+        lines = [
+            "\\begin{table}[ht]",
+            "\\centering",
+            "\\caption{Verdicts: model minus control on the same data (points)}",
+            f"\\begin{{tabular}}{{{'l' * len(header)}}}",
+            "\\toprule",
+            " & ".join(map(latex_escape, header)) + " \\\\",
+            "\\midrule",
+            *(" & ".join(map(latex_escape, row)) + " \\\\" for row in rows),
+            "\\bottomrule",
+            "\\end{tabular}",
+            "\\end{table}",
+        ]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
