@@ -283,3 +283,36 @@ def test_the_readme_says_what_the_demo_shows(demo):
     attention = {r.role: r.metrics for r in load_results(demo) if r.probe == "attention"}
     for role in ("model", "null:random-init"):
         assert f"{100 * attention[role]['mean_share_by_role']['large']['estimate']:.1f}%" in guide
+
+
+def test_the_statistics_page_works_its_example_on_the_demos_verdicts(demo):
+    """docs/statistics.md quotes the demo's paired tables, intervals and Holm values."""
+    from pathlib import Path
+
+    from cliposcope.probes.verdicts import verdicts
+
+    page = (Path(__file__).parents[2] / "docs" / "statistics.md").read_text(encoding="utf-8")
+    example = page[page.index("## Worked example") : page.index("## References")]
+    example = " ".join(example.replace("\u2212", "-").split())
+    found = {v.probe: v for v in verdicts(load_results(demo)) if v.model == "toy:default"}
+    ior, tor = found["ior"], found["tor"]
+    both, model_only, control_only, neither = ior.design["table"]
+    for label, count in (
+        ("both", both),
+        ("model only", model_only),
+        ("control only", control_only),
+        ("neither", neither),
+    ):
+        assert f"- {label}: {count};" in example or f"- {label}: {count}." in example
+    for verdict in (ior, tor):
+        low, high = verdict.ci95
+        assert f"{100 * low:+.1f} to {100 * high:+.1f}".lstrip("+") in example, verdict.sentence
+        unpaired_low, unpaired_high = verdict.unpaired["ci95"]
+        assert f"{100 * unpaired_low:+.1f} to {100 * unpaired_high:+.1f}".lstrip("+") in example
+        assert f"p = {verdict.p_value:.3f}" in example
+    assert f"{tor.model_figure['count']} of the {tor.model_figure['total']}" in example
+    assert f"{tor.control_figure['count']} of {tor.control_figure['total']}" in example
+    adjusted = ", ".join(f"{v.p_adjusted:.3f}" for v in found.values())
+    assert sorted(adjusted.split(", ")) == sorted("0.156, 0.156, 0.002, 0.002".split(", ")), (
+        adjusted
+    )
