@@ -158,7 +158,15 @@ def test_planted_presence_rates_are_recovered_within_their_intervals(planted_res
     for figure, planted in zip(m["presence_by_position"], PLANTED, strict=True):
         assert inside(figure, planted), (figure, planted)
     assert inside(m["all_present"], 0.9 * 0.6 * 0.3)
-    assert inside(m["first_minus_last"], 0.9 - 0.3) and m["first_minus_last"]["p_value"] < 1e-20
+    first_minus_last = m["first_minus_last"]
+    assert inside(first_minus_last, 0.9 - 0.3)
+    # the 15 images of a combination (3 orders x 5 seeds) are one cluster: 40 clusters,
+    # resampled whole; the test's p-value reaches its floor 1/(B + 1)
+    assert first_minus_last["clusters"] == 40 and m["combinations"] == 40
+    assert first_minus_last["method"].startswith("paired cluster bootstrap")
+    assert first_minus_last["p_value"] == pytest.approx(1 / 2001)
+    for figure in (*m["presence_by_position"], m["all_present"]):
+        assert figure["clusters"] == 40 and figure["design_effect"] > 0
     assert inside(m["controls"]["solo_presence"], 0.9)
     assert m["controls"]["off_prompt_detections"]["count"] == 0  # truth never hallucinates
     for word, figure in m["per_object"].items():  # each object 0.6 on average over positions

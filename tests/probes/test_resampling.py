@@ -102,3 +102,38 @@ def test_coverage_of_the_methods_cliposcope_uses_on_simulated_designs():
     coverage, ours = benchmark.measure(clustered, 200, 0.05, 300, 299, seed=1)
     naive = next(method for method in coverage if method not in ours)
     assert coverage[naive] < 0.88 < coverage[ours[0]]
+
+
+def test_shares_of_independent_units_keep_their_exact_figures():
+    from cliposcope.probes.resampling import paired_share_difference, share_figure
+    from cliposcope.probes.stats import Proportion, paired_difference
+
+    hits = [True, False, True, True]
+    assert share_figure(hits) == Proportion(3, 4).to_dict()
+    assert share_figure(hits, ["a", "b", "c", "d"]) == Proportion(3, 4).to_dict()
+    first, second = [True, True, False, False, True], [True, False, True, False, False]
+    found = paired_share_difference(first, second, clusters=None)
+    assert found == paired_difference(1, 2, 1, 1) | {
+        "method": "paired Newcombe interval, exact McNemar test"
+    }
+
+
+def test_shares_of_clustered_units_resample_the_clusters():
+    from cliposcope.probes.resampling import paired_share_difference, share_figure
+
+    rng = np.random.default_rng(4)
+    clusters = [(arm, c) for arm in ("x", "y") for c in range(50) for _ in range(4)]
+    shared = np.repeat(rng.random(100) < 0.5, 4)  # every unit of a cluster alike
+    figure = share_figure(shared, clusters)
+    assert figure["clusters"] == 100 and figure["count"] == int(shared.sum())
+    assert figure["design_effect"] == pytest.approx(4, rel=0.35)
+    other = np.repeat(rng.random(100) < 0.3, 4)
+    found = paired_share_difference(shared, other, clusters)
+    assert found["clusters"] == 100 and found["method"].startswith("paired cluster bootstrap")
+    assert found["estimate"] == pytest.approx(shared.mean() - other.mean())
+    assert found["table"] == [
+        int(np.sum(shared & other)),
+        int(np.sum(shared & ~other)),
+        int(np.sum(~shared & other)),
+        int(np.sum(~shared & ~other)),
+    ]

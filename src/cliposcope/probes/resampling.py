@@ -56,8 +56,11 @@ def unit_sums(values: np.ndarray, clusters: Sequence | None) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if clusters is None:
         return values
-    _, index = np.unique(np.asarray(clusters), return_inverse=True)
-    sums = np.zeros((index.max() + 1, values.shape[1]))
+    codes: dict = {}  # any hashable cluster label (text, number, tuple), in sorted order
+    for label in sorted(set(clusters), key=repr):
+        codes[label] = len(codes)
+    index = np.fromiter((codes[label] for label in clusters), dtype=np.int64, count=len(values))
+    sums = np.zeros((len(codes), values.shape[1]))
     np.add.at(sums, index, values)
     return sums
 
@@ -181,3 +184,46 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (count - rank) * values[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+
+def clustered(clusters: Sequence | None) -> bool:
+    """Whether some cluster holds more than one unit (otherwise units are independent)."""
+    return clusters is not None and len(set(clusters)) < len(clusters)
+
+
+def share_figure(hits: Sequence[bool], clusters: Sequence | None = None, *, seed: int = 0) -> dict:
+    """A share of units with its 95% interval: Wilson's for independent units, a cluster
+    bootstrap (recording clusters, design effect and method) where units cluster."""
+    from cliposcope.probes.stats import Proportion
+
+    hits = np.asarray(hits, dtype=bool)
+    exact = Proportion(int(hits.sum()), len(hits)).to_dict()
+    if not clustered(clusters) or not len(hits):
+        return exact
+    found = cluster_ratio_interval(hits, np.ones(len(hits)), clusters, seed=seed)
+    return exact | {key: found[key] for key in ("ci95", "clusters", "design_effect", "method")}
+
+
+def paired_share_difference(
+    first: Sequence[bool], second: Sequence[bool], clusters: Sequence | None = None
+) -> dict:
+    """Two shares on the same units, first minus second: Newcombe's paired interval and the
+    exact McNemar test for independent units (probes.stats.paired_difference); where units
+    cluster, a paired cluster bootstrap interval and test, with the number of clusters and
+    the design effect. The paired table is kept either way."""
+    from cliposcope.probes.stats import paired_difference, paired_table
+
+    exact = paired_difference(*paired_table(first, second))
+    if not clustered(clusters) or not exact["total"]:
+        return exact | {"method": "paired Newcombe interval, exact McNemar test"}
+    ones = np.ones(len(first))
+    found = paired_ratio_difference(first, ones, second, ones, clusters=clusters)
+    return exact | {
+        "ci95": list(found.ci95),
+        "p_value": found.p_value,
+        "method": "paired cluster bootstrap (percentile), bootstrap test",
+        "clusters": found.units,
+        "design_effect": found.design_effect,
+        "replicates": found.replicates,
+        "seed": found.seed,
+    }

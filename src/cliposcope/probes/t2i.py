@@ -51,7 +51,8 @@ from cliposcope.probes.presentation import (
     position_headers,
 )
 from cliposcope.probes.registry import Probe, make_result, register_probe
-from cliposcope.probes.stats import Proportion, paired_difference, paired_table
+from cliposcope.probes.resampling import paired_share_difference, share_figure
+from cliposcope.probes.stats import Proportion
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -361,19 +362,26 @@ def presence_rule(rig: Rig, settings: T2ISettings, prompts, found, labels):
     return is_present, {"kind": "score threshold", "threshold": threshold}
 
 
+def combination_clusters(observations: Sequence[Observation]) -> list[tuple[str, int]]:
+    """The images of one combination (its orders and seeds) are one cluster: they share
+    objects, so their presences are correlated."""
+    return [(o.prompt.arm, o.prompt.combination) for o in observations]
+
+
 def position_figures(observations: Sequence[Observation], n: int) -> dict:
-    total = len(observations)
-    by_position = [
-        Proportion(sum(o.present[k] for o in observations), total).to_dict() for k in range(n)
-    ]
-    both, first_only, last_only, neither = paired_table(
-        [o.present[0] for o in observations], [o.present[-1] for o in observations]
-    )
+    """Presence by position, first minus last paired on the same images and all present,
+    with intervals that resample whole combinations where a combination has several
+    images (probes.resampling)."""
+    clusters = combination_clusters(observations)
+    by_position = [share_figure([o.present[k] for o in observations], clusters) for k in range(n)]
     return {
-        "images": total,
+        "images": len(observations),
+        "combinations": len(set(clusters)),
         "presence_by_position": by_position,
-        "first_minus_last": paired_difference(both, first_only, last_only, neither),
-        "all_present": Proportion(sum(all(o.present) for o in observations), total).to_dict(),
+        "first_minus_last": paired_share_difference(
+            [o.present[0] for o in observations], [o.present[-1] for o in observations], clusters
+        ),
+        "all_present": share_figure([all(o.present) for o in observations], clusters),
     }
 
 
@@ -408,11 +416,12 @@ def size_arm_figures(observations: Sequence[Observation]) -> dict:
     large_last = [b.present[-1] for _, b in pairs]
     small_last = [a.present[-1] for a, _ in pairs]
     small_first = [b.present[0] for _, b in pairs]
-    figures["largest_named_first_minus_last"] = paired_difference(
-        *paired_table(large_first, large_last)
+    clusters = [a.prompt.combination for a, _ in pairs]
+    figures["largest_named_first_minus_last"] = paired_share_difference(
+        large_first, large_last, clusters
     )
-    figures["smallest_named_first_minus_last"] = paired_difference(
-        *paired_table(small_first, small_last)
+    figures["smallest_named_first_minus_last"] = paired_share_difference(
+        small_first, small_last, clusters
     )
     return figures
 
@@ -665,6 +674,7 @@ images and detections are kept under --images by content key: a rerun resumes, a
 register_probe(
     Probe(
         name="t2i",
+        version=2,  # 2: intervals resample whole combinations
         order=110,
         summary="text-to-image: is the object named first drawn more often? (generator + detector)",
         settings=T2ISettings,
