@@ -1,6 +1,7 @@
 """Corpus statistics: a hand-made 12-caption COCO fixture with every figure computed by
-hand, the text-only proxy on hand-made captions, tallies that merge, and the generator's
-COCO export with a planted caption order recovered."""
+hand (images with two captions: the first-is-largest figures clustered by image), the
+text-only proxy on hand-made captions, tallies that merge, and the generator's COCO export
+with a planted caption order recovered."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cliposcope.app.cli import main
@@ -22,7 +24,7 @@ from cliposcope.probes.corpus_stats import (
     run_corpus_stats,
 )
 from cliposcope.probes.registry import run_probe
-from cliposcope.probes.stats import wilson_interval
+from cliposcope.probes.resampling import bootstrap_sums
 
 CATEGORIES = {
     1: "person",
@@ -92,6 +94,21 @@ def write_fixture(folder: Path) -> tuple[Path, Path]:
     return captions, instances
 
 
+def cluster_bootstrap(images: list[tuple[float, float, float]]) -> tuple[list[float], float]:
+    """(interval, p-value) of a clustered share from its images' (captions, first is
+    largest, chance expected): the percentile interval of the share over 2,000 resamples
+    of the images (seed 0), and the two-sided z-test of share minus chance with the
+    standard deviation of its resamples."""
+    totals, counts, expected = (
+        np.array(column, dtype=float) for column in zip(*images, strict=True)
+    )
+    replicated = bootstrap_sums(np.column_stack([counts, totals, expected]), 2000, 0)
+    low, high = np.quantile(replicated[:, 0] / replicated[:, 1], [0.025, 0.975])
+    spread = np.std((replicated[:, 0] - replicated[:, 2]) / replicated[:, 1], ddof=1)
+    difference = (counts.sum() - expected.sum()) / totals.sum()
+    return [float(low), float(high)], math.erfc(abs(difference) / spread / math.sqrt(2))
+
+
 def as_json(value) -> str:
     """Figures as JSON text, where NaN (0 of 0) equals itself."""
     return json.dumps(value, sort_keys=True)
@@ -110,25 +127,39 @@ def test_hand_made_coco_fixture_gives_the_hand_computed_figures(hand):
     result = run_probe("corpus-stats", None, hand, CorpusStatsSettings(), role="corpus")
     truth = result.metrics["ground_truth"]
     two, three = truth["by_k"]["2"], truth["by_k"]["3"]
-    # k=2: captions 2-10; first is largest in 2, 3, 6 (cup 400 > 300), 7, 8, 9
+    # k=2: captions 2-10; first is largest in 2, 3, 6 (cup 400 > 300), 7, 8, 9; by image
+    # 1-6 (captions whose largest is known, first is largest): (1, 1), (2, 1), (2, 1),
+    # (1, 1), (2, 2), (1, 0): images 2, 3 and 5 give two captions, so the figure is clustered
     assert two["captions"] == 9
-    assert (two["first_is_largest"]["count"], two["first_is_largest"]["total"]) == (6, 9)
-    assert two["first_is_largest"]["ci95"] == list(wilson_interval(6, 9))
-    assert two["first_is_largest"]["p_value"] == pytest.approx(2 * 130 / 512)
+    first = two["first_is_largest"]
+    assert (first["count"], first["total"], first["clusters"]) == (6, 9, 6)
+    by_image = [(1, 1, 1 / 2), (2, 1, 1), (2, 1, 1), (1, 1, 1 / 2), (2, 2, 1), (1, 0, 1 / 2)]
+    interval, p = cluster_bootstrap(by_image)
+    assert first["ci95"] == interval and first["p_value"] == pytest.approx(p, rel=1e-12)
+    assert first["method"] == "cluster bootstrap (percentile)"
     assert counts(two["largest_position"]) == [6, 3]
     assert counts(two["smallest_position"]) == [3, 6]
-    # k=3: caption 1 (person first) and 11 (largest tied; smallest bicycle is named 2nd)
+    # k=3: caption 1 (person first) and 11 (largest tied; smallest bicycle is named 2nd):
+    # one caption of one image, so the exact figures
     assert three["captions"] == 2
+    assert "clusters" not in three["first_is_largest"]
     assert counts(three["largest_position"]) == [1, 0, 0]
     assert three["largest_position"][0]["total"] == 1
     assert three["first_is_largest"]["p_value"] == pytest.approx(1 / 3)
     assert counts(three["smallest_position"]) == [0, 2, 0]
     assert [truth["by_k"][k]["captions"] for k in "456"] == [0, 0, 0]
     pooled = truth["pooled"]
-    expected, variance = 9 / 2 + 1 / 3, 9 / 4 + 2 / 9
-    assert (pooled["count"], pooled["total"]) == (7, 10)
+    expected = 9 / 2 + 1 / 3
+    assert (pooled["count"], pooled["total"], pooled["clusters"]) == (7, 10, 6)
     assert pooled["chance"] == pytest.approx(expected / 10)
-    assert pooled["p_value"] == pytest.approx(math.erfc((7 - expected) / math.sqrt(2 * variance)))
+    # by image: (captions, first is largest, chance expected); image 1 adds its k=3 caption
+    by_image[0] = (2, 2, 1 / 2 + 1 / 3)
+    interval, p = cluster_bootstrap(by_image)
+    assert pooled["ci95"] == interval and pooled["p_value"] == pytest.approx(p, rel=1e-12)
+    design = truth["interval_design"]
+    assert (design["unit"], design["clusters"], design["captions"]) == ("image", 6, 10)
+    assert design["clustered_figures"] == ["by_k[2].first_is_largest", "pooled"]
+    assert design["design_effect"] == pooled["design_effect"]
     assert truth["kept"] == 11
     assert truth["dropped"] == {
         "image has no annotated object": 1,
@@ -208,9 +239,10 @@ def test_the_text_only_proxy_on_hand_made_captions(tmp_path):
 
 def test_tallies_merge_to_the_whole(hand):
     settings = CorpusStatsSettings()
-    counter = CorpusCounter(settings, hand.categories, sized=True)
+    counter = CorpusCounter(settings, hand.categories, sized=True, clustered=True)
     records = [r for batch in hand.batches(counter.matcher.canonical) for r in batch]
     whole = counter.count(records)
+    # blocks of 5: image 3's two captions (the 5th and 6th) fall in different blocks
     parts = [counter.count(records[i : i + 5]) for i in range(0, len(records), 5)]
     merged = parts[0]
     for part in parts[1:]:
@@ -220,6 +252,9 @@ def test_tallies_merge_to_the_whole(hand):
     assert as_json(merged.truth.summary(1)) == as_json(whole.truth.summary(1))
     assert as_json(merged.proxy.summary(1)) == as_json(whole.proxy.summary(1))
     assert (merged.captions, merged.mentions) == (whole.captions, whole.mentions)
+    assert travelled.truth.clusters == whole.truth.clusters
+    assert merged.truth.clusters["3"] == [2, 1] + [0] * 8  # k=2: both captions, one first
+    assert "pooled" in merged.truth.summary(1)["interval_design"]["clustered_figures"]
 
 
 def test_rank_correlation_across_categories():
@@ -308,7 +343,7 @@ def test_cli_writes_result_table_and_report(tmp_path, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "corpus:captions_hand  areas" in printed and "66.7 (35.4-87.9)" in printed
+    assert "corpus:captions_hand  areas" in printed and "66.7 (42.9-90.0)" in printed
     files = sorted(out.glob("corpus-stats_*.json"))
     assert len(files) == 1
     assert main(["table", str(files[0])]) == 0

@@ -137,3 +137,23 @@ def test_shares_of_clustered_units_resample_the_clusters():
         int(np.sum(~shared & other)),
         int(np.sum(~shared & ~other)),
     ]
+
+
+def test_bootstrap_sums_equal_the_gathered_reference():
+    """The replicates count each unit's draws and take one matrix product; the reference
+    gathers the drawn rows and adds them, from the same random draws."""
+    from cliposcope.probes.resampling import bootstrap_sums
+
+    rng = np.random.default_rng(5)
+    for units, width in ((1, 2), (7, 4), (3000, 2)):
+        sums = rng.random((units, width))
+        found = bootstrap_sums(sums, 777, seed=11)
+        draws = np.random.default_rng(11)
+        chunk = max(1, min(777, 4_000_000 // (units * width)))
+        reference = np.concatenate(
+            [
+                sums[draws.integers(0, units, size=(min(chunk, 777 - start), units))].sum(axis=1)
+                for start in range(0, 777, chunk)
+            ]
+        )
+        np.testing.assert_allclose(found, reference, rtol=1e-12, atol=1e-9)

@@ -1,9 +1,11 @@
 """TOR on real captions, pinned on a hand-made COCO fixture (10 captions, 6 images): the
 selection rules (kept and dropped counts) and every figure, computed by hand, for the
-cliposcope rules and for the published script's rules (--legacy-quirks)."""
+cliposcope rules and for the published script's rules (--legacy-quirks); the position
+figures' intervals are clustered by image where an image holds several selected captions."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
@@ -16,10 +18,11 @@ from cliposcope.data.corpus import CocoCorpus
 from cliposcope.data.vocab import COMCO_NAMES
 from cliposcope.encoders.base import Encoder, EncoderInfo
 from cliposcope.probes.registry import run_probe
+from cliposcope.probes.resampling import cluster_ratio_interval
 from cliposcope.probes.tor_captions import CaptionTorSettings, legacy_objects
 from cliposcope.results import ProbeResult
 
-from .recompute import assert_share, check_retrieval
+from .recompute import assert_share, check_retrieval, wilson
 
 CATEGORIES = {
     1: "person",
@@ -79,7 +82,8 @@ class LookupEncoder(Encoder):
         return out
 
 
-def write_fixture(folder):
+def write_fixture(folder, captions_kept=None):
+    """The COCO files; ``captions_kept``: indices of the CAPTIONS rows to write (all)."""
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
     annotations = [
         {
@@ -99,7 +103,11 @@ def write_fixture(folder):
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
     captions = folder / "captions_hand.json"
-    records = [{"id": k + 1, "image_id": i, "caption": c} for k, (i, c, _) in enumerate(CAPTIONS)]
+    records = [
+        {"id": k + 1, "image_id": i, "caption": c}
+        for k, (i, c, _) in enumerate(CAPTIONS)
+        if captions_kept is None or k in captions_kept
+    ]
     captions.write_text(json.dumps({"images": images, "annotations": records}))
     return captions, instances
 
@@ -195,6 +203,48 @@ def check_position_and_area_rank(strata: dict, records: dict, n: int) -> None:
     assert_share(strata["largest_wins_when_named_later"], largest_wins, later)
 
 
+def check_clustered_positions(metrics: dict, records: dict, n: int) -> dict:
+    """The position figures' cluster-bootstrap fields, recomputed from the records (each
+    share's numerator and denominator per query, clustered by the ``image`` column, over
+    the queries in its denominator); returns the metrics with those figures' intervals set
+    to Wilson's, for check_retrieval to check everything else as for independent queries."""
+    images = np.array(records["image"])
+    position = np.array(records["retrieved_position"])
+    correct = np.array(records["topn_correct"], dtype=bool)
+    design = metrics["interval_design"]
+    assert design["unit"] == "image" and design["method"] == "cluster bootstrap (percentile)"
+    assert design["clusters"] == len(set(records["image"])) and design["queries"] == len(images)
+    assert design["replicates"] == 2000 and design["seed"] == 0
+    shares = [
+        (metrics["first_position_bias"], position == 0, position >= 0),
+        *[
+            (metrics["per_position_conditional"][k], (position == k) & correct, correct)
+            for k in range(n)
+        ],
+        *[
+            (metrics["per_position_unconditional"][k], position == k, np.ones(len(images), bool))
+            for k in range(n)
+        ],
+    ]
+    for figure, numerator, denominator in shares:
+        inside = denominator.astype(bool)
+        expected = cluster_ratio_interval(numerator[inside], denominator[inside], images[inside])
+        assert figure["ci95"] == expected["ci95"]
+        assert figure["clusters"] == len(set(images[inside]))
+        assert figure["design_effect"] == expected["design_effect"]
+        assert figure["method"] == "cluster bootstrap (percentile)"
+    assert design["design_effect"] == metrics["first_position_bias"]["design_effect"]
+    independent = copy.deepcopy(metrics)
+    for figure in [
+        independent["first_position_bias"],
+        *independent["per_position_conditional"],
+        *independent["per_position_unconditional"],
+    ]:
+        if figure["total"]:
+            figure["ci95"] = list(wilson(figure["count"], figure["total"]))
+    return independent
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["cliposcope-rules", "published-rules"])
 def test_every_figure_is_recomputed_from_the_records(tmp_path, legacy):
     corpus = CocoCorpus(*write_fixture(tmp_path))
@@ -223,8 +273,9 @@ def test_every_figure_is_recomputed_from_the_records(tmp_path, legacy):
             [9000, 4000],
             [800, 800],
         ]
+        assert records["image"] == ["1", "1", "2", "3", "3", "4", "5"]
     check_retrieval(
-        result.metrics,
+        check_clustered_positions(result.metrics, records, 2),
         records,
         2,
         legacy_texts=records["query"] if legacy else None,
@@ -300,3 +351,56 @@ def test_settings_are_checked():
         CaptionTorSettings(n=1)
     with pytest.raises(CliposcopeError, match="90-name list"):
         CaptionTorSettings(legacy_quirks=True, vocab="coco")
+
+
+def test_a_tiny_model_on_several_captions_per_image_gets_image_clusters(tmp_path):
+    from cliposcope.encoders import load_encoder
+
+    corpus = CocoCorpus(*write_fixture(tmp_path))
+    encoder = load_encoder("toy:default")
+    result = run_probe("tor-captions", encoder, corpus, CaptionTorSettings(n=2))
+    records = result.query_records
+    # 7 captions of 5 images (images 1 and 3 give two each)
+    assert records["image"] == ["1", "1", "2", "3", "3", "4", "5"]
+    bias = result.metrics["first_position_bias"]
+    inside = [p >= 0 for p in records["retrieved_position"]]
+    assert bias["clusters"] == len(
+        {i for i, kept in zip(records["image"], inside, strict=True) if kept}
+    )
+    assert bias["method"] == "cluster bootstrap (percentile)"
+    assert bias["count"] == records["retrieved_position"].count(0) and bias["total"] == sum(inside)
+    assert all(f["clusters"] == 5 for f in result.metrics["per_position_unconditional"])
+    design = result.metrics["interval_design"]
+    assert (design["unit"], design["clusters"], design["queries"]) == ("image", 5, 7)
+    assert design["most_queries_in_a_cluster"] == 2
+    # a fixed seed: a second run gives the same figures to the last bit
+    again = run_probe(
+        "tor-captions", encoder, CocoCorpus(*write_fixture(tmp_path)), CaptionTorSettings(n=2)
+    )
+    assert json.dumps(again.metrics, sort_keys=True) == json.dumps(result.metrics, sort_keys=True)
+
+
+def test_one_caption_per_image_keeps_the_wilson_figures(tmp_path):
+    from cliposcope.probes.stats import Proportion
+
+    # one selected caption of each of images 1, 2, 3, 4 and 5
+    corpus = CocoCorpus(*write_fixture(tmp_path, captions_kept={0, 3, 5, 6, 8}))
+    result = run_probe("tor-captions", LookupEncoder(), corpus, CaptionTorSettings(n=2))
+    assert result.query_records["image"] == ["1", "2", "3", "4", "5"]
+    m = result.metrics
+    assert m["interval_design"] == {
+        "unit": "caption",
+        "clusters": 5,
+        "queries": 5,
+        "method": "Wilson score",
+        "figures": [
+            "first_position_bias",
+            "per_position_conditional",
+            "per_position_unconditional",
+        ],
+    }
+    for figure in [*m["per_position_conditional"], *m["per_position_unconditional"]]:
+        assert figure == Proportion(figure["count"], figure["total"]).to_dict()
+    bias = m["first_position_bias"]
+    assert "clusters" not in bias
+    assert bias["ci95"] == list(wilson(bias["count"], bias["total"]))

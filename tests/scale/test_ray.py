@@ -260,7 +260,7 @@ def test_blocks_and_windows_merge_to_the_local_figures(tmp_path, monkeypatch):
 
     corpus = CocoCorpus(*write_fixture(tmp_path))
     settings = CorpusStatsSettings()
-    counter = CorpusCounter(settings, corpus.categories, sized=True)
+    counter = CorpusCounter(settings, corpus.categories, sized=True, clustered=True)
     local = counter.empty()
     for batch in corpus.batches(counter.matcher.canonical):
         local.merge(counter.count(batch))
@@ -269,6 +269,7 @@ def test_blocks_and_windows_merge_to_the_local_figures(tmp_path, monkeypatch):
     assert as_json(merged.truth.summary(1)) == as_json(local.truth.summary(1))
     assert as_json(merged.proxy.summary(1)) == as_json(local.proxy.summary(1))
     assert merged.captions == local.captions == 12
+    assert merged.truth.clusters == local.truth.clusters and local.truth.clusters
 
 
 def test_shards_import_into_the_cache_and_a_foreign_model_is_refused(tmp_path):

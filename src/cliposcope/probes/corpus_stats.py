@@ -14,8 +14,19 @@ On every corpus, annotated or not, the same figures are also computed from the n
 objects' real-world size buckets (small < medium < large): a text-only proxy, reported
 apart and labelled as such.
 
+Captions of one image are not independent (COCO gives each image about five): on a corpus
+whose images hold several captions, the first-is-largest figures (each k, and pooled) are
+ratios of per-image sums, with a percentile cluster-bootstrap interval (images resampled
+with replacement), the number of images and the design effect, and a two-sided z-test
+against chance with the cluster-bootstrap standard error. A figure in
+which every image holds at most one of its captions (every figure of a table corpus, whose
+rows are their own clusters) keeps the exact figures: the Wilson interval and the exact
+binomial test (pooled: the z-test on the Poisson-binomial count). ``interval_design`` in
+each set of figures says which applied.
+
 The counts are kept in ``OriginTally`` objects that merge associatively, so blocks of a
-corpus can be tallied separately (on several workers) and summed.
+corpus can be tallied separately (on several workers) and summed; per image they keep two
+integers per k, summed per image when tallies merge.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from cliposcope.data.corpus import CaptionRecord, CocoCorpus
@@ -35,6 +47,7 @@ from cliposcope.data.vocab import SIZE_LARGE, SIZE_MEDIUM, SIZE_SMALL, load_voca
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.presentation import BarChart, ReportSection, p_value, percent
 from cliposcope.probes.registry import Probe, make_result, register_probe
+from cliposcope.probes.resampling import DEFAULT_REPLICATES, bootstrap_sums
 from cliposcope.probes.stats import Proportion, binomial_test
 from cliposcope.results import ProbeResult
 from cliposcope.settings import option
@@ -46,6 +59,11 @@ PROXY_LABEL = (
     "not by measured area"
 )
 TRUTH_LABEL = "ground truth: objects ranked by annotated area"
+CLUSTER_METHOD = "cluster bootstrap (percentile)"
+CLUSTER_TEST = "two-sided z-test against chance with the cluster-bootstrap standard error"
+EXACT_METHOD = "Wilson score"
+EXACT_TEST = "exact two-sided binomial (pooled: z-test on the Poisson-binomial count)"
+CLUSTERED_FIGURES = ["by_k[k].first_is_largest", "pooled"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +136,14 @@ class OriginTally:
     # any grouping give the same figures to the last bit
     categories: dict[str, dict] = field(default_factory=dict)
     dropped: Counter = field(default_factory=Counter)  # captions left out, by reason
+    # cluster (image) -> [largest_known, first is largest] for each k from min_k to max_k,
+    # flat: only captions given a cluster, and only clusters with a caption whose largest
+    # object is known
+    clusters: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, named: Sequence[str], sizes: Sequence[float]) -> None:
-        """One caption: its distinct objects in mention order and their sizes."""
+    def add(self, named: Sequence[str], sizes: Sequence[float], cluster: str | None = None) -> None:
+        """One caption: its distinct objects in mention order and their sizes; ``cluster``
+        (its image) when captions share images."""
         k = len(named)
         if k < self.min_k:
             self.dropped["names no object" if k == 0 else f"names fewer than {self.min_k}"] += 1
@@ -132,7 +155,14 @@ class OriginTally:
         largest, smallest = max(sizes), min(sizes)
         if sizes.count(largest) == 1:
             self.largest_known[k] += 1
-            self.largest_at[k, sizes.index(largest)] += 1
+            at = sizes.index(largest)
+            self.largest_at[k, at] += 1
+            if cluster is not None:
+                row = self.clusters.get(cluster)
+                if row is None:
+                    row = self.clusters[cluster] = [0] * (2 * (self.max_k - self.min_k + 1))
+                row[2 * (k - self.min_k)] += 1
+                row[2 * (k - self.min_k) + 1] += at == 0
         else:
             self.dropped["largest tied (left out of the largest figures)"] += 1
         if sizes.count(smallest) == 1:
@@ -169,6 +199,7 @@ class OriginTally:
             "max_k": self.max_k,
             "categories": categories,
             "dropped": dict(self.dropped),
+            "clusters": {name: list(row) for name, row in self.clusters.items()},
             **{name: pairs(getattr(self, name)) for name in _COUNTS},
         }
 
@@ -187,6 +218,7 @@ class OriginTally:
             name: {"first": row["first"], "k": counter(row["k"]), "rank2": counter(row["rank2"])}
             for name, row in record["categories"].items()
         }
+        tally.clusters = {name: list(row) for name, row in record.get("clusters", {}).items()}
         return tally
 
     def merge(self, other: OriginTally) -> OriginTally:
@@ -199,17 +231,56 @@ class OriginTally:
             mine["first"] += row["first"]
             mine["k"].update(row["k"])
             mine["rank2"].update(row["rank2"])
+        for cluster, row in other.clusters.items():  # a cluster may span several blocks
+            mine = self.clusters.get(cluster)
+            if mine is None:
+                self.clusters[cluster] = list(row)
+            else:
+                for index, value in enumerate(row):
+                    mine[index] += value
         return self
 
-    def summary(self, min_category_captions: int) -> dict[str, Any]:
+    def is_clustered(self) -> bool:
+        """Whether some cluster (image) holds more than one caption of the first-is-largest
+        figures."""
+        return any(sum(row[::2]) > 1 for row in self.clusters.values())
+
+    def cluster_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(known, first): clusters × k arrays of captions whose largest object is known and
+        of those that name it first, clusters in sorted order (so any merge order gives the
+        same arrays)."""
+        width = self.max_k - self.min_k + 1
+        rows = np.array(
+            [self.clusters[name] for name in sorted(self.clusters)], dtype=np.int64
+        ).reshape(-1, 2 * width)
+        return rows[:, 0::2], rows[:, 1::2]
+
+    def summary(
+        self, min_category_captions: int, *, replicates: int = DEFAULT_REPLICATES, seed: int = 0
+    ) -> dict[str, Any]:
+        """The figures; ``replicates`` and ``seed``: the cluster bootstrap's, for the
+        first-is-largest figures in which some cluster holds more than one caption."""
+        known_at, first_at = self.cluster_counts() if self.clusters else (None, None)
+        clustered = []  # the figures given cluster intervals
         by_k = {}
         for k in range(self.min_k, self.max_k + 1):
             known, small_known = self.largest_known[k], self.smallest_known[k]
             first = Proportion(self.largest_at[k, 0], known)
+            column = k - self.min_k
+            if known_at is not None and (known_at[:, column] > 1).any():
+                clustered.append(f"by_k[{k}].first_is_largest")
+                x = known_at[:, column]
+                first_figure = _clustered_share(
+                    first, first_at[:, column], x, x / k, replicates=replicates, seed=seed
+                ) | {"chance": 1 / k}
+            else:
+                first_figure = first.to_dict() | {
+                    "chance": 1 / k,
+                    "p_value": binomial_test(first.count, known, 1 / k),
+                }
             by_k[str(k)] = {
                 "captions": self.kept[k],
-                "first_is_largest": first.to_dict()
-                | {"chance": 1 / k, "p_value": binomial_test(first.count, known, 1 / k)},
+                "first_is_largest": first_figure,
                 "largest_position": [
                     Proportion(self.largest_at[k, i], known).to_dict() for i in range(k)
                 ],
@@ -217,13 +288,59 @@ class OriginTally:
                     Proportion(self.smallest_at[k, i], small_known).to_dict() for i in range(k)
                 ],
             }
+        pooled = self._pooled()
+        if self.is_clustered():
+            clustered.append("pooled")
+            ks = np.arange(self.min_k, self.max_k + 1)
+            pooled = pooled | _clustered_share(
+                Proportion(pooled["count"], pooled["total"]),
+                first_at.sum(axis=1),
+                known_at.sum(axis=1),
+                (known_at / ks).sum(axis=1),
+                replicates=replicates,
+                seed=seed,
+            )
         return {
             "by_k": by_k,
-            "pooled": self._pooled(),
+            "pooled": pooled,
             "categories": self._categories(),
             "rank_correlation": self._rank_correlation(min_category_captions),
             "kept": sum(self.kept.values()),
             "dropped": dict(sorted(self.dropped.items())),
+            "interval_design": self._interval_design(clustered, pooled, replicates, seed),
+        }
+
+    def _interval_design(
+        self, clustered: list[str], pooled: dict, replicates: int, seed: int
+    ) -> dict[str, Any]:
+        """How the first-is-largest figures' intervals and tests were made: ``clustered``
+        names those given cluster intervals (those in which a cluster holds several of
+        their captions)."""
+        captions = sum(self.largest_known.values())
+        if not clustered:
+            return {
+                "unit": "caption",
+                "clusters": captions,  # each caption its own cluster
+                "captions": captions,
+                "method": EXACT_METHOD,
+                "test": EXACT_TEST,
+                "figures": CLUSTERED_FIGURES,
+            }
+        return {
+            "unit": "image",
+            "clusters": pooled["clusters"],
+            "captions": captions,
+            "most_captions_in_a_cluster": max(sum(row[::2]) for row in self.clusters.values()),
+            "method": CLUSTER_METHOD,
+            "replicates": replicates,
+            "seed": seed,
+            "test": CLUSTER_TEST,
+            "design_effect": pooled["design_effect"],
+            "figures": CLUSTERED_FIGURES,
+            "clustered_figures": clustered,
+            "other_figures": "figures with at most one caption per cluster keep the Wilson "
+            "interval and exact binomial test; the position and category figures are Wilson, "
+            "captions taken as independent",
         }
 
     def _pooled(self) -> dict[str, Any]:
@@ -286,6 +403,75 @@ class OriginTally:
         return result
 
 
+def cluster_bootstrap_share(
+    count: np.ndarray,
+    total: np.ndarray,
+    expected: np.ndarray,
+    *,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A share sum(count) / sum(total) whose rows are clusters (each with a positive
+    total), from one cluster bootstrap (clusters resampled with replacement, resampling's
+    ``bootstrap_sums``): the percentile 95% interval, the design effect (the bootstrap
+    variance over the binomial one, p(1 - p) / sum(total)), and a two-sided z-test of the
+    share against its chance sum(expected) / sum(total) whose standard error is the
+    bootstrap standard deviation of share minus chance (the chance moves too where it mixes
+    several k). The p-value is NaN where that deviation is 0 and the share is off chance
+    (one cluster, or clusters that all agree)."""
+    sums = np.column_stack([count, total, expected]).astype(np.float64)
+    overall = sums.sum(axis=0)
+    estimate = overall[0] / overall[1]
+    replicated = bootstrap_sums(sums, replicates, seed)
+    shares = replicated[:, 0] / replicated[:, 1]
+    low, high = np.quantile(shares, [0.025, 0.975])
+    binomial = estimate * (1 - estimate) / overall[1]
+    difference = (overall[0] - overall[2]) / overall[1]
+    spread = float(np.std((replicated[:, 0] - replicated[:, 2]) / replicated[:, 1], ddof=1))
+    if spread > 0:
+        p = math.erfc(abs(difference) / spread / math.sqrt(2))
+    else:
+        p = 1.0 if difference == 0 else float("nan")
+    return {
+        "ci95": [float(low), float(high)],
+        "design_effect": float(np.var(shares, ddof=1) / binomial) if binomial > 0 else None,
+        "standard_error": spread,
+        "p_value": p,
+    }
+
+
+def _clustered_share(
+    share: Proportion,
+    count: np.ndarray,
+    total: np.ndarray,
+    expected: np.ndarray,
+    *,
+    replicates: int,
+    seed: int,
+) -> dict[str, Any]:
+    """A share whose captions come in clusters (rows: clusters): its count, total and
+    estimate, the cluster-bootstrap interval, the clusters it spans (those with a caption
+    in its total), the design effect and the test against chance."""
+    keep = total > 0
+    figure = share.to_dict() | {
+        "clusters": int(keep.sum()),
+        "design_effect": None,
+        "method": CLUSTER_METHOD,
+        "p_value": float("nan"),
+        "test": CLUSTER_TEST,
+    }
+    if not keep.any():
+        return figure
+    found = cluster_bootstrap_share(
+        count[keep], total[keep], expected[keep], replicates=replicates, seed=seed
+    )
+    return figure | {
+        "ci95": found["ci95"],
+        "design_effect": found["design_effect"],
+        "p_value": found["p_value"],
+    }
+
+
 def _size_of(areas: list[float], mode: str) -> float:
     return max(areas) if mode == "max" else sum(areas)
 
@@ -335,9 +521,18 @@ class CorpusTallies:
 class CorpusCounter:
     """Turns caption records into tallies (the per-block work)."""
 
-    def __init__(self, settings: CorpusStatsSettings, vocabulary: Sequence[str], sized: bool):
+    def __init__(
+        self,
+        settings: CorpusStatsSettings,
+        vocabulary: Sequence[str],
+        sized: bool,
+        clustered: bool = False,
+    ):
+        """``clustered``: the records' ``source`` names a cluster (an image) that several
+        captions may share; table rows (False) are each their own."""
         self.settings = settings
         self.sized = sized
+        self.clustered = clustered
         self.matcher = MentionMatcher(
             vocabulary, load_table(settings.synonyms), ambiguous=settings.ambiguous
         )
@@ -352,13 +547,14 @@ class CorpusCounter:
         tallies = self.empty()
         for record in records:
             tallies.captions += 1
+            cluster = record.source if self.clustered else None
             if tallies.truth is not None:
-                self._truth(tallies, record)
+                self._truth(tallies, record, cluster)
             named = self.proxy.find(record.caption).categories
-            tallies.proxy.add(named, [self.buckets[c] for c in named])
+            tallies.proxy.add(named, [self.buckets[c] for c in named], cluster)
         return tallies
 
-    def _truth(self, tallies: CorpusTallies, record: CaptionRecord) -> None:
+    def _truth(self, tallies: CorpusTallies, record: CaptionRecord, cluster: str | None) -> None:
         objects = record.objects or {}
         if not objects:
             tallies.truth.dropped["image has no annotated object"] += 1
@@ -368,7 +564,8 @@ class CorpusCounter:
         named = outcome.categories
         kept = [c for c in named if c in objects]
         tallies.mentions["objects named but not annotated in the image"] += len(named) - len(kept)
-        tallies.truth.add(kept, [_size_of(objects[c], self.settings.area) for c in kept])
+        sizes = [_size_of(objects[c], self.settings.area) for c in kept]
+        tallies.truth.add(kept, sizes, cluster)
 
 
 def run_corpus_stats(
@@ -385,7 +582,10 @@ def run_corpus_stats(
             hint="the instances give each object's area",
         )
     vocabulary = corpus.categories or load_vocabulary(settings.vocab or "coco").words
-    counter = CorpusCounter(settings, vocabulary, corpus.has_sizes())
+    # COCO images hold several captions each; a table row is its own cluster
+    counter = CorpusCounter(
+        settings, vocabulary, corpus.has_sizes(), clustered=isinstance(corpus, CocoCorpus)
+    )
     if not corpus.has_sizes():
         options = (
             ("--area", "area"),
@@ -533,6 +733,7 @@ def chart(results: Sequence[ProbeResult]) -> BarChart:
 register_probe(
     Probe(
         name="corpus-stats",
+        version=2,  # 2: intervals and tests resample images where an image has several captions
         order=90,
         summary="is the object a caption names first the largest? (no model)",
         settings=CorpusStatsSettings,

@@ -75,7 +75,11 @@ def bootstrap_sums(sums: np.ndarray, replicates: int, seed: int) -> np.ndarray:
     for start in range(0, replicates, chunk):
         stop = min(start + chunk, replicates)
         draws = generator.integers(0, units, size=(stop - start, units))
-        found[start:stop] = sums[draws].sum(axis=1)
+        # how often each unit was drawn, per replicate: one bincount over the chunk, then
+        # one matrix product, instead of gathering (replicates x units x width) values
+        offsets = draws + units * np.arange(stop - start)[:, None]
+        counts = np.bincount(offsets.ravel(), minlength=(stop - start) * units)
+        found[start:stop] = counts.reshape(stop - start, units) @ sums
     return found
 
 

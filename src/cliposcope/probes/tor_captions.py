@@ -15,9 +15,16 @@ list, an object counts when the name is one of ``caption.split()`` (single words
 punctuation kept, so "dog." and "hot dog" never match), objects ordered by
 ``caption.index(name)``; and its scoring quirks (substring top-n test, ascending top-n).
 
-Per-query records, one row per selected caption: TOR's columns (``query`` is the caption)
-and ``sizes``, the annotated size of each named object in mention order (NaN where the
-image does not give every named object a size).
+Per-query records, one row per selected caption: TOR's columns (``query`` is the caption),
+``sizes``, the annotated size of each named object in mention order (NaN where the image
+does not give every named object a size), and ``image``, the caption's image (COCO: the
+image id as text; a table: "row N", each caption its own).
+
+Captions of one image are not independent (COCO gives each image about five). When some
+image holds more than one selected caption, the position figures (``first_position_bias``,
+``per_position_conditional``, ``per_position_unconditional``) get percentile
+cluster-bootstrap intervals over images instead of Wilson's, with the number of images
+(``clusters``) and the ``design_effect``; ``interval_design`` says which applied.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from cliposcope.probes.presentation import (
     position_headers,
 )
 from cliposcope.probes.registry import Probe, make_result, register_probe
+from cliposcope.probes.resampling import DEFAULT_REPLICATES, cluster_ratio_interval
 from cliposcope.probes.retrieval import QueryRecords, RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor import tor_bias
@@ -53,6 +61,12 @@ from cliposcope.settings import internal, option
 
 CAPTION_EMBEDDINGS = ("encoder", "sum")
 CHUNK = 1024
+CLUSTER_METHOD = "cluster bootstrap (percentile)"
+CLUSTERED_FIGURES = [
+    "first_position_bias",
+    "per_position_conditional",
+    "per_position_unconditional",
+]
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class SelectedCaption:
     caption: str
     objects: list[str]  # in mention order
     sizes: list[float] | None  # annotated sizes in the same order, when all are known
+    image: str = ""  # the caption's image (CaptionRecord.source): its cluster
 
     def recorded_sizes(self) -> list[float]:
         """The sizes as the records hold them: NaN for every object when unknown."""
@@ -136,7 +151,7 @@ def select_captions(
                 continue
             objects = record.objects or {}
             sizes = [max(objects[c]) for c in named] if all(c in objects for c in named) else None
-            selected.append(SelectedCaption(record.caption, named, sizes))
+            selected.append(SelectedCaption(record.caption, named, sizes, record.source))
             if settings.limit is not None and len(selected) == settings.limit:
                 counts["kept"] = len(selected)
                 return selected
@@ -195,6 +210,95 @@ class PositionSizeTally:
         }
 
 
+def _plain(value) -> float | None:
+    """A numpy number as a Python float (None stays None)."""
+    return None if value is None else float(value)
+
+
+def _cluster_interval(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    images: np.ndarray,
+    *,
+    replicates: int,
+    seed: int,
+) -> dict:
+    """The cluster-bootstrap fields of one share: its interval, the images it spans (those
+    with a query in its denominator) and its design effect."""
+    keep = denominator > 0
+    if not keep.any():
+        return {"clusters": 0, "design_effect": None, "method": CLUSTER_METHOD}
+    interval = cluster_ratio_interval(
+        numerator[keep], denominator[keep], images[keep].tolist(), replicates=replicates, seed=seed
+    )
+    return {
+        "ci95": interval["ci95"],
+        "clusters": interval["clusters"],
+        "design_effect": _plain(interval["design_effect"]),
+        "method": CLUSTER_METHOD,
+    }
+
+
+def cluster_position_figures(
+    metrics: dict,
+    images: Sequence[str],
+    positions: np.ndarray,
+    correct: np.ndarray,
+    *,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+) -> dict:
+    """The position figures of ``metrics`` (RetrievalTally.summary) with cluster-bootstrap
+    intervals over images where some image holds more than one query, and
+    ``interval_design`` recording the design either way. ``positions``: each query's
+    retrieved position (-1: outside its objects); ``correct``: its top-n test."""
+    images = np.asarray(images, dtype=str)
+    positions = np.asarray(positions)
+    correct = np.asarray(correct, dtype=bool)
+    clusters = len(np.unique(images))
+    queries = len(images)
+    if clusters == queries:
+        metrics["interval_design"] = {
+            "unit": "caption",
+            "clusters": clusters,
+            "queries": queries,
+            "method": "Wilson score",
+            "figures": CLUSTERED_FIGURES,
+        }
+        return metrics
+
+    def clustered(figure: dict, numerator, denominator) -> dict:
+        numerator = np.asarray(numerator, dtype=np.float64)
+        denominator = np.asarray(denominator, dtype=np.float64)
+        found = _cluster_interval(numerator, denominator, images, replicates=replicates, seed=seed)
+        return figure | found
+
+    inside = positions >= 0
+    metrics["first_position_bias"] = clustered(
+        metrics["first_position_bias"], positions == 0, inside
+    )
+    everyone = np.ones(queries)
+    for k, figure in enumerate(metrics["per_position_conditional"]):
+        metrics["per_position_conditional"][k] = clustered(
+            figure, (positions == k) & correct, correct
+        )
+    for k, figure in enumerate(metrics["per_position_unconditional"]):
+        metrics["per_position_unconditional"][k] = clustered(figure, positions == k, everyone)
+    metrics["interval_design"] = {
+        "unit": "image",
+        "clusters": clusters,
+        "queries": queries,
+        "most_queries_in_a_cluster": int(np.unique(images, return_counts=True)[1].max()),
+        "method": CLUSTER_METHOD,
+        "replicates": replicates,
+        "seed": seed,
+        "design_effect": metrics["first_position_bias"]["design_effect"],
+        "figures": CLUSTERED_FIGURES,
+        "other_figures": "Wilson score or normal, captions taken as independent",
+    }
+    return metrics
+
+
 def run_tor_captions(
     encoder: Encoder, corpus, settings: CaptionTorSettings, *, progress: bool = False
 ) -> ProbeResult:
@@ -219,6 +323,7 @@ def run_tor_captions(
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     strata = PositionSizeTally(settings.n)
     records = QueryRecords(words)
+    positions, correct = [], []  # per query, for the clustered intervals
     digest = hashlib.sha256()
     with tqdm(total=len(selected), disable=not progress, unit="caption", desc="TOR") as bar:
         for start in range(0, len(selected), CHUNK):
@@ -239,13 +344,22 @@ def run_tor_captions(
                     "objects": truth,
                     **outcomes.columns(),
                     "sizes": [item.recorded_sizes() for item in chunk],
+                    "image": [item.image for item in chunk],
                 }
             )
+            positions.append(outcomes.retrieved_position)
+            correct.append(outcomes.topn_correct)
             for item, winner in zip(chunk, outcomes.retrieved_position, strict=True):
                 if item.sizes is not None:
                     strata.update(item.sizes, int(winner))
             bar.update(len(chunk))
     metrics = tally.summary(words, order_randomised=False)
+    cluster_position_figures(
+        metrics,
+        [item.image for item in selected],
+        np.concatenate(positions),
+        np.concatenate(correct),
+    )
     metrics["by_position_and_area_rank"] = strata.summary()
     origin = corpus.describe()
     return make_result(
@@ -329,6 +443,7 @@ def tor_captions_paper_data(result: ProbeResult) -> str | None:
 register_probe(
     Probe(
         name="tor-captions",
+        version=2,  # 2: intervals resample images where an image has several captions
         order=100,
         summary="TOR on real captions (COCO or any caption table)",
         settings=CaptionTorSettings,

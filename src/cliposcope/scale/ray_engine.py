@@ -346,18 +346,21 @@ class RayEncoder(ForwardingEncoder):
 class BlockCounter:
     """A Ray actor: corpus-statistics tallies of one block of caption records."""
 
-    def __init__(self, settings: dict, vocabulary: list[str], sized: bool):
+    def __init__(self, settings: dict, vocabulary: list[str], sized: bool, clustered: bool):
         from cliposcope.probes.corpus_stats import CorpusCounter, CorpusStatsSettings
 
-        self.counter = CorpusCounter(CorpusStatsSettings(**settings), vocabulary, sized)
+        self.counter = CorpusCounter(
+            CorpusStatsSettings(**settings), vocabulary, sized, clustered=clustered
+        )
 
     def __call__(self, batch: dict) -> dict:
         from cliposcope.data.corpus import CaptionRecord
 
         records = []
-        for caption, objects in zip(batch["caption"], batch["objects"], strict=True):
+        rows = zip(batch["caption"], batch["objects"], batch["source"], strict=True)
+        for caption, objects, source in rows:
             sizes = json.loads(objects) if objects else None  # "": no annotations
-            records.append(CaptionRecord(caption, sizes, ""))
+            records.append(CaptionRecord(caption, sizes, source))  # source: the image
         tallies = json.dumps(self.counter.count(records).to_record())
         return {"tallies": np.array([tallies], dtype=object)}
 
@@ -373,6 +376,7 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
         "settings": asdict(settings),
         "vocabulary": list(counter.matcher.vocabulary),
         "sized": counter.sized,
+        "clustered": counter.clustered,
     }
     tallies = counter.empty()
 
@@ -397,7 +401,7 @@ def count_with_ray(corpus, counter, settings, ray_settings: RaySettings, block_r
         for record in batch:
             # a string either way: a column of only None would reach the actors as nulls
             objects = "" if record.objects is None else json.dumps(record.objects)
-            window.append({"caption": record.caption, "objects": objects})
+            window.append({"caption": record.caption, "objects": objects, "source": record.source})
             if len(window) == WINDOW_BLOCKS * block_rows:
                 count(window)
                 window = []
