@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from tests.coco_files import write_coco_pair
 
 from cliposcope.app.cli import main
 from cliposcope.data.corpus import CaptionRecord, CocoCorpus
@@ -49,28 +50,7 @@ BY_IMAGE = [(4, 4), (3, 0), (3, 2)]  # (captions, first is largest) of images 1,
 
 
 def write_coco(folder, captions) -> tuple:
-    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
-    annotations = [
-        {
-            "id": 10 * image + k,
-            "image_id": image,
-            "category_id": c,
-            "area": area,
-            "bbox": [0, 0, 1, 1],
-            "iscrowd": 0,
-        }
-        for image, rows in INSTANCES.items()
-        for k, (c, area) in enumerate(rows)
-    ]
-    categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
-    instances = folder / "instances_clustered.json"
-    instances.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
-    )
-    path = folder / "captions_clustered.json"
-    records = [{"id": 100 + k, "image_id": i, "caption": c} for k, (i, c) in enumerate(captions)]
-    path.write_text(json.dumps({"images": images, "annotations": records}))
-    return path, instances
+    return write_coco_pair(folder, "clustered", CATEGORIES, INSTANCES, captions, 100)
 
 
 def test_three_images_of_several_captions_give_the_hand_computed_clustered_figures(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.coco_files import write_coco_pair
 
 from cliposcope.app.cli import main
 from cliposcope.data.corpus import CocoCorpus, TableColumns, TableCorpus
@@ -70,28 +71,7 @@ CAPTIONS = [
 
 
 def write_fixture(folder: Path) -> tuple[Path, Path]:
-    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
-    annotations = [
-        {
-            "id": 10 * image + k,
-            "image_id": image,
-            "category_id": c,
-            "area": area,
-            "bbox": [0, 0, 1, 1],
-            "iscrowd": crowd,
-        }
-        for image, rows in INSTANCES.items()
-        for k, (c, area, crowd) in enumerate(rows)
-    ]
-    categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
-    instances = folder / "instances_hand.json"
-    instances.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
-    )
-    captions = folder / "captions_hand.json"
-    records = [{"id": 100 + k, "image_id": i, "caption": c} for k, (i, c) in enumerate(CAPTIONS)]
-    captions.write_text(json.dumps({"images": images, "annotations": records}))
-    return captions, instances
+    return write_coco_pair(folder, "hand", CATEGORIES, INSTANCES, CAPTIONS, 100)
 
 
 def cluster_bootstrap(images: list[tuple[float, float, float]]) -> tuple[list[float], float]:

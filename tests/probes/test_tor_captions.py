@@ -12,6 +12,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from tests.coco_files import write_coco_pair
 
 from cliposcope.app.cli import main
 from cliposcope.data.corpus import CocoCorpus
@@ -84,32 +85,12 @@ class LookupEncoder(Encoder):
 
 def write_fixture(folder, captions_kept=None):
     """The COCO files; ``captions_kept``: indices of the CAPTIONS rows to write (all)."""
-    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 100} for i in INSTANCES]
-    annotations = [
-        {
-            "id": 10 * image + k,
-            "image_id": image,
-            "category_id": c,
-            "area": a,
-            "bbox": [0, 0, 1, 1],
-            "iscrowd": 0,
-        }
-        for image, rows in INSTANCES.items()
-        for k, (c, a) in enumerate(rows)
-    ]
-    categories = [{"id": i, "name": n} for i, n in CATEGORIES.items()]
-    instances = folder / "instances_hand.json"
-    instances.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
-    )
-    captions = folder / "captions_hand.json"
-    records = [
-        {"id": k + 1, "image_id": i, "caption": c}
-        for k, (i, c, _) in enumerate(CAPTIONS)
+    kept = [
+        (image, caption)
+        for k, (image, caption, _) in enumerate(CAPTIONS)
         if captions_kept is None or k in captions_kept
     ]
-    captions.write_text(json.dumps({"images": images, "annotations": records}))
-    return captions, instances
+    return write_coco_pair(folder, "hand", CATEGORIES, INSTANCES, kept)
 
 
 def shares(figures):
