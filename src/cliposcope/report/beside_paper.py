@@ -49,7 +49,10 @@ def result_data(result: ProbeResult) -> str | None:
     probe = find_probe(result.probe)
     if probe is None or probe.paper_data is None:
         return None
-    return probe.paper_data(result)
+    try:
+        return probe.paper_data(result)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None  # a result whose settings or provenance are not in their usual shape
 
 
 def figure_at(metrics: dict, path: str) -> dict | None:
@@ -63,6 +66,10 @@ def figure_at(metrics: dict, path: str) -> dict | None:
         else:
             return None
     return node if isinstance(node, dict) and "estimate" in node else None
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,12 @@ def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
             measured = figure_at(result.metrics, row.figure)
             usable = (
                 measured is not None
-                and measured.get("estimate") is not None
-                and measured.get("total")
-                and (measured.get("ci95") or [None])[0] is not None
+                and is_number(measured.get("estimate"))
+                and is_number(measured.get("total"))
+                and measured["total"] > 0
+                and isinstance(measured.get("ci95"), list)
+                and len(measured["ci95"]) == 2
+                and all(map(is_number, measured["ci95"]))
             )
             if usable:  # an empty figure (0 of 0) has nothing to compare
                 found.append(Comparison(result.label, row, measured))

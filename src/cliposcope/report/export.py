@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import re
 from collections import Counter
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ORDINALS
 from cliposcope.probes.registry import find_probe, list_probes
+from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ FORMATS = {
 }
 
 GROUP_SEPARATOR = " / "
+log = logging.getLogger(__name__)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -90,32 +93,56 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
     """The result files named: files as given, folders as their ``*.json`` (except the
     JSON a results folder may hold that is no result, e.g. progression.json); each file
     once."""
+    return [file for file, _ in _named_files(paths)]
+
+
+def _named_files(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """Each result file once, and whether it was named itself (not found in a folder)."""
     from cliposcope.report.html import NOT_RESULTS
 
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for path in map(Path, paths):
         if path.is_dir():
             found = [p for p in sorted(path.glob("*.json")) if p.name not in NOT_RESULTS]
             if not found:
                 raise CliposcopeError(
-                    f"no result files in {path}", hint="give folders written by `cliposcope run`"
+                    f"no result files in {terminal_text(path)}",
+                    hint="give folders written by `cliposcope run`",
                 )
-            files += found
+            files += [(file, False) for file in found]
         elif path.exists():
-            files.append(path)
+            files.append((path, True))
         else:
-            raise CliposcopeError(f"result file not found: {path}", hint="check the path")
+            raise CliposcopeError(
+                f"result file not found: {terminal_text(path)}", hint="check the path"
+            )
     seen: set[Path] = set()
     unique = []
-    for file in files:
+    for file, named in files:
         if file.resolve() not in seen:
             seen.add(file.resolve())
-            unique.append(file)
+            unique.append((file, named))
     return unique
 
 
 def read_results(paths: Iterable[str | Path]) -> list[ProbeResult]:
-    return [ProbeResult.load(path) for path in result_files(paths)]
+    """The results of the files and folders named. A file named that is not a result is
+    an error; one found in a folder is skipped with a warning (a folder may hold a damaged
+    or foreign file), but a folder must hold at least one result."""
+    paths, results = list(paths), []
+    for path, named in _named_files(paths):
+        try:
+            results.append(ProbeResult.load(path))
+        except CliposcopeError as error:
+            if named:
+                raise
+            log.warning("export: skipped %s", terminal_text(f"{path.name}: {error.message}"))
+    if not results:
+        raise CliposcopeError(
+            "no readable result in " + ", ".join(terminal_text(path) for path in paths),
+            hint="give result files or folders written by `cliposcope run`",
+        )
+    return results
 
 
 # --- figures in a result's metrics -------------------------------------------------------
@@ -494,7 +521,9 @@ def _column_order(item: tuple[tuple[int | None, str | None], str]) -> int:
 
 
 def markdown_escape(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One line of table text: whitespace runs as one space, other control characters as
+    visible escapes (report.terminal), ``|`` escaped."""
+    return terminal_text(" ".join(text.split())).replace("|", "\\|")
 
 
 def verdict_table(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
@@ -567,7 +596,8 @@ LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPECIALS)))
 
 
 def latex_escape(text: str) -> str:
-    return LATEX_SPECIAL.sub(lambda match: LATEX_SPECIALS[match.group()], " ".join(text.split()))
+    text = terminal_text(" ".join(text.split()))
+    return LATEX_SPECIAL.sub(lambda match: LATEX_SPECIALS[match.group()], text)
 
 
 def latex_text(results: Sequence[ProbeResult]) -> str:

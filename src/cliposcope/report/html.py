@@ -24,7 +24,14 @@ from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
 from cliposcope.probes.verdicts import verdicts
-from cliposcope.report.table import definition_lines, describe_data, table_rows
+from cliposcope.report.table import (
+    definition_lines,
+    describe_data,
+    not_installed,
+    screen,
+    table_rows,
+)
+from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
 
 FIXED_SECTIONS = ("summary", "progression", "scenes", "provenance")
@@ -48,7 +55,12 @@ def png_data_uri(data: bytes) -> str:
 def draw_bar_chart(chart: BarChart) -> bytes:
     """Grouped bars with 95% intervals, one colour per model."""
     plt = pyplot()
-    groups = chart.groups
+    # Labels come from result files: shown with their control characters as escapes (a
+    # font has no glyph for them, and matplotlib's warning would print them raw).
+    groups = {
+        terminal_text(model): [(terminal_text(bar), value) for bar, value in bars]
+        for model, bars in chart.groups.items()
+    }
     labels = list(dict.fromkeys(bar for bars in groups.values() for bar, _ in bars))
     figure, axis = plt.subplots(figsize=(max(5, 1.4 * len(labels) * max(1, len(groups)) / 2), 3.2))
     width = 0.8 / max(1, len(groups))
@@ -72,7 +84,7 @@ def draw_bar_chart(chart: BarChart) -> bytes:
         )
     axis.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(labels))], labels)
     axis.set_ylim(0, 1)
-    axis.set_title(chart.title, fontsize=10)
+    axis.set_title(terminal_text(chart.title), fontsize=10)
     if groups or chart.reference is not None:
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure_png(figure)
@@ -102,8 +114,19 @@ def read_result_files(folder: Path) -> tuple[list[tuple[Path, ProbeResult]], lis
         try:
             files.append((path, ProbeResult.load(path)))
         except CliposcopeError as error:
-            unreadable.append(f"{path.name}: {error.message}")
+            unreadable.append(terminal_text(f"{path.name}: {error.message}"))
     return files, unreadable
+
+
+def screen_folder(results: Sequence[ProbeResult], what: str) -> tuple[list[ProbeResult], list[str]]:
+    """The results of a folder that can be shown, and a line per result left out
+    (report.table.screen): a warning for a result not in its probe's shape; a result of a
+    probe that is not installed is only listed."""
+    kept, left = screen(results)
+    for result, line in left:
+        if not not_installed(result):
+            log.warning("%s: skipped %s", what, line)
+    return kept, [line for _, line in left]
 
 
 def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
@@ -256,7 +279,11 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
     for line in unreadable:
         log.warning("report: skipped %s", line)
     if not results:
-        raise CliposcopeError(f"no result JSON in {folder}", hint="give the --out folder of a run")
+        raise CliposcopeError(
+            f"no result JSON in {terminal_text(folder)}", hint="give the --out folder of a run"
+        )
+    results, left_out = screen_folder(results, "report")
+    unreadable += left_out
     out = Path(out) if out else folder / "report.html"
     page = (
         template_environment()

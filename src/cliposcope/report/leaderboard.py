@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,10 @@ from cliposcope.errors import CliposcopeError
 from cliposcope.probes.verdicts import Verdict, bias_figure, data_key, verdicts
 from cliposcope.report.csv_cells import csv_text as spreadsheet_safe_csv
 from cliposcope.report.table import describe_data
+from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def made_at(path: Path, result: ProbeResult) -> str:
 
 
 def build(folders: Sequence[str | Path]) -> Leaderboard:
-    from cliposcope.report.html import read_result_files
+    from cliposcope.report.html import read_result_files, screen_folder
 
     columns: dict[str, Column] = {}
     runs: dict[tuple[str, str], list[tuple[str, Cell]]] = {}
@@ -80,10 +84,17 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise CliposcopeError(
-                f"results folder not found: {folder}", hint="give the --out folders of runs"
+                f"results folder not found: {terminal_text(folder)}",
+                hint="give the --out folders of runs",
             )
         files, bad = read_result_files(folder)
-        unreadable += [f"{folder}/{line}" for line in bad]
+        for line in bad:
+            log.warning("leaderboard: skipped %s/%s", terminal_text(folder), line)
+            unreadable.append(f"{terminal_text(folder)}/{line}")
+        kept, left_out = screen_folder([result for _, result in files], "leaderboard")
+        unreadable += left_out
+        shown = {id(result) for result in kept}
+        files = [(path, result) for path, result in files if id(result) in shown]
         found = verdicts([result for _, result in files])
         for path, result in files:
             figure = bias_figure(result) if result.role == "model" else None
@@ -112,7 +123,7 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
         newest.verdicts_from = ", ".join(sources) or None
         rows.setdefault(name, {})[key] = newest
     if not rows:
-        listed = ", ".join(map(str, folders))
+        listed = ", ".join(terminal_text(folder) for folder in folders)
         raise CliposcopeError(
             f"no model result with a bias figure in {listed}",
             hint="give folders written by `cliposcope run` or `demo`",

@@ -6,18 +6,74 @@ from report.export: one tidy table, numbers as numbers.)"""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from cliposcope.errors import describe_exception
 from cliposcope.probes.registry import find_probe
+from cliposcope.report.terminal import shown, terminal_text
 from cliposcope.results import ProbeResult
+
+# What a probe's layout raises on a result that does not hold its usual figures.
+LAYOUT_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 
 def table_rows(results: Sequence[ProbeResult]) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Headers and rows per registered probe, in the order the results were given."""
+    """Headers and rows per registered probe, in the order the results were given (give
+    the results ``screen`` keeps: a result of an unknown probe has no rows)."""
     grouped: dict[str, list[ProbeResult]] = {}
     for result in results:
         if find_probe(result.probe) is not None:
             grouped.setdefault(result.probe, []).append(result)
     return {name: find_probe(name).rows(items) for name, items in grouped.items()}
+
+
+def result_name(result: ProbeResult) -> str:
+    """A result as a line about it names it: its file, else its label and probe."""
+    if result.source_path is not None:
+        return str(result.source_path)
+    return f"{result.label} ({result.probe})"
+
+
+def not_installed(result: ProbeResult) -> bool:
+    return find_probe(result.probe) is None
+
+
+def left_out(result: ProbeResult) -> str | None:
+    """Why a result cannot be shown, or None where it can: its probe is not installed, or
+    it does not hold the settings and figures its probe lays out (a file that passed the
+    result schema but was edited or damaged). The probe's table, chart and the paper's
+    numbers are each tried on the result alone."""
+    from cliposcope.report.beside_paper import beside_paper
+
+    probe = find_probe(result.probe)
+    if probe is None:
+        return f"probe {shown(result.probe)} is not installed"
+    try:
+        probe.rows([result])
+        if probe.report is not None and probe.report.chart is not None:
+            probe.report.chart([result])
+        beside_paper([result])
+    except LAYOUT_ERRORS as error:
+        return terminal_text(
+            f"it does not hold what probe {probe.name} (version {probe.version}) lays out "
+            f"({describe_exception(error, limit=120)})"
+        )
+    return None
+
+
+def screen(
+    results: Sequence[ProbeResult],
+) -> tuple[list[ProbeResult], list[tuple[ProbeResult, str]]]:
+    """The results that can be shown, and each result left out with one line on it and
+    why (never dropped without a word), safe to print."""
+    kept, left = [], []
+    for result in results:
+        reason = left_out(result)
+        if reason is None:
+            kept.append(result)
+        else:
+            left.append((result, f"{terminal_text(result_name(result))}: {reason}"))
+    return kept, left
 
 
 def describe_data(result: ProbeResult) -> str:
@@ -33,7 +89,10 @@ def describe_data(result: ProbeResult) -> str:
         parts.append(f"{settings['protocol']} protocol")
     if settings.get("vocabulary"):
         parts.append(f"vocabulary {settings['vocabulary']}")
-    described = describe_provenance(probe.data, provenance) if probe is not None else None
+    try:
+        described = describe_provenance(probe.data, provenance) if probe is not None else None
+    except LAYOUT_ERRORS:  # a provenance record not in its usual shape: left out of the line
+        described = None
     if described:
         parts.append(described)
     if settings.get("legacy_quirks"):
@@ -45,10 +104,14 @@ def describe_data(result: ProbeResult) -> str:
 
 
 def render(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    """Columns padded to their widest cell; every cell through the terminal neutraliser
+    (a model spec with an escape sequence or a newline shows it, never runs or forges)."""
+    headers = [terminal_text(cell) for cell in headers]
+    rows = [[terminal_text(cell) for cell in row] for row in rows]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -59,19 +122,39 @@ def definition_lines(name: str) -> list[str]:
     return [figure.line for figure in probe.figures.values()] if probe is not None else []
 
 
+def printable_verdict(verdict):
+    """A verdict whose text fields (the model's label, the control's name, ...) are safe
+    to print, for a line of text."""
+    return replace(
+        verdict,
+        model=terminal_text(verdict.model),
+        probe=terminal_text(verdict.probe),
+        control=terminal_text(verdict.control),
+        bias=terminal_text(verdict.bias),
+        method=terminal_text(verdict.method),
+    )
+
+
 def render_tables(results: Sequence[ProbeResult]) -> str:
     """The probes' tables, the paper's numbers beside ours where a result matches a row of
-    its tables, then the verdicts against controls that the results allow."""
+    its tables, then the verdicts against controls that the results allow; last, the
+    results left out and why (``screen``). Every line is safe to print on a terminal."""
     from cliposcope.probes.verdicts import render_verdicts, verdicts
     from cliposcope.report.beside_paper import beside_paper, comparison_rows
 
+    results, skipped = screen(results)
     blocks = []
     for name, (headers, rows) in table_rows(results).items():
-        footer = "".join(f"\n  {line}" for line in definition_lines(name))
-        blocks.append(f"{find_probe(name).title}\n{render(headers, rows)}{footer}")
+        footer = "".join(f"\n  {terminal_text(line)}" for line in definition_lines(name))
+        title = terminal_text(find_probe(name).title)
+        blocks.append(f"{title}\n{render(headers, rows)}{footer}")
     comparisons = beside_paper(results)
     if comparisons:
         title = "The paper's numbers beside ours (the spec of each paper row is a best guess)"
         blocks.append(f"{title}\n{render(*comparison_rows(comparisons))}")
-    verdict_block = render_verdicts(verdicts(results))
-    return "\n\n".join(blocks + ([verdict_block] if verdict_block else []))
+    verdict_block = render_verdicts([printable_verdict(v) for v in verdicts(results)])
+    if verdict_block:
+        blocks.append(verdict_block)
+    if skipped:
+        blocks.append("\n".join(["Left out:", *(f"- {line}" for _, line in skipped)]))
+    return "\n\n".join(blocks)

@@ -31,10 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from cliposcope.report.export import format_for, read_results, write_export
+    from cliposcope.report.terminal import terminal_text
 
     file_format = args.format or format_for(args.out)
     check_output_file(args.out, "--out")
     results = read_results(args.results)
     write_export(results, args.out, file_format)
-    print(f"wrote {args.out} ({file_format}, {len(results)} result(s))", file=sys.stderr)
+    shown = terminal_text(args.out)
+    print(f"wrote {shown} ({file_format}, {len(results)} result(s))", file=sys.stderr)
     return 0

@@ -27,13 +27,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from cliposcope.report.leaderboard import write_leaderboard
+    from cliposcope.report.terminal import terminal_text
 
     csv_path = args.csv or str(Path(args.out).with_suffix(".csv"))
     check_output_file(args.out, "--out", ".html")
     check_output_file(csv_path, "--csv", ".csv")
     board = write_leaderboard(args.results, args.out, csv_path)
     print(
-        f"wrote {args.out} and {csv_path}: {len(board.rows)} model(s), "
+        f"wrote {terminal_text(args.out)} and {terminal_text(csv_path)}: "
+        f"{len(board.rows)} model(s), "
         f"{len(board.columns)} column(s)",
         file=sys.stderr,
     )

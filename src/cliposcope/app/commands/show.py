@@ -27,14 +27,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from cliposcope.data.official import read_scenes
     from cliposcope.data.sheet import contact_sheet
+    from cliposcope.report.terminal import terminal_text
 
     check_range("--count", args.count, 1, hint="how many scenes the sheet shows")
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
     check_output_file(args.out, "--out", ".png")
     scenes = [s for s in read_scenes(args.dataset) if s.condition != "single"]
     if not scenes:
-        raise CliposcopeError(f"no multi-object scenes in {args.dataset}", hint="generate some")
+        raise CliposcopeError(
+            f"no multi-object scenes in {terminal_text(args.dataset)}", hint="generate some"
+        )
     sample = random.Random(args.seed).sample(scenes, min(args.count, len(scenes)))
     contact_sheet(sorted(sample, key=lambda s: s.id), args.out, outline=args.boxes)
-    print(f"wrote {args.out} ({len(sample)} scenes)", file=sys.stderr)
+    print(f"wrote {terminal_text(args.out)} ({len(sample)} scenes)", file=sys.stderr)
     return 0

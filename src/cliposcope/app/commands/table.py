@@ -24,13 +24,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    """Every file named must be a result in its probe's shape (else one error line); a
+    result of a probe that is not installed is listed under "Left out"."""
+    from cliposcope.errors import CliposcopeError
     from cliposcope.report.export import write_export
-    from cliposcope.report.table import render_tables
-    from cliposcope.results import ProbeResult
+    from cliposcope.report.table import not_installed, render_tables, screen
+    from cliposcope.results import TAMPERED_HINT, ProbeResult
 
     if args.csv:
         check_output_file(args.csv, "--csv", ".csv")
     results = [ProbeResult.load(path) for path in args.results]
+    shown, left = screen(results)
+    for result, line in left:
+        if not not_installed(result):
+            raise CliposcopeError(line, hint=TAMPERED_HINT)
+    if not shown:
+        raise CliposcopeError(
+            f"nothing to show: {left[0][1]}", hint="install the plugin that provides the probe"
+        )
     print(render_tables(results))
     if args.csv:
         write_export(results, args.csv, "csv")
