@@ -36,6 +36,7 @@ LAYERS = (
             "plotting",
             "registry",
             "settings",
+            "terminal",
         ),
     ),
     ("encoders", ("specs", "encoders")),

@@ -15,6 +15,7 @@ from typing import Any
 
 from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
+from cliposcope.terminal import terminal_text
 
 # 2: identity, run metadata and per-query records (format 1 results still load).
 RESULT_FORMAT = 2
@@ -93,7 +94,7 @@ class ProbeResult:
             result = cls(**data)
         except TypeError as error:  # the schema lets nothing through that the class refuses
             raise CliposcopeError(
-                f"{printable(path)} is not a cliposcope result ({type(error).__name__})",
+                f"{terminal_text(path)} is not a cliposcope result ({type(error).__name__})",
                 hint=RESULT_HINT,
             ) from None
         result.source_path = path
@@ -170,30 +171,30 @@ def read_records(
         target = path.resolve()
         if target.parent != folder:  # a link that leads out of the result's folder
             raise CliposcopeError(
-                f"{printable(path)} leads outside its folder, to {printable(target)}",
+                f"{terminal_text(path)} leads outside its folder, to {terminal_text(target)}",
                 hint="keep the .records.parquet itself beside its JSON, not a link",
             )
         if not target.is_file():
             if target.exists():
                 raise CliposcopeError(
-                    f"{printable(path)} is not a regular file",
+                    f"{terminal_text(path)} is not a regular file",
                     hint="keep the .records.parquet beside its JSON",
                 )
             raise FileNotFoundError(path)
         data = target.read_bytes()
     except FileNotFoundError:
         raise CliposcopeError(
-            f"per-query records not found: {printable(path)}",
+            f"per-query records not found: {terminal_text(path)}",
             hint="keep the .records.parquet beside its JSON",
         ) from None
     except OSError as error:
         raise CliposcopeError(
-            f"cannot read {printable(path)} ({error.strerror or type(error).__name__})",
+            f"cannot read {terminal_text(path)} ({error.strerror or type(error).__name__})",
             hint="check its permissions",
         ) from None
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise CliposcopeError(
-            f"{printable(path)} does not match the hash its result recorded",
+            f"{terminal_text(path)} does not match the hash its result recorded",
             hint="the file was changed or replaced; rerun to write it again",
         )
     try:
@@ -201,13 +202,13 @@ def read_records(
         return pq.read_table(io.BytesIO(data), columns=wanted).to_pydict()
     except KeyError as error:  # pyarrow: a named column is not in the file
         raise CliposcopeError(
-            f"{printable(path)} lacks one of the columns {list(columns or ())} "
+            f"{terminal_text(path)} lacks one of the columns {list(columns or ())} "
             f"({type(error).__name__})",
             hint="results of an older probe version lack it; rerun",
         ) from None
     except (ValueError, OSError) as error:  # pyarrow: not Parquet, or no such column
         raise CliposcopeError(
-            f"{printable(path)} is not readable as per-query records, or lacks one of the "
+            f"{terminal_text(path)} is not readable as per-query records, or lacks one of the "
             f"columns {list(columns or ())} ({type(error).__name__})",
             hint="results of an older probe version lack a column; a damaged file: rerun",
         ) from None
@@ -392,17 +393,10 @@ _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def printable(text: object) -> str:
-    """Text from a file or a folder listing, safe in a message: characters that are not
-    printable (escape sequences, newlines, lone surrogates) as the escapes that name them."""
-    text = str(text)
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def read_result_record(path: Path) -> dict[str, Any]:
     """The JSON object of a result file, checked (see above) and without in-memory fields;
     a CliposcopeError naming the file, the field and what was expected otherwise."""
-    name = printable(path)
+    name = terminal_text(path)
     if path.is_dir():
         raise CliposcopeError(
             f"{name} is a folder, not a result file", hint=f"give its files: {name}/*.json"
@@ -526,7 +520,7 @@ def _json_path(parts: Sequence[str | int]) -> str:
         else:
             shown = part if re.fullmatch(r"[A-Za-z0-9_@ -]+", part) else repr(part)
             text += f".{shown}" if text else shown
-    return printable(text) or "the result"
+    return terminal_text(text) or "the result"
 
 
 def _describe(value: Any) -> str:
@@ -608,7 +602,7 @@ def _schema_problem(record: dict) -> str | None:
     if rule == "additionalProperties" and error.validator_value is False:
         known = error.schema.get("properties", {})
         extra = next(key for key in found if key not in known)
-        return f"{_json_path(where)} has an unknown field {printable(repr(extra))}"
+        return f"{_json_path(where)} has an unknown field {terminal_text(repr(extra))}"
     if rule == "type":
         kinds = error.validator_value
         kinds = [kinds] if isinstance(kinds, str) else kinds
@@ -624,7 +618,7 @@ def _schema_problem(record: dict) -> str | None:
         return f"{_json_path(where)} is {_describe(found)}, longer than {error.validator_value}"
     if expected:
         return f"{_json_path(where)} is {_describe(found)}, expected {expected}"
-    return f"{_json_path(where)}: {printable(error.message[:200])}"
+    return f"{_json_path(where)}: {terminal_text(error.message[:200])}"
 
 
 def _is_number(value: Any) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cliposcope.report.csv_cells import FORMULA_STARTS, is_number_text, neutralise
-from cliposcope.report.terminal import terminal_text
+from cliposcope.terminal import terminal_text
 
 from .conftest import run_cli, save_pair
 

@@ -20,6 +20,7 @@ from types import ModuleType
 from cliposcope.errors import CliposcopeError
 from cliposcope.provenance import invocation
 from cliposcope.registry import package_modules
+from cliposcope.terminal import terminal_text
 
 COMMANDS_PACKAGE = "cliposcope.app.commands"
 
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class InertFormatter(logging.Formatter):
+    """Warnings quote names and specs from files: printed inert (cliposcope.terminal)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user mistakes end in one line on stderr and exit code 2."""
     parser = build_parser()
@@ -66,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     warnings_to_stderr = logging.StreamHandler(sys.stderr)
-    warnings_to_stderr.setFormatter(logging.Formatter("warning: %(message)s"))
+    warnings_to_stderr.setFormatter(InertFormatter("warning: %(message)s"))
     warnings_to_stderr.setLevel(logging.WARNING)
     library_log = logging.getLogger("cliposcope")
     library_log.addHandler(warnings_to_stderr)
@@ -77,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except CliposcopeError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {terminal_text(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `cliposcope models | head -1`: the reader has enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

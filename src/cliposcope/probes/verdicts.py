@@ -163,10 +163,14 @@ class QueryFigure:
         same queries): the same ids in the same order, or unique ids that agree as sets."""
         if list(self.ids) == list(other.ids):
             return replace(self, clusters=other.clusters)
-        where = {query: index for index, query in enumerate(self.ids)}
-        if len(where) != len(self.ids) or len(set(other.ids)) != len(other.ids):
+        try:
+            where = {query: index for index, query in enumerate(self.ids)}
+            other_ids = set(other.ids)
+        except TypeError:  # ids that are not hashable (a tampered records file)
             return None
-        if where.keys() != set(other.ids):
+        if len(where) != len(self.ids) or len(other_ids) != len(other.ids):
+            return None
+        if where.keys() != other_ids:
             return None
         order = [where[query] for query in other.ids]
         return QueryFigure(

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.presentation import ORDINALS
 from cliposcope.probes.registry import find_probe, list_probes
-from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
+from cliposcope.terminal import terminal_text
 
 if TYPE_CHECKING:
     import pandas

@@ -31,8 +31,8 @@ from cliposcope.report.table import (
     screen,
     table_rows,
 )
-from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
+from cliposcope.terminal import terminal_text
 
 FIXED_SECTIONS = ("summary", "progression", "scenes", "provenance")
 SCENE_EXAMPLES = 8

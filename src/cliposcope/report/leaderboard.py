@@ -27,8 +27,8 @@ from cliposcope.errors import CliposcopeError
 from cliposcope.probes.verdicts import Verdict, bias_figure, data_key, verdicts
 from cliposcope.report.csv_cells import csv_text as spreadsheet_safe_csv
 from cliposcope.report.table import describe_data
-from cliposcope.report.terminal import terminal_text
 from cliposcope.results import ProbeResult
+from cliposcope.terminal import terminal_text
 
 log = logging.getLogger(__name__)
 

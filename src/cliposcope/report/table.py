@@ -10,8 +10,8 @@ from dataclasses import replace
 
 from cliposcope.errors import describe_exception
 from cliposcope.probes.registry import find_probe
-from cliposcope.report.terminal import shown, terminal_text
 from cliposcope.results import ProbeResult
+from cliposcope.terminal import shown, terminal_text
 
 # What a probe's layout raises on a result that does not hold its usual figures.
 LAYOUT_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError)

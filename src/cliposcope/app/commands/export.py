@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from cliposcope.report.export import format_for, read_results, write_export
-    from cliposcope.report.terminal import terminal_text
+    from cliposcope.terminal import terminal_text
 
     file_format = args.format or format_for(args.out)
     check_output_file(args.out, "--out")

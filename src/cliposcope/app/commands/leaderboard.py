@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from cliposcope.report.leaderboard import write_leaderboard
-    from cliposcope.report.terminal import terminal_text
+    from cliposcope.terminal import terminal_text
 
     csv_path = args.csv or str(Path(args.out).with_suffix(".csv"))
     check_output_file(args.out, "--out", ".html")

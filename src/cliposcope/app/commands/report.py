@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from cliposcope.report.html import build_report
-    from cliposcope.report.terminal import terminal_text
+    from cliposcope.terminal import terminal_text
 
     check_output_file(args.out or Path(args.results) / "report.html", "--out", ".html")
     print(f"wrote {terminal_text(build_report(args.results, args.out))}", file=sys.stderr)

@@ -27,7 +27,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from cliposcope.data.official import read_scenes
     from cliposcope.data.sheet import contact_sheet
-    from cliposcope.report.terminal import terminal_text
+    from cliposcope.terminal import terminal_text
 
     check_range("--count", args.count, 1, hint="how many scenes the sheet shows")
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
