@@ -417,3 +417,14 @@ def test_verdicts_are_rows_with_their_raw_and_holm_adjusted_p_values(exports, re
         assert row["p_holm"] == pytest.approx(verdict.p_adjusted)
     tor = frame[(frame["probe"] == "tor") & (frame["figure"] == "first_position_bias")]
     assert set(tor["figure_label"]) == {"first-object preference"}
+
+
+def test_the_leaderboard_states_each_verdict_with_its_holm_adjusted_p(results_folder):
+    from cliposcope.report.leaderboard import build, csv_text
+
+    board = build([results_folder])
+    found = [v for cells in board.rows.values() for c in cells.values() for v in c.verdicts]
+    assert found and all(v.family == len(found) for v in found)
+    text = csv_text(board)
+    for verdict in found:
+        assert f"Holm p {verdict.p_shown(verdict.p_adjusted)}" in text

@@ -161,7 +161,7 @@ def verdict_text(verdict: Verdict) -> str:
     mark = "beyond" if verdict.beyond_control else "not beyond"
     return (
         f"{mark} {verdict.control}: {_points(verdict.difference)} "
-        f"({_points(low)} to {_points(high)})"
+        f"({_points(low)} to {_points(high)}), Holm p {verdict.p_shown(verdict.decisive_p)}"
     )
 
 
