@@ -37,6 +37,7 @@ LAYERS = (
             "registry",
             "settings",
             "terminal",
+            "json_depth",
         ),
     ),
     ("encoders", ("specs", "encoders")),

@@ -15,6 +15,7 @@ from typing import Any
 
 from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
+from cliposcope.json_depth import json_depth
 from cliposcope.terminal import terminal_text
 
 # 2: identity, run metadata and per-query records (format 1 results still load).
@@ -388,8 +389,6 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "null": "null",
 }
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -413,7 +412,7 @@ def read_result_record(path: Path) -> dict[str, Any]:
             "not a cliposcope result",
             hint=RESULT_HINT,
         ) from None
-    if nesting_depth(data, MAX_NESTING) > MAX_NESTING:
+    if json_depth(data) > MAX_NESTING:
         raise CliposcopeError(
             f"{name} nests deeper than {MAX_NESTING} levels, not a cliposcope result",
             hint=TAMPERED_HINT,
@@ -431,7 +430,7 @@ def read_result_record(path: Path) -> dict[str, Any]:
             f"{name} holds a number with too many digits, not a cliposcope result",
             hint=TAMPERED_HINT,
         ) from None
-    except RecursionError:  # nesting_depth keeps far from it
+    except RecursionError:  # json_depth keeps far from it
         raise CliposcopeError(
             f"{name} nests too deeply, not a cliposcope result", hint=TAMPERED_HINT
         ) from None
@@ -489,26 +488,6 @@ def _too_large(name: str, size: int) -> str:
         f"{name} is {size:,} bytes, more than a result file holds "
         f"({MAX_RESULT_BYTES:,}); not a cliposcope result"
     )
-
-
-def nesting_depth(data: bytes, limit: int) -> int:
-    """How deeply the JSON text ``data`` nests its lists and objects (brackets inside
-    strings do not count), without parsing it: a number above ``limit`` where it nests
-    deeper (counted no further), else at most ``limit`` (0 where the text holds too few
-    brackets to nest deeper)."""
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return 0  # too few brackets to nest that deep
-    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in b"[{":
-            depth += 1
-            if depth > limit:
-                return depth
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
 
 
 def _json_path(parts: Sequence[str | int]) -> str:

@@ -73,3 +73,18 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
         str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns)
         for p in sorted(folder.rglob("*"))
     }
+
+
+def assert_one_clear_error(argv, capsys, value: str, out: Path, watched: Path) -> str:
+    """The command fails with exit 2 and one ``error:`` line naming ``value``, no traceback,
+    no ``out`` folder, and nothing new or changed below ``watched``; the line."""
+    before = snapshot(watched)
+    code, _, err = run_cli(capsys, *argv)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert value in lines[0], (value, lines[0])
+    assert "Traceback" not in err
+    assert not out.exists(), snapshot(out)
+    assert snapshot(watched) == before
+    return lines[0]

@@ -22,7 +22,8 @@ import pytest
 
 import cliposcope.results
 from cliposcope.errors import CliposcopeError
-from cliposcope.results import MAX_NESTING, ProbeResult, nesting_depth
+from cliposcope.json_depth import json_depth
+from cliposcope.results import MAX_NESTING, ProbeResult
 
 from .conftest import copy_folder, run_cli, snapshot
 
@@ -354,7 +355,7 @@ def test_a_folder_named_as_a_result(base_folder, tmp_path, capsys):
     ],
 )
 def test_nesting_is_measured_without_parsing(text, limit, too_deep):
-    assert (nesting_depth(text, limit) > limit) == too_deep
+    assert (json_depth(text) > limit) == too_deep
 
 
 def test_deep_nesting_is_refused_before_the_parser_recurses(tmp_path):

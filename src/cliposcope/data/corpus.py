@@ -12,19 +12,34 @@ import contextlib
 import io
 import json
 import math
+import os
+import reprlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cliposcope.errors import CliposcopeError, read_json
+from cliposcope.data.safe_read import (
+    COMPRESSION_SUFFIXES,
+    GiB,
+    MiB,
+    data_path_problem,
+    json_depth,
+    read_json_file,
+    size_text,
+    sniff,
+    text_problem,
+)
+from cliposcope.errors import CliposcopeError
 from cliposcope.hashing import file_sha256
 
 TABLE_FORMATS = ("jsonl", "csv", "parquet")
 BOX_FORMATS = ("xywh", "xyxy")
-_COMPRESSED = (".gz", ".bz2", ".zst")
-_BLOCK_BYTES = 1 << 20
+_COMPRESSED = tuple(COMPRESSION_SUFFIXES)
+# pyarrow reads a table a block at a time and a row may not straddle two blocks: the
+# longest row a JSONL or CSV table may hold (memory stays flat: a few blocks at a time).
+_BLOCK_BYTES = 16 * MiB
 _UNKNOWN_KEPT = 1000  # distinct unknown object labels counted by name (memory stays flat)
 
 
@@ -44,9 +59,12 @@ def _need(module: str, extra: str = "corpus"):
         ) from None
 
 
-def input_record(path: Path) -> dict[str, Any]:
+def input_record(path: Path, shown_as: str | None = None) -> dict[str, Any]:
+    """What a result records of one input file: the path as the user gave it (or
+    ``shown_as``: never an absolute path the user did not give), its name, size and
+    content hash."""
     return {
-        "path": str(path),
+        "path": str(path) if shown_as is None else shown_as,
         "name": path.name,
         "bytes": path.stat().st_size,
         "sha256": file_sha256(path),
@@ -61,20 +79,14 @@ def existing_file(path: str | Path, flag: str, hint: str) -> Path:
 
 
 def load_coco(path: Path, key: str):
-    """A pycocotools COCO index over a checked file (COCO() itself asserts); ``key`` is
-    "caption" for a captions file, "category_id" for instances."""
+    """A pycocotools COCO index over a file checked against the COCO schema (see
+    ``check_coco``); ``key`` is "caption" for a captions file, "category_id" for
+    instances."""
     from_coco = _need("pycocotools.coco")
-    dataset = read_json(path, hint="give the COCO annotation file itself")
-    wanted = ["images", "annotations"] + (["categories"] if key == "category_id" else [])
-    if not isinstance(dataset, dict) or any(
-        not isinstance(dataset.get(name), list) for name in wanted
-    ):
-        raise CliposcopeError(
-            f"{path} is not a COCO file with {', '.join(wanted)}",
-            hint="captions_*.json and instances_*.json from COCO's "
-            "annotations, or `generate --coco-json`",
-        )
-    _check_records(path, dataset, wanted, key)
+    dataset = read_json_file(
+        path, hint="give the COCO annotation file itself", max_bytes=COCO_MAX_BYTES
+    )
+    check_coco(path, dataset, key)
     coco = from_coco.COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
@@ -98,6 +110,14 @@ class CocoCorpus:
             self._instances = load_coco(self.instances_path, "category_id")
             categories = self._instances.loadCats(self._instances.getCatIds())
             self.categories = tuple(c["name"] for c in categories)
+            kinds = id_kind(self._captions), id_kind(self._instances)
+            if None not in kinds and kinds[0] is not kinds[1]:
+                raise CliposcopeError(
+                    f"{self.captions_path} gives image ids as {id_type_names(kinds[0])}, "
+                    f"{self.instances_path} as {id_type_names(kinds[1])}: no caption would "
+                    "find its image",
+                    hint="COCO ids are integers; give both files the same ids",
+                )
         self.counts: Counter[str] = Counter()
 
     def describe(self) -> dict[str, Any]:
@@ -123,13 +143,7 @@ class CocoCorpus:
             annotation = self._captions.anns[annotation_id]
             image = annotation["image_id"]
             objects = None if self._instances is None else self._objects(image)
-            caption = annotation["caption"]
-            if not isinstance(caption, str):
-                raise CliposcopeError(
-                    f"{self.captions_path}: caption {annotation_id} is {caption!r}",
-                    hint="captions are strings",
-                )
-            batch.append(CaptionRecord(caption, objects, str(image)))
+            batch.append(CaptionRecord(annotation["caption"], objects, str(image)))
             if len(batch) == batch_rows:
                 yield batch
                 batch = []
@@ -137,7 +151,8 @@ class CocoCorpus:
             yield batch
 
     def _objects(self, image) -> dict[str, list[float]]:
-        """Non-crowd instance areas of one image, by category name."""
+        """Non-crowd instance areas of one image, by category name (the file was checked:
+        areas are bounded numbers, categories exist)."""
         instances = self._instances
         if image not in instances.imgs:
             self.counts["captions of images absent from the instances file"] += 1
@@ -145,20 +160,8 @@ class CocoCorpus:
         for instance in instances.imgToAnns.get(image, ()):
             if instance.get("iscrowd", 0):
                 continue
-            area = instance.get("area")
-            if not _finite_number(area) or area < 0:
-                raise CliposcopeError(
-                    f"{self.instances_path}: annotation {instance.get('id')} has area {area!r}",
-                    hint="areas are non-negative numbers of pixels",
-                )
-            category = instances.cats.get(instance["category_id"])
-            if category is None:
-                raise CliposcopeError(
-                    f"{self.instances_path}: annotation {instance.get('id')} has category "
-                    f"{instance['category_id']!r}, which the file does not define",
-                    hint="every category_id must be listed under categories",
-                )
-            objects.setdefault(category["name"], []).append(float(area))
+            category = instances.cats[instance["category_id"]]
+            objects.setdefault(category["name"], []).append(float(instance["area"]))
         return objects
 
 
@@ -266,8 +269,8 @@ class ColumnCorpus:
             return []
         if isinstance(value, str):  # CSV cells hold JSON lists
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
+                value = json.loads(value) if _shallow(value) else None
+            except (json.JSONDecodeError, RecursionError, ValueError):
                 value = None
         if not isinstance(value, list):
             raise CliposcopeError(
@@ -277,17 +280,24 @@ class ColumnCorpus:
         return value
 
     def _area(self, value: Any, row: int) -> float:
-        if not _finite_number(value) or value < 0:
+        if not _finite_number(value) or not 0 <= value <= MAX_AREA:
             raise CliposcopeError(
-                f"{self.where} row {row}: area {value!r}", hint="areas are non-negative numbers"
+                f"{self.where} row {row}: area {shown(value)}",
+                hint=f"areas are non-negative numbers (at most {MAX_AREA:g})",
             )
         return float(value)
 
     def _box_area(self, box: Any, row: int) -> float:
         form = self.columns.box_format
-        if not isinstance(box, list) or len(box) != 4 or not all(map(_finite_number, box)):
+        if (
+            not isinstance(box, list)
+            or len(box) != 4
+            or not all(map(_finite_number, box))
+            or not all(abs(v) <= MAX_COORDINATE for v in box)
+        ):
             raise CliposcopeError(
-                f"{self.where} row {row}: box {box!r}", hint=f"four numbers ({form})"
+                f"{self.where} row {row}: box {shown(box)}",
+                hint=f"four numbers ({form}), each within {MAX_COORDINATE:g}",
             )
         x, y, a, b = map(float, box)
         width, height = (a, b) if form == "xywh" else (a - x, b - y)
@@ -320,6 +330,7 @@ class TableCorpus(ColumnCorpus):
                 f"unknown corpus format {self.format!r}", hint=" or ".join(TABLE_FORMATS)
             )
         _need("pyarrow")
+        self._check_content()
         self._check_columns(self._column_names())
 
     @property
@@ -334,6 +345,33 @@ class TableCorpus(ColumnCorpus):
             "columns": {k: v for k, v in vars(self.columns).items() if v},
         }
 
+    def _check_content(self) -> None:
+        """The file is what its name and format say, by its first bytes."""
+        found = sniff(self.path)
+        compression = COMPRESSION_SUFFIXES.get(self.path.suffix.lower())
+        if compression and found != compression:
+            raise CliposcopeError(
+                f"{self.path} is not {compression}-compressed, though its name ends in "
+                f"{self.path.suffix}",
+                hint=f"rename it without {self.path.suffix} if it is plain text",
+            )
+        if compression is None and found in COMPRESSION_SUFFIXES.values():
+            suffix = next(k for k, v in COMPRESSION_SUFFIXES.items() if v == found)
+            raise CliposcopeError(
+                f"{self.path} is {found}-compressed, but its name does not end in {suffix}",
+                hint=f"rename it to {self.path.name}{suffix}",
+            )
+        if self.format != "parquet" and found == "parquet":
+            raise CliposcopeError(
+                f"{self.path} is a Parquet file, not {self.format.upper()}",
+                hint="name it .parquet or give --format parquet",
+            )
+        if self.format != "parquet" and found == "zip":
+            raise CliposcopeError(
+                f"{self.path} is a zip archive (a spreadsheet?), not {self.format.upper()}",
+                hint="export the sheet as CSV, or unzip the table",
+            )
+
     def _column_names(self) -> set[str]:
         if self.format == "parquet":
             import pyarrow.parquet as pq
@@ -342,19 +380,29 @@ class TableCorpus(ColumnCorpus):
                 return set(pq.ParquetFile(self.path).schema_arrow.names)
             except Exception as error:  # pyarrow raises several types for a bad file
                 raise CliposcopeError(
-                    f"{self.path} is not a Parquet file ({error})",
+                    f"{self.path} is not a Parquet file ({_first_line(error)})",
                     hint="give --format jsonl or csv if it is one",
                 ) from None
-        opener = _open_text(self.path)
-        with opener as stream:
-            first = stream.readline()
+        try:
+            first = _first_line_bytes(self.path, _BLOCK_BYTES)
+        except OSError as error:  # pyarrow's I/O errors (a damaged compressed file, ...)
+            raise CliposcopeError(
+                f"cannot read {self.path}: {_first_line(error)}",
+                hint="the file is damaged or not what its name says",
+            ) from None
+        if first is None:
+            raise _row_too_long(self.path)
+        try:
+            first = first.decode("utf-8-sig")  # Excel's BOM
+        except UnicodeDecodeError as error:
+            raise _not_utf8(self.path, f"line 1: {error.reason}") from None
         if self.format == "csv":
             import csv
 
             return set(next(csv.reader([first]), []))
         try:
             row = json.loads(first)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError, ValueError):
             row = None
         if not isinstance(row, dict):
             raise CliposcopeError(
@@ -364,7 +412,10 @@ class TableCorpus(ColumnCorpus):
 
     def _column_batches(self) -> Iterator[dict[str, list]]:
         for arrow_batch in self._arrow_batches():
-            yield {name: arrow_batch.column(name).to_pylist() for name in self.columns.names}
+            try:
+                yield {name: arrow_batch.column(name).to_pylist() for name in self.columns.names}
+            except UnicodeDecodeError as error:  # validated below; kept as a last guard
+                raise _not_utf8(self.path, error.reason) from None
 
     def _arrow_batches(self) -> Iterator[Any]:
         import pyarrow as pa
@@ -402,12 +453,55 @@ class TableCorpus(ColumnCorpus):
                         explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
                     ),
                 )
-            yield from reader
+            rows = 0
+            for batch in reader:
+                try:
+                    batch.validate(full=True)  # JSON strings are not checked for UTF-8
+                except pa.ArrowInvalid:
+                    raise _not_utf8(self.path, f"row {rows + _bad_text_row(batch)}") from None
+                rows += batch.num_rows
+                yield batch
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+            message = _first_line(error)
+            if "straddl" in message:
+                raise _row_too_long(self.path) from None
+            if "UTF8" in message or "UTF-8" in message:
+                raise _not_utf8(self.path, message.removeprefix("In CSV column #0: ")) from None
             raise CliposcopeError(
-                f"cannot read {self.path}: {str(error).splitlines()[0]}",
+                f"cannot read {self.path}: {message}",
                 hint="check the columns hold text, lists of names and lists of numbers",
             ) from None
+        except OSError as error:  # pyarrow's I/O errors (a damaged compressed file, ...)
+            raise CliposcopeError(
+                f"cannot read {self.path}: {_first_line(error)}",
+                hint="the file is damaged or not what its name says",
+            ) from None
+
+
+def _bad_text_row(batch) -> int:
+    """The first row (from 1) of a batch holding text that is not UTF-8."""
+    for index in range(batch.num_rows):
+        try:
+            [column[index].as_py() for column in batch.columns]
+        except UnicodeDecodeError:
+            return index + 1
+    return 1
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _row_too_long(path: Path) -> CliposcopeError:
+    return CliposcopeError(
+        f"{path} holds a row too long to stream (rows may be up to {size_text(_BLOCK_BYTES)})",
+        hint="shorten or split the long rows, or convert the table to Parquet",
+    )
+
+
+def _not_utf8(path: Path, reason: str) -> CliposcopeError:
+    return CliposcopeError(f"{path} is not UTF-8 text ({reason})", hint="save the table as UTF-8")
 
 
 class HubCorpus(ColumnCorpus):
@@ -429,6 +523,7 @@ class HubCorpus(ColumnCorpus):
                 f"--input {spec!r} names no dataset", hint="hf:NAME or hf:NAME@SPLIT"
             )
         datasets = _need("datasets", "hub")
+        self._files = _folder_files(Path(self.name)) if Path(self.name).is_dir() else []
         try:
             self._dataset = datasets.load_dataset(self.name, split=self.split, streaming=True)
             first = next(iter(self._dataset), None)
@@ -449,8 +544,10 @@ class HubCorpus(ColumnCorpus):
         from cliposcope.provenance import distribution_version
 
         folder = Path(self.name)
-        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-        inputs = [input_record(p) for p in files] or [
+        inputs = [
+            input_record(folder / relative, str(Path(self.name) / relative))
+            for relative in self._files
+        ] or [
             {
                 "dataset": self.name,
                 "split": self.split,
@@ -469,89 +566,271 @@ class HubCorpus(ColumnCorpus):
             yield {name: batch[name] for name in self.columns.names}
 
 
-def _check_records(path: Path, dataset: dict, sections: list[str], key: str) -> None:
-    """What pycocotools indexes without checking: unique ids, and the fields we read."""
+def _folder_files(folder: Path) -> list[Path]:
+    """The files of a local dataset folder, relative to it and sorted; a symbolic link
+    that leads outside the folder is refused (its target would be read and recorded)."""
+    base = folder.resolve()
+    files = []
+    for top, folders, names in os.walk(folder, followlinks=False):
+        for name in sorted(folders + names):
+            path = Path(top) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(base):
+                raise CliposcopeError(
+                    f"hf:{folder}: {path.relative_to(folder)} is a symbolic link to "
+                    f"{'a folder' if path.is_dir() else 'a file'} outside the dataset folder",
+                    hint="copy the file into the folder, or remove the link",
+                )
+            if path.is_file():  # a link to a folder inside: that folder is walked itself
+                files.append(path.relative_to(folder))
+    return sorted(files)
+
+
+# The COCO schema: every field cliposcope (or pycocotools) reads, with its type and bounds,
+# checked before the file is indexed. Wide enough for any real set, narrow enough that no
+# number overflows and pycocotools never sees an absurd polygon or run-length code.
+COCO_MAX_BYTES = 4 * GiB
+MAX_IMAGE_SIDE = 100_000  # px
+MAX_COORDINATE = 1_000_000.0  # px, boxes and polygons (ten times the largest image side)
+MAX_AREA = 1e12  # px
+MAX_POLYGON_COORDINATES = 1_000_000
+MAX_POLYGONS = 10_000
+_NUMBER_TYPES = {int, float}
+_RLE_CHARACTERS = frozenset(range(48, 112))  # COCO's compressed counts: "0" to "o"
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxlong, _SHOW.maxlist, _SHOW.maxdict, _SHOW.maxlevel = 60, 40, 6, 4, 2
+
+
+def shown(value: Any) -> str:
+    """A value from a data file, short and on one line, for a message."""
+    return _SHOW.repr(value)
+
+
+def _number(value: Any) -> bool:
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _id_problem(value: Any) -> str | None:
+    if type(value) is int:
+        return None if abs(value) < 2**63 else "is out of range"
+    if type(value) is str:
+        problem = text_problem(value, max_length=200)
+        return f"(a string id) {problem}" if problem else None
+    return "is not an integer or string id"
+
+
+def _side_problem(value: Any) -> str | None:
+    if type(value) is not int or value <= 0:
+        return "is not a positive integer"
+    return None if value <= MAX_IMAGE_SIDE else f"is larger than {MAX_IMAGE_SIDE} px"
+
+
+def _area_problem(value: Any) -> str | None:
+    if _number(value) and 0 <= value <= MAX_AREA:
+        return None
+    return f"is not a non-negative number of pixels (at most {MAX_AREA:g})"
+
+
+def _crowd_problem(value: Any) -> str | None:
+    if type(value) in (int, bool) and value in (0, 1):
+        return None
+    return "is not 0 or 1 (a number, not text)"
+
+
+def _box_problem(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 4 and set(map(type, value)) <= _NUMBER_TYPES:
+        x, y, w, h = value  # NaN and infinities fail every bound
+        bound = MAX_COORDINATE
+        if -bound <= x <= bound and -bound <= y <= bound and 0 <= w <= bound and 0 <= h <= bound:
+            return None
+    return "is not [x, y, width, height] (finite numbers, sides >= 0)"
+
+
+def _polygon_ok(polygon: Any) -> bool:
+    if not isinstance(polygon, list) or not 6 <= len(polygon) <= MAX_POLYGON_COORDINATES:
+        return False
+    if len(polygon) % 2 or not set(map(type, polygon)) <= _NUMBER_TYPES:
+        return False
+    try:  # min/max/sum run at C speed; NaN fails a bound or makes the sum NaN
+        return (
+            min(polygon) >= -MAX_COORDINATE
+            and max(polygon) <= MAX_COORDINATE
+            and math.isfinite(sum(polygon))
+        )
+    except OverflowError:
+        return False
+
+
+def _segmentation_problem(value: Any) -> str | None:
+    if isinstance(value, list):  # polygons: lists of an even number (>= 6) of coordinates
+        if len(value) <= MAX_POLYGONS and all(map(_polygon_ok, value)):
+            return None
+        return (
+            "is not a list of polygons (each an even number, at least 6, of finite "
+            f"coordinates within {MAX_COORDINATE:g})"
+        )
+    if isinstance(value, dict):  # RLE: {"size": [h, w], "counts": str or list}
+        size, counts = value.get("size"), value.get("counts")
+        if not (isinstance(size, list) and len(size) == 2 and not any(map(_side_problem, size))):
+            return f"is an RLE whose size {shown(size)} is not [height, width]"
+        pixels = size[0] * size[1]
+        text_ok = (
+            isinstance(counts, str)
+            and len(counts) <= 6 * pixels + 6
+            and set(map(ord, counts)) <= _RLE_CHARACTERS
+        )
+        runs_ok = (
+            isinstance(counts, list)
+            and len(counts) <= pixels + 1
+            and all(type(c) is int and 0 <= c <= pixels for c in counts)
+        )
+        if text_ok or runs_ok:
+            return None
+        return "is an RLE whose counts are neither COCO's compressed text nor run lengths"
+    return "is neither polygons nor an RLE"
+
+
+def _caption_problem(value: Any) -> str | None:
+    return None if isinstance(value, str) else "is not text"
+
+
+def _category_name_problem(value: Any) -> str | None:
+    return text_problem(value, max_length=200)
+
+
+# section -> field -> (required, what is wrong with a value); ids are checked apart.
+_IMAGE_FIELDS = {
+    "width": (False, _side_problem),
+    "height": (False, _side_problem),
+    "file_name": (False, data_path_problem),
+}
+_FIELDS = {
+    "caption": {
+        "images": _IMAGE_FIELDS,
+        "annotations": {"caption": (True, _caption_problem)},
+    },
+    "category_id": {
+        "images": _IMAGE_FIELDS,
+        "annotations": {
+            "area": (True, _area_problem),
+            "iscrowd": (False, _crowd_problem),
+            "bbox": (False, _box_problem),
+            "segmentation": (False, _segmentation_problem),
+        },
+        "categories": {"name": (True, _category_name_problem)},
+    },
+}
+_LABELS = {("categories", "name"): "category name"}
+_REFERENCES = {"caption": ("image_id",), "category_id": ("image_id", "category_id")}
+
+
+def check_coco(path: Path, dataset: Any, key: str) -> None:
+    """Refuse a COCO file that breaks the schema, with one error naming the record: the
+    sections, every field read (types and bounds), unique ids of one type throughout
+    (integers, or strings), and annotations that name existing images and categories."""
     kind = "captions" if key == "caption" else "instances"
-    needed = {"annotations": (key, "image_id"), "categories": ("name",)}
-    for section in sections:
-        seen = set()
+    fields = _FIELDS[key]
+    if not isinstance(dataset, dict) or any(
+        not isinstance(dataset.get(name), list) for name in fields
+    ):
+        raise CliposcopeError(
+            f"{path} is not a COCO file with {', '.join(fields)}",
+            hint="captions_*.json and instances_*.json from COCO's "
+            "annotations, or `generate --coco-json`",
+        )
+    hint = f"is this a COCO {kind} file? Fix or remove the record"
+    id_type = None  # the type of the file's first id: every id and reference shares it
+    ids: dict[str, set] = {}
+    for section, section_fields in fields.items():
+        seen: set = set()
+        references = _REFERENCES[key] if section == "annotations" else ()
         for index, record in enumerate(dataset[section]):
             where = f"{path}: {section}[{index}]"
-            if not isinstance(record, dict) or not _is_id(record.get("id")):
+            if not isinstance(record, dict) or "id" not in record:
                 raise CliposcopeError(
                     f"{where} has no integer or string id", hint="every COCO record carries an id"
                 )
-            if record["id"] in seen:
-                raise CliposcopeError(
-                    f"{where} repeats id {record['id']!r}", hint="ids are unique within a section"
-                )
-            seen.add(record["id"])
-            missing = [name for name in needed.get(section, ()) if name not in record]
-            if missing:
-                raise CliposcopeError(
-                    f"{where} has no {' and '.join(missing)}", hint=f"is this the {kind} file?"
-                )
-            if section == "annotations" and not _is_id(record["image_id"]):
-                raise CliposcopeError(
-                    f"{where} has image_id {record['image_id']!r}",
-                    hint="an integer or string id of an image",
-                )
-            problem = _field_problem(section, record, instances=key == "category_id")
+            identifier = record["id"]
+            problem = _id_problem(identifier)
             if problem:
-                raise CliposcopeError(f"{where}: {problem}", hint=f"is this a COCO {kind} file?")
+                raise CliposcopeError(
+                    f"{where}: id {shown(identifier)} {problem}",
+                    hint="every COCO record carries an integer (or string) id",
+                )
+            where = f"{where} (id {identifier!r})"
+            if id_type is None:
+                id_type = type(identifier)
+            for name in ("id", *references):
+                value = record.get(name)
+                if name != "id" and name not in record:
+                    raise CliposcopeError(f"{where} has no {name}", hint=hint)
+                if name != "id" and _id_problem(value):
+                    raise CliposcopeError(
+                        f"{where}: {name} {shown(value)} {_id_problem(value)}", hint=hint
+                    )
+                if type(value) is not id_type:
+                    raise CliposcopeError(
+                        f"{where}: {name} {shown(value)} is {_type_name(type(value))}, but "
+                        f"the file's ids are {id_type_names(id_type)}",
+                        hint="COCO ids are integers; one type throughout the file",
+                    )
+            if identifier in seen:
+                raise CliposcopeError(
+                    f"{where} repeats id {identifier!r}", hint="ids are unique within a section"
+                )
+            seen.add(identifier)
+            for name, (required, check) in section_fields.items():
+                if name not in record:
+                    if required:
+                        raise CliposcopeError(f"{where} has no {name}", hint=hint)
+                    continue
+                problem = check(record[name])
+                if problem:
+                    label = _LABELS.get((section, name), name)
+                    raise CliposcopeError(
+                        f"{where}: {label} {shown(record[name])} {problem}", hint=hint
+                    )
+        ids[section] = seen
+    _check_references(path, dataset, key, ids)
 
 
-def _field_problem(section: str, record: dict, *, instances: bool) -> str | None:
-    """What is wrong with the fields cliposcope reads from one record, if anything."""
-    if section == "categories":
-        name = record["name"]
-        return None if isinstance(name, str) and name.strip() else f"category name {name!r}"
-    if section == "images":
-        for field_name in ("width", "height"):
-            value = record.get(field_name)
-            if value is not None and (not _is_id(value) or isinstance(value, str) or value <= 0):
-                return f"{field_name} {value!r} is not a positive integer"
-        file_name = record.get("file_name")
-        if file_name is not None and (not isinstance(file_name, str) or not file_name):
-            return f"file_name {file_name!r}"
-        return None
-    if not instances:
-        return None
-    if not _is_id(record["category_id"]):
-        return f"category_id {record['category_id']!r}"
-    area = record.get("area")
-    if area is not None and (not _finite_number(area) or area < 0):
-        return f"area {area!r} is not a non-negative number"
-    box = record.get("bbox")
-    if box is not None and (
-        not isinstance(box, list)
-        or len(box) != 4
-        or not all(map(_finite_number, box))
-        or box[2] < 0
-        or box[3] < 0
-    ):
-        return f"bbox {box!r} is not [x, y, width, height]"
-    segmentation = record.get("segmentation")
-    if segmentation is not None and not _segmentation_ok(segmentation):
-        return "segmentation is neither polygons nor an RLE of the image's size"
-    return None
+def _type_name(kind: type) -> str:
+    return "an integer" if kind is int else "a string"
 
 
-def _segmentation_ok(value: Any) -> bool:
-    if isinstance(value, dict):  # RLE: {"size": [h, w], "counts": str or list}
-        size = value.get("size")
-        return (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(_is_id(v) for v in size)
-            and isinstance(value.get("counts"), str | list)
-        )
-    if isinstance(value, list):  # polygons: lists of an even number (>= 6) of coordinates
-        return all(
-            isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_finite_number, p))
-            for p in value
-        )
-    return False
+def id_type_names(kind: type) -> str:
+    """How a message names ids of one type: "integers" or "strings"."""
+    return "integers" if kind is int else "strings"
+
+
+def _check_references(path: Path, dataset: dict, key: str, ids: dict[str, set]) -> None:
+    """Annotations name images (and categories) of the file; category names are unique."""
+    targets = {"image_id": ("images", "image"), "category_id": ("categories", "category")}
+    for name in _REFERENCES[key]:
+        section, noun = targets[name]
+        known = ids[section]
+        for index, record in enumerate(dataset["annotations"]):
+            if record[name] not in known:
+                raise CliposcopeError(
+                    f"{path}: annotations[{index}] (id {record['id']!r}) has {name} "
+                    f"{record[name]!r}, which names no {noun} of the file",
+                    hint=f"every {name} must be the id of one of the file's {section}",
+                )
+    if key == "category_id":
+        first: dict[str, int] = {}
+        for index, record in enumerate(dataset["categories"]):
+            earlier = first.setdefault(record["name"], index)
+            if earlier != index:
+                raise CliposcopeError(
+                    f"{path}: categories[{index}] (id {record['id']!r}) repeats the name "
+                    f"{record['name']!r} of categories[{earlier}]",
+                    hint="one category per name",
+                )
+
+
+def id_kind(coco) -> type | None:
+    """The type of a checked COCO file's ids (int or str), None when it has none."""
+    first = next(iter(coco.imgs), None)
+    return None if first is None else type(first)
 
 
 def id_order(value: int | str) -> tuple[bool, int | str]:
@@ -559,12 +838,16 @@ def id_order(value: int | str) -> tuple[bool, int | str]:
     return (isinstance(value, str), value)
 
 
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int | str) and not isinstance(value, bool)
+def _shallow(text: str, depth: int = 8) -> bool:
+    """A cell's JSON nests at most ``depth`` deep (a list of boxes nests 2)."""
+    return text.count("[") + text.count("{") <= depth or json_depth(text.encode()) <= depth
 
 
 def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """An int (any size: bound it apart) or a finite float; not a bool."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def table_format(path: Path) -> str:
@@ -586,9 +869,21 @@ def table_format(path: Path) -> str:
     return by_suffix[suffix]
 
 
-def _open_text(path: Path):
+def _first_line_bytes(path: Path, limit: int) -> bytes | None:
+    """The file's first line (decompressed), without its end; None when it is longer than
+    ``limit`` bytes. Only the first line is read, so a bad byte further on is the
+    streaming reader's to report, with its place."""
     import pyarrow as pa
 
-    compression = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.get(path.suffix)
-    stream = pa.input_stream(str(path), compression=compression)
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")  # Excel's BOM
+    compression = COMPRESSION_SUFFIXES.get(path.suffix.lower())
+    chunks, size = [], 0
+    with pa.input_stream(str(path), compression=compression) as stream:
+        while size <= limit:
+            chunk = stream.read(1 << 16)
+            end = chunk.find(b"\n")
+            chunks.append(chunk if end < 0 else chunk[:end])
+            size += len(chunks[-1])
+            if not chunk or end >= 0:
+                break
+    line = b"".join(chunks)
+    return None if len(line) > limit else line.rstrip(b"\r")

@@ -30,11 +30,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cliposcope.errors import CliposcopeError, read_json
+from cliposcope.data.safe_read import MiB, read_json_file
+from cliposcope.errors import CliposcopeError
 
 AMBIGUOUS_POLICIES = ("if-present", "always", "never")
 DEFAULT_TABLE = "coco-synonyms"
 WORD = re.compile(r"[^\W_]+")
+TABLE_MAX_BYTES = 64 * MiB  # the shipped table is 9 KB
 
 _CATEGORY, _AMBIGUOUS, _BLOCK = "category", "ambiguous", "block"
 
@@ -134,7 +136,9 @@ def load_table(spec: str | None) -> SynonymTable | None:
             f"synonym table not found: {spec}",
             hint=f"{DEFAULT_TABLE} (built in), none, or a JSON file",
         )
-    record = read_json(path, hint="a JSON synonym table, like the shipped one")
+    record = read_json_file(
+        path, hint="a JSON synonym table, like the shipped one", max_bytes=TABLE_MAX_BYTES
+    )
     return parse_table(record, str(path))
 
 
