@@ -53,11 +53,20 @@ def read_utf8(path, *, hint: str) -> str:
         ) from None
 
 
+JSON_MAX_DEPTH = 64
+
+
 def read_json(path, *, hint: str):
-    """A user's JSON file, or one clear error when it is not UTF-8 JSON."""
+    """A user's JSON file, or one clear error when it is not UTF-8 JSON or nests deeper than
+    JSON_MAX_DEPTH (found by a scan before the parser could recurse that deep)."""
     import json
 
+    from cliposcope.json_depth import json_depth
+
+    text = read_utf8(path, hint=hint)
+    if json_depth(text.encode("utf-8", "surrogatepass")) > JSON_MAX_DEPTH:
+        raise CliposcopeError(f"{path} nests deeper than {JSON_MAX_DEPTH} levels", hint=hint)
     try:
-        return json.loads(read_utf8(path, hint=hint))
-    except json.JSONDecodeError as error:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError) as error:  # ValueError: a number too long
         raise CliposcopeError(f"{path} is not valid JSON: {error}", hint=hint) from None
