@@ -2,9 +2,12 @@
 
 Each row is (input key, float32 vector, crc32 of the vector bytes). A row whose size,
 checksum or values do not check out is treated as missing and recomputed; a file SQLite
-cannot read is moved aside (never deleted) and a fresh one started. Misses are encoded
-and committed chunk by chunk, so an interrupted run keeps what it finished and the next
-run resumes from there.
+cannot read is moved aside (never deleted) and a fresh one started. A store records the
+model it holds (fingerprint, dimension, storage): a store of another model under this
+one's name is refused, never read. A disk that is full or cannot be written ends the run
+with one error naming the store (it is a property of the machine, not of the file, so the
+store is left as it is). Misses are encoded and committed chunk by chunk, so an
+interrupted run keeps what it finished and the next run resumes from there.
 """
 
 from __future__ import annotations
@@ -59,6 +62,28 @@ class CacheStats:
     corrupt: int = 0
 
 
+# SQLite's result codes that say the machine refused (no space, no permission, an I/O
+# error, another writer), not that the file is damaged: such a store is left alone.
+_MACHINE_ERRORS = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_READONLY",
+    "SQLITE_PERM",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_NOLFS",
+    "SQLITE_AUTH",
+)
+
+
+def _machine_refused(error: sqlite3.Error) -> bool:
+    name = getattr(error, "sqlite_errorname", None)
+    if name:
+        return name.startswith(_MACHINE_ERRORS)
+    return isinstance(error, sqlite3.OperationalError)  # no code: not a damaged file
+
+
 STORAGE = {"fp32": np.float32, "fp16": np.float16}
 # How far a stored vector's squared norm may stray from 1 before it counts as corrupt:
 # fp16 rounds each element to about 5e-4 of its value.
@@ -94,9 +119,54 @@ class EmbeddingStore:
         try:
             connection = self._connect()
             connection.execute("SELECT count(*) FROM emb WHERE rowid < 0").fetchall()
-            return connection
+            recorded = connection.execute(
+                "SELECT value FROM meta WHERE name = 'encoder'"
+            ).fetchone()
         except sqlite3.DatabaseError as error:
+            if _machine_refused(error):
+                raise self._refused(error) from None
             return self._start_over(error)
+        try:
+            self._check_model(recorded[0] if recorded else None)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _check_model(self, recorded) -> None:
+        """Refuse a store that says it holds another model's embeddings (or another
+        dimension or storage) than the name it was found under."""
+        try:
+            record = json.loads(recorded) if isinstance(recorded, str) else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise CliposcopeError(
+                f"embedding cache {self.path} does not say which model it holds",
+                hint="remove that file (it is rebuilt), or give another --cache-dir",
+            )
+        expected = {"fingerprint": self.fingerprint, "dim": self.dim, "storage": self.storage}
+        found = {name: record.get(name) for name in expected}
+        if found["storage"] is None:  # stores before storage was recorded: fp32
+            found["storage"] = "fp32"
+        if found != expected:
+            changed = ", ".join(
+                f"{name} {str(found[name])[:16]} there, {str(value)[:16]} here"
+                for name, value in expected.items()
+                if found[name] != value
+            )
+            raise CliposcopeError(
+                f"embedding cache {self.path} holds another model's embeddings ({changed})",
+                hint="remove that file (it is rebuilt), or give another --cache-dir",
+            )
+
+    def _refused(self, error: sqlite3.Error) -> CliposcopeError:
+        return CliposcopeError(
+            f"cannot write the embedding cache in {self.path.parent.parent}: {error} "
+            f"({self.path.name})",
+            hint="free disk space or fix the folder's permissions, give another --cache-dir, "
+            "or run with --no-cache",
+        )
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=60)
@@ -126,14 +196,19 @@ class EmbeddingStore:
         for suffix in ("-journal", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
         os.replace(self.path, with_suffix)
-        return self._connect()
+        try:
+            return self._connect()
+        except sqlite3.Error as again:  # a fresh file fails too: the machine refuses
+            raise self._refused(again) from None
 
     def _valid(self, blob: bytes, crc: int) -> np.ndarray | None:
         if len(blob) != self.dtype.itemsize * self.dim or zlib.crc32(blob) != crc:
             return None
         vector = np.frombuffer(blob, dtype=self.dtype).astype(np.float32)
-        squared = float(vector @ vector)
-        if not np.all(np.isfinite(vector)) or abs(squared - 1.0) > _NORM_TOLERANCE[self.storage]:
+        if not np.all(np.isfinite(vector)):
+            return None
+        squared = float(vector.astype(np.float64) @ vector.astype(np.float64))  # no overflow
+        if abs(squared - 1.0) > _NORM_TOLERANCE[self.storage]:
             return None
         return vector if self.storage == "fp32" else l2_normalise(vector[None])[0]
 
@@ -160,6 +235,8 @@ class EmbeddingStore:
                     else:
                         found[bytes(key)] = vector
         except sqlite3.DatabaseError as error:
+            if _machine_refused(error):
+                raise self._refused(error) from None
             self._connection = self._start_over(error)
             return {}
         return found
@@ -174,9 +251,16 @@ class EmbeddingStore:
             with self._connection:
                 self._connection.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
         except sqlite3.DatabaseError as error:
+            if _machine_refused(error):
+                raise self._refused(error) from None
             self._connection = self._start_over(error)
-            with self._connection:
-                self._connection.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+            try:
+                with self._connection:
+                    self._connection.executemany(
+                        "INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows
+                    )
+            except sqlite3.Error as again:
+                raise self._refused(again) from None
 
     def close(self) -> None:
         self._connection.close()

@@ -4,10 +4,16 @@ Official layout: one folder per condition, one image per scene named by its obje
 caption order joined with "_" (``banana_horse_sheep.png``), plus a folder of single-object
 reference images. Names with spaces are written with "-" ("hot-dog"); when a second scene
 of a condition has the same objects in the same order it gets a ``__2`` suffix.
+
+The real ComCO single-object folder holds every object of the dataset, whichever scenes
+use it; so does the layout ``cliposcope generate --official-layout`` writes (every object
+of the generator's vocabulary), so the IOR gallery and the matching distractors read
+from it do not change with the number of scenes.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +21,7 @@ from pathlib import Path
 from cliposcope.atomic import publish_folder, staged_folder
 from cliposcope.data.scenes import (
     MANIFEST_NAME,
+    SETTINGS_NAME,
     Scene,
     SceneObject,
     check_inside,
@@ -54,19 +61,30 @@ def decode_names(stem: str, vocabulary: Sequence[str] | None = None) -> list[str
     return names
 
 
-def write_official(scenes: Sequence[Scene], dest: str | Path) -> Path:
-    """The scenes in the paper's layout, staged and renamed into place when complete."""
+SINGLES = ("vocabulary", "used")
+
+
+def write_official(scenes: Sequence[Scene], dest: str | Path, *, singles: str = "used") -> Path:
+    """The scenes in the paper's layout, staged and renamed into place when complete;
+    ``singles`` as ``copy_official`` takes it (default: the scenes given, as they are)."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise CliposcopeError(f"{dest} already exists and is not empty", hint="choose a new folder")
     with staged_folder(dest) as staging:
-        copy_official(scenes, staging)
+        copy_official(scenes, staging, singles=singles)
         publish_folder(staging, dest)
     return dest
 
 
-def copy_official(scenes: Sequence[Scene], dest: Path) -> None:
-    """Copy each scene to DEST/CONDITION/obj1_obj2.png (single-object ones to single/)."""
+def copy_official(scenes: Sequence[Scene], dest: Path, *, singles: str = "vocabulary") -> None:
+    """Copy each scene to DEST/CONDITION/obj1_obj2.png (single-object ones to single/).
+
+    ``singles``: "vocabulary" (the default, as the real ComCO folder) also draws into
+    single/ the reference image of every object of the generator's vocabulary that no
+    scene uses, when the scenes were generated (their folder records the generator's
+    settings); "used": the single-object scenes given, and no others."""
+    if singles not in SINGLES:
+        raise ValueError(f"singles {singles!r} is not one of {SINGLES}")
     taken: set[Path] = set()
     for scene in scenes:
         folder = SINGLE_FOLDER if scene.condition == "single" else (scene.condition or "scenes")
@@ -79,6 +97,55 @@ def copy_official(scenes: Sequence[Scene], dest: Path) -> None:
         taken.add(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(scene.image_path, target)
+    if singles == "vocabulary":
+        _draw_vocabulary_singles(scenes, dest / SINGLE_FOLDER, taken)
+
+
+def _generator_settings(scenes: Sequence[Scene]):
+    """The generator settings the scenes were made with (from settings.json in their
+    folder, as ``generate`` writes it before the official copy), or None."""
+    from cliposcope.data.generate import KINDS, SceneSettings
+
+    roots = {scene.root for scene in scenes if scene.kind in KINDS and scene.root is not None}
+    if len(roots) != 1:
+        return None
+    path = Path(next(iter(roots))) / SETTINGS_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("kind") not in KINDS:
+        return None
+    objects, size = record.get("objects"), record.get("size")
+    if objects is not None and not (
+        isinstance(objects, list) and all(isinstance(o, str) for o in objects)
+    ):
+        return None
+    if not isinstance(size, int) or isinstance(size, bool):
+        return None
+    return SceneSettings(
+        kind=record["kind"], size=size, objects=None if objects is None else tuple(objects)
+    )
+
+
+def _draw_vocabulary_singles(scenes: Sequence[Scene], folder: Path, taken: set[Path]) -> None:
+    """The single-object image of every vocabulary object no single-object scene gave,
+    drawn as ``generate`` draws references (centred on white, deterministic); nothing
+    for scenes given without any single-object scene."""
+    given = {scene.names[0] for scene in scenes if scene.condition == SINGLE_FOLDER}
+    settings = _generator_settings(scenes) if given else None  # none made: none added
+    if settings is None:
+        return
+    from cliposcope.data.generate import PNG_OPTIONS, reference_scene
+
+    for name in settings.vocabulary:
+        target = folder / f"{encode_names([name])}.png"
+        if name in given or target in taken:
+            continue
+        image, _, _ = reference_scene(settings, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(target, **PNG_OPTIONS)
+        taken.add(target)
 
 
 def _scene_from_file(path: Path, root: Path, condition: str, vocabulary) -> Scene:

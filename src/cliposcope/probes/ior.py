@@ -56,8 +56,9 @@ class ImageRetrievalSettings:
     """IOR and I2TOR take everything else from the scene set. ``legacy_quirks`` reproduces
     the published image scripts: object names verbatim from the official file names (split
     on "_", so "hot-dog" keeps its hyphen, also as I2TOR gallery text), the top-n list in
-    ascending score order (which changes MAP, NDCG, P@k and R@k), and top-n membership as a
-    substring test on the query's file name."""
+    ascending score order (which changes MAP, NDCG, P@k and R@k), and top-n membership as
+    exact membership in the list of names split from the query's file name (so "dog" is
+    not found in "hot-dog_cat", as it would be by the text scripts' substring test)."""
 
     legacy_quirks: bool = option(
         False, "the published image scripts' name, ranking and membership quirks"
@@ -81,12 +82,14 @@ def score_image_retrieval(
     """All IOR/I2TOR figures from a (Q, G) similarity and (Q, n) truth; with each object's
     area, also the share of images whose winner is the largest, 2nd largest, ... object.
     ``legacy``: the published scripts' scoring, with ``names`` as they spell them and each
-    query's file-name stem as the text its top-n names are looked up in. Returns the
-    metrics and the per-image record columns (all but ``query``)."""
+    query's file name split into its names (``stem.split("_")``) as the list its top-n
+    names must belong to. Returns the metrics and the per-image record columns (all but
+    ``query``)."""
     n = truth.shape[1]
-    tally = RetrievalTally(n, similarity.shape[1], legacy=legacy)
-    stems = ["_".join(names[g] for g in row) for row in truth] if legacy else None
-    outcomes = tally.update(similarity, truth, stems, names if legacy else None)
+    tally = RetrievalTally(n, similarity.shape[1], legacy=legacy, membership="listed")
+    # the file name's parts: the image's names in caption order, spelt as the files spell them
+    listed = [[names[g] for g in row] for row in truth] if legacy else None
+    outcomes = tally.update(similarity, truth, listed, names if legacy else None)
     metrics = tally.summary(names, order_randomised=False)
     winners = winners_among_truth(similarity, truth)
     described = {"objects": truth, "roles": [list(row) for row in roles]}
@@ -172,6 +175,9 @@ def run_image_retrieval(
             "gallery": gallery,
             "gallery_size": len(scene_set.names),
             "legacy_quirks": legacy,
+            # legacy results before the file-name list test used a substring test: a
+            # result without this key is one of those, and is never taken for a new one
+            **({"legacy_topn_membership": "file-name list"} if legacy else {}),
         },
         metrics=metrics,
         started=started,

@@ -6,9 +6,12 @@ adds chunks up, so arbitrarily many queries are scored in bounded memory.
 
 Exact mode (default): the top-n list is ranked by descending score and "the top-n set is
 correct" means set equality with the caption's objects. Legacy mode reproduces the
-published scripts bug for bug: membership of the top-n names is a substring test on the
-caption text (so "cat" is found in "intricate"), and the top-n list is kept in ascending
-score order, so AP, NDCG and P@k score it from the n-th ranked item up.
+published scripts bug for bug: the top-n list is kept in ascending score order, so AP,
+NDCG and P@k score it from the n-th ranked item up, and membership of the top-n names is
+tested as each script tests it: the text scripts (TOR) by a substring test on the caption
+text (so "cat" is found in "intricate"), the image scripts (IOR, I2TOR) by exact membership
+in the list of names split from the query's file name (so "dog" is not found in
+"hot-dog_cat").
 
 Per query, ``RetrievalTally.update`` also returns what it counted (``QueryOutcomes``), and
 ``QueryRecords`` gathers such per-query arrays chunk by chunk into record columns.
@@ -90,6 +93,22 @@ def substring_topn_correct(
     )
 
 
+def listed_topn_correct(
+    ranked: np.ndarray, listed: Sequence[Sequence[str]], names: Sequence[str]
+) -> np.ndarray:
+    """The published image scripts' test: every top-n name is one of the names split from
+    the query's file name, compared whole ("dog" is not one of ["hot-dog", "cat"])."""
+    return np.array(
+        [
+            all(names[g] in parts for g in row)
+            for row, parts in zip(ranked, map(frozenset, listed), strict=True)
+        ]
+    )
+
+
+MEMBERSHIP = ("substring", "listed")
+
+
 @dataclass(frozen=True)
 class QueryOutcomes:
     """What a tally counted for each query of one chunk: arrays with a row per query.
@@ -97,8 +116,8 @@ class QueryOutcomes:
     ``retrieved``: gallery index of the arg-max; ``retrieved_position``: its caption
     position, -1 when it is not one of the query's objects; ``winner_similarity`` and
     ``margin`` (arg-max minus runner-up); ``topn_correct``: whether the top-n set counts
-    as correct (legacy: the substring test); ``top_n``: the top-n gallery indices in the
-    order the means read them (legacy: ascending score).
+    as correct (legacy: the substring or the file-name list test); ``top_n``: the top-n
+    gallery indices in the order the means read them (legacy: ascending score).
     """
 
     retrieved: np.ndarray
@@ -157,11 +176,15 @@ class _Sums:
 
 @dataclass
 class RetrievalTally:
-    """Running counts for the TOR/IOR figures over any number of query chunks."""
+    """Running counts for the TOR/IOR figures over any number of query chunks.
+    ``membership``: how legacy mode tests the top-n names, "substring" of each query's
+    text (the text scripts) or "listed", exact membership in each query's list of names
+    (the image scripts, whose list is the file name split on "_")."""
 
     n: int
     gallery_size: int
     legacy: bool = False
+    membership: str = "substring"
     queries: int = 0
     argmax_at: np.ndarray = field(init=False)  # (n,) argmax is the object at position k
     argmax_outside: int = 0  # argmax is not one of the query's objects
@@ -172,6 +195,8 @@ class RetrievalTally:
     sums: dict[str, _Sums] = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.membership not in MEMBERSHIP:
+            raise ValueError(f"membership {self.membership!r} is not one of {MEMBERSHIP}")
         self.argmax_at = np.zeros(self.n, dtype=np.int64)
         self.correct_argmax_at = np.zeros(self.n, dtype=np.int64)
         self.object_present = np.zeros((self.gallery_size, self.n), dtype=np.int64)
@@ -184,10 +209,12 @@ class RetrievalTally:
         self,
         similarity: np.ndarray,
         truth: np.ndarray,
-        captions: Sequence[str] | None = None,
+        captions: Sequence[str] | Sequence[Sequence[str]] | None = None,
         names: Sequence[str] | None = None,
     ) -> QueryOutcomes:
-        """Count one chunk of queries; return what was counted for each of them."""
+        """Count one chunk of queries; return what was counted for each of them. Legacy
+        mode needs ``captions`` (per query, its text, or with ``membership="listed"`` its
+        list of names) and the gallery's ``names``."""
         similarity = np.asarray(similarity)
         truth = np.asarray(truth)
         queries, n = truth.shape
@@ -200,7 +227,10 @@ class RetrievalTally:
         if self.legacy:
             if captions is None or names is None:
                 raise ValueError("legacy scoring needs the query texts and gallery names")
-            correct = substring_topn_correct(ranked, captions, names)
+            if self.membership == "listed":
+                correct = listed_topn_correct(ranked, captions, names)
+            else:
+                correct = substring_topn_correct(ranked, captions, names)
         else:
             correct = rel.all(axis=1)
 

@@ -76,6 +76,13 @@ ORDERS = ("cyclic", "all")
 SIZE_BUCKETS = (("large", SIZE_LARGE), ("medium", SIZE_MEDIUM), ("small", SIZE_SMALL))
 BALANCED, LARGE_FIRST, SMALL_FIRST, SOLO = "balanced", "large-first", "small-first", "solo"
 _ENUMERATE_LIMIT = 200_000
+# Options that multiply the work have maxima, and so has the design as a whole, checked
+# before anything is loaded: at 8 minutes an image on a CPU (docs/t2i.md, "Cost"), a
+# million images is years of CPU and days of GPU time.
+MAX_COMBINATIONS = 100_000
+MAX_SEEDS_PER_PROMPT = 10_000
+MAX_EXAMPLES = 10_000
+MAX_IMAGES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -122,9 +129,23 @@ class T2ISettings:
 
     def __post_init__(self):
         check_range("--n", self.n, 2, 5, hint="prompts naming 2 to 5 objects")
-        check_range("--combinations", self.combinations, 1, hint="e.g. 12")
-        check_range("--seeds-per-prompt", self.seeds_per_prompt, 1, hint="e.g. 4")
-        check_range("--examples", self.examples, 0, hint="0 saves none")
+        check_range(
+            "--combinations",
+            self.combinations,
+            1,
+            MAX_COMBINATIONS,
+            hint=f"1 to {MAX_COMBINATIONS:,}, e.g. 12",
+        )
+        check_range(
+            "--seeds-per-prompt",
+            self.seeds_per_prompt,
+            1,
+            MAX_SEEDS_PER_PROMPT,
+            hint=f"1 to {MAX_SEEDS_PER_PROMPT:,}, e.g. 4",
+        )
+        check_range(
+            "--examples", self.examples, 0, MAX_EXAMPLES, hint=f"0 (none) to {MAX_EXAMPLES:,}"
+        )
         if self.orders not in ORDERS:
             raise CliposcopeError(f"unknown --orders {self.orders!r}", hint=" or ".join(ORDERS))
         if self.threshold is not None:
@@ -136,6 +157,40 @@ class T2ISettings:
                 hint="use --n 2 or --n 3 with --size-order",
             )
         load_template(self.template, self.n)
+        check_design_size(design_words(self), self)
+
+
+def design_words(settings: T2ISettings) -> tuple[str, ...]:
+    """The vocabulary a run's prompts draw from."""
+    if settings.vocab is None:
+        return T2I_OBJECTS
+    return tuple(load_vocabulary(settings.vocab).words)
+
+
+def design_size(words: Sequence[str], settings: T2ISettings) -> tuple[int, int]:
+    """(prompts, images) of the design ``build_design`` makes, counted without making it."""
+    orders = math.factorial(settings.n) if settings.orders == "all" else settings.n
+    prompts = min(settings.combinations, math.comb(len(words), settings.n)) * orders
+    if settings.size_order:
+        buckets = ("large", "small") if settings.n == 2 else ("large", "medium", "small")
+        arms = math.prod(sum(size_bucket(w) == b for w in words) for b in buckets)
+        prompts += 2 * min(settings.combinations, arms)
+    if settings.solo:
+        prompts += len(words)
+    return prompts, prompts * settings.seeds_per_prompt
+
+
+def check_design_size(words: Sequence[str], settings: T2ISettings) -> None:
+    """Refuse, before any image is drawn or any memory taken, a design of more than
+    MAX_IMAGES images."""
+    prompts, images = design_size(words, settings)
+    if images > MAX_IMAGES:
+        raise CliposcopeError(
+            f"the design asks for {images:,} images ({prompts:,} prompts x "
+            f"{settings.seeds_per_prompt:,} seeds per prompt), more than {MAX_IMAGES:,}",
+            hint="fewer --combinations or --seeds-per-prompt, --orders cyclic, or a smaller "
+            "--vocab (an image takes minutes on a CPU: docs/t2i.md, Cost)",
+        )
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,15 @@ from cliposcope.hashing import image_key, text_key
 ENGINES = ("local", "ray")
 SHARD_SIZE = 4096
 WINDOW_BLOCKS = 16  # corpus blocks shipped per pipeline: bounds the driver's memory
+MAX_ACTORS = 10_000
+CONNECT_TIMEOUT_S = 10.0  # a cluster address that does not answer within this is refused
+# Connecting to an address that answers but is no Ray cluster: tries of about 36 s each
+# (Ray's own default is 20 of them, 12 minutes); the user's RAY_ setting wins.
+GCS_CONNECT_TRIES = 1
+_ADDRESS_HINT = (
+    "--ray-address HOST:PORT of a running cluster (`ray start --head`), or none for a local "
+    "instance"
+)
 
 
 def need_ray():
@@ -67,16 +76,20 @@ class RaySettings:
     shard_size: int = SHARD_SIZE
     shard_dir: str | None = None
     fault_file: str | None = None
+    quiet: bool = False  # --quiet: Ray's own log lines are silenced too
 
     def check(self) -> None:
-        check_range("--ray-actors", self.actors, 1, hint="a positive number of actors")
+        check_range("--ray-actors", self.actors, 1, MAX_ACTORS, hint="1 to 10,000 actors")
         check_range("shard size", self.shard_size, 1, hint="a positive number of inputs")
+        if self.address is not None:
+            bootstrap_address(self.address)
 
     def describe(self) -> dict[str, Any]:
         from cliposcope.provenance import distribution_version
 
         record = asdict(self)
         record.pop("fault_file")
+        record.pop("quiet")
         return {"engine": "ray", "ray_version": distribution_version("ray"), **record}
 
     def count_corpus(self, corpus, counter, settings):
@@ -84,36 +97,167 @@ class RaySettings:
         return count_with_ray(corpus, counter, settings, self)
 
 
+def bootstrap_address(address: str) -> tuple[str, int] | None:
+    """(host, port) of a ``--ray-address`` (HOST:PORT, or ray://HOST:PORT for Ray Client),
+    None for "auto" (Ray finds the cluster itself) and "local" (a local instance);
+    anything else is refused."""
+    if address in ("auto", "local"):
+        return None
+    target = address.removeprefix("ray://")
+    host, colon, port = target.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:6379
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise CliposcopeError(
+            f"--ray-address {address!r} is not HOST:PORT", hint="e.g. --ray-address 10.0.0.5:6379"
+        )
+    return host, int(port)
+
+
+def probe_address(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse, within ``timeout`` seconds, a cluster address nothing listens on: Ray itself
+    would retry for many minutes. (An address that answers but is no Ray cluster is bounded
+    by ``GCS_CONNECT_TRIES``.)"""
+    import socket
+
+    endpoint = bootstrap_address(address)
+    if endpoint is None:
+        return
+    host, port = endpoint
+    hosts = [host]
+    with contextlib.suppress(Exception):  # where Ray itself connects (localhost: the node IP)
+        from ray._private.services import canonicalize_bootstrap_address
+
+        resolved = canonicalize_bootstrap_address(f"{host}:{port}")
+        if resolved:
+            hosts.append(resolved.rpartition(":")[0])
+    problem = "no answer"
+    for candidate in dict.fromkeys(hosts):
+        try:
+            with socket.create_connection((candidate, port), timeout=timeout):
+                return
+        except OSError as error:  # refused, unreachable, timed out, unknown host
+            problem = (
+                str(error.strerror or error)
+                if not isinstance(error, TimeoutError)
+                else (f"no answer within {timeout:g} s")
+            )
+    raise CliposcopeError(f"cannot reach Ray at {address}: {problem}", hint=_ADDRESS_HINT)
+
+
+@contextlib.contextmanager
+def _quiet_ray(quiet: bool) -> Iterator[None]:
+    """Ray's log lines off for a quiet run: its Python loggers' console output, and its
+    C++ core's lines on stderr (the level is read when Ray starts: the processes started
+    from here inherit it, so their log files keep fatal lines only). The settings are
+    restored on exit."""
+    import logging
+
+    if not quiet:
+        yield
+        return
+    saved_env = os.environ.get("RAY_BACKEND_LOG_LEVEL")
+    if saved_env is None:
+        os.environ["RAY_BACKEND_LOG_LEVEL"] = "fatal"
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data", "ray.train", "ray.tune")]
+    saved_levels = [logger.level for logger in loggers]
+    consoles = [
+        handler
+        for handler in logging.getLogger("ray.data").handlers
+        if isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler, logging.FileHandler)
+        and type(handler).__name__ != "SessionFileHandler"
+    ]
+    saved_handlers = [handler.level for handler in consoles]
+    logging.getLogger("ray").setLevel(logging.CRITICAL)
+    for handler in consoles:  # ray.data keeps its own level for its log file
+        handler.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved_levels, strict=True):
+            logger.setLevel(level)
+        for handler, level in zip(consoles, saved_handlers, strict=True):
+            handler.setLevel(level)
+        if saved_env is None:
+            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+
+
+@contextlib.contextmanager
+def _silenced_stderr(quiet: bool) -> Iterator[None]:
+    """For a quiet run, file descriptor 2 to /dev/null while Ray starts or connects: its
+    C++ core logs there before any log level applies (e.g. each failed connection
+    attempt). Nothing of cliposcope's own is said meanwhile; errors are said after."""
+    import sys
+
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def _bounded_connect(address: str | None) -> Iterator[None]:
+    """Ray's retries when connecting to an existing cluster, bounded (unless the user set
+    them): about 40 s in all instead of 12 minutes."""
+    variable = "RAY_gcs_server_port_wait_time_s"
+    if address is None or variable in os.environ:
+        yield
+        return
+    os.environ[variable] = str(GCS_CONNECT_TRIES)
+    try:
+        yield
+    finally:
+        os.environ.pop(variable, None)
+
+
 @contextlib.contextmanager
 def ray_session(settings: RaySettings) -> Iterator[Any]:
     """Ray, connected to ``settings.address`` or a local instance started here (and shut
-    down on exit); a session already open is reused."""
+    down on exit); a session already open is reused. An address nothing listens on is
+    refused within ``CONNECT_TIMEOUT_S``; with ``settings.quiet`` Ray logs nothing to the
+    terminal."""
     settings.check()
     ray = need_ray()
     started = False
-    if not ray.is_initialized():
-        arguments = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        if settings.address is None:  # a fresh local instance, whatever RAY_ADDRESS says
-            arguments |= {"address": "local", "num_cpus": max(1, int(os.cpu_count() or 1))}
-        else:
-            arguments["address"] = settings.address
+    with _quiet_ray(settings.quiet):
+        if not ray.is_initialized():
+            arguments = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
+            if settings.address is None:  # a fresh local instance, whatever RAY_ADDRESS says
+                arguments |= {"address": "local", "num_cpus": max(1, int(os.cpu_count() or 1))}
+            else:
+                probe_address(settings.address)
+                arguments["address"] = settings.address
+            try:
+                with _bounded_connect(settings.address), _silenced_stderr(settings.quiet):
+                    ray.init(**arguments)
+            except Exception as error:  # ConnectionError, RuntimeError, ValueError, ...
+                ray.shutdown()
+                raise CliposcopeError(
+                    f"cannot start or reach Ray at {settings.address or 'local'}: "
+                    f"{(str(error).strip().splitlines() or [type(error).__name__])[0]}",
+                    hint=_ADDRESS_HINT,
+                ) from None
+            started = True
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
         try:
-            ray.init(**arguments)
-        except Exception as error:  # ConnectionError, RuntimeError, ValueError, ...
-            ray.shutdown()
-            raise CliposcopeError(
-                f"cannot start or reach Ray at {settings.address or 'local'}: "
-                f"{(str(error).splitlines() or [type(error).__name__])[0]}",
-                hint="--ray-address HOST:PORT of a running cluster, or none for a local instance",
-            ) from None
-        started = True
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
+            yield ray
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def _shard_name(keys: Sequence[bytes]) -> str:
@@ -210,8 +354,12 @@ def embed_with_ray(
     fingerprint: str,
     settings: RaySettings,
     shard_root: Path,
+    *,
+    dim: int | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Embeddings of ``items`` (texts, or image paths) in order, and what was done."""
+    """Embeddings of ``items`` (texts, or image paths) in order, and what was done. Every
+    shard read back (written by this run or an earlier one) is checked as ``read_shard``
+    checks it: this model's fingerprint, ``dim`` values a row, finite unit vectors."""
     ray = need_ray()
     if not items:
         raise ValueError("nothing to embed")
@@ -250,7 +398,7 @@ def embed_with_ray(
             raise _ray_failure(error) from None
     parts = []
     for (name, chunk), start in zip(shards, range(0, len(items), settings.shard_size), strict=True):
-        keys, vectors = _read_shard(shard_dir / name)
+        keys, vectors = read_shard(shard_dir / name, fingerprint=fingerprint, dim=dim)
         if keys != keyed[start : start + len(chunk)]:
             raise CliposcopeError(
                 f"shard {shard_dir / name} does not hold its inputs",
@@ -261,36 +409,102 @@ def embed_with_ray(
     return np.concatenate(parts), record
 
 
-def _read_shard(path: Path) -> tuple[list[bytes], np.ndarray]:
+SHARD_HINT = "remove it and run again: it is recomputed"
+_SHARD_NORM_TOLERANCE = 1e-3  # as the cache's for fp32: |squared norm - 1|
+
+
+def read_shard(
+    path: Path,
+    *,
+    fingerprint: str | None = None,
+    dim: int | None = None,
+    hint: str = SHARD_HINT,
+) -> tuple[list[bytes], np.ndarray]:
+    """The (keys, embeddings) of one Parquet shard, refused with one clear error unless
+    it is what ``ShardEmbedder`` writes: a key (32 bytes) per row, the fingerprint of the
+    model (``fingerprint``, when given) on every row, and an embedding of ``dim`` values
+    (when given; the same for every row) that is finite and of unit length."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def refuse(problem: str) -> CliposcopeError:
+        return CliposcopeError(f"shard {path} {problem}", hint=hint)
+
+    if not Path(path).is_file():  # a folder would be read as a dataset, a pipe would block
+        raise refuse("is not a file")
     try:
         table = pq.read_table(path)
         keys = table.column("key").to_pylist()
-        flat = table.column("embedding").combine_chunks().flatten().to_numpy()
-    except (pa.ArrowException, KeyError, OSError) as error:
+        prints = table.column("fingerprint").to_pylist()
+        column = table.column("embedding").combine_chunks()
+        if not (pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type)):
+            raise refuse(f"holds embeddings of type {column.type}, not lists of numbers")
+        if column.null_count:
+            raise refuse(f"holds {column.null_count} rows without an embedding")
+        if not pa.types.is_floating(column.type.value_type):
+            raise refuse(f"holds embeddings of {column.type.value_type}, not of floats")
+        lengths = set(column.value_lengths().to_pylist()) if len(column) else set()
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+    except CliposcopeError:
+        raise
+    except (pa.ArrowException, KeyError, OSError, ValueError, TypeError) as error:
+        from cliposcope.errors import describe_exception
+
+        raise refuse(f"is not readable ({describe_exception(error, 200)})") from None
+    if not keys:
+        raise refuse("holds no rows")
+    if not all(isinstance(key, bytes) and len(key) == 32 for key in keys):
+        raise refuse("holds a key that is not a 32-byte input key")
+    if fingerprint is not None and set(prints) != {fingerprint}:
+        other = next((p for p in prints if p != fingerprint), None)
         raise CliposcopeError(
-            f"shard {path} is not readable ({error})",
-            hint="remove it and run again: it is recomputed",
-        ) from None
-    return keys, flat.reshape(len(keys), -1).astype(np.float32)
+            f"shard {path} holds embeddings of another model (fingerprint "
+            f"{str(other)[:12]}, this model's {fingerprint[:12]})",
+            hint="import or use the shard folder named by this model's fingerprint",
+        )
+    if len(lengths) != 1:
+        raise refuse(f"holds embeddings of several lengths ({sorted(lengths)[:4]})")
+    (width,) = lengths
+    if dim is not None and width != dim:
+        raise refuse(f"holds {width}-dimensional embeddings; the model's have {dim}")
+    vectors = np.asarray(flat, dtype=np.float32).reshape(len(keys), width)
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        raise refuse(
+            f"holds non-finite embeddings (NaN or inf) in {int(bad.sum())} of {len(keys)} rows"
+        )
+    norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+    off = np.abs(norms - 1.0) > _SHARD_NORM_TOLERANCE
+    if off.any():
+        raise refuse(
+            f"holds embeddings that are not unit vectors in {int(off.sum())} of {len(keys)} rows"
+        )
+    return keys, vectors
+
+
+IMPORT_HINT = "remove it from the folder (a rerun of the Ray job recomputes it) and import again"
+
+
+def check_shards(folder: Path, fingerprint: str, dim: int) -> int:
+    """Read every Parquet shard of ``folder`` as ``read_shard`` checks it, keeping none in
+    memory; the rows they hold. Run before a cache is opened, so a bad shard leaves no
+    trace there."""
+    return sum(
+        len(read_shard(path, fingerprint=fingerprint, dim=dim, hint=IMPORT_HINT)[0])
+        for path in sorted(Path(folder).glob("*.parquet"))
+    )
 
 
 def import_shards(folder: Path, store) -> int:
-    """Load every Parquet shard of one encoder's folder into a cache ``EmbeddingStore``;
-    shards of another fingerprint are refused. Returns the rows imported."""
-    import pyarrow.parquet as pq
-
+    """Load every Parquet shard of one encoder's folder into a cache ``EmbeddingStore``,
+    one at a time (bounded memory); each is checked before any of its rows is stored
+    (``read_shard``: the store's fingerprint and dimension, finite unit vectors), and the
+    first that fails ends the import with one error naming it. Returns the rows imported."""
     rows = 0
     for path in sorted(Path(folder).glob("*.parquet")):
-        fingerprints = set(pq.read_table(path, columns=["fingerprint"]).column(0).to_pylist())
-        if fingerprints != {store.fingerprint}:
-            raise CliposcopeError(
-                f"shard {path} holds embeddings of another model",
-                hint="import the shard folder named by this model's fingerprint",
-            )
-        keys, vectors = _read_shard(path)
+        keys, vectors = read_shard(
+            path, fingerprint=store.fingerprint, dim=store.dim, hint=IMPORT_HINT
+        )
         store.put_many(keys, store.as_stored(vectors))
         rows += len(keys)
     return rows
@@ -320,6 +534,7 @@ class RayEncoder(ForwardingEncoder):
             self.info.fingerprint,
             self.settings,
             self.shard_root,
+            dim=self.info.embed_dim,
         )
         self.runs.append(record | {"kind": kind, "inputs": len(items)})
         return vectors

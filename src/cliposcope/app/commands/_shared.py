@@ -60,7 +60,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="an existing Ray cluster (default: start a local instance)",
     )
     engine.add_argument(
-        "--ray-actors", type=int, default=2, metavar="N", help="actors per pool (default 2)"
+        "--ray-actors", type=int, default=None, metavar="N", help="actors per pool (default 2)"
     )
     engine.add_argument(
         "--ray-shards",
@@ -70,24 +70,37 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+RAY_OPTIONS = ("ray_address", "ray_actors", "ray_shards")
+DEFAULT_RAY_ACTORS = 2
+
+
 def ray_settings(args: argparse.Namespace):
-    """RaySettings from the engine options, checked; None for the local engine."""
+    """RaySettings from the engine options, checked; None for the local engine, which
+    refuses every Ray option given (none is silently ignored)."""
     if args.engine != "ray":
-        for flag in ("ray_address", "ray_shards"):
-            if getattr(args, flag, None):
+        for flag in RAY_OPTIONS:
+            if getattr(args, flag, None) is not None:
                 raise CliposcopeError(
-                    f"--{flag.replace('_', '-')} applies to --engine ray", hint="add --engine ray"
+                    f"--{flag.replace('_', '-')} applies to --engine ray, and the engine is "
+                    f"{args.engine}",
+                    hint=f"add --engine ray, or leave out --{flag.replace('_', '-')}",
                 )
         return None
-    from cliposcope.scale.ray_engine import RaySettings, need_ray
+    from cliposcope.scale.ray_engine import RaySettings, need_ray, probe_address
 
+    actors = DEFAULT_RAY_ACTORS if args.ray_actors is None else args.ray_actors
     settings = RaySettings(
-        address=args.ray_address, actors=args.ray_actors, shard_dir=args.ray_shards
+        address=args.ray_address,
+        actors=actors,
+        shard_dir=args.ray_shards,
+        quiet=bool(getattr(args, "quiet", False)),
     )
     settings.check()
     need_ray()
     if args.ray_shards:
         check_output_folder(args.ray_shards, "--ray-shards")
+    if settings.address is not None:  # a cluster nothing answers for fails before any work
+        probe_address(settings.address)
     return settings
 
 

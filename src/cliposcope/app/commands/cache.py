@@ -77,9 +77,12 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_import(args: argparse.Namespace) -> int:
+    """Every shard is read and checked (the model's fingerprint and dimension, finite unit
+    vectors, readable Parquet) before the cache is opened: a bad shard is one error line,
+    and the cache is left as it was."""
     from cliposcope.cache import CachedEncoder
     from cliposcope.encoders import load_encoder
-    from cliposcope.scale.ray_engine import import_shards
+    from cliposcope.scale.ray_engine import check_shards, import_shards
 
     folder = Path(args.shards)
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
@@ -89,8 +92,13 @@ def cmd_cache_import(args: argparse.Namespace) -> int:
         )
     if args.cache_dir:
         check_output_folder(args.cache_dir, "--cache-dir")
-    cached = CachedEncoder(load_encoder(args.model), args.cache_dir, storage=args.cache_storage)
-    rows = import_shards(folder, cached.store)
+    encoder = load_encoder(args.model)
+    check_shards(folder, encoder.info.fingerprint, encoder.info.embed_dim)
+    cached = CachedEncoder(encoder, args.cache_dir, storage=args.cache_storage)
+    try:
+        rows = import_shards(folder, cached.store)
+    finally:
+        cached.store.close()
     print(f"imported {rows:,} embeddings into {cached.store.path}", file=sys.stderr)
     return 0
 
