@@ -83,7 +83,8 @@ def check_retrieval(
             assert correct[q] == (set(top_n[q]) == set(objects[q]))
         else:
             assert top_n[q][-1] == retrieved  # ascending, as the published scripts keep it
-            assert correct[q] == all(name in legacy_texts[q] for name in top_n[q])
+            texts = legacy_texts[q]  # a caption (TOR: substring) or a list of names (IOR)
+            assert correct[q] == all(name in texts for name in top_n[q])
 
     assert metrics["queries"] == queries
     for k in range(n):
@@ -159,7 +160,7 @@ def check_per_object(figures: dict, objects: list, position: list, n: int) -> No
 
 def check_image_retrieval(metrics: dict, records: dict, n: int, *, legacy: bool) -> None:
     """IOR and I2TOR (docs/protocols.md): TOR's figures, then the among-truth figures."""
-    stems = ["_".join(names) for names in records["objects"]] if legacy else None
+    stems = [list(names) for names in records["objects"]] if legacy else None
     check_retrieval(metrics, records, n, legacy_texts=stems, order_randomised=False)
     roles, winners = records["roles"], records["truth_winner_position"]
     images = len(roles)

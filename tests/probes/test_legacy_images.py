@@ -57,7 +57,7 @@ def published_loop(similarity: np.ndarray, stems: list[str], names: list[str], n
         best = names[int(np.argmax(row))]
         if best in objects:
             out["uncond"][objects.index(best)] += 1
-        if all(name in stem for name in top):
+        if all(name in objects for name in top):  # the IOR script: the list of names
             out["topn_correct"] += 1
             if best in objects:
                 out["cond"][objects.index(best)] += 1
