@@ -82,5 +82,11 @@ def parse_spec(spec: str, kinds: tuple[str, ...] | None = None, what: str = "mod
                     f"option {item!r} in spec {spec!r} is not key=value",
                     hint="write options as ?key=value&key2=value2",
                 )
-            options[key.strip().lower()] = value.strip()
+            name = key.strip().lower()
+            if name in options:
+                raise CliposcopeError(
+                    f"option {name!r} is given twice in spec {spec!r}",
+                    hint=f"give {name}= once",
+                )
+            options[name] = value.strip()
     return ModelSpec(family, target, MappingProxyType(options))

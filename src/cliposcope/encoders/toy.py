@@ -53,7 +53,11 @@ def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEnc
             )
         path, source = path.resolve(), f"file:{path.resolve()}"
     inner = ModelSpec("openclip", f"{ARCH}/{path}", spec.options)
-    encoder = OpenClipEncoder(inner, options)
+    try:
+        encoder = OpenClipEncoder(inner, options)
+    except CliposcopeError as error:  # its messages name the inner spec: name the user's
+        message = error.message.replace(repr(inner.canonical), repr(spec.canonical))
+        raise CliposcopeError(message, hint=error.hint) from None
     encoder.info = replace(encoder.info, family="toy", spec=spec.canonical, weights_source=source)
     return encoder
 
