@@ -88,3 +88,25 @@ def assert_one_clear_error(argv, capsys, value: str, out: Path, watched: Path) -
     assert not out.exists(), snapshot(out)
     assert snapshot(watched) == before
     return lines[0]
+
+
+_ENCODERS: dict = {}
+
+
+@pytest.fixture
+def encoders_loaded_once(monkeypatch):
+    """Each model (and option set) loaded once per test session, not once per command
+    (seconds each on a busy 2-core machine); what the commands do with it is unchanged."""
+    import cliposcope.app.runs
+    import cliposcope.encoders
+
+    real = cliposcope.encoders.load_encoder
+
+    def load(spec, **options):
+        key = (str(spec), tuple(sorted(options.items())))
+        if key not in _ENCODERS:
+            _ENCODERS[key] = real(spec, **options)
+        return _ENCODERS[key]
+
+    monkeypatch.setattr(cliposcope.app.runs, "load_encoder", load)
+    monkeypatch.setattr(cliposcope.encoders, "load_encoder", load)

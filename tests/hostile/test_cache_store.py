@@ -31,21 +31,11 @@ from .conftest import run_cli
 
 MODEL = "toy:default"
 TEXTS = [f"a photo of a dog and a cat, number {i}" for i in range(6)]
-LOADED: dict = {}
 
 
 @pytest.fixture(autouse=True)
-def loaded_once(monkeypatch):
-    """The toy model loaded once per option set (seconds each on a busy machine)."""
-    import cliposcope.app.runs
-
-    def load(spec, **options):
-        key = (spec, tuple(sorted(options.items())))
-        if key not in LOADED:
-            LOADED[key] = load_encoder(spec, **options)
-        return LOADED[key]
-
-    monkeypatch.setattr(cliposcope.app.runs, "load_encoder", load)
+def loaded_once(encoders_loaded_once):
+    """The toy model is loaded once, not once per command (tests/hostile/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

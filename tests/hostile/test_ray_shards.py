@@ -84,23 +84,8 @@ def model():
 
 
 @pytest.fixture(autouse=True)
-def loaded_once(monkeypatch):
-    """The toy model is loaded once per option set, not once per command (seconds each on
-    a busy 2-core machine); what the commands do with it is unchanged."""
-    import cliposcope.app.runs
-    import cliposcope.encoders
-
-    def load(spec, **options):
-        key = (spec, tuple(sorted(options.items())))
-        if key not in LOADED:
-            LOADED[key] = load_encoder(spec, **options)
-        return LOADED[key]
-
-    monkeypatch.setattr(cliposcope.app.runs, "load_encoder", load)
-    monkeypatch.setattr(cliposcope.encoders, "load_encoder", load)
-
-
-LOADED: dict = {}
+def loaded_once(encoders_loaded_once):
+    """The toy model is loaded once, not once per command (tests/hostile/conftest.py)."""
 
 
 # --- what a shard holds, and the ways it can be wrong ----------------------------------
