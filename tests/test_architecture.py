@@ -38,6 +38,7 @@ LAYERS = (
             "settings",
             "terminal",
             "json_depth",
+            "chatter",
         ),
     ),
     ("encoders", ("specs", "encoders")),

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from types import ModuleType
 
+from cliposcope.chatter import show_library_chatter
 from cliposcope.errors import CliposcopeError
 from cliposcope.provenance import invocation
 from cliposcope.registry import package_modules
@@ -54,10 +55,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure how much of each object survives in CLIP-style embeddings.",
     )
     parser.add_argument("--version", action="version", version=f"cliposcope {__version__}")
+    _add_verbose(parser, default=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules():
         module.configure(commands.add_parser(module.NAME, help=module.HELP))
+    for command in _commands_below(parser):
+        _add_verbose(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _commands_below(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, at any depth (``run tor``, ``lab train``, ...)."""
+    below = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                below += [command, *_commands_below(command)]
+    return below
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default) -> None:
+    """``--verbose`` before or after the command; the command's own keeps the top one's."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show what third-party libraries print while models, generators and detectors load",
+    )
 
 
 class InertFormatter(logging.Formatter):
@@ -80,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     library_log.addHandler(warnings_to_stderr)
     command = ("cliposcope", *(sys.argv[1:] if argv is None else argv))
     token = invocation.set(command)
+    chatter_token = show_library_chatter.set(args.verbose)
     try:
         code = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -105,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         invocation.reset(token)
+        show_library_chatter.reset(chatter_token)
         library_log.removeHandler(warnings_to_stderr)
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

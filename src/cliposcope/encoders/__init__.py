@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cliposcope.chatter import library_chatter_held
 from cliposcope.encoders.base import Encoder, EncoderInfo, ImageInput, LoadOptions
 from cliposcope.encoders.registry import Family, get_family, list_families, register_family
 from cliposcope.encoders.specs import ModelSpec, parse_spec
@@ -33,7 +34,7 @@ def spec_with_checkpoint(spec: str | ModelSpec, checkpoint: str | Path) -> str:
             f"--checkpoint does not apply to {parsed.family}: models ({parsed.canonical!r})",
             hint="put the model's location in the spec itself",
         )
-    path = Path(checkpoint).expanduser().resolve()
+    path = Path(checkpoint).expanduser()  # as given: results name no path the user did not
     return family.with_checkpoint(parsed, path).canonical
 
 
@@ -60,4 +61,5 @@ def load_encoder(
     if checkpoint is not None:
         spec = spec_with_checkpoint(spec, checkpoint)
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
-    return get_family(parsed.family).load(parsed, options)
+    with library_chatter_held(parsed.canonical):
+        return get_family(parsed.family).load(parsed, options)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cliposcope.chatter import library_chatter_held
 from cliposcope.encoders.specs import ModelSpec, parse_spec
 from cliposcope.errors import CliposcopeError
 from cliposcope.registry import UNORDERED, Registry
@@ -91,13 +92,15 @@ def parse_detector_spec(spec: str) -> tuple[ModelSpec, Kind]:
 def load_generator(spec: str, options: GenerationOptions) -> Generator:
     """A generator from its spec, e.g. ``diffusers:stabilityai/stable-diffusion-2-1-base``."""
     parsed, kind = parse_generator_spec(spec)
-    return kind.load(parsed, options)
+    with library_chatter_held(spec):
+        return kind.load(parsed, options)
 
 
 def load_detector(spec: str, options: DetectorOptions) -> Detector:
     """A detector from its spec, e.g. ``torchvision:fasterrcnn_resnet50_fpn_v2``."""
     parsed, kind = parse_detector_spec(spec)
-    return kind.load(parsed, options)
+    with library_chatter_held(spec):
+        return kind.load(parsed, options)
 
 
 def need_library(module: str, extra: str, purpose: str) -> None:
