@@ -50,8 +50,8 @@ import sys, time
 from pathlib import Path
 import cliposcope.data.generate as generate
 copy = generate.copy_official
-def copy_then_wait(scenes, dest):
-    copy(scenes, dest)
+def copy_then_wait(scenes, dest, **options):
+    copy(scenes, dest, **options)
     Path(sys.argv[1]).touch()
     time.sleep(120)
 generate.copy_official = copy_then_wait

@@ -114,10 +114,10 @@ def test_equal_and_explicit_areas_and_grid_and_overlap():
 
 
 def test_references_and_official_layout_round_trip(comco, tmp_path):
-    _, scenes, _ = comco
+    settings, scenes, _ = comco
     singles = [s for s in scenes if s.condition == "single"]
     names_used = {n for s in scenes if s.condition != "single" for n in s.names}
-    assert {s.names[0] for s in singles} == names_used
+    assert {s.names[0] for s in singles} == set(settings.vocabulary) > names_used
     single = singles[0]
     assert single.objects[0].role == "single"
     x0, y0, x1, y1 = single.objects[0].bbox

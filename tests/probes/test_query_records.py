@@ -286,7 +286,8 @@ def test_image_retrieval_records_of_a_hand_made_case():
 def scene_set(tmp_path_factory):
     layout = LayoutSpec(n=3, order="random")
     settings = SceneSettings(kind="comco", count=4, layout=layout, seed=3)
-    return split_scenes(write_dataset(settings, tmp_path_factory.mktemp("scenes") / "scenes"))
+    folder = tmp_path_factory.mktemp("scenes") / "scenes"
+    return split_scenes(write_dataset(settings, folder, singles="used"))  # a small gallery
 
 
 def unit(vector: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ interrupted run leaves no half-written dataset.
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ GENERATOR_VERSION = 1
 PNG_OPTIONS = {"compress_level": 6}
 REFERENCE_AREA = 0.25
 _REDRAWS = 8
+MAX_SCENES = 1_000_000  # a week of drawing on a laptop; beyond it, several runs
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,9 @@ class SceneSettings:
             raise CliposcopeError(f"unknown scene kind {self.kind!r}", hint=" or ".join(KINDS))
         if not 32 <= self.size <= 2048:
             raise CliposcopeError(f"--size {self.size} is out of range", hint="32 to 2048 px")
-        if self.count < 1:
-            raise CliposcopeError(f"--count {self.count} is not positive", hint="e.g. --count 100")
+        check_range(
+            "--count", self.count, 1, MAX_SCENES, hint=f"1 to {MAX_SCENES:,} scenes per folder"
+        )
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
         self.layout.check()
         vocabulary = self.vocabulary
@@ -203,6 +206,7 @@ def write_dataset(
     *,
     progress: bool = False,
     references: bool = True,
+    singles: str = "vocabulary",
     official: str | Path | None = None,
     coco_json: str | Path | None = None,
 ) -> list[Scene]:
@@ -211,9 +215,15 @@ def write_dataset(
     ``official``, the same scenes in the paper's folder layout there too; with
     ``coco_json``, COCO instances in that file and captions beside it (data.coco_export).
 
+    ``singles``: "vocabulary" (as the real ComCO single-object folder) draws a reference
+    for every object the scenes could hold, so the IOR gallery and the matching
+    distractors do not change with ``count``; "used": only the objects the scenes hold.
+
     The folders are built in hidden staging folders and renamed into place only when all
     are complete, so an interrupted run leaves none (and a rerun starts cleanly)."""
     settings.check()
+    if singles not in ("vocabulary", "used"):
+        raise CliposcopeError(f"singles {singles!r} is not known", hint="vocabulary or used")
     out = Path(out)
     targets = [out] if official is None else [out, Path(official)]
     for target in targets:
@@ -229,6 +239,7 @@ def write_dataset(
                 f"--official-layout {official} overlaps the --out folder",
                 hint="give the official layout a folder of its own",
             )
+    check_disk_room(settings, targets)
     with staged_folder(out) as staging, contextlib.ExitStack() as stack:
         scenes = []
         for sub in ("images", "masks"):
@@ -240,7 +251,8 @@ def write_dataset(
         bar.close()
         if references:
             (staging / "single").mkdir()
-            names = sorted({name for scene in scenes for name in scene.names})
+            used = {name for scene in scenes for name in scene.names}
+            names = sorted(used if singles == "used" else set(settings.vocabulary) | used)
             for name in names:
                 image, labels, scene = reference_scene(settings, name)
                 scenes.append(_save(staging, "single", scene, image, labels))
@@ -249,7 +261,7 @@ def write_dataset(
         official_staging = None
         if official is not None:
             official_staging = stack.enter_context(staged_folder(Path(official)))
-            copy_official(scenes, official_staging)
+            copy_official(scenes, official_staging, singles=singles)
         documents = []
         if coco_files:
             from cliposcope.data.coco_export import coco_documents, encode
@@ -276,6 +288,29 @@ def write_dataset(
     for scene in scenes:
         scene.root = out
     return scenes
+
+
+def check_disk_room(settings: SceneSettings, targets: list[Path]) -> None:
+    """Refuse before drawing when the folders would not fit: the first scene's PNG pair,
+    times the scenes and references, times the copies (the official layout is one more),
+    with a fifth to spare for the variation between scenes."""
+    image, labels, _ = compose_scene(settings, 0)
+    pair = len(_png_bytes(image)) + len(_png_bytes(Image.fromarray(labels, "L")))
+    needed = int(pair * (settings.count + len(settings.vocabulary)) * len(targets) * 1.2)
+    anchor = next(parent for parent in Path(targets[0]).absolute().parents if parent.exists())
+    free = shutil.disk_usage(anchor).free
+    if needed > free:
+        raise CliposcopeError(
+            f"{settings.count:,} scenes of {settings.size} px need about "
+            f"{needed / 1e9:.1f} GB and {anchor} has {free / 1e9:.1f} GB free",
+            hint="generate fewer or smaller scenes, or write to a larger disk",
+        )
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **PNG_OPTIONS)
+    return buffer.getvalue()
 
 
 def _coco_paths(coco_json: str | Path | None) -> list[Path]:

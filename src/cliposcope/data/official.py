@@ -204,8 +204,11 @@ def read_hub(
     local = Path(name_or_folder)
     try:
         if local.is_dir():
+            # every file of the folder in one split: datasets would otherwise take a file
+            # named after a split ("single/train.png", the object) for that split alone
+            every_file = {split: str(local / "**")}
             table = datasets.load_dataset(
-                "imagefolder", data_dir=str(local), split=split, cache_dir=cache_dir
+                "imagefolder", data_files=every_file, split=split, cache_dir=cache_dir
             )
         else:
             table = datasets.load_dataset(name_or_folder, split=split, cache_dir=cache_dir)

@@ -49,7 +49,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="also write COCO instances (RLE masks, boxes, areas) to FILE and captions beside "
         "it (instances_X.json -> captions_X.json)",
     )
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--singles",
+        choices=("vocabulary", "used"),
+        default="vocabulary",
+        help="single/ holds a reference image of every vocabulary object, as the real ComCO "
+        "folder does (default), or only of the objects the scenes use",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=cmd_generate)
 
 
@@ -98,6 +105,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         settings,
         args.out,
         progress=not args.quiet,
+        singles=args.singles,
         official=args.official_layout,
         coco_json=args.coco_json,
     )
