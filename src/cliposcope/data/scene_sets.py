@@ -123,7 +123,7 @@ def scene_set_from(
         recorded = _recorded_settings(folder)
         manifest = folder.name == MANIFEST_NAME or (folder / MANIFEST_NAME).is_file()
         layout = "manifest" if recorded is not None or manifest else "official"
-        origin = {"folder": str(folder.resolve()), "layout": layout, "settings": recorded}
+        origin = {"folder": str(folder), "layout": layout, "settings": recorded}  # as given
         return split_scenes(scene_list, objects, origin)
     folder = Path(generate_into)
     settings = settings or SceneSettings(kind="comco", count=60, layout=LayoutSpec(n=objects or 3))

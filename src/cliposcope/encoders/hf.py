@@ -136,8 +136,8 @@ class HFEncoder(Encoder):
         self.info = EncoderInfo(
             spec=spec.canonical,
             family="hf",
-            name=getattr(config, "_name_or_path", "") or spec.target,
-            weights_source=("folder:" if folder.is_dir() else "hub:") + self.location,
+            name=spec.target if folder.is_dir() else config._name_or_path or spec.target,
+            weights_source=("folder:" if folder.is_dir() else "hub:") + spec.target,
             weights_hash=state_dict_hash(self.model),
             embed_dim=int(getattr(config, "projection_dim", 0) or text_config.hidden_size),
             device=self.device,

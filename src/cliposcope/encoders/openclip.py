@@ -156,7 +156,7 @@ def resolve_source(target: str) -> WeightsSource:
         return WeightsSource("pretrained", arch, rest)
     path = Path(rest).expanduser()
     if path.is_file():
-        return WeightsSource("file", arch, str(path.resolve()))
+        return WeightsSource("file", arch, str(path))  # as given: recorded in results
     looks_like_path = "/" in rest or path.suffix in CHECKPOINT_SUFFIXES
     if looks_like_path:
         raise CliposcopeError(f"checkpoint file not found: {path}", hint="check the path")

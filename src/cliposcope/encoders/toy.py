@@ -51,7 +51,7 @@ def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEnc
                 f"unknown toy model {spec.target!r}",
                 hint="toy:default or a checkpoint file of the cliposcope-toy architecture",
             )
-        path, source = path.resolve(), f"file:{path.resolve()}"
+        path, source = path.resolve(), f"file:{spec.target}"  # as given: no machine path
     inner = ModelSpec("openclip", f"{ARCH}/{path}", spec.options)
     try:
         encoder = OpenClipEncoder(inner, options)

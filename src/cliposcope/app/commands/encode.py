@@ -109,7 +109,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "command": "encode",
         "model": encoder.info.to_dict(),
         "input_kind": "texts" if args.texts else "images",
-        "input_source": str(Path(args.texts or args.images).resolve()),
+        "input_source": str(args.texts or args.images),  # as given: no machine path
         "input_count": len(inputs),
         "input_fingerprint": inputs_fingerprint(inputs, images=not args.texts),
         "inputs": inputs if not args.texts else None,
