@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from cliposcope.data.templates import Template
@@ -85,6 +87,65 @@ def test_position_matched_gallery_separates_slot_alignment():
     assert result.settings["filler"] == "something"
 
 
+def test_matched_preferred_position_by_hand():
+    """Two captions over three names; gallery k scores name w at slot k."""
+    from cliposcope.probes.tor import matched_first_object, matched_preferred_positions
+
+    rows = np.array([[0, 1, 2], [2, 0, 1]])
+    slot_0 = np.array([[0.9, 0.1, 0.0], [0.0, 0.0, 0.2]])  # query 0: own first 0.9
+    slot_1 = np.array([[0.0, 0.5, 0.0], [0.7, 0.0, 0.0]])  # query 1: own second 0.7
+    slot_2 = np.array([[0.0, 0.0, 0.3], [0.0, 0.6, 0.0]])
+    assert matched_preferred_positions([slot_0, slot_1, slot_2], rows).tolist() == [0, 1]
+    figure = matched_first_object(2, 2, 3, order_randomised=True)
+    assert figure["estimate"] == 1.0 and figure["ratio_to_expected"] == 3.0
+    assert figure["p_value"] == pytest.approx(1 / 9)  # only X = 2 is as unlikely: (1/3)^2
+    assert matched_first_object(2, 2, 3, order_randomised=False)["p_value"] is None
+
+
+class RecordingEncoder(PositionWeightedEncoder):
+    """Remembers every text it was asked to embed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.texts = []
+
+    def _encode_texts(self, texts, *, progress):
+        self.texts += list(texts)
+        return super()._encode_texts(texts, progress=progress)
+
+
+def test_caption_prefix_reaches_captions_and_matched_gallery_never_the_names():
+    vocab = Vocabulary("small", COMCO.words[:8])
+    encoder = RecordingEncoder((3, 1, 1))
+    settings = TorSettings(
+        vocab, n=3, sample=20, caption_prefix="a photo of", gallery="position-matched"
+    )
+    result = run_probe("tor", encoder, None, settings)
+    names = set(vocab.words)
+    prefixed = [t for t in encoder.texts if t.startswith("a photo of ")]
+    assert names <= set(encoder.texts)  # the plain gallery: bare names
+    assert len(prefixed) == len(encoder.texts) - len(names)  # everything else is prefixed
+    assert all(q.startswith("a photo of ") for q in result.query_records["query"])
+    assert result.settings["caption_prefix"] == "a photo of"
+    plain = run_probe(
+        "tor", PositionWeightedEncoder((3, 1, 1)), None, replace(settings, caption_prefix="")
+    )
+    assert plain.provenance["query_fingerprint"] != result.provenance["query_fingerprint"]
+
+
+def test_position_matched_first_object_counts_the_records():
+    vocab = Vocabulary("small", COMCO.words[:30])
+    settings = TorSettings(vocab, n=3, gallery="position-matched", sample=400)
+    result = run_probe("tor", PositionWeightedEncoder((3, 1, 1)), None, settings)
+    figure = result.metrics["position_matched_first_object"]
+    preferred = np.asarray(result.query_records["matched_preferred_position"])
+    assert figure["count"] == int((preferred == 0).sum()) and figure["total"] == len(preferred)
+    assert figure["estimate"] > 0.9  # a planted first-object weight wins here too
+    blind = run_probe("tor", PositionWeightedEncoder((1, 1, 1)), None, settings)
+    low, high = blind.metrics["position_matched_first_object"]["ci95"]
+    assert low < 1 / 3 < high
+
+
 def test_legacy_quirks_are_recorded_and_change_the_long_template_numbers():
     vocab = Vocabulary("cats", ("cat", "dog", "car", "carrot", "bear", "teddy bear", "hot dog"))
     long = Template("long")
@@ -105,6 +166,8 @@ def test_legacy_quirks_are_recorded_and_change_the_long_template_numbers():
         ({"protocol": "nope"}, "unknown protocol"),
         ({"n": 9}, "--n 9"),
         ({"n": 3, "template": Template("custom:{1} and {2}", "{1} and {2}")}, "2 slot"),
+        ({"caption_prefix": " a photo of"}, "surrounding spaces"),
+        ({"caption_prefix": "a\nb"}, "newline"),
     ],
 )
 def test_bad_settings_are_clear(kwargs, message):

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -49,6 +50,7 @@ from cliposcope.probes.retrieval import (
     QueryRecords,
     RetrievalTally,
 )
+from cliposcope.probes.stats import Proportion, binomial_test
 from cliposcope.probes.verdicts import BiasFigure, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
@@ -75,8 +77,18 @@ class TorSettings:
     legacy_quirks: bool = option(
         False, "paper: reproduce the published scripts' substring/ascending bugs"
     )
-    gallery: str = option("plain", "plain or position-matched", choices=GALLERIES)
+    gallery: str = option(
+        "plain",
+        "plain (the names) or position-matched (each name where it stands in the caption, "
+        "--filler in the other slots: no gallery text is a prefix of a caption)",
+        choices=GALLERIES,
+    )
     filler: str = option("something", "neutral word, position-matched gallery")
+    caption_prefix: str = option(
+        "",
+        "text put before every caption and never in the gallery, e.g. 'a photo of': a name is "
+        "then no prefix of its caption (the causal-mask artifact)",
+    )
     # "sum": each caption embedded as the normalised sum of its objects' name embeddings,
     # an encoder with no notion of order (the --null sum control).
     caption_embedding: str = internal("encoder")
@@ -104,6 +116,11 @@ class TorSettings:
             raise CliposcopeError(f"unknown gallery {self.gallery!r}", hint=" or ".join(GALLERIES))
         if not self.filler.strip():
             raise CliposcopeError(f"--filler {self.filler!r} is empty", hint="e.g. something")
+        if self.caption_prefix != self.caption_prefix.strip() or "\n" in self.caption_prefix:
+            raise CliposcopeError(
+                f"--caption-prefix {self.caption_prefix!r} has surrounding spaces or a newline",
+                hint="give the words alone, e.g. --caption-prefix 'a photo of'",
+            )
         if self.caption_embedding not in CAPTION_EMBEDDINGS:
             raise CliposcopeError(
                 f"unknown caption embedding {self.caption_embedding!r}",
@@ -114,6 +131,11 @@ class TorSettings:
         check_range("--seed", self.seed, 0, hint="a non-negative integer")
         self.template.check_arity(self.n)
         check_arity(len(self.vocab), self.n)
+
+    def caption(self, objects: Sequence[str]) -> str:
+        """The caption of ``objects`` in this order: template, after the caption prefix."""
+        text = self.template.render(list(objects))
+        return f"{self.caption_prefix} {text}" if self.caption_prefix else text
 
     @property
     def order(self) -> str:
@@ -135,21 +157,48 @@ class TorSettings:
             "legacy_quirks": self.legacy_quirks,
             "gallery": self.gallery,
             "filler": self.filler if self.gallery == "position-matched" else None,
+            "caption_prefix": self.caption_prefix,
             "caption_embedding": self.caption_embedding,
         }
 
 
 def matched_galleries(encoder: Encoder, settings: TorSettings) -> list[np.ndarray]:
-    """Gallery k: each name at slot k of the template, the other slots the filler word."""
+    """Gallery k: each name at slot k of the caption (prefix included), the other slots the
+    filler word."""
     galleries = []
     for slot in range(settings.n):
         texts = []
         for word in settings.vocab.words:
             objects = [settings.filler] * settings.n
             objects[slot] = word
-            texts.append(settings.template.render(objects))
+            texts.append(settings.caption(objects))
         galleries.append(encoder.encode_text(texts))
     return galleries
+
+
+def matched_preferred_positions(similarities: Sequence[np.ndarray], rows: np.ndarray):
+    """For each caption, the position k whose object, placed at slot k with fillers around
+    it, is the nearest of the caption's own objects: ``similarities[k]`` is (Q, names)
+    against gallery k, ``rows`` (Q, n) the names in caption order."""
+    own = np.stack(
+        [similarity[np.arange(len(rows)), rows[:, k]] for k, similarity in enumerate(similarities)],
+        axis=1,
+    )
+    return np.argmax(own, axis=1)
+
+
+def matched_first_object(count: int, queries: int, n: int, order_randomised: bool) -> dict:
+    """Share of captions whose position-matched nearest own object is the first-named,
+    against 1/n (exact binomial test where the order is randomised, as in
+    RetrievalTally.first_position_bias)."""
+    share = Proportion(count, queries)
+    return {
+        **share.to_dict(),
+        "expected_if_order_blind": 1 / n,
+        "ratio_to_expected": share.estimate * n if queries else float("nan"),
+        "p_value": binomial_test(count, queries, 1 / n) if order_randomised else None,
+        "test": "exact two-sided binomial" if order_randomised else "none: list order",
+    }
 
 
 def run_tor(
@@ -166,8 +215,11 @@ def run_tor(
     tally = RetrievalTally(settings.n, len(words), legacy=settings.legacy_quirks)
     matched_tally = MatchedGalleryTally(settings.n)
     records = QueryRecords(words, (*GALLERY_COLUMNS, "matched_gallery_retrieved"))
+    matched_preferred: Counter = Counter()
     data_digest = hashlib.sha256()  # the captions: words, template, then the object rows
     data_digest.update("\n".join([*words, settings.template.name]).encode("utf-8"))
+    if settings.caption_prefix:  # digests of unprefixed queries stay what they were
+        data_digest.update(f"\nprefix:{settings.caption_prefix}".encode())
     combinations = math.comb(len(words), settings.n)
     used = combinations if settings.sample is None else min(settings.sample, combinations)
     if settings.sample is not None and settings.sample > combinations:
@@ -180,7 +232,7 @@ def run_tor(
     with tqdm(total=total, disable=not progress, unit="query", desc="TOR") as bar:
         for rows in chunks:
             data_digest.update(rows.tobytes())
-            captions = [settings.template.render([words[i] for i in row]) for row in rows]
+            captions = [settings.caption([words[i] for i in row]) for row in rows]
             if sum_control:
                 embeddings = l2_normalise(gallery[rows].sum(axis=1))
             else:
@@ -188,14 +240,21 @@ def run_tor(
             outcomes = tally.update(embeddings @ gallery.T, rows, captions, words)
             chunk_records = {"query": captions, "objects": rows, **outcomes.columns()}
             if matched is not None:
+                similarities = [embeddings @ g.T for g in matched]
                 chunk_records["matched_gallery_retrieved"] = matched_tally.update(
-                    [embeddings @ g.T for g in matched], rows
+                    similarities, rows
                 )
+                preferred = matched_preferred_positions(similarities, rows)
+                chunk_records["matched_preferred_position"] = preferred
+                matched_preferred.update(preferred.tolist())
             records.add(chunk_records)
             bar.update(len(rows))
     metrics = tally.summary(words, order_randomised=settings.order != "list")
     if matched is not None:
         metrics["position_matched_gallery"] = matched_tally.summary()
+        metrics["position_matched_first_object"] = matched_first_object(
+            matched_preferred[0], tally.queries, settings.n, settings.order != "list"
+        )
     return make_result(
         "tor",
         encoder,
@@ -206,7 +265,7 @@ def run_tor(
         query_count=tally.queries,
         combinations_used=used,
         query_fingerprint=data_digest.hexdigest(),
-        example_caption=settings.template.render(list(words[: settings.n])),
+        example_caption=settings.caption(words[: settings.n]),
     )
 
 
@@ -251,6 +310,12 @@ FIGURES = MappingProxyType(
             "nearest name is the first-named one (chance 1/n; 'x chance' divides by 1/n); "
             "verdicts compare it with the control's",
         ),
+        "position_matched_first_object": FigureDefinition(
+            "position-matched first-object",
+            "share of queries for which, of the caption's objects each placed where it "
+            "stands in the caption with --filler elsewhere, the first-named one is nearest "
+            "(no gallery text is a prefix of the caption; chance 1/n)",
+        ),
     }
 )
 
@@ -266,6 +331,9 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
     n = max(r.settings["n"] for r in results)
     headers = ["Model", "Protocol", "Figure", *position_headers(n)]
     headers += ["Top-n acc %", "First-object preference %", "x chance", "p (vs chance)"]
+    matched = any("position_matched_first_object" in r.metrics for r in results)
+    if matched:  # the artifact-free figure beside the paper's
+        headers.append("Position-matched first-object %")
     rows = []
     for result in results:
         m = result.metrics
@@ -275,6 +343,8 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
         protocol = result.settings["protocol"] + (
             " (legacy)" if result.settings["legacy_quirks"] else ""
         )
+        if result.settings.get("caption_prefix"):
+            protocol += f", prefix {result.settings['caption_prefix']!r}"
         rows.append(
             [
                 result.label,
@@ -285,6 +355,7 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
                 percent(bias),
                 "-" if ratio is None else f"{ratio:.2f}",
                 p_value(bias.get("p_value")),
+                *([percent(m.get("position_matched_first_object"))] if matched else []),
             ]
         )
     return headers, rows
@@ -325,7 +396,7 @@ def prefetch_tor(settings: TorSettings, encoder: Encoder, data) -> None:
         len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
     )
     encoder.encode_text(
-        [settings.template.render([words[i] for i in row]) for rows in chunks for row in rows]
+        [settings.caption([words[i] for i in row]) for rows in chunks for row in rows]
     )
 
 
@@ -357,7 +428,7 @@ register_probe(
         figures=FIGURES,
         bias_per_query=tor_bias_per_query,
         bias_columns=("query", "retrieved_position"),
-        data_settings=("n", "protocol", "gallery", "filler", "legacy_quirks"),
+        data_settings=("n", "protocol", "gallery", "filler", "caption_prefix", "legacy_quirks"),
         data_fingerprints=("query_fingerprint",),
         prefetch=prefetch_tor,
         paper_data=tor_paper_data,
