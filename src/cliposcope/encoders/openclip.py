@@ -51,6 +51,8 @@ from cliposcope.encoders.prefix_sharing import (
     self_check_gap,
 )
 from cliposcope.encoders.registry import Family, library_versions, register_family
+from cliposcope.encoders.text_variants import OPTIONS as TEXT_VARIANT_OPTIONS
+from cliposcope.encoders.text_variants import TextArchitecture
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
 
@@ -61,6 +63,7 @@ OPTIONS = {
     "seed": "integer seed for random-init weights, default 0",
     "fast": "true/false, exact trimmed text path, default true",
     "prefix": "true/false, exact shared-prefix text path (needs fast), default true",
+    **TEXT_VARIANT_OPTIONS,
 }
 TOKENIZE_CHUNK = 4096
 _PROBE_LENGTHS = (2, 9, None)  # tokens up to the pooled one; None: the whole context
@@ -236,6 +239,7 @@ class OpenClipEncoder(Encoder):
                 hint=f"drop ?seed= from {spec.canonical}",
             )
         quick_gelu = self._quick_gelu_setting(source, spec)
+        text_architecture = TextArchitecture.from_spec(spec)
 
         model_name = source.arch
         pretrained = source.value if source.kind == "pretrained" else None
@@ -259,12 +263,15 @@ class OpenClipEncoder(Encoder):
             ) from None
         if source.kind == "file":
             _load_checkpoint(model, source.value, spec)
+        text_architecture.apply(model, spec)
         refuse_non_finite(model, spec.canonical)
         self.model = model.eval().to(self.device)
         self.preprocess = preprocess
         self._tokenizer_name = model_name
 
         tower, reason = find_causal_text_tower(self.model)
+        if tower is not None and text_architecture.pool != "eot":
+            tower, reason = None, "pool=mean: the trimmed path reads one pooled token"
         self._tower = tower
         wants_fast = spec.bool_option("fast", True)
         if tower is not None and not wants_fast:
@@ -304,7 +311,10 @@ class OpenClipEncoder(Encoder):
                 "activation": activation,
                 "context_length": int(getattr(self.model, "context_length", 0) or 0) or None,
                 "text_causal": self._text_is_causal(),
-                "text_pooling": self._text_pooling(),
+                "text_pooling": "mean"
+                if text_architecture.pool == "mean"
+                else self._text_pooling(),
+                "text_architecture": text_architecture.to_dict(),
                 "fast_text_path": self._fast_tower is not None,
                 "fast_text_reason": reason,
                 "prefix_sharing": self._prefix_stack is not None,
@@ -540,14 +550,18 @@ class OpenClipEncoder(Encoder):
 
 
 def random_init_spec(info: EncoderInfo, seed: int) -> str:
-    """The model's own architecture (and activation) with seeded random weights."""
+    """The model's own architecture (activation and text tower switches) with seeded
+    random weights."""
     if info.name.startswith(("local-dir:", "hf-hub:")):
         raise CliposcopeError(
             f"--null random-init needs an open_clip architecture name, not {info.spec}",
             hint="use it with openclip:ARCH... specs, or --null sum for any model",
         )
     quick = "&quickgelu=true" if info.settings.get("quick_gelu") else ""
-    return f"openclip:{info.name}?seed={seed}{quick}"
+    switches = info.details.get("text_architecture") or {}
+    shipped = TextArchitecture().to_dict()
+    changed = "".join(f"&{k}={v}" for k, v in switches.items() if v != shipped.get(k))
+    return f"openclip:{info.name}?seed={seed}{quick}{changed}"
 
 
 def spec_with_checkpoint(spec: ModelSpec, path: Path) -> ModelSpec:

@@ -20,11 +20,12 @@ from cliposcope.encoders.openclip import (
     save_weights,
 )
 from cliposcope.encoders.registry import Family, register_family
+from cliposcope.encoders.text_variants import OPTIONS as TEXT_VARIANT_OPTIONS
 from cliposcope.errors import CliposcopeError
 
 ARCH = "cliposcope-toy"
 PACKAGED = {"default": "default.safetensors"}
-OPTIONS = {"fast": "true/false, exact trimmed text path, default true"}
+OPTIONS = {"fast": "true/false, exact trimmed text path, default true", **TEXT_VARIANT_OPTIONS}
 
 
 def packaged_weights(name: str) -> Path:
