@@ -33,6 +33,20 @@ OPTIONS = {
 }
 
 
+VARIANTS = {  # named text towers: their spec options
+    "causal": "",
+    "bidirectional": "attn=bidirectional",
+    "mean-pool": "pool=mean",
+    "no-position": "pos=none",
+    "order-blind": "attn=bidirectional&pos=none",
+}
+
+
+def text_variant(name: str) -> TextArchitecture:
+    """A named variant (VARIANTS) or spec options such as "attn=bidirectional&pool=mean"."""
+    return TextArchitecture.from_options(VARIANTS.get(name, name))
+
+
 @dataclass(frozen=True)
 class TextArchitecture:
     attn: str = "causal"
@@ -41,12 +55,28 @@ class TextArchitecture:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> TextArchitecture:
+        return cls._chosen(spec.options, repr(spec.canonical))
+
+    @classmethod
+    def from_options(cls, text: str) -> TextArchitecture:
+        """From spec options as text, e.g. "attn=bidirectional&pos=none" ("" as shipped)."""
+        pairs = [item.partition("=") for item in text.split("&")] if text else []
+        unknown = [key for key, _, _ in pairs if key not in CHOICES]
+        if unknown or any(not value for _, _, value in pairs):
+            raise CliposcopeError(
+                f"text tower {text!r} is not a variant name or attn=, pool=, pos= options",
+                hint="e.g. bidirectional, or attn=bidirectional&pool=mean",
+            )
+        return cls._chosen({key: value for key, _, value in pairs}, repr(text))
+
+    @classmethod
+    def _chosen(cls, options, where: str) -> TextArchitecture:
         chosen = {}
         for key, allowed in CHOICES.items():
-            value = spec.options.get(key, allowed[0])
+            value = options.get(key, allowed[0])
             if value not in allowed:
                 raise CliposcopeError(
-                    f"{key}={value!r} in {spec.canonical!r} is not a text architecture choice",
+                    f"{key}={value!r} in {where} is not a text architecture choice",
                     hint=f"{key}= one of {', '.join(allowed)}",
                 )
             chosen[key] = value
@@ -56,16 +86,23 @@ class TextArchitecture:
     def as_shipped(self) -> bool:
         return self == TextArchitecture()
 
+    @property
+    def options(self) -> str:
+        """The switches that differ from the shipped tower, as spec options (sorted)."""
+        shipped = asdict(TextArchitecture())
+        return "&".join(f"{k}={v}" for k, v in sorted(asdict(self).items()) if v != shipped[k])
+
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
-    def apply(self, model: torch.nn.Module, spec: ModelSpec) -> None:
-        """Change ``model``'s text tower in place (after its weights are loaded)."""
+    def apply(self, model: torch.nn.Module, name: str) -> None:
+        """Change ``model``'s text tower in place (after its weights are loaded); ``name``
+        (the model's spec) is what an error names."""
         if self.as_shipped:
             return
         if not (hasattr(model, "token_embedding") and hasattr(model, "transformer")):
             raise CliposcopeError(
-                f"{spec.canonical}: text architecture switches apply to open_clip CLIP "
+                f"{name}: text architecture switches apply to open_clip CLIP "
                 f"text towers, not {type(getattr(model, 'text', model)).__name__}",
                 hint="drop attn=, pool= and pos= from the spec",
             )

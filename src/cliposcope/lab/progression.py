@@ -15,6 +15,7 @@ from cliposcope.data.scene_sets import SceneSet, scene_set_from
 from cliposcope.encoders import load_encoder
 from cliposcope.errors import CliposcopeError
 from cliposcope.lab.pool import PoolSpec
+from cliposcope.lab.train import checkpoint_spec
 from cliposcope.plotting import pyplot
 from cliposcope.probes.battery import BatterySettings, run_battery
 
@@ -51,7 +52,8 @@ def checkpoint_points(
         raise CliposcopeError(f"no checkpoints in {run_dir}", hint="run `cliposcope lab train`")
     points = []
     for checkpoint in checkpoints:
-        encoder = load_encoder(f"toy:{checkpoint}", device=device, precision=precision)
+        spec = checkpoint_spec(run_dir, checkpoint)
+        encoder = load_encoder(spec, device=device, precision=precision)
         results = run_battery(encoder, scene_set, PROGRESSION_BATTERY, progress=progress)
         tor, ior = (next(r for r in results if r.probe == name) for name in ("tor", "ior"))
         points.append(

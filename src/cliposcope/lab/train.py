@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import load_torch_file
+from cliposcope.encoders.text_variants import TextArchitecture
 from cliposcope.errors import CliposcopeError, check_range, describe_exception
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
@@ -42,6 +43,8 @@ class TrainSettings:
     heldout: PoolSpec = field(
         default_factory=lambda: PoolSpec(scenes_per_count=(0, 100, 100, 100), seed=99)
     )
+    text: TextArchitecture = field(default_factory=TextArchitecture)
+    checkpoint_at_start: bool = False  # also keep the untrained weights (samples 0)
 
     def __post_init__(self):
         check_policy(self.policy)
@@ -61,7 +64,26 @@ class TrainSettings:
         return math.ceil(self.samples / self.batch_size)
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"arch": ARCH}
+        """As settings.json records it; a shipped tower and no start checkpoint leave their
+        keys out, so runs made before those settings existed still resume."""
+        record = asdict(self) | {"arch": ARCH}
+        if self.text.as_shipped:
+            del record["text"]
+        if not self.checkpoint_at_start:
+            del record["checkpoint_at_start"]
+        return record
+
+    @property
+    def model_options(self) -> str:
+        """The spec options that load this run's checkpoints as it trained them."""
+        return self.text.options
+
+
+def checkpoint_spec(run_dir: Path, checkpoint: Path) -> str:
+    """The spec that loads a run's checkpoint with the text tower it was trained with."""
+    recorded = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
+    options = TextArchitecture(**recorded.get("text", {})).options
+    return f"toy:{checkpoint}?{options}" if options else f"toy:{checkpoint}"
 
 
 def to_pixels(images: np.ndarray) -> torch.Tensor:
@@ -72,7 +94,7 @@ def to_pixels(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def build_model(seed: int):
+def build_model(seed: int, text: TextArchitecture | None = None):
     import open_clip
 
     from cliposcope.encoders.openclip import quiet_random_init_notice, register_project_configs
@@ -81,6 +103,7 @@ def build_model(seed: int):
     with torch.random.fork_rng(), quiet_random_init_notice():
         torch.manual_seed(seed)
         model = open_clip.create_model(ARCH)
+    (text or TextArchitecture()).apply(model, f"lab model {ARCH}")
     return model, open_clip.get_tokenizer(ARCH)
 
 
@@ -132,9 +155,10 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     heldout = build_pool(settings.heldout, cache, progress=progress)
     vocabulary = settings.pool.vocabulary
 
-    model, tokenizer = build_model(settings.seed)
+    model, tokenizer = build_model(settings.seed, settings.text)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        trained, lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     import open_clip
 
@@ -156,6 +180,11 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
                 f"cannot resume from {latest}: {describe_exception(error)}",
                 hint="it does not fit this run; remove it to start over",
             ) from None
+    if settings.checkpoint_at_start and step == 0:
+        checkpoints = run_dir / "checkpoints"
+        checkpoints.mkdir(exist_ok=True)
+        start = {"state_dict": model.state_dict(), "samples": 0, "step": 0}
+        _atomic_save(start, checkpoints / f"samples_{0:09d}.pt")
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     started = time.perf_counter()

@@ -25,6 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="largest-first",
         help="caption order: largest-first | random | smallest-first | largest-first:P",
     )
+    train.add_argument(
+        "--variant",
+        default="causal",
+        metavar="NAME",
+        help="text tower: causal (as shipped), bidirectional, mean-pool, no-position, "
+        "order-blind, or spec options such as attn=bidirectional&pool=mean",
+    )
     train.add_argument("--samples", type=int, default=192_000, help="training samples seen")
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--checkpoint-every", type=int, default=24_000, metavar="SAMPLES")
@@ -39,6 +46,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
     progression.add_argument("--precision", default="fp32", choices=PRECISIONS)
     progression.add_argument("--quiet", action="store_true")
     progression.set_defaults(handler=cmd_lab_progression)
+    ablate = commands.add_parser(
+        "ablate",
+        help="train a grid of toy CLIPs (text-tower variants x caption orders x seeds) and "
+        "measure TOR and IOR at every checkpoint against random-weight controls",
+    )
+    ablate.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME",
+        help="repeatable text tower: causal (as shipped), bidirectional, mean-pool, "
+        "no-position, order-blind, or spec options such as attn=bidirectional&pool=mean "
+        "(default: causal and bidirectional)",
+    )
+    ablate.add_argument(
+        "--policy",
+        action="append",
+        metavar="POLICY",
+        help="repeatable caption order: largest-first | random | smallest-first | "
+        "largest-first:P (default: largest-first and random)",
+    )
+    ablate.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
+    ablate.add_argument(
+        "--samples", type=int, default=6_400, help="training samples per run (default 6400)"
+    )
+    ablate.add_argument("--batch-size", type=int, default=64, help="default 64")
+    ablate.add_argument(
+        "--checkpoint-every", type=int, default=3_200, metavar="SAMPLES", help="default 3200"
+    )
+    ablate.add_argument(
+        "--evaluation-scenes", type=int, default=90, help="IOR scenes per checkpoint (default 90)"
+    )
+    ablate.add_argument("--out", required=True, metavar="DIR", help="resumable: rerun to go on")
+    ablate.add_argument("--quiet", action="store_true", help="no progress")
+    ablate.set_defaults(handler=cmd_lab_ablate)
     theory = commands.add_parser("theory", help="Monte-Carlo check of the paper's theorem")
     theory.add_argument("--dropped", type=int, default=8, help="dimensions the text side drops")
     theory.add_argument("--temperature", type=float, default=0.07)
@@ -53,9 +94,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_lab_train(args: argparse.Namespace) -> int:
+    from cliposcope.encoders.text_variants import text_variant
     from cliposcope.lab.train import TrainSettings, train
 
     settings = TrainSettings(
+        text=text_variant(args.variant),
         policy=args.policy,
         samples=args.samples,
         batch_size=args.batch_size,
@@ -106,6 +149,34 @@ def cmd_lab_progression(args: argparse.Namespace) -> int:
 def _pct(figure: dict) -> str:
     low, high = figure["ci95"]
     return f"{100 * figure['estimate']:.1f} ({100 * low:.1f}-{100 * high:.1f})"
+
+
+def cmd_lab_ablate(args: argparse.Namespace) -> int:
+    from cliposcope.lab.ablate import AblateSettings, ablate, summary_rows
+    from cliposcope.report.table import render
+
+    defaults = AblateSettings()
+    settings = AblateSettings(
+        variants=tuple(args.variant or defaults.variants),
+        policies=tuple(args.policy or defaults.policies),
+        seeds=args.seeds,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        checkpoint_every=args.checkpoint_every,
+        evaluation_scenes=args.evaluation_scenes,
+    )
+    check_output_folder(args.out, "--out")
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    summary = ablate(settings, args.out, progress=not args.quiet, say=say)
+    print("Means over seeds, % (first-object preference; IOR: large-object share)")
+    print(render(*summary_rows(summary)))
+    out = Path(args.out)
+    print(
+        f"wrote {out / 'ablation.json'}, {out / 'ablation.png'} and the results in "
+        f"{out / 'results'} (cliposcope report {out / 'results'})",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_lab_theory(args: argparse.Namespace) -> int:
