@@ -263,7 +263,7 @@ class OpenClipEncoder(Encoder):
             ) from None
         if source.kind == "file":
             _load_checkpoint(model, source.value, spec)
-        text_architecture.apply(model, spec)
+        text_architecture.apply(model, spec.canonical)
         refuse_non_finite(model, spec.canonical)
         self.model = model.eval().to(self.device)
         self.preprocess = preprocess
@@ -558,10 +558,8 @@ def random_init_spec(info: EncoderInfo, seed: int) -> str:
             hint="use it with openclip:ARCH... specs, or --null sum for any model",
         )
     quick = "&quickgelu=true" if info.settings.get("quick_gelu") else ""
-    switches = info.details.get("text_architecture") or {}
-    shipped = TextArchitecture().to_dict()
-    changed = "".join(f"&{k}={v}" for k, v in switches.items() if v != shipped.get(k))
-    return f"openclip:{info.name}?seed={seed}{quick}{changed}"
+    switches = TextArchitecture(**(info.details.get("text_architecture") or {})).options
+    return f"openclip:{info.name}?seed={seed}{quick}{'&' + switches if switches else ''}"
 
 
 def spec_with_checkpoint(spec: ModelSpec, path: Path) -> ModelSpec:
