@@ -566,11 +566,15 @@ def _validator():
 
 
 def _schema_problem(record: dict) -> str | None:
-    """The first way ``record`` breaks RESULT_SCHEMA, as one line: where and what was
-    expected; None where it holds."""
+    return schema_problem(record, _validator())
+
+
+def schema_problem(record: Any, validator) -> str | None:
+    """The first way ``record`` breaks the jsonschema ``validator``'s schema (RESULT_SCHEMA
+    for results), as one line: where and what was expected; None where it holds."""
     from jsonschema.exceptions import best_match
 
-    error = best_match(_validator().iter_errors(record))
+    error = best_match(validator.iter_errors(record))
     if error is None:
         return None
     where, found, rule = list(error.absolute_path), error.instance, error.validator

@@ -60,7 +60,8 @@ def test_an_order_blind_tower_stays_at_chance(grid):
 
 def test_results_are_ordinary_results_with_their_controls(grid):
     out, _ = grid
-    results = [ProbeResult.load(p) for p in sorted((out / "results").glob("*.json"))]
+    files = sorted((out / "results").glob("*.json"))
+    results = [ProbeResult.load(p) for p in files if p.name != "ablation.json"]
     models = [r for r in results if r.role == "model"]
     controls = [r for r in results if r.role == "null:random-init"]
     assert len(models) == 4 * 3 * 2 and len(controls) == 2 * 2  # (cells x steps, variants) x probes
@@ -69,15 +70,19 @@ def test_results_are_ordinary_results_with_their_controls(grid):
     assert all(v.control.startswith("random") or "random" in v.control for v in found)
     headers, rows = summary_rows(grid[1])
     assert len(rows) == 4 and len(headers) == 11
-    assert (out / "ablation.png").stat().st_size > 10_000
+    assert (out / "results" / "ablation.png").stat().st_size > 10_000
 
 
 def test_a_rerun_resumes_and_other_settings_are_refused(grid):
     out, summary = grid
-    saved = {p: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+
+    def measured():
+        return {p: p.stat().st_mtime_ns for p in (out / "results").glob("*_model_*.json")}
+
+    saved = measured()
     again = ablate(TINY, out)
     assert again == json.loads(json.dumps(summary))
-    assert {p: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")} == saved
+    assert measured() == saved and len(saved) == 24
     with pytest.raises(CliposcopeError, match="other settings"):
         ablate(AblateSettings(**{**TINY.__dict__, "seeds": 2}), out)
 
@@ -125,3 +130,28 @@ def test_the_command_refuses_a_bad_grid_before_any_work(argv, message, tmp_path,
     assert main(["lab", "ablate", *argv, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and not out.exists()
+
+
+def test_the_report_of_the_grid_shows_its_progression_and_decomposition(grid, tmp_path):
+    import shutil
+
+    from cliposcope.report.html import build_report
+
+    out, _ = grid
+    folder = tmp_path / "results"
+    shutil.copytree(out / "results", folder)
+    page = build_report(folder).read_text(encoding="utf-8")
+    assert 'alt="training progression"' in page
+    assert "Where the bias comes from" in page and "position-matched gallery" in page
+    (folder / "ablation.json").write_text('{"cells": [{"variant": 3}]}')
+    with pytest.raises(CliposcopeError, match=r"ablation.json is not an ablation summary"):
+        build_report(folder)
+
+
+def test_table_takes_the_folder_glob_with_its_summary(grid, capsys):
+    from cliposcope.app.cli import main
+
+    out, _ = grid
+    assert main(["table", *map(str, sorted((out / "results").glob("*.json")))]) == 0
+    printed = capsys.readouterr().out
+    assert "Where the bias comes from" in printed and "position-matched gallery" in printed

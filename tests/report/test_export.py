@@ -85,7 +85,7 @@ def test_parquet_and_csv_read_back_with_numeric_columns(exports):
         assert str(frame["estimate"].dtype) == "float64"
         bounded = frame.dropna(subset=["ci_low", "ci_high"])
         assert len(bounded) and bounded["ci_low"].le(bounded["ci_high"]).all()
-        assert set(frame["role"]) == {"model", "null:random-init", "verdict"}
+        assert set(frame["role"]) == {"model", "null:random-init", "verdict", "decomposition"}
     parquet, text = pandas.read_parquet(exports["parquet"]), pandas.read_csv(exports["csv"])
     assert len(parquet) == len(text)
     pandas.testing.assert_series_equal(parquet["estimate"], text["estimate"])
@@ -95,7 +95,9 @@ def test_one_row_per_figure_and_position_with_the_json_values(exports, results_f
     path = tor_model(results_folder)
     metrics = json.loads(path.read_text())["metrics"]
     frame = pandas.read_parquet(exports["parquet"])
-    rows = frame[(frame["source_file"] == str(path)) & (frame["role"] != "verdict")]
+    rows = frame[
+        (frame["source_file"] == str(path)) & frame["role"].isin(["model", "null:random-init"])
+    ]
     assert len(rows) == count_figures(metrics)
     first = rows[(rows["figure"] == "per_position_unconditional") & (rows["position"] == 1)]
     assert len(first) == 1

@@ -10,8 +10,9 @@ control, so `cliposcope report`, `export` and the verdicts read the grid as ordi
 results. Everything is resumable: a finished run and a saved measurement are reused.
 
 OUT/ holds ablate.json (the settings; a rerun must give the same), runs/ (one lab run per
-cell), eval-scenes/, results/ (ordinary result files) and ablation.json/.png (the figures
-per cell and checkpoint, and their progression plot).
+cell), eval-scenes/ and results/: the ordinary result files, with ablation.json (the
+figures per cell and checkpoint, which `cliposcope report OUT/results` draws as its
+training progression) and ablation.png (that plot).
 """
 
 from __future__ import annotations
@@ -175,9 +176,74 @@ def ablate(
                 "checkpoints": points,
             }
         )
-    atomic_write_json(out / "ablation.json", summary)
-    atomic_write_bytes(out / "ablation.png", figure_png(progression_figure(summary), dpi=110))
+    atomic_write_json(results_dir / SUMMARY_NAME, summary)
+    figure = figure_png(progression_figure(summary), dpi=110)
+    atomic_write_bytes(results_dir / "ablation.png", figure)
     return summary
+
+
+SUMMARY_NAME = "ablation.json"
+_FIGURE = {
+    "type": ["object", "null"],
+    "required": ["estimate", "ci95"],
+    "properties": {
+        "estimate": {"type": ["number", "null"]},
+        "ci95": {"type": "array", "items": {"type": ["number", "null"]}, "maxItems": 2},
+    },
+}
+_FIGURES = {key: _FIGURE for key in FIGURES}
+SUMMARY_SCHEMA = {
+    "type": "object",
+    "required": ["cells"],
+    "properties": {
+        "cells": {
+            "type": "array",
+            "maxItems": 100_000,
+            "items": {
+                "type": "object",
+                "required": ["variant", "policy", "seed", "control", "checkpoints"],
+                "properties": {
+                    "variant": {"type": "string", "maxLength": 200},
+                    "policy": {"type": "string", "maxLength": 200},
+                    "seed": {"type": "integer", "minimum": 0},
+                    "control": {
+                        "type": "object",
+                        "required": list(FIGURES),
+                        "properties": _FIGURES,
+                    },
+                    "checkpoints": {
+                        "type": "array",
+                        "maxItems": 10_000,
+                        "items": {
+                            "type": "object",
+                            "required": ["samples", *FIGURES],
+                            "properties": {
+                                "samples": {"type": "integer", "minimum": 0},
+                                **_FIGURES,
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def read_summary(path: Path) -> dict:
+    """An ablation summary from a results folder, checked against SUMMARY_SCHEMA (it may
+    come from anywhere, like the results beside it)."""
+    from jsonschema import Draft202012Validator
+
+    from cliposcope.errors import read_json
+    from cliposcope.results import schema_problem
+
+    hint = "it is written by `cliposcope lab ablate`; rerun it or remove the file"
+    record = read_json(path, hint=hint)
+    problem = schema_problem(record, Draft202012Validator(SUMMARY_SCHEMA))
+    if problem is not None:
+        raise CliposcopeError(f"{path} is not an ablation summary: {problem}", hint=hint)
+    return record
 
 
 def figures_of(results: list[ProbeResult]) -> dict:

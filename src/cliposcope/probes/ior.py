@@ -255,7 +255,8 @@ def large_object_bias(result: ProbeResult) -> BiasFigure | None:
     if large is None:
         return None
     figure = FIGURES["per_role_among_truth/large"]
-    return BiasFigure.share(figure.label, figure.definition, large["count"], large["total"])
+    chance = 1 / result.settings["n"]  # one large object among n
+    return BiasFigure.share(figure.label, figure.definition, large["count"], large["total"], chance)
 
 
 def large_object_bias_per_query(columns) -> QueryFigure | None:

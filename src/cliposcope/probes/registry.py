@@ -110,6 +110,12 @@ class Probe:
     # (a probes.verdicts.QueryFigure, or None): verdicts pair model and control on it.
     bias_per_query: Callable[[Mapping[str, list]], Any] | None = None
     bias_columns: tuple[str, ...] = ()
+    # What protocol the main reading of the bias follows, and other readings of the same
+    # bias under other protocols (name -> probes.verdicts.BiasReading), e.g. TOR's under
+    # the position-matched gallery: the decomposition into architecture, learned and total
+    # shows each (probes.decomposition).
+    bias_protocol: str = "as measured"
+    bias_readings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     prefetch: Callable[[Any, Encoder, Any], None] | None = None
     artifacts: Callable[[Any, Path, str, Any], Any] | None = None
     paper_data: Callable[[ProbeResult], str | None] | None = None

@@ -51,7 +51,7 @@ from cliposcope.probes.retrieval import (
     RetrievalTally,
 )
 from cliposcope.probes.stats import Proportion, binomial_test
-from cliposcope.probes.verdicts import BiasFigure, QueryFigure
+from cliposcope.probes.verdicts import BiasFigure, BiasReading, QueryFigure
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -373,7 +373,25 @@ def tor_chart(results: Sequence[ProbeResult]) -> BarChart:
 def tor_bias(result: ProbeResult) -> BiasFigure:
     bias = result.metrics["first_position_bias"]
     figure = FIGURES["first_position_bias"]
-    return BiasFigure.share(figure.label, figure.definition, bias["count"], bias["total"])
+    chance = 1 / result.settings["n"]
+    return BiasFigure.share(figure.label, figure.definition, bias["count"], bias["total"], chance)
+
+
+def tor_matched_bias(result: ProbeResult) -> BiasFigure | None:
+    """The first-object preference under the position-matched gallery (None without it)."""
+    bias = result.metrics.get("position_matched_first_object")
+    if bias is None:
+        return None
+    figure = FIGURES["position_matched_first_object"]
+    chance = 1 / result.settings["n"]
+    return BiasFigure.share(figure.label, figure.definition, bias["count"], bias["total"], chance)
+
+
+def tor_matched_bias_per_query(columns) -> QueryFigure:
+    """Caption by caption: a hit where the first-named object is the nearest of the
+    caption's objects, each placed at its own slot."""
+    position = np.asarray(columns["matched_preferred_position"])
+    return QueryFigure.of(columns["query"], position == 0)
 
 
 def tor_bias_per_query(columns) -> QueryFigure:
@@ -428,6 +446,14 @@ register_probe(
         figures=FIGURES,
         bias_per_query=tor_bias_per_query,
         bias_columns=("query", "retrieved_position"),
+        bias_protocol="the paper's gallery (the names alone)",
+        bias_readings={
+            "position-matched gallery": BiasReading(
+                tor_matched_bias,
+                tor_matched_bias_per_query,
+                ("query", "matched_preferred_position"),
+            )
+        },
         data_settings=("n", "protocol", "gallery", "filler", "caption_prefix", "legacy_quirks"),
         data_fingerprints=("query_fingerprint",),
         prefetch=prefetch_tor,

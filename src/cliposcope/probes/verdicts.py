@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -72,10 +72,14 @@ class BiasFigure:
     count: int | None = None
     total: int | None = None
     signed: bool = False
+    chance: float | None = None  # what a tower blind to the bias gives, where known
 
     @classmethod
-    def share(cls, bias: str, figure: str, count: int, total: int) -> BiasFigure:
-        return cls(bias, figure, count / total if total else math.nan, None, count, total)
+    def share(
+        cls, bias: str, figure: str, count: int, total: int, chance: float | None = None
+    ) -> BiasFigure:
+        estimate = count / total if total else math.nan
+        return cls(bias, figure, estimate, None, count, total, chance=chance)
 
     @property
     def is_share(self) -> bool:
@@ -269,18 +273,39 @@ def compare_unpaired(model: BiasFigure, control: BiasFigure) -> Comparison:
     return Comparison(difference, interval, p, method)
 
 
-def query_figure(result: ProbeResult, figure: BiasFigure) -> tuple[QueryFigure | None, str]:
-    """The result's bias figure query by query, or None and why not (no per-query records,
-    a probe that gives none, records that do not add up to the result's figure)."""
-    probe = find_probe(result.probe)
-    if probe is None or probe.bias_per_query is None:
+@dataclass(frozen=True)
+class BiasReading:
+    """One way to read a probe's bias from a result: the figure (``bias``), the same query
+    by query (``per_query``) from the record columns ``columns``. A probe's main reading
+    is its ``bias``/``bias_per_query``; ``Probe.bias_readings`` adds others, such as TOR's
+    under the position-matched gallery."""
+
+    bias: Callable[[ProbeResult], BiasFigure | None]
+    per_query: Callable[[Mapping[str, list]], QueryFigure | None] | None
+    columns: tuple[str, ...]
+
+
+def main_reading(probe) -> BiasReading | None:
+    if probe is None or probe.bias is None:
+        return None
+    return BiasReading(probe.bias, probe.bias_per_query, probe.bias_columns)
+
+
+def query_figure(
+    result: ProbeResult, figure: BiasFigure, reading: BiasReading | None = None
+) -> tuple[QueryFigure | None, str]:
+    """The result's bias figure (in the probe's main reading unless another is given)
+    query by query, or None and why not (no per-query records, a probe that gives none,
+    records that do not add up to the result's figure)."""
+    reading = reading or main_reading(find_probe(result.probe))
+    if reading is None or reading.per_query is None:
         return None, "its probe gives no per-query figure"
     try:
-        columns = result.record_columns(probe.bias_columns)
+        columns = result.record_columns(reading.columns)
     except CliposcopeError as error:
         return None, error.message
     try:
-        found = probe.bias_per_query(columns)
+        found = reading.per_query(columns)
     except (KeyError, IndexError, TypeError, ValueError) as error:
         return None, f"its per-query records are not in their usual shape ({error})"
     if found is None:
@@ -412,15 +437,16 @@ def _controls_of(result: ProbeResult, candidates: Sequence[ProbeResult]) -> list
     return same_data if len(models) == 1 else []
 
 
-def bias_figure(result: ProbeResult) -> BiasFigure | None:
-    """The result's bias figure, or None: its probe declares none, it has none (e.g. IOR
-    without a large object), or the file does not hold the figures in their usual shape
-    (an older or hand-edited result: left out, never a crash)."""
-    probe = find_probe(result.probe)
-    if probe is None or probe.bias is None:
+def bias_figure(result: ProbeResult, reading: BiasReading | None = None) -> BiasFigure | None:
+    """The result's bias figure (in the probe's main reading unless another is given), or
+    None: its probe declares none, it has none (e.g. IOR without a large object), or the
+    file does not hold the figures in their usual shape (an older or hand-edited result:
+    left out, never a crash)."""
+    reading = reading or main_reading(find_probe(result.probe))
+    if reading is None:
         return None
     try:
-        figure = probe.bias(result)
+        figure = reading.bias(result)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
     return figure if figure is not None and figure.measured else None
@@ -434,13 +460,17 @@ def same_weights(model: ProbeResult, control: ProbeResult) -> bool:
 
 
 def judge(
-    result: ProbeResult, figure: BiasFigure, control: ProbeResult, other: BiasFigure
+    result: ProbeResult,
+    figure: BiasFigure,
+    control: ProbeResult,
+    other: BiasFigure,
+    reading: BiasReading | None = None,
 ) -> Verdict:
     """One model-versus-control verdict, paired where both hold per-query records."""
     unpaired = compare_unpaired(figure, other)
     comparison, reason = unpaired, ""
-    mine, why_not_mine = query_figure(result, figure)
-    theirs, why_not_theirs = query_figure(control, other)
+    mine, why_not_mine = query_figure(result, figure, reading)
+    theirs, why_not_theirs = query_figure(control, other, reading)
     if mine is not None and theirs is not None:
         aligned = theirs.aligned_with(mine)
         if aligned is not None:
@@ -479,6 +509,19 @@ def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
     per model, control and data, from the newest run where several measured the same
     (copies of a result count once), with Holm's adjusted p-values over them all. A
     random-weight control with its model's very weights is left out, with a warning."""
+    judged = [
+        judge(result, bias_figure(result), control, bias_figure(control))
+        for result, control in model_control_pairs(results)
+    ]
+    adjusted = holm([v.p_value if math.isfinite(v.p_value) else 1.0 for v in judged])
+    return [
+        replace(v, p_adjusted=p, family=len(judged)) for v, p in zip(judged, adjusted, strict=True)
+    ]
+
+
+def model_control_pairs(results: Sequence[ProbeResult]) -> list[tuple[ProbeResult, ProbeResult]]:
+    """Each model result with each control result it can be judged against, once per
+    model, control and data (the newest run's where several measured the same)."""
     found: dict[tuple[str, str, str, str], tuple[ProbeResult, ProbeResult]] = {}
     newest: dict[tuple[str, str, str, str], str] = {}
     for result in results:
@@ -504,14 +547,7 @@ def verdicts(results: Sequence[ProbeResult]) -> list[Verdict]:
                 continue
             newest[place] = made
             found[place] = (result, control)
-    judged = [
-        judge(result, bias_figure(result), control, bias_figure(control))
-        for result, control in found.values()
-    ]
-    adjusted = holm([v.p_value if math.isfinite(v.p_value) else 1.0 for v in judged])
-    return [
-        replace(v, p_adjusted=p, family=len(judged)) for v, p in zip(judged, adjusted, strict=True)
-    ]
+    return list(found.values())
 
 
 def render_verdicts(found: Sequence[Verdict]) -> str:

@@ -357,7 +357,47 @@ def tidy_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
                 "method": _text(figure.values.get("method")),
             }
             rows.append({name: row[name] for name in COLUMNS})
-    return rows + verdict_rows(results)
+    return rows + verdict_rows(results) + decomposition_export_rows(results)
+
+
+PARTS = {
+    "architecture": "random-weight control minus chance",
+    "learned": "model minus random-weight control, paired",
+    "total": "model minus chance",
+}
+
+
+def decomposition_export_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
+    """Three rows (role ``decomposition``, figure architecture, learned or total) per
+    model, random-weight control and protocol (probes.decomposition): the protocol as the
+    group, the part in points as a fraction, its interval."""
+    from cliposcope.probes.decomposition import decompositions
+    from cliposcope.probes.verdicts import data_key
+
+    by_place = {(r.probe, r.label, data_key(r)): r for r in results if r.role == "model"}
+    rows = []
+    for found in decompositions(results):
+        model = by_place[found.probe, found.model, found.data]
+        for name, definition in PARTS.items():
+            part = getattr(found, name)
+            row = result_columns(model) | {
+                "role": "decomposition",
+                "figure": name,
+                "figure_label": found.bias,
+                "figure_definition": f"{definition}; chance {found.chance:.6g}",
+                "position": None,
+                "group": found.protocol,
+                "estimate": finite_number(part.estimate),
+                "ci_low": finite_number(part.ci95[0]),
+                "ci_high": finite_number(part.ci95[1]),
+                "count": None,
+                "n": None,
+                "p_value": None,
+                "p_holm": None,
+                "method": found.learned_method if name == "learned" else "Wilson, shifted",
+            }
+            rows.append({name: row[name] for name in COLUMNS})
+    return rows
 
 
 def verdict_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:

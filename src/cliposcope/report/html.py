@@ -21,6 +21,7 @@ from cliposcope.data.scenes import check_inside
 from cliposcope.encoders.registry import find_family
 from cliposcope.errors import CliposcopeError
 from cliposcope.plotting import figure_png, pyplot
+from cliposcope.probes.decomposition import decomposition_rows, decompositions
 from cliposcope.probes.presentation import BarChart, ReportSection
 from cliposcope.probes.registry import list_probes
 from cliposcope.probes.verdicts import verdicts
@@ -90,7 +91,7 @@ def draw_bar_chart(chart: BarChart) -> bytes:
     return figure_png(figure)
 
 
-NOT_RESULTS = ("progression.json",)  # JSON a results folder may hold besides results
+NOT_RESULTS = ("progression.json", "ablation.json")  # JSON a results folder may hold
 log = logging.getLogger(__name__)
 
 
@@ -171,6 +172,13 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
 
 
 def _progression(folder: Path) -> str | None:
+    """The training progression: of an ablation (`lab ablate`) whose results these are,
+    else of `lab progression` runs."""
+    if (folder / "ablation.json").is_file():
+        from cliposcope.lab.ablate import progression_figure, read_summary
+
+        figure = progression_figure(read_summary(folder / "ablation.json"))
+        return png_data_uri(figure_png(figure, dpi=110))
     candidates = [folder / "progression.json", *sorted(folder.glob("*/progression.json"))]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
@@ -291,6 +299,7 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
         .render(
             result_count=len(results),
             verdicts=[v.to_dict() for v in verdicts(results)],
+            decomposition=decomposition_rows(decompositions(results)),
             paper=_beside_paper(results),
             models=sorted({r.label for r in results}),
             probe_sections=_probe_sections(folder, results),

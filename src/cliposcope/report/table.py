@@ -139,6 +139,7 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
     """The probes' tables, the paper's numbers beside ours where a result matches a row of
     its tables, then the verdicts against controls that the results allow; last, the
     results left out and why (``screen``). Every line is safe to print on a terminal."""
+    from cliposcope.probes.decomposition import decomposition_rows, decompositions
     from cliposcope.probes.verdicts import render_verdicts, verdicts
     from cliposcope.report.beside_paper import beside_paper, comparison_rows
 
@@ -155,6 +156,13 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
     verdict_block = render_verdicts([printable_verdict(v) for v in verdicts(results)])
     if verdict_block:
         blocks.append(verdict_block)
+    found = decompositions(results)
+    if found:
+        title = (
+            "Where the bias comes from, percentage points (95% CI): architecture = random-"
+            "weight control - chance, learned = model - control (paired), total = model - chance"
+        )
+        blocks.append(f"{title}\n{render(*decomposition_rows(found))}")
     if skipped:
         blocks.append("\n".join(["Left out:", *(f"- {line}" for _, line in skipped)]))
     return "\n\n".join(blocks)

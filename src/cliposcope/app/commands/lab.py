@@ -170,10 +170,10 @@ def cmd_lab_ablate(args: argparse.Namespace) -> int:
     summary = ablate(settings, args.out, progress=not args.quiet, say=say)
     print("Means over seeds, % (first-object preference; IOR: large-object share)")
     print(render(*summary_rows(summary)))
-    out = Path(args.out)
+    results = Path(args.out) / "results"
     print(
-        f"wrote {out / 'ablation.json'}, {out / 'ablation.png'} and the results in "
-        f"{out / 'results'} (cliposcope report {out / 'results'})",
+        f"wrote the results, ablation.json and ablation.png to {results} "
+        f"(cliposcope report {results})",
         file=sys.stderr,
     )
     return 0

@@ -24,16 +24,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    """Every file named must be a result in its probe's shape (else one error line); a
-    result of a probe that is not installed is listed under "Left out"."""
+    """Every file named must be a result in its probe's shape (else one error line), but
+    for the summaries a results folder may hold beside its results (a glob such as
+    results/*.json names them too); a result of a probe that is not installed is listed
+    under "Left out"."""
+    from pathlib import Path
+
     from cliposcope.errors import CliposcopeError
     from cliposcope.report.export import write_export
+    from cliposcope.report.html import NOT_RESULTS
     from cliposcope.report.table import not_installed, render_tables, screen
     from cliposcope.results import TAMPERED_HINT, ProbeResult
 
     if args.csv:
         check_output_file(args.csv, "--csv", ".csv")
-    results = [ProbeResult.load(path) for path in args.results]
+    paths = [path for path in args.results if Path(path).name not in NOT_RESULTS]
+    if not paths:
+        raise CliposcopeError(
+            f"{args.results[0]} is a summary, not a result", hint="give the result JSON files"
+        )
+    results = [ProbeResult.load(path) for path in paths]
     shown, left = screen(results)
     for result, line in left:
         if not not_installed(result):
