@@ -80,9 +80,11 @@ def test_a_rerun_resumes_and_other_settings_are_refused(grid):
         return {p: p.stat().st_mtime_ns for p in (out / "results").glob("*_model_*.json")}
 
     saved = measured()
+    trained = {p: p.read_text() for p in (out / "runs").glob("*/done.json")}
     again = ablate(TINY, out)
     assert again == json.loads(json.dumps(summary))
     assert measured() == saved and len(saved) == 24
+    assert {p: p.read_text() for p in (out / "runs").glob("*/done.json")} == trained
     with pytest.raises(CliposcopeError, match="other settings"):
         ablate(AblateSettings(**{**TINY.__dict__, "seeds": 2}), out)
 

@@ -185,6 +185,7 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
         checkpoints.mkdir(exist_ok=True)
         start = {"state_dict": model.state_dict(), "samples": 0, "step": 0}
         _atomic_save(start, checkpoints / f"samples_{0:09d}.pt")
+    resumed_at = step
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     started = time.perf_counter()
@@ -247,9 +248,9 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
                 log.write(json.dumps(record) + "\n")
                 log.flush()
     log.close()
-    (run_dir / "done.json").write_text(
-        json.dumps({"steps": step, "seconds": round(time.perf_counter() - started, 1)}) + "\n"
-    )
+    if step > resumed_at or not (run_dir / "done.json").is_file():  # a finished run's record stays
+        seconds = round(time.perf_counter() - started, 1)
+        (run_dir / "done.json").write_text(json.dumps({"steps": step, "seconds": seconds}) + "\n")
     return sorted((run_dir / "checkpoints").glob("samples_*.pt"))[-1]
 
 
