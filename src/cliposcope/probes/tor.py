@@ -80,7 +80,7 @@ class TorSettings:
     gallery: str = option(
         "plain",
         "plain (the names) or position-matched (each name where it stands in the caption, "
-        "--filler in the other slots: no gallery text is a prefix of a caption)",
+        "--filler in the other slots, so every object is compared at its own slot)",
         choices=GALLERIES,
     )
     filler: str = option("something", "neutral word, position-matched gallery")
@@ -314,7 +314,8 @@ FIGURES = MappingProxyType(
             "position-matched first-object",
             "share of queries for which, of the caption's objects each placed where it "
             "stands in the caption with --filler elsewhere, the first-named one is nearest "
-            "(no gallery text is a prefix of the caption; chance 1/n)",
+            "(no gallery text is the whole caption's prefix, though under a causal mask the "
+            "first slot's still shares its leading words; chance 1/n)",
         ),
     }
 )
@@ -332,7 +333,7 @@ def tor_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
     headers = ["Model", "Protocol", "Figure", *position_headers(n)]
     headers += ["Top-n acc %", "First-object preference %", "x chance", "p (vs chance)"]
     matched = any("position_matched_first_object" in r.metrics for r in results)
-    if matched:  # the artifact-free figure beside the paper's
+    if matched:  # the figure with every object at its own slot, beside the paper's
         headers.append("Position-matched first-object %")
     rows = []
     for result in results:

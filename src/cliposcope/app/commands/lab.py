@@ -17,20 +17,23 @@ HELP = "train small CLIPs under controlled caption order"
 ORDER = 60
 
 
+VARIANTS_HELP = (
+    "causal (as shipped), bidirectional, mean-pool, no-position, order-blind, or spec "
+    "options such as attn=bidirectional&pool=mean"
+)
+POLICIES_HELP = "largest-first | random | smallest-first | largest-first:P"
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
     train = commands.add_parser("train", help="train a toy CLIP on generated scenes")
     train.add_argument(
         "--policy",
         default="largest-first",
-        help="caption order: largest-first | random | smallest-first | largest-first:P",
+        help=f"caption order: {POLICIES_HELP}",
     )
     train.add_argument(
-        "--variant",
-        default="causal",
-        metavar="NAME",
-        help="text tower: causal (as shipped), bidirectional, mean-pool, no-position, "
-        "order-blind, or spec options such as attn=bidirectional&pool=mean",
+        "--variant", default="causal", metavar="NAME", help=f"text tower: {VARIANTS_HELP}"
     )
     train.add_argument("--samples", type=int, default=192_000, help="training samples seen")
     train.add_argument("--batch-size", type=int, default=128)
@@ -55,16 +58,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--variant",
         action="append",
         metavar="NAME",
-        help="repeatable text tower: causal (as shipped), bidirectional, mean-pool, "
-        "no-position, order-blind, or spec options such as attn=bidirectional&pool=mean "
-        "(default: causal and bidirectional)",
+        help=f"repeatable text tower: {VARIANTS_HELP} (default: causal and bidirectional)",
     )
     ablate.add_argument(
         "--policy",
         action="append",
         metavar="POLICY",
-        help="repeatable caption order: largest-first | random | smallest-first | "
-        "largest-first:P (default: largest-first and random)",
+        help=f"repeatable caption order: {POLICIES_HELP} (default: largest-first and random)",
     )
     ablate.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     ablate.add_argument(
