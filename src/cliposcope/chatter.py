@@ -56,7 +56,10 @@ class StreamGate(io.TextIOBase):
 
 
 def _third_party_stream_handlers(stream_ids) -> list[logging.StreamHandler]:
-    loggers = [logging.getLogger()] + [
+    """Handlers of loggers outside cliposcope writing to the terminal, or to the gate of an
+    earlier load (a handler made during that load keeps it). The root logger's handlers
+    are not among them: cliposcope's own records reach those (see _ForeignHeld)."""
+    loggers = [
         logger
         for name, logger in list(logging.root.manager.loggerDict.items())
         if isinstance(logger, logging.Logger) and not name.startswith("cliposcope")
@@ -65,11 +68,43 @@ def _third_party_stream_handlers(stream_ids) -> list[logging.StreamHandler]:
         handler
         for logger in loggers
         for handler in logger.handlers
-        # lastResort-style handlers look sys.stderr up on each record: the gate gets those
+        # lastResort-style handlers look sys.stderr up on each record: see _Sorter
         if isinstance(handler, logging.StreamHandler)
         and "stream" in vars(handler)
-        and id(handler.stream) in stream_ids
+        and (id(handler.stream) in stream_ids or isinstance(handler.stream, StreamGate))
     ]
+
+
+def _is_ours(record: logging.LogRecord) -> bool:
+    return record.name == "cliposcope" or record.name.startswith("cliposcope.")
+
+
+class _ForeignHeld(logging.Filter):
+    """On the root logger's handlers during a load: cliposcope's records pass, others are
+    held (counted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _is_ours(record):
+            return True
+        self.held += 1
+        return False
+
+
+class _Sorter(logging.Handler):
+    """logging.lastResort during a load: cliposcope's warnings to the terminal, the rest
+    into the gate."""
+
+    def __init__(self, terminal, gate: StreamGate):
+        super().__init__(logging.WARNING)
+        self.terminal, self.gate = terminal, gate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = self.terminal if _is_ours(record) else self.gate
+        stream.write(self.format(record) + "\n")
 
 
 @contextmanager
@@ -86,7 +121,12 @@ def library_chatter_held(what: str) -> Iterator[None]:
     gate_for |= {id(real_out): out_gate, id(sys.__stdout__): out_gate}
     moved = [(handler, handler.stream) for handler in _third_party_stream_handlers(gate_for)]
     for handler, stream in moved:
-        handler.setStream(gate_for[id(stream)])
+        handler.setStream(gate_for.get(id(stream), err_gate))
+    foreign = _ForeignHeld()
+    root_handlers = list(logging.getLogger().handlers)
+    for handler in root_handlers:
+        handler.addFilter(foreign)
+    last_resort, logging.lastResort = logging.lastResort, _Sorter(real_err, err_gate)
     sys.stderr, sys.stdout = err_gate, out_gate
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -94,7 +134,8 @@ def library_chatter_held(what: str) -> Iterator[None]:
             yield
     except CliposcopeError as error:
         held = err_gate.held.getvalue() + out_gate.held.getvalue()
-        held_lines = len([line for line in held.splitlines() if line.strip()]) + len(caught)
+        held_lines = len([line for line in held.splitlines() if line.strip()])
+        held_lines += len(caught) + foreign.held
         if held_lines:
             note = (
                 f"{held_lines} line(s) of library messages while loading {what} were "
@@ -104,6 +145,9 @@ def library_chatter_held(what: str) -> Iterator[None]:
         raise
     finally:
         sys.stderr, sys.stdout = real_err, real_out
+        logging.lastResort = last_resort
+        for handler in root_handlers:
+            handler.removeFilter(foreign)
         for handler, stream in moved:
             handler.setStream(stream)
         err_gate.closed_gate = out_gate.closed_gate = False

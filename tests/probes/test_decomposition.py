@@ -100,3 +100,18 @@ def test_the_export_holds_three_rows_per_protocol(pair):
     assert len(rows) == 6
     found = decompositions(list(pair))
     assert rows[4]["estimate"] == found[1].learned.estimate
+
+
+def test_a_caption_prefix_names_its_protocol():
+    from dataclasses import replace
+
+    prefixed = replace(SETTINGS, caption_prefix="a photo of")
+    model = run_probe("tor", PositionWeightedEncoder((2.0, 1.0, 1.0)), None, prefixed)
+    model.provenance["controls"] = {"random-init": "fake:control"}
+    control = PositionWeightedEncoder((1.0, 1.0, 1.0), noise=0.5)
+    control.info = type(control.info)(**{**control.info.to_dict(), "spec": "fake:control"})
+    twin = run_probe("tor", control, None, prefixed, role="null:random-init")
+    assert [d.protocol for d in decompositions([model, twin])] == [
+        "the paper's gallery (the names alone), captions after 'a photo of'",
+        "position-matched gallery, captions after 'a photo of'",
+    ]

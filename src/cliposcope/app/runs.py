@@ -56,8 +56,11 @@ class EncoderOptions:
 
     def open(self, spec: str) -> Encoder:
         options = self.load_options()
+        checkpoint = self.checkpoint
+        if checkpoint and self.engine == "ray":  # workers run elsewhere: one absolute path
+            checkpoint = str(Path(checkpoint).resolve())
         arguments = {
-            "checkpoint": self.checkpoint,
+            "checkpoint": checkpoint,
             "device": options.device,
             "precision": options.precision,
             "text_batch_size": options.text_batch_size,
@@ -70,7 +73,6 @@ class EncoderOptions:
 
             # workers resolve paths in their own folder, and see one GPU each as "cuda"
             actor = arguments | {
-                "checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None,
                 "device": "cuda" if options.device.startswith("cuda") else options.device,
             }
             encoder = RayEncoder(encoder, spec, actor, self.ray, self.shard_root())

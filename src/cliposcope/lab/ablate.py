@@ -27,7 +27,7 @@ from cliposcope.atomic import atomic_write_bytes, atomic_write_json
 from cliposcope.data.vocab import Vocabulary
 from cliposcope.encoders import load_encoder
 from cliposcope.encoders.text_variants import text_variant
-from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.errors import CliposcopeError, check_range, read_json
 from cliposcope.lab.pool import PoolSpec, check_policy
 from cliposcope.lab.progression import evaluation_scenes
 from cliposcope.lab.train import ARCH, TrainSettings, checkpoint_spec, train
@@ -118,7 +118,8 @@ def ablate(
     out.mkdir(parents=True, exist_ok=True)
     recorded = out / "ablate.json"
     if recorded.is_file():
-        if json.loads(recorded.read_text(encoding="utf-8")) != settings.to_dict():
+        hint = "resume with the same options, or use a new --out"
+        if read_json(recorded, hint=hint) != settings.to_dict():
             raise CliposcopeError(
                 f"{out} holds an ablation with other settings",
                 hint="resume with the same options, or use a new --out",
@@ -235,7 +236,6 @@ def read_summary(path: Path) -> dict:
     come from anywhere, like the results beside it)."""
     from jsonschema import Draft202012Validator
 
-    from cliposcope.errors import read_json
     from cliposcope.results import schema_problem
 
     hint = "it is written by `cliposcope lab ablate`; rerun it or remove the file"

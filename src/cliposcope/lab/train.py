@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import load_torch_file
 from cliposcope.encoders.text_variants import TextArchitecture
-from cliposcope.errors import CliposcopeError, check_range, describe_exception
+from cliposcope.errors import CliposcopeError, check_range, describe_exception, read_json
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
 
 ARCH = "cliposcope-toy"
@@ -81,8 +81,14 @@ class TrainSettings:
 
 def checkpoint_spec(run_dir: Path, checkpoint: Path) -> str:
     """The spec that loads a run's checkpoint with the text tower it was trained with."""
-    recorded = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
-    options = TextArchitecture(**recorded.get("text", {})).options
+    recorded = read_json(run_dir / "settings.json", hint="give a folder made by lab train")
+    text = recorded.get("text", {}) if isinstance(recorded, dict) else None
+    if not isinstance(text, dict) or not set(text) <= set(asdict(TextArchitecture())):
+        raise CliposcopeError(
+            f"{run_dir / 'settings.json'} records no text tower as lab train writes it",
+            hint="give a folder made by lab train",
+        )
+    options = TextArchitecture.from_options("&".join(f"{k}={v}" for k, v in text.items())).options
     return f"toy:{checkpoint}?{options}" if options else f"toy:{checkpoint}"
 
 

@@ -98,6 +98,7 @@ def decompositions(results: Sequence[ProbeResult]) -> list[Decomposition]:
             continue
         probe = find_probe(result.probe)
         readings = {probe.bias_protocol: None, **probe.bias_readings}
+        note = probe.protocol_note(result) if probe.protocol_note is not None else ""
         for protocol, reading in readings.items():
             mine = bias_figure(result, reading)
             theirs = bias_figure(control, reading)
@@ -109,7 +110,7 @@ def decompositions(results: Sequence[ProbeResult]) -> list[Decomposition]:
                     probe=result.probe,
                     model=result.label,
                     control_spec=str(control.model.get("spec", "?")),
-                    protocol=protocol,
+                    protocol=f"{protocol}, {note}" if note else protocol,
                     bias=mine.bias,
                     chance=mine.chance,
                     model_share=mine.estimate,

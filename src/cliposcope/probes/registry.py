@@ -115,6 +115,9 @@ class Probe:
     # the position-matched gallery: the decomposition into architecture, learned and total
     # shows each (probes.decomposition).
     bias_protocol: str = "as measured"
+    # What a result's own settings add to every protocol's name (e.g. TOR's caption
+    # prefix), or None.
+    protocol_note: Callable[[ProbeResult], str] | None = None
     bias_readings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     prefetch: Callable[[Any, Encoder, Any], None] | None = None
     artifacts: Callable[[Any, Path, str, Any], Any] | None = None

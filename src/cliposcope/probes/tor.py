@@ -448,6 +448,11 @@ register_probe(
         bias_per_query=tor_bias_per_query,
         bias_columns=("query", "retrieved_position"),
         bias_protocol="the paper's gallery (the names alone)",
+        protocol_note=lambda result: (
+            f"captions after {result.settings['caption_prefix']!r}"
+            if result.settings.get("caption_prefix")
+            else ""
+        ),
         bias_readings={
             "position-matched gallery": BiasReading(
                 tor_matched_bias,

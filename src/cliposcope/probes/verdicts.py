@@ -328,6 +328,8 @@ def data_key(result: ProbeResult) -> str:
     settings = {key: result.settings.get(key) for key in rules}
     if "legacy_quirks" in settings:  # absent in old results
         settings["legacy_quirks"] = bool(settings["legacy_quirks"])
+    if "caption_prefix" in settings:  # absent before captions could have a prefix
+        settings["caption_prefix"] = settings["caption_prefix"] or ""
     return json.dumps([result.probe, provenance, settings], sort_keys=True, default=str)
 
 

@@ -177,6 +177,7 @@ def _progression(folder: Path) -> str | None:
     if (folder / "ablation.json").is_file():
         from cliposcope.lab.ablate import progression_figure, read_summary
 
+        check_inside(folder, "ablation.json", str(folder))
         figure = progression_figure(read_summary(folder / "ablation.json"))
         return png_data_uri(figure_png(figure, dpi=110))
     candidates = [folder / "progression.json", *sorted(folder.glob("*/progression.json"))]
