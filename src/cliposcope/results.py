@@ -200,7 +200,10 @@ def read_records(
         )
     try:
         wanted = None if columns is None else list(columns)
-        return pq.read_table(io.BytesIO(data), columns=wanted).to_pydict()
+        # one thread: pyarrow 26's reader threads over a Python file object abort the
+        # interpreter at exit now and then ("terminate called without an active exception")
+        table = pq.read_table(io.BytesIO(data), columns=wanted, use_threads=False)
+        return table.to_pydict()
     except KeyError as error:  # pyarrow: a named column is not in the file
         raise CliposcopeError(
             f"{terminal_text(path)} lacks one of the columns {list(columns or ())} "

@@ -23,7 +23,9 @@ from cliposcope.probes.registry import find_probe
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.verdicts import (
     BiasFigure,
+    Verdict,
     bias_figure,
+    data_key,
     judge,
     main_reading,
     model_control_pairs,
@@ -89,9 +91,13 @@ def above_chance(figure: BiasFigure) -> Part:
     return Part(figure.estimate - figure.chance, (low - figure.chance, high - figure.chance))
 
 
-def decompositions(results: Sequence[ProbeResult]) -> list[Decomposition]:
+def decompositions(
+    results: Sequence[ProbeResult], judged: Sequence[Verdict] | None = None
+) -> list[Decomposition]:
     """One row per model with a random-weight control, per reading of its bias that has a
-    known chance, in the results' order."""
+    known chance, in the results' order. ``judged``: the verdicts already made on these
+    results (their main readings are not judged, nor warned about, again)."""
+    made = {(v.probe, v.model, v.control_spec, v.data): v for v in judged or ()}
     rows = []
     for result, control in model_control_pairs(results):
         if control.role != RANDOM_INIT:
@@ -104,7 +110,10 @@ def decompositions(results: Sequence[ProbeResult]) -> list[Decomposition]:
             theirs = bias_figure(control, reading)
             if mine is None or theirs is None or mine.chance is None:
                 continue
-            verdict = judge(result, mine, control, theirs, reading or main_reading(probe))
+            place = (result.probe, result.label, control.model.get("spec", "?"), data_key(result))
+            verdict = made.get(place) if reading is None else None
+            if verdict is None:
+                verdict = judge(result, mine, control, theirs, reading or main_reading(probe))
             rows.append(
                 Decomposition(
                     probe=result.probe,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
+    from cliposcope.probes.verdicts import Verdict
+
 # Column name -> its kind in the table: "text", "integer" or "number".
 COLUMNS: dict[str, str] = {
     "probe": "text",
@@ -357,7 +359,10 @@ def tidy_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
                 "method": _text(figure.values.get("method")),
             }
             rows.append({name: row[name] for name in COLUMNS})
-    return rows + verdict_rows(results) + decomposition_export_rows(results)
+    from cliposcope.probes.verdicts import verdicts
+
+    judged = verdicts(results)
+    return rows + verdict_rows(results, judged) + decomposition_export_rows(results, judged)
 
 
 PARTS = {
@@ -367,7 +372,9 @@ PARTS = {
 }
 
 
-def decomposition_export_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
+def decomposition_export_rows(
+    results: Sequence[ProbeResult], judged: Sequence[Verdict]
+) -> list[dict[str, Any]]:
     """Three rows (role ``decomposition``, figure architecture, learned or total) per
     model, random-weight control and protocol (probes.decomposition): the protocol as the
     group, the part in points as a fraction, its interval."""
@@ -376,7 +383,7 @@ def decomposition_export_rows(results: Sequence[ProbeResult]) -> list[dict[str, 
 
     by_place = {(r.probe, r.label, data_key(r)): r for r in results if r.role == "model"}
     rows = []
-    for found in decompositions(results):
+    for found in decompositions(results, judged):
         model = by_place[found.probe, found.model, found.data]
         for name, definition in PARTS.items():
             part = getattr(found, name)
@@ -400,16 +407,16 @@ def decomposition_export_rows(results: Sequence[ProbeResult]) -> list[dict[str, 
     return rows
 
 
-def verdict_rows(results: Sequence[ProbeResult]) -> list[dict[str, Any]]:
+def verdict_rows(results: Sequence[ProbeResult], judged: Sequence[Verdict]) -> list[dict[str, Any]]:
     """A row per verdict (probes.verdicts): the model's columns with role ``verdict``,
     figure ``difference vs control``, the control's name as the group, the difference as
     the estimate, the units compared as ``n``, the raw and Holm-adjusted p-values and the
     method."""
-    from cliposcope.probes.verdicts import data_key, verdicts
+    from cliposcope.probes.verdicts import data_key
 
     by_place = {(r.probe, r.label, data_key(r)): r for r in results if r.role == "model"}
     rows = []
-    for verdict in verdicts(results):
+    for verdict in judged:
         model = by_place[verdict.probe, verdict.model, verdict.data]
         low, high = verdict.ci95
         row = result_columns(model) | {

@@ -294,13 +294,14 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
     results, left_out = screen_folder(results, "report")
     unreadable += left_out
     out = Path(out) if out else folder / "report.html"
+    judged = verdicts(results)
     page = (
         template_environment()
         .get_template("report.html.j2")
         .render(
             result_count=len(results),
-            verdicts=[v.to_dict() for v in verdicts(results)],
-            decomposition=decomposition_rows(decompositions(results)),
+            verdicts=[v.to_dict() for v in judged],
+            decomposition=decomposition_rows(decompositions(results, judged)),
             paper=_beside_paper(results),
             models=sorted({r.label for r in results}),
             probe_sections=_probe_sections(folder, results),

@@ -153,10 +153,11 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
     if comparisons:
         title = "The paper's numbers beside ours (the spec of each paper row is a best guess)"
         blocks.append(f"{title}\n{render(*comparison_rows(comparisons))}")
-    verdict_block = render_verdicts([printable_verdict(v) for v in verdicts(results)])
+    judged = verdicts(results)
+    verdict_block = render_verdicts([printable_verdict(v) for v in judged])
     if verdict_block:
         blocks.append(verdict_block)
-    found = decompositions(results)
+    found = decompositions(results, judged)
     if found:
         title = (
             "Where the bias comes from, percentage points (95% CI): architecture = random-"
