@@ -29,6 +29,7 @@ LISTING = [
     "leaderboard",
     "export",
     "table",
+    "completion",
 ]
 
 
