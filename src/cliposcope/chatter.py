@@ -41,7 +41,9 @@ class StreamGate(io.TextIOBase):
         return self.target.write(text)
 
     def flush(self) -> None:
-        if not self.closed_gate:
+        # the target may be gone: a handler made during an earlier load in a session whose
+        # streams were replaced since (a notebook cell, a captured test)
+        if not self.closed_gate and not getattr(self.target, "closed", False):
             self.target.flush()
 
     def isatty(self) -> bool:  # bars that would draw in place print plain lines instead

@@ -29,6 +29,7 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
 from cliposcope.plotting import figure_png, pyplot
+from cliposcope.probes.cost import scene_work
 from cliposcope.probes.presentation import (
     BarChart,
     FigureDefinition,
@@ -248,6 +249,7 @@ def overlays_folder(
 register_probe(
     Probe(
         name="attention",
+        cost=scene_work,
         order=70,
         summary="CLS attention by object (ViT image towers)",
         settings=AttentionSettings,

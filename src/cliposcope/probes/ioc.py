@@ -21,6 +21,7 @@ import numpy as np
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import check_range
+from cliposcope.probes.cost import scene_work
 from cliposcope.probes.linear_probe import accuracy, predict, train_linear_probe
 from cliposcope.probes.presentation import large_first, percent, position_headers
 from cliposcope.probes.registry import BatteryRole, Probe, make_result, register_probe
@@ -135,6 +136,7 @@ def ioc_rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]
 register_probe(
     Probe(
         name="ioc",
+        cost=scene_work,
         order=80,
         summary="image-based object classification (linear heads on image embeddings)",
         settings=IocSettings,

@@ -29,6 +29,7 @@ from cliposcope.data.official import verbatim_name
 from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError
+from cliposcope.probes.cost import Work
 from cliposcope.probes.presentation import (
     BarChart,
     FigureDefinition,
@@ -333,6 +334,9 @@ register_probe(
         data_settings=("n", "gallery", "legacy_quirks"),
         data_fingerprints=("scene_fingerprint",),
         prefetch=prefetch_ior,
+        cost=lambda settings, scene_set: Work(
+            len(scene_set.scenes), images=len(scene_set.scenes) + len(scene_set.names)
+        ),
         paper_data=ior_paper_data,
         example=ImageRetrievalSettings,
     )
@@ -340,6 +344,9 @@ register_probe(
 register_probe(
     Probe(
         name="i2tor",
+        cost=lambda settings, scene_set: Work(
+            len(scene_set.scenes), texts=len(scene_set.names), images=len(scene_set.scenes)
+        ),
         order=50,
         summary="image-to-text object retrieval (object names as gallery)",
         settings=ImageRetrievalSettings,

@@ -34,6 +34,7 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.cost import scene_work
 from cliposcope.probes.presentation import (
     BarChart,
     FigureDefinition,
@@ -328,6 +329,7 @@ def matching_paper_data(result: ProbeResult) -> str | None:
 register_probe(
     Probe(
         name="matching",
+        cost=scene_work,
         order=60,
         summary="image-text matching, both scenarios, with the split-caption mitigation",
         settings=MatchingSettings,

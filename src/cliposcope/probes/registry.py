@@ -123,6 +123,9 @@ class Probe:
     artifacts: Callable[[Any, Path, str, Any], Any] | None = None
     paper_data: Callable[[ProbeResult], str | None] | None = None
     counts_on_engine: bool = False
+    # What a run will ask of the model, from its settings and data (a probes.cost.Work),
+    # for --dry-run and the size stated before large runs; None: counted by its data.
+    cost: Callable[[Any, Any], Any] | None = None
     # Small settings that run in seconds on a tiny model and the example data of its data
     # kind: conformance tests, smoke runs and the docs use them (None: the defaults).
     example: Callable[[], Any] | None = None

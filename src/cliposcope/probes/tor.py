@@ -32,6 +32,7 @@ from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
 from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.probes.cost import Work
 from cliposcope.probes.presentation import (
     BarChart,
     FigureDefinition,
@@ -405,6 +406,16 @@ def tor_bias_per_query(columns) -> QueryFigure:
     )
 
 
+def tor_cost(settings: TorSettings, data: None) -> Work:
+    """Every caption is a query and an encoded text (none with the sum control), beside
+    the gallery of names and the position-matched galleries."""
+    words = len(settings.vocab.words)
+    queries = query_count(words, settings.n, settings.sample, settings.order)
+    captions = 0 if settings.caption_embedding == "sum" else queries
+    galleries = words * (1 + (settings.n if settings.gallery == "position-matched" else 0))
+    return Work(queries, texts=captions + galleries)
+
+
 def prefetch_tor(settings: TorSettings, encoder: Encoder, data) -> None:
     """The names, then every caption in the order ``run_tor`` asks for them."""
     if settings.caption_embedding != "encoder":
@@ -463,6 +474,7 @@ register_probe(
         data_settings=("n", "protocol", "gallery", "filler", "caption_prefix", "legacy_quirks"),
         data_fingerprints=("query_fingerprint",),
         prefetch=prefetch_tor,
+        cost=tor_cost,
         paper_data=tor_paper_data,
         example=lambda: TorSettings(n=3, sample=24),
     )

@@ -173,6 +173,12 @@ def add_run_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> No
         help="recompute experiments whose result is already in --out (default: skip them)",
     )
     parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the queries, texts, images and model loads the run needs, an estimated "
+        "time (from a short calibration of each model) and what it would write; write nothing",
+    )
+    parser.add_argument(
         "--no-records",
         dest="records",
         action="store_false",

@@ -13,9 +13,16 @@ ORDER = 70
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="cliposcope-demo", metavar="DIR")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--out",
+        default="cliposcope-demo",
+        metavar="DIR",
+        help="new folder for scenes, results and report (default cliposcope-demo)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the scenes and controls (default 0)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress or step lines")
     parser.set_defaults(handler=cmd_demo)
 
 

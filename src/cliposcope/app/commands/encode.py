@@ -23,7 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--texts", metavar="FILE", help="one text per line")
     source.add_argument("--images", metavar="DIR", help="a folder of images (sorted by name)")
-    parser.add_argument("--out", required=True, metavar="OUT.npy")
+    parser.add_argument(
+        "--out", required=True, metavar="OUT.npy", help="embeddings, one row per input"
+    )
     parser.add_argument(
         "--model", required=True, metavar="SPEC", help="`cliposcope models` lists the spec forms"
     )

@@ -14,30 +14,69 @@ ORDER = 40
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=("comco", "simco"))
+    parser.add_argument(
+        "kind",
+        choices=("comco", "simco"),
+        help="comco: clip-art objects on a canvas; simco: simple coloured shapes",
+    )
     parser.add_argument("--objects", type=int, default=3, help="objects per scene (1-8)")
     parser.add_argument(
         "--layout", default="one-large", choices=("one-large", "equal", "areas"), help="size roles"
     )
     parser.add_argument("--areas", help="with --layout areas: fractions in caption order")
-    parser.add_argument("--large-area", type=float, default=0.20)
-    parser.add_argument("--small-area", type=float, default=0.03)
-    parser.add_argument("--equal-area", type=float, default=0.06)
+    parser.add_argument(
+        "--large-area",
+        type=float,
+        default=0.20,
+        help="share of the canvas the large object covers (default 0.20)",
+    )
+    parser.add_argument(
+        "--small-area",
+        type=float,
+        default=0.03,
+        help="share of the canvas each small object covers (default 0.03)",
+    )
+    parser.add_argument(
+        "--equal-area",
+        type=float,
+        default=0.06,
+        help="with --layout equal: share of the canvas each object covers (default 0.06)",
+    )
     parser.add_argument(
         "--order",
         default="large-first",
         help="where the large object is named: large-first | large-last | large-at:K | random "
         "| large-first:P (first in a share P of scenes, at another position otherwise)",
     )
-    parser.add_argument("--placement", default="random", choices=("random", "grid", "overlap"))
+    parser.add_argument(
+        "--placement",
+        default="random",
+        choices=("random", "grid", "overlap"),
+        help="where objects go: random non-overlapping spots (default), a grid, or overlapping",
+    )
     parser.add_argument("--gap", type=int, default=4, help="min px between objects")
-    parser.add_argument("--background", default="plain", choices=("plain", "gradient", "noise"))
+    parser.add_argument(
+        "--background",
+        default="plain",
+        choices=("plain", "gradient", "noise"),
+        help="canvas behind the objects (default plain)",
+    )
     parser.add_argument("--vocab", help="restrict to these object names (built-in list or file)")
-    parser.add_argument("--template", default="and")
-    parser.add_argument("--count", type=int, default=100)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument(
+        "--template",
+        default="and",
+        help="how the caption joins the object names (default and: 'a cat and a dog')",
+    )
+    parser.add_argument(
+        "--count", type=int, default=100, help="scenes to draw, 1 to 1,000,000 (default 100)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=224, help="image side in pixels, 32 to 2048 (default 224)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the drawn scenes (default 0)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="new folder for the images and manifest"
+    )
     parser.add_argument(
         "--official-layout",
         metavar="DIR",

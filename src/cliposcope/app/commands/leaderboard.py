@@ -14,7 +14,9 @@ ORDER = 110
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", nargs="+", metavar="RESULTS_DIR")
+    parser.add_argument(
+        "results", nargs="+", metavar="RESULTS_DIR", help="folders of results, one or more"
+    )
     parser.add_argument(
         "--out",
         default="leaderboard.html",

@@ -14,7 +14,9 @@ ORDER = 100
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS_DIR")
+    parser.add_argument(
+        "results", metavar="RESULTS_DIR", help="a folder of results (`run`, `corpus`, `demo`)"
+    )
     parser.add_argument("--out", metavar="report.html", help="default: RESULTS_DIR/report.html")
     parser.set_defaults(handler=cmd_report)
 

@@ -21,6 +21,7 @@ from cliposcope.app.commands._shared import (
     ray_settings,
     save_result,
 )
+from cliposcope.app.dry_run import planned_runs, print_size_notice
 from cliposcope.app.options import add_settings_options, settings_from_args
 from cliposcope.app.outputs import check_output_folder
 from cliposcope.app.runs import RANDOM_INIT, Measurement, check_random_init
@@ -125,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     measurement.check_controls()
     source = data_source(probe.data if probe is not None else BATTERY_DATA, args)
     check_output_folder(out, "--out")
+    if args.dry_run:
+        return dry_run(measurement, options, source, seed)
     if source is not None:
         kind, source_settings = source
         for folder, flag in kind.writes(source_settings, out):
@@ -132,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         context = DataContext(out=out, seed=seed, progress=not args.quiet)
         units = kind.load(source_settings, context)
         measurement = dataclasses.replace(measurement, units=units)
+    if probe is not None and not args.quiet:
+        print_size_notice(planned_runs(measurement))
     engine_record = options.engine_record() if options is not None else _engine_record(engine)
     results = []
     with engine_session(engine):
@@ -140,6 +145,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             save_result(result, out, quiet=args.quiet)
             results.append(result)
     print(render_tables(results))
+    return 0
+
+
+def dry_run(measurement: Measurement, options, source, seed: int) -> int:
+    """Print what the run would do and its estimated time; write nothing. Data that loading
+    would write (generated scenes) is made in a temporary folder, removed at once."""
+    import tempfile
+
+    from cliposcope.app.dry_run import calibrate, describe_plan, planned_runs
+
+    writes = [measurement.out]
+    if source is not None:
+        kind, source_settings = source
+        writes += [folder for folder, _ in kind.writes(source_settings, measurement.out)]
+        with tempfile.TemporaryDirectory(prefix="cliposcope-dry-run-") as scratch:
+            context = DataContext(out=Path(scratch), seed=seed, progress=False)
+            units = kind.load(source_settings, context)
+            measurement = dataclasses.replace(measurement, units=units)
+            runs = planned_runs(measurement)
+    else:
+        runs = planned_runs(measurement)
+    rates = {}
+    if options is not None:
+        rates = {spec: calibrate(options, spec) for spec in dict.fromkeys(measurement.models)}
+    print(describe_plan(measurement, runs, rates, writes))
     return 0
 
 

@@ -15,9 +15,13 @@ ORDER = 50
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DIR", help="manifest folder or official-layout folder")
-    parser.add_argument("--out", required=True, metavar="SHEET.png")
-    parser.add_argument("--count", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", required=True, metavar="SHEET.png", help="the contact sheet to write"
+    )
+    parser.add_argument("--count", type=int, default=24, help="scenes on the sheet (default 24)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the sample of scenes (default 0)"
+    )
     parser.add_argument("--boxes", action="store_true", help="outline each object's mask box")
     parser.set_defaults(handler=cmd_show)
 

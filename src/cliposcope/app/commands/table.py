@@ -13,7 +13,12 @@ ORDER = 120
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", nargs="+", metavar="RESULT.json")
+    parser.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULT.json",
+        help="result JSON files (the summaries of a folder are left out)",
+    )
     parser.add_argument(
         "--csv",
         metavar="FILE",

@@ -1,0 +1,100 @@
+"""`--dry-run` counts the work exactly, estimates its time and writes nothing; a large run
+states its size before it starts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cliposcope.app.cli import main
+from cliposcope.app.dry_run import PlannedRun, size_notice
+from cliposcope.encoders import load_encoder
+from cliposcope.probes.cost import LARGE_RUN_QUERIES, Work
+from cliposcope.probes.registry import get_probe, run_probe
+from cliposcope.probes.tor import TorSettings
+
+
+def _files_under(folder):
+    return sorted(path.relative_to(folder) for path in folder.rglob("*"))
+
+
+@pytest.fixture
+def quiet_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CLIPOSCOPE_CACHE_DIR", str(cache))
+    return cache
+
+
+def test_tor_at_n4_states_its_2_55_million_queries_and_writes_nothing(
+    tmp_path, capsys, quiet_cache, monkeypatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code = main(["run", "tor", "--model", "toy:default", "--n", "4", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert math.comb(90, 4) == 2_555_190
+    assert "2,555,190 queries" in out
+    assert "estimated time:" in out and "texts/s" in out
+    assert "would write: results" in out
+    assert _files_under(work) == []  # no results folder
+    assert not quiet_cache.exists()  # the calibration bypasses the embedding cache
+
+
+def test_tor_cost_counts_the_queries_and_texts_a_run_makes(monkeypatch):
+    settings = TorSettings(n=3, sample=24, gallery="position-matched", seed=1)
+    cost = get_probe("tor").cost(settings, None)
+    encoder = load_encoder("toy:default")
+    encoded = []
+    real_encode = encoder.encode_text
+
+    def counting_encode(texts, **kwargs):
+        encoded.append(len(texts))
+        return real_encode(texts, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode_text", counting_encode)
+    result = run_probe("tor", encoder, None, settings)
+    assert cost == Work(result.provenance["query_count"], texts=sum(encoded))
+    assert cost.queries == 24 and cost.texts == 24 + 90 * (1 + 3)
+
+
+def test_sum_control_encodes_no_captions():
+    settings = TorSettings(n=2, sample=10, caption_embedding="sum")
+    assert get_probe("tor").cost(settings, None) == Work(10, texts=90)
+
+
+def test_paper_battery_dry_run_generates_its_scenes_elsewhere_and_leaves_no_trace(
+    tmp_path, capsys, quiet_cache
+):
+    out = tmp_path / "out"
+    code = main(
+        ["run", "paper", "--model", "toy:default", "--null", "random-init", "--count", "6"]
+        + ["--out", str(out), "--dry-run"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "ior on toy:default (model)" in printed
+    assert "ior on random-init twin of toy:default (null:random-init)" in printed
+    assert "6 queries, 0 texts, " in printed  # six scenes (IOR: 6 scenes + references)
+    assert "2 model loads" in printed
+    assert f"would write: {out}, {out / 'scenes'}" in printed
+    assert not out.exists() and not quiet_cache.exists()
+
+
+def test_a_large_run_says_so_and_a_small_one_does_not():
+    small = [PlannedRun("tor", "toy:default", "model", Work(LARGE_RUN_QUERIES, texts=5))]
+    assert size_notice(small) is None
+    large = [PlannedRun("tor", "toy:default", "model", Work(2_555_190, texts=2_555_280))]
+    notice = size_notice(large)
+    assert "2,555,190 queries" in notice and "--dry-run" in notice and "--sample" in notice
+
+
+def test_small_tor_run_prints_no_size_note(tmp_path, capsys, quiet_cache):
+    code = main(
+        ["run", "tor", "--model", "toy:default", "--n", "2", "--sample", "20"]
+        + ["--out", str(tmp_path / "r"), "--quiet"]
+    )
+    assert code == 0
+    assert "note:" not in capsys.readouterr().err
