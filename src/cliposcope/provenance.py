@@ -39,6 +39,10 @@ invocation: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.Context
 )
 
 
+# The --config file of the command, with the values it ran with (app.config_file).
+run_config: contextvars.ContextVar[dict | None] = contextvars.ContextVar("run_config", default=None)
+
+
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -91,7 +95,9 @@ def run_metadata(started: str, ended: str, device: str | None = None) -> dict[st
     from cliposcope.version import __version__
 
     argv = invocation.get()
+    config = run_config.get()
     return {
+        **({"config": config} if config is not None else {}),
         "started_utc": started,
         "ended_utc": ended,
         "command": list(argv) if argv is not None else None,

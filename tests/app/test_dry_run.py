@@ -70,8 +70,19 @@ def test_paper_battery_dry_run_generates_its_scenes_elsewhere_and_leaves_no_trac
 ):
     out = tmp_path / "out"
     code = main(
-        ["run", "paper", "--model", "toy:default", "--null", "random-init", "--count", "6"]
-        + ["--out", str(out), "--dry-run"]
+        [
+            "run",
+            "paper",
+            "--model",
+            "toy:default",
+            "--null",
+            "random-init",
+            "--count",
+            "6",
+            "--out",
+            str(out),
+            "--dry-run",
+        ]
     )
     printed = capsys.readouterr().out
     assert code == 0
@@ -93,8 +104,19 @@ def test_a_large_run_says_so_and_a_small_one_does_not():
 
 def test_small_tor_run_prints_no_size_note(tmp_path, capsys, quiet_cache):
     code = main(
-        ["run", "tor", "--model", "toy:default", "--n", "2", "--sample", "20"]
-        + ["--out", str(tmp_path / "r"), "--quiet"]
+        [
+            "run",
+            "tor",
+            "--model",
+            "toy:default",
+            "--n",
+            "2",
+            "--sample",
+            "20",
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
     )
     assert code == 0
     assert "note:" not in capsys.readouterr().err

@@ -17,9 +17,10 @@ import threading
 from collections.abc import Sequence
 from types import ModuleType
 
+from cliposcope.app.config_file import apply_config, effective_config
 from cliposcope.chatter import show_library_chatter
 from cliposcope.errors import CliposcopeError
-from cliposcope.provenance import invocation
+from cliposcope.provenance import invocation, run_config
 from cliposcope.registry import package_modules
 from cliposcope.terminal import terminal_text
 
@@ -94,7 +95,13 @@ class InertFormatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user mistakes end in one line on stderr and exit code 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = apply_config(parser, arguments)
+    except CliposcopeError as error:
+        print(f"error: {terminal_text(error)}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(arguments)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     warnings_to_stderr = logging.StreamHandler(sys.stderr)
@@ -102,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings_to_stderr.setLevel(logging.WARNING)
     library_log = logging.getLogger("cliposcope")
     library_log.addHandler(warnings_to_stderr)
-    command = ("cliposcope", *(sys.argv[1:] if argv is None else argv))
-    token = invocation.set(command)
+    token = invocation.set(("cliposcope", *arguments))
+    config_token = run_config.set(effective_config(config, args))
     chatter_token = show_library_chatter.set(args.verbose)
     try:
         code = args.handler(args)
@@ -130,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         invocation.reset(token)
+        run_config.reset(config_token)
         show_library_chatter.reset(chatter_token)
         library_log.removeHandler(warnings_to_stderr)
         if in_main_thread:

@@ -165,6 +165,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> No
             help="seed of every sampled choice: queries, generated scenes, random-weight "
             "controls (default 0)",
         )
+    add_config_option(parser)
     parser.add_argument("--out", default="results", metavar="DIR", help="where JSON goes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -183,6 +184,15 @@ def add_run_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> No
         dest="records",
         action="store_false",
         help="keep no per-query records beside the results (for huge runs)",
+    )
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="options from a TOML file (keys are option names; the command line overrides "
+        "it); recorded in every result",
     )
 
 
