@@ -12,6 +12,7 @@ NaN where unknown) and ``share`` (its share of the image's patch attention).
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
@@ -137,7 +138,12 @@ def run_attention(
         for scene, attention in list(zip(scenes, maps, strict=True))[: settings.overlays]:
             labels = [f"{o.name} ({o.role})" for o in scene.objects]
             picture = overlay(scene.load_image(), attention, scene.load_masks(), labels)
-            atomic_write_bytes(folder / f"attention_{scene.id.replace('/', '_')}.png", picture)
+            name = f"attention_{scene.id.replace('/', '_')}"
+            atomic_write_bytes(folder / f"{name}.png", picture)
+            # the map's values, so the report draws a model and its control on one scale
+            values = io.BytesIO()
+            np.save(values, (attention / attention.sum()).astype(np.float32), allow_pickle=False)
+            atomic_write_bytes(folder / f"{name}.npy", values.getvalue())
 
     def summary(values: dict) -> dict:
         return {

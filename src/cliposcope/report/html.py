@@ -11,20 +11,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from cliposcope.atomic import atomic_write_bytes
 from cliposcope.data.scenes import check_inside
 from cliposcope.encoders.registry import find_family
+from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.plotting import figure_png, pyplot
+from cliposcope.plotting import HeatMap, bar_chart_png, figure_png, heat_maps_png, model_colours
 from cliposcope.probes.decomposition import decomposition_rows, decompositions
-from cliposcope.probes.presentation import BarChart, ReportSection
+from cliposcope.probes.presentation import ReportSection
 from cliposcope.probes.registry import list_probes
-from cliposcope.probes.verdicts import verdicts
+from cliposcope.probes.verdicts import Verdict, verdicts
 from cliposcope.report.table import (
     definition_lines,
     describe_data,
@@ -40,55 +42,60 @@ SCENE_EXAMPLES = 8
 OVERLAY_EXAMPLES = 6
 
 
-def section_ids(results: Sequence[ProbeResult]) -> list[str]:
-    """The page's section ids, in order, for these results: one per probe that has any."""
+def section_ids(results: Sequence[ProbeResult], folder: str | Path | None = None) -> list[str]:
+    """The page's section ids, in order, for these results: one per probe that has any.
+    Given the results' ``folder``, the training progression and example scenes only where
+    it holds them (an empty section is left out of the page)."""
     from cliposcope.report.beside_paper import beside_paper
 
     probes = [p.name for p in list_probes() if any(r.probe == p.name for r in results)]
     paper = ["paper"] if beside_paper(results) else []
-    return ["summary", *probes, *paper, *FIXED_SECTIONS[1:]]
+    fixed = list(FIXED_SECTIONS[1:])
+    if folder is not None:
+        folder = Path(folder)
+        if _progression_source(folder) is None:
+            fixed.remove("progression")
+        if not (folder / "scenes" / "manifest.jsonl").is_file():
+            fixed.remove("scenes")
+    return ["summary", *probes, *paper, *fixed]
+
+
+def is_control(result: ProbeResult) -> bool:
+    return result.role.startswith("null:")
+
+
+def model_order(results: Sequence[ProbeResult], judged: Sequence[Verdict] = ()) -> list[str]:
+    """Every label of the results, each model (sorted) followed by its controls: those its
+    run recorded (provenance "controls": control name -> spec) or that a verdict judged it
+    against; then the controls of no model here."""
+    controls = {r.label: r for r in results if is_control(r)}
+    owner: dict[str, str] = {}
+    for verdict in judged:
+        label = f"{verdict.control_spec} [null:{verdict.control}]"  # as ProbeResult.label
+        owner.setdefault(label, verdict.model)
+    for result in results:
+        recorded = result.provenance.get("controls")
+        if is_control(result) or not isinstance(recorded, dict):
+            continue
+        for label, control in controls.items():
+            spec = recorded.get(control.role.removeprefix("null:"))
+            if spec is not None and canonical_spec(spec) == canonical_spec(
+                control.model.get("spec")
+            ):
+                owner.setdefault(label, result.label)
+    order = []
+    for model in sorted({r.label for r in results if not is_control(r)}):
+        order += [model, *sorted(label for label in controls if owner.get(label) == model)]
+    return order + sorted(label for label in controls if label not in order)
+
+
+def in_model_order(results: Sequence[ProbeResult], order: Sequence[str]) -> list[ProbeResult]:
+    rank = {label: index for index, label in enumerate(order)}
+    return sorted(results, key=lambda r: rank.get(r.label, len(rank)))
 
 
 def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def draw_bar_chart(chart: BarChart) -> bytes:
-    """Grouped bars with 95% intervals, one colour per model."""
-    plt = pyplot()
-    # Labels come from result files: shown with their control characters as escapes (a
-    # font has no glyph for them, and matplotlib's warning would print them raw).
-    groups = {
-        terminal_text(model): [(terminal_text(bar), value) for bar, value in bars]
-        for model, bars in chart.groups.items()
-    }
-    labels = list(dict.fromkeys(bar for bars in groups.values() for bar, _ in bars))
-    figure, axis = plt.subplots(figsize=(max(5, 1.4 * len(labels) * max(1, len(groups)) / 2), 3.2))
-    width = 0.8 / max(1, len(groups))
-    for offset, (model, bars) in enumerate(groups.items()):
-        values = dict(bars)
-        xs, ys, lows, highs = [], [], [], []
-        for index, label in enumerate(labels):
-            figure_value = values.get(label)
-            if not figure_value or figure_value.get("estimate") is None:
-                continue
-            estimate = figure_value["estimate"]
-            low, high = figure_value.get("ci95") or [estimate, estimate]
-            xs.append(index + offset * width)
-            ys.append(estimate)
-            lows.append(max(0.0, estimate - (low if low is not None else estimate)))
-            highs.append(max(0.0, (high if high is not None else estimate) - estimate))
-        axis.bar(xs, ys, width, yerr=[lows, highs], capsize=3, label=model[:60])
-    if chart.reference is not None:
-        axis.axhline(
-            chart.reference, color="gray", linestyle="--", linewidth=1, label="chance / no bias"
-        )
-    axis.set_xticks([i + width * (len(groups) - 1) / 2 for i in range(len(labels))], labels)
-    axis.set_ylim(0, 1)
-    axis.set_title(terminal_text(chart.title), fontsize=10)
-    if groups or chart.reference is not None:
-        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return figure_png(figure)
 
 
 NOT_RESULTS = ("progression.json", "ablation.json")  # JSON a results folder may hold
@@ -130,9 +137,12 @@ def screen_folder(results: Sequence[ProbeResult], what: str) -> tuple[list[Probe
     return kept, [line for _, line in left]
 
 
-def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
+def _probe_sections(
+    folder: Path, results: list[ProbeResult], colours: Mapping[str, str]
+) -> list[dict]:
     """A section per probe with results: its declared heading, chart and images, or, for a
-    probe that declares no section, its table under its title."""
+    probe that declares no section, its table under its title. ``results`` come in the
+    order tables and legends list them (in_model_order); ``colours`` is model_colours."""
     sections = []
     rows = table_rows(results)
     for probe in list_probes():
@@ -141,18 +151,7 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
             continue
         report = probe.report or ReportSection(probe.title)
         headers, body = rows[probe.name]
-        images = None
-        if report.images:
-            by_folder: dict[Path, list[Path]] = {}
-            for path in sorted(folder.glob(report.images)):  # a few from each run's folder
-                by_folder.setdefault(path.parent, []).append(path)
-            paths = [p for group in by_folder.values() for p in group[:OVERLAY_EXAMPLES]]
-            for path in paths:
-                check_inside(folder, str(path.relative_to(folder)), f"{folder} ({probe.name})")
-            images = [
-                {"caption": f"{p.parent.name}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
-                for p in paths
-            ]
+        images = _images(folder, probe.name, report.images, chosen, colours)
         chart = report.chart
         data_lines = sorted({describe_data(r) for r in chosen})
         sections.append(
@@ -161,29 +160,114 @@ def _probe_sections(folder: Path, results: list[ProbeResult]) -> list[dict]:
                 "data": "; ".join(data_lines),
                 "heading": report.heading,
                 "title": probe.title,
-                "chart": png_data_uri(draw_bar_chart(chart(chosen))) if chart else None,
+                "chart": png_data_uri(bar_chart_png(chart(chosen), colours)) if chart else None,
                 "headers": headers,
                 "rows": body,
                 "definitions": definition_lines(probe.name),
-                "images": images,
+                "images": images["figures"] if images else None,
+                "shared_scale": bool(images and images["shared_scale"]),
             }
         )
     return sections
 
 
+def _role_folder_labels(results: Sequence[ProbeResult]) -> dict[str, str]:
+    """Artifact folders are named by role (OUT/overlays/ROLE, "null:" written "null-"):
+    the model label each stands for, where the results hold one label in that role."""
+    labels: dict[str, set[str]] = {}
+    for result in results:
+        labels.setdefault(result.role.replace(":", "-"), set()).add(result.label)
+    return {role: next(iter(found)) for role, found in labels.items() if len(found) == 1}
+
+
+MAX_HEAT_MAP_BYTES = 4 * 1024 * 1024  # a grid of a few thousand patches is kilobytes
+
+
+def _heat_map_values(path: Path) -> np.ndarray | None:
+    """The attention grid saved beside an overlay (PATH.npy), or None where there is none
+    or it is not a finite 2-d array of numbers."""
+    if not path.is_file() or path.stat().st_size > MAX_HEAT_MAP_BYTES:
+        return None
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if values.ndim != 2 or values.dtype.kind not in "biuf" or not np.isfinite(values).all():
+        return None
+    return values.astype(float)
+
+
+def _images(
+    folder: Path,
+    probe: str,
+    pattern: str | None,
+    results: Sequence[ProbeResult],
+    colours: Mapping[str, str],
+) -> dict | None:
+    """A probe's saved images, a few from each run's folder, the same picture of the model
+    and its controls side by side. Where every one of them has its values saved beside it
+    (NAME.npy), they are drawn again as one figure on a shared colour scale."""
+    if not pattern:
+        return None
+    by_folder: dict[Path, list[Path]] = {}
+    for path in sorted(folder.glob(pattern)):
+        by_folder.setdefault(path.parent, []).append(path)
+    paths = [p for group in by_folder.values() for p in group[:OVERLAY_EXAMPLES]]
+    for path in paths:
+        check_inside(folder, str(path.relative_to(folder)), f"{folder} ({probe})")
+    role_labels = _role_folder_labels(results)
+    order = {label: index for index, label in enumerate(r.label for r in results)}
+
+    def label_of(path: Path) -> str:
+        return role_labels.get(path.parent.name, path.parent.name)
+
+    pictures: dict[str, list[Path]] = {}
+    for path in paths:
+        pictures.setdefault(path.stem, []).append(path)
+    figures, shared = [], False
+    for stem, group in pictures.items():
+        group.sort(key=lambda p: (order.get(label_of(p), len(order)), p.parent.name))
+        values = []
+        for path in group:
+            npy = path.with_suffix(".npy")
+            if npy.is_file():
+                check_inside(folder, str(npy.relative_to(folder)), f"{folder} ({probe})")
+            values.append(_heat_map_values(npy))
+        if len(group) > 1 and all(v is not None for v in values):
+            maps = [HeatMap(label_of(p), v) for p, v in zip(group, values, strict=True)]
+            figures.append(
+                {"caption": stem, "uri": png_data_uri(heat_maps_png(maps, colours)), "wide": True}
+            )
+            shared = True
+            continue
+        figures += [
+            {"caption": f"{label_of(p)}: {p.stem}", "uri": png_data_uri(p.read_bytes())}
+            for p in group
+        ]
+    return {"figures": figures, "shared_scale": shared}
+
+
+def _progression_source(folder: Path) -> Path | None:
+    """The file the training progression is drawn from: an ablation's summary, else a
+    `lab progression` record; None where the folder holds neither."""
+    if (folder / "ablation.json").is_file():
+        return folder / "ablation.json"
+    candidates = [folder / "progression.json", *sorted(folder.glob("*/progression.json"))]
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def _progression(folder: Path) -> str | None:
     """The training progression: of an ablation (`lab ablate`) whose results these are,
     else of `lab progression` runs."""
-    if (folder / "ablation.json").is_file():
+    path = _progression_source(folder)
+    if path is None:
+        return None
+    if path.name == "ablation.json":
         from cliposcope.lab.ablate import progression_figure, read_summary
 
         check_inside(folder, "ablation.json", str(folder))
         figure = progression_figure(read_summary(folder / "ablation.json"))
         return png_data_uri(figure_png(figure, dpi=110))
-    candidates = [folder / "progression.json", *sorted(folder.glob("*/progression.json"))]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        return None
     from cliposcope.lab.progression import curves_figure
 
     check_inside(folder, str(path.relative_to(folder)), str(folder))
@@ -295,6 +379,8 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
     unreadable += left_out
     out = Path(out) if out else folder / "report.html"
     judged = verdicts(results)
+    order = model_order(results, judged)
+    results = in_model_order(results, order)
     page = (
         template_environment()
         .get_template("report.html.j2")
@@ -303,8 +389,8 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
             verdicts=[v.to_dict() for v in judged],
             decomposition=decomposition_rows(decompositions(results, judged)),
             paper=_beside_paper(results),
-            models=sorted({r.label for r in results}),
-            probe_sections=_probe_sections(folder, results),
+            models=order,
+            probe_sections=_probe_sections(folder, results, model_colours(order)),
             progression=_progression(folder),
             scenes=_scenes(folder),
             provenance=_provenance(results),
