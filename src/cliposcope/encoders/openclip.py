@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from cliposcope.encoders.base import (
     EXACT_PATH_TOLERANCE,
@@ -55,6 +54,7 @@ from cliposcope.encoders.text_variants import OPTIONS as TEXT_VARIANT_OPTIONS
 from cliposcope.encoders.text_variants import TextArchitecture
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
+from cliposcope.progress import progress_bar
 
 LIBRARIES = ("open_clip_torch",)
 TINY_ARCH = "cliposcope-tiny"  # shipped in cliposcope/model_configs
@@ -453,7 +453,9 @@ class OpenClipEncoder(Encoder):
             return self.encode_text_reference(texts)
         features = np.empty((len(texts), self.info.embed_dim), dtype=np.float32)
         with (
-            tqdm(total=len(texts), disable=not progress, unit="text", desc="encode text") as bar,
+            progress_bar(
+                total=len(texts), enabled=progress, leave=False, unit="text", desc="encode text"
+            ) as bar,
             torch.inference_mode(),
             autocast(self.device, self.precision),
         ):
@@ -490,7 +492,9 @@ class OpenClipEncoder(Encoder):
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         out = []
         with (
-            tqdm(total=len(images), disable=not progress, unit="img", desc="encode images") as bar,
+            progress_bar(
+                total=len(images), enabled=progress, leave=False, unit="img", desc="encode images"
+            ) as bar,
             torch.inference_mode(),
             autocast(self.device, self.precision),
             contextlib.closing(self._pixel_batches(images)) as batches,

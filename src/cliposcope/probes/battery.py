@@ -16,6 +16,7 @@ from cliposcope.data.scene_sets import SceneSet
 from cliposcope.encoders.base import Encoder
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.registry import get_probe, list_probes, run_probe
+from cliposcope.progress import step
 from cliposcope.results import ProbeResult, ResultFolder
 from cliposcope.settings import internal, option
 
@@ -83,12 +84,11 @@ def run_battery(
 ) -> list[ProbeResult]:
     """Each battery probe's result (``role``, ``reuse`` and ``records`` as in run_probe)."""
     results = []
-    for name in settings.probes or battery_probes():
-        probe = get_probe(name)
-        if probe.battery.opt_in and not getattr(settings, probe.battery.opt_in):
-            continue
-        if probe.needs_image_tower and not encoder.info.has_image_tower:
-            continue
+    chosen = [get_probe(name) for name in settings.probes or battery_probes()]
+    chosen = [p for p in chosen if not p.battery.opt_in or getattr(settings, p.battery.opt_in)]
+    chosen = [p for p in chosen if encoder.info.has_image_tower or not p.needs_image_tower]
+    for index, probe in enumerate(chosen, start=1):
+        name = probe.name
         if probe.capability and not encoder.supports(probe.capability):
             log.warning("%s skipped for %s: no %s", name, encoder.info.spec, probe.capability)
             continue
@@ -96,6 +96,13 @@ def run_battery(
         if probe_settings is None:  # the probe cannot run on this scene set (it said why)
             continue
         data = scene_set if probe.data is not None else None
+        on = f"{len(scene_set.scenes)} scenes" if data is not None else "its own captions"
+        step(
+            index,
+            len(chosen),
+            f"{name} on {encoder.info.spec} ({role or 'model'}), {on}",
+            enabled=progress,
+        )
         results.append(
             run_probe(
                 name,

@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.corpus import CaptionRecord, CocoCorpus
 from cliposcope.data.mentions import AMBIGUOUS_POLICIES, MentionMatcher, load_table
@@ -49,6 +48,7 @@ from cliposcope.probes.presentation import BarChart, ReportSection, p_value, per
 from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.resampling import DEFAULT_REPLICATES, bootstrap_sums
 from cliposcope.probes.stats import Proportion, binomial_test
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import option
 
@@ -607,7 +607,7 @@ def run_corpus_stats(
         tallies = engine.count_corpus(corpus, counter, settings)
         return corpus_result(corpus, settings, counter, tallies, started)
     tallies = counter.empty()
-    with tqdm(disable=not progress, unit="caption", desc="corpus") as bar:
+    with progress_bar(enabled=progress, unit="caption", desc="corpus") as bar:
         for batch in corpus.batches(counter.matcher.canonical):
             tallies.merge(counter.count(batch))
             bar.update(len(batch))

@@ -104,19 +104,25 @@ def caption(objects: Sequence[str], legacy: bool = False) -> str:
 
 
 def embed_captions(
-    encoder: Encoder, captions: list[tuple[str, ...]], split: bool, legacy: bool = False
+    encoder: Encoder,
+    captions: list[tuple[str, ...]],
+    split: bool,
+    legacy: bool = False,
+    progress: bool = False,
 ) -> np.ndarray:
     """Plain: encode each joined caption. Split: mean of per-object embeddings, renormalised."""
     unique = list(dict.fromkeys(captions))
     if split:
         names = sorted({name for objects in unique for name in objects})
         texts = [caption([name], legacy) for name in names]
-        name_embeddings = dict(zip(names, encoder.encode_text(texts), strict=True))
+        embeddings = encoder.encode_text(texts, progress=progress)
+        name_embeddings = dict(zip(names, embeddings, strict=True))
         vectors = l2_normalise(
             np.stack([np.mean([name_embeddings[o] for o in objects], axis=0) for objects in unique])
         )
     else:
-        vectors = encoder.encode_text([caption(objects, legacy) for objects in unique])
+        texts = [caption(objects, legacy) for objects in unique]
+        vectors = encoder.encode_text(texts, progress=progress)
     lookup = {objects: row for row, objects in enumerate(unique)}
     return vectors[[lookup[objects] for objects in captions]]
 
@@ -171,8 +177,8 @@ def run_matching(
         image_index = np.array([p.image for p in pairs])
         figures = {}
         for method, split in (("plain", False), ("split_mean", True)):
-            correct = embed_captions(encoder, [p.correct for p in pairs], split, legacy)
-            wrong = embed_captions(encoder, [p.wrong for p in pairs], split, legacy)
+            correct = embed_captions(encoder, [p.correct for p in pairs], split, legacy, progress)
+            wrong = embed_captions(encoder, [p.wrong for p in pairs], split, legacy, progress)
             correct_similarity = pair_similarities(images, correct, image_index)
             wrong_similarity = pair_similarities(images, wrong, image_index)
             figures[method] = matching_accuracy(correct_similarity, wrong_similarity).to_dict()

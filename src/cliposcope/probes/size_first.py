@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
@@ -27,6 +26,7 @@ from cliposcope.probes.presentation import p_value, percent
 from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.retrieval import QueryRecords, argmax_positions, winner_margins
 from cliposcope.probes.stats import Proportion, two_proportion_test
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -110,7 +110,9 @@ def run_size_first(
     figures: dict[str, dict] = {}
     shares: dict[str, Proportion] = {}
     records = QueryRecords(words)
-    for condition in tqdm(CONDITIONS, disable=not progress, desc="size-first"):
+    for condition in progress_bar(
+        CONDITIONS, enabled=progress, desc="size-first", unit="condition"
+    ):
         rows = size_first_queries(settings, condition)
         digest.update(rows.tobytes())
         captions = [settings.template.render([words[i] for i in row]) for row in rows]

@@ -35,7 +35,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.templates import load_template
 from cliposcope.data.vocab import SIZE_LARGE, SIZE_MEDIUM, SIZE_SMALL, load_vocabulary
@@ -53,6 +52,7 @@ from cliposcope.probes.presentation import (
 from cliposcope.probes.registry import Probe, make_result, register_probe
 from cliposcope.probes.resampling import paired_share_difference, share_figure
 from cliposcope.probes.stats import Proportion
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -317,7 +317,7 @@ def _draw_missing(
     counts["images_reused"] = len(set(keys)) - len(missing)
     counts["images_generated"] = len(missing)
     stored: dict[str, StoredImage] = {}
-    with tqdm(total=len(missing), disable=not progress, unit="image", desc="generate") as bar:
+    with progress_bar(total=len(missing), enabled=progress, unit="image", desc="generate") as bar:
         for start in range(0, len(missing), generator.batch_size):
             batch = missing[start : start + generator.batch_size]
             drawn = generator.generate([request for _, request in batch])
@@ -340,7 +340,7 @@ def _detect_missing(
     image_of = dict(zip(keys, images, strict=True))
     counts["detections_reused"] = len(known) - len(missing)
     counts["detections_run"] = len(missing)
-    with tqdm(total=len(missing), disable=not progress, unit="image", desc="detect") as bar:
+    with progress_bar(total=len(missing), enabled=progress, unit="image", desc="detect") as bar:
         for start in range(0, len(missing), detector.batch_size):
             batch = missing[start : start + detector.batch_size]
             results = detector.detect([image_of[key] for key in batch], labels)

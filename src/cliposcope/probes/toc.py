@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
@@ -32,6 +31,7 @@ from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.linear_probe import accuracy, predict, train_linear_probe
 from cliposcope.probes.presentation import percent, position_headers
 from cliposcope.probes.registry import Probe, make_result, register_probe
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -158,7 +158,7 @@ def run_toc(
     train, val, test = split_indices(len(captions), settings.seed)
     per_position, validation = [], []
     records: dict[str, list] = defaultdict(list)
-    for k in tqdm(range(settings.n), disable=not progress, desc="TOC heads"):
+    for k in progress_bar(range(settings.n), enabled=progress, desc="TOC heads", unit="head"):
         head = train_linear_probe(
             features,
             labels[:, k],

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
@@ -53,6 +52,7 @@ from cliposcope.probes.retrieval import (
 )
 from cliposcope.probes.stats import Proportion, binomial_test
 from cliposcope.probes.verdicts import BiasFigure, BiasReading, QueryFigure
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -230,14 +230,14 @@ def run_tor(
     chunks = query_chunks(
         len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
     )
-    with tqdm(total=total, disable=not progress, unit="query", desc="TOR") as bar:
+    with progress_bar(total=total, enabled=progress, unit="query", desc="TOR") as bar:
         for rows in chunks:
             data_digest.update(rows.tobytes())
             captions = [settings.caption([words[i] for i in row]) for row in rows]
             if sum_control:
                 embeddings = l2_normalise(gallery[rows].sum(axis=1))
             else:
-                embeddings = encoder.encode_text(captions)
+                embeddings = encoder.encode_text(captions, progress=progress)
             outcomes = tally.update(embeddings @ gallery.T, rows, captions, words)
             chunk_records = {"query": captions, "objects": rows, **outcomes.columns()}
             if matched is not None:

@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.mentions import AMBIGUOUS_POLICIES, MentionMatcher, default_table
 from cliposcope.data.vocab import COMCO_NAMES, load_vocabulary
@@ -56,6 +55,7 @@ from cliposcope.probes.resampling import DEFAULT_REPLICATES, cluster_ratio_inter
 from cliposcope.probes.retrieval import QueryRecords, RetrievalTally
 from cliposcope.probes.stats import Proportion
 from cliposcope.probes.tor import tor_bias
+from cliposcope.progress import progress_bar
 from cliposcope.results import ProbeResult
 from cliposcope.settings import internal, option
 
@@ -325,7 +325,7 @@ def run_tor_captions(
     records = QueryRecords(words)
     positions, correct = [], []  # per query, for the clustered intervals
     digest = hashlib.sha256()
-    with tqdm(total=len(selected), disable=not progress, unit="caption", desc="TOR") as bar:
+    with progress_bar(total=len(selected), enabled=progress, unit="caption", desc="TOR") as bar:
         for start in range(0, len(selected), CHUNK):
             chunk = selected[start : start + CHUNK]
             truth = np.array([[index[o] for o in item.objects] for item in chunk])
