@@ -12,7 +12,9 @@ results. Everything is resumable: a finished run and a saved measurement are reu
 OUT/ holds ablate.json (the settings; a rerun must give the same), runs/ (one lab run per
 cell), eval-scenes/ and results/: the ordinary result files, with ablation.json (the
 figures per cell and checkpoint, which `cliposcope report OUT/results` draws as its
-training progression) and ablation.png (that plot).
+training progression) and ablation.png (that plot). With TensorBoard on, tensorboard/
+holds one event folder per cell: its training loss and learning rate per step, and per
+checkpoint its figures (bias/<probe>/<figure>) beside its control's (control/...).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from cliposcope.encoders.text_variants import text_variant
 from cliposcope.errors import CliposcopeError, check_range, read_json
 from cliposcope.lab.pool import PoolSpec, check_policy
 from cliposcope.lab.progression import evaluation_scenes
+from cliposcope.lab.tensorboard_log import ScalarLog
 from cliposcope.lab.train import ARCH, TrainSettings, checkpoint_spec, train
 from cliposcope.plotting import figure_png, pyplot
 from cliposcope.probes.registry import run_probe
@@ -112,8 +115,13 @@ def ablate(
     *,
     progress: bool = False,
     say: Callable[[str], None] = lambda line: None,
+    tensorboard: Path | None = None,
 ) -> dict:
-    """Train and measure every cell (resuming what is done); the ablation summary."""
+    """Train and measure every cell (resuming what is done); the ablation summary.
+
+    With a ``tensorboard`` folder, each cell writes TensorBoard scalars into its own
+    subfolder (named as its run): training curves as it trains, and its figures at each
+    checkpoint, all of them again on every rerun (measured or read back)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     recorded = out / "ablate.json"
@@ -153,7 +161,13 @@ def ablate(
         options = variant_options(variant)
         say(f"cell {number}/{len(cells)}: {name}: training")
         run_dir = out / "runs" / name
-        train(settings.train_settings(variant, policy, seed), run_dir, progress=progress)
+        cell_scalars = tensorboard / name if tensorboard is not None else None
+        train(
+            settings.train_settings(variant, policy, seed),
+            run_dir,
+            progress=progress,
+            tensorboard=cell_scalars,
+        )
         control = f"openclip:{ARCH}?seed={CONTROL_SEED_OFFSET + seed}"
         control += f"&{options}" if options else ""
         if (variant, seed) not in controls_done:
@@ -161,12 +175,19 @@ def ablate(
             controls_done[(variant, seed)] = figures_of(measure(control, "null:random-init", None))
         points = []
         checkpoints = sorted((run_dir / "checkpoints").glob("samples_*.pt"))
-        for index, checkpoint in enumerate(checkpoints, start=1):
-            say(f"cell {number}/{len(cells)}: {name}: checkpoint {index}/{len(checkpoints)}")
-            spec = checkpoint_spec(run_dir, checkpoint)
-            measured = measure(spec, "model", {"random-init": control})
-            samples = int(checkpoint.stem.split("_")[1])
-            points.append({"samples": samples, "model": spec, **figures_of(measured)})
+        with ScalarLog(cell_scalars, replacing=FIGURES_LOG_SUFFIX) as figures_log:
+            for index, checkpoint in enumerate(checkpoints, start=1):
+                say(f"cell {number}/{len(cells)}: {name}: checkpoint {index}/{len(checkpoints)}")
+                spec = checkpoint_spec(run_dir, checkpoint)
+                measured = measure(spec, "model", {"random-init": control})
+                samples = int(checkpoint.stem.split("_")[1])
+                points.append({"samples": samples, "model": spec, **figures_of(measured)})
+                log_checkpoint_figures(
+                    figures_log,
+                    points[-1],
+                    controls_done[(variant, seed)],
+                    step=samples // settings.batch_size,
+                )
         summary["cells"].append(
             {
                 "variant": variant,
@@ -244,6 +265,18 @@ def read_summary(path: Path) -> dict:
     if problem is not None:
         raise CliposcopeError(f"{path} is not an ablation summary: {problem}", hint=hint)
     return record
+
+
+FIGURES_LOG_SUFFIX = ".figures"
+
+
+def log_checkpoint_figures(scalars: ScalarLog, point: dict, control: dict, step: int) -> None:
+    """A checkpoint's figures as bias/<probe>/<figure> (tor_first_matched is
+    bias/tor/first_matched) and its control's as control/<probe>/<figure>, at its step."""
+    for key in FIGURES:
+        probe, _, figure = key.partition("_")
+        for prefix, figures in (("bias", point), ("control", control)):
+            scalars.scalar(f"{prefix}/{probe}/{figure}", (figures[key] or {}).get("estimate"), step)
 
 
 def figures_of(results: list[ProbeResult]) -> dict:

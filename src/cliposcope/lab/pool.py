@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cliposcope.data.generate import SceneSettings, compose_scene
 from cliposcope.data.layout import LayoutSpec
 from cliposcope.data.sprites import sprite_names
 from cliposcope.errors import CliposcopeError
+from cliposcope.progress import progress_bar
 
 POLICIES = ("largest-first", "random", "smallest-first")
 
@@ -113,7 +113,7 @@ def build_pool(spec: PoolSpec, cache_dir: Path | None = None, progress: bool = F
         )
     images, names, areas = [], [], []
     total = sum(spec.scenes_per_count)
-    with tqdm(total=total, disable=not progress, desc="scenes", unit="scene") as bar:
+    with progress_bar(total=total, enabled=progress, desc="scenes", unit="scene") as bar:
         for count_index, count in enumerate(spec.scenes_per_count):
             n = count_index + 1
             if count == 0:

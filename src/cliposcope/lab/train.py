@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from tqdm.auto import tqdm
 
 from cliposcope.data.templates import Template
 from cliposcope.encoders.base import load_torch_file
 from cliposcope.encoders.text_variants import TextArchitecture
 from cliposcope.errors import CliposcopeError, check_range, describe_exception, read_json
 from cliposcope.lab.pool import Pool, PoolSpec, build_pool, check_policy
+from cliposcope.lab.tensorboard_log import ScalarLog, wants_tensorboard
+from cliposcope.progress import progress_bar
 
 ARCH = "cliposcope-toy"
 CAPTIONS = Template("and")
@@ -142,9 +143,20 @@ def retrieval_top1(model, tokenizer, pool: Pool, vocabulary: tuple[str, ...]) ->
     }
 
 
-def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True) -> Path:
-    """Train (or resume) a run; returns the path of the final checkpoint."""
+def train(
+    settings: TrainSettings,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    tensorboard: Path | None = None,
+) -> Path:
+    """Train (or resume) a run; returns the path of the final checkpoint.
+
+    With a ``tensorboard`` folder, also writes TensorBoard scalars there: the loss and
+    learning rate at every step and the held-out retrieval at every checkpoint."""
     check_policy(settings.policy)
+    if tensorboard is not None:
+        wants_tensorboard(True)  # a missing package is one clear error before any work
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     settings_file = run_dir / "settings.json"
@@ -195,14 +207,17 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     started = time.perf_counter()
-    bar = tqdm(
+    bar = progress_bar(
         total=settings.steps,
         initial=step,
-        disable=not progress,
+        enabled=progress,
         unit="step",
         desc=f"train {settings.policy}",
     )
-    with bar:
+    # A resumed run appends a new event file; the purge hides what an interrupted session
+    # logged after the step this one resumes from, which this session logs again.
+    scalars = ScalarLog(tensorboard, purge_step=resumed_at + 1)
+    with bar, scalars:
         while step < settings.steps:
             lr = settings.learning_rate * min(1.0, (step + 1) / settings.warmup_steps)
             lr *= 0.5 * (1 + math.cos(math.pi * step / settings.steps))
@@ -222,17 +237,16 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
             step += 1
             bar.update()
             samples = step * settings.batch_size
-            record = {
-                "step": step,
-                "samples": samples,
-                "loss": round(float(loss.detach()), 5),
-                "lr": lr,
-            }
+            loss_value = float(loss.detach())
+            record = {"step": step, "samples": samples, "loss": round(loss_value, 5), "lr": lr}
+            scalars.scalar("train/loss", loss_value, step)
+            scalars.scalar("train/learning_rate", lr, step)
             at_checkpoint = (
                 samples % settings.checkpoint_every < settings.batch_size or step == settings.steps
             )
             if at_checkpoint:
                 record["heldout"] = retrieval_top1(model, tokenizer, heldout, vocabulary)
+                scalars.scalars("heldout", record["heldout"], step)
                 name = run_dir / "checkpoints" / f"samples_{samples:09d}.pt"
                 name.parent.mkdir(exist_ok=True)
                 _atomic_save(
@@ -247,7 +261,7 @@ def train(settings: TrainSettings, run_dir: str | Path, *, progress: bool = True
                 }
                 _atomic_save(resume, latest)
                 bar.set_postfix(
-                    loss=f"{float(loss.detach()):.3f}",
+                    loss=f"{loss_value:.3f}",
                     top1=f"{record['heldout']['largest_object_top1']:.2f}",
                 )
             if step % 20 == 0 or at_checkpoint:

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cliposcope.app.commands._shared import add_config_option
 from cliposcope.app.outputs import check_output_file, check_output_folder
 from cliposcope.app.runs import EncoderOptions
 from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
@@ -24,6 +25,27 @@ VARIANTS_HELP = (
 POLICIES_HELP = "largest-first | random | smallest-first | largest-first:P"
 
 
+def _add_tensorboard_option(parser: argparse.ArgumentParser, what: str, out: str) -> None:
+    parser.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"write TensorBoard event files ({what}) to {out}/tensorboard (default: on when "
+        "the tensorboard package is installed: pip install 'cliposcope[tensorboard]')",
+    )
+
+
+def _tensorboard_folder(args: argparse.Namespace) -> Path | None:
+    """OUT/tensorboard when event files are wanted, checked before any work starts."""
+    from cliposcope.lab.tensorboard_log import FOLDER_NAME, wants_tensorboard
+
+    if not wants_tensorboard(args.tensorboard):
+        return None
+    folder = Path(args.out) / FOLDER_NAME
+    check_output_folder(folder, "the TensorBoard folder")
+    return folder
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
     train = commands.add_parser("train", help="train a toy CLIP on generated scenes")
@@ -36,18 +58,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--variant", default="causal", metavar="NAME", help=f"text tower: {VARIANTS_HELP}"
     )
     train.add_argument("--samples", type=int, default=192_000, help="training samples seen")
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--checkpoint-every", type=int, default=24_000, metavar="SAMPLES")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True, metavar="RUN_DIR")
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument(
+        "--batch-size", type=int, default=128, help="image-caption pairs per step (default 128)"
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=24_000,
+        metavar="SAMPLES",
+        help="write a checkpoint after every SAMPLES samples (default 24,000)",
+    )
+    train.add_argument(
+        "--seed", type=int, default=0, help="seed of the weights, data and order (default 0)"
+    )
+    train.add_argument(
+        "--out", required=True, metavar="RUN_DIR", help="the run's folder; rerun to resume"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tensorboard_option(train, "loss, learning rate, held-out retrieval", "RUN_DIR")
+    add_config_option(train)
     train.set_defaults(handler=cmd_lab_train)
     progression = commands.add_parser("progression", help="TOR/IOR at every checkpoint")
-    progression.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    progression.add_argument("--out", default="progression", metavar="DIR")
+    progression.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="`lab train` run folders, one or more"
+    )
+    progression.add_argument(
+        "--out",
+        default="progression",
+        metavar="DIR",
+        help="folder of the results per checkpoint (default progression)",
+    )
     progression.add_argument("--device", default="auto", help=f"{DEVICE_FORMS} (default auto)")
-    progression.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    progression.add_argument("--quiet", action="store_true")
+    progression.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="fp32 (default), or fp16/bf16 autocast",
+    )
+    progression.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_option(progression)
     progression.set_defaults(handler=cmd_lab_progression)
     ablate = commands.add_parser(
         "ablate",
@@ -79,17 +128,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     ablate.add_argument("--out", required=True, metavar="DIR", help="resumable: rerun to go on")
     ablate.add_argument("--quiet", action="store_true", help="no progress")
+    _add_tensorboard_option(ablate, "a folder per cell: training curves, figures", "DIR")
+    add_config_option(ablate)
     ablate.set_defaults(handler=cmd_lab_ablate)
     theory = commands.add_parser("theory", help="Monte-Carlo check of the paper's theorem")
     theory.add_argument("--dropped", type=int, default=8, help="dimensions the text side drops")
-    theory.add_argument("--temperature", type=float, default=0.07)
-    theory.add_argument("--trials", type=int, default=20)
-    theory.add_argument("--seed", type=int, default=0)
+    theory.add_argument(
+        "--temperature",
+        type=float,
+        default=0.07,
+        help="InfoNCE temperature tau (default 0.07)",
+    )
+    theory.add_argument(
+        "--trials", type=int, default=20, help="simulated batches per point (default 20)"
+    )
+    theory.add_argument(
+        "--seed", type=int, default=0, help="seed of the simulated captions (default 0)"
+    )
     theory.add_argument("--plot", metavar="PNG", help="also plot the gap against d")
     theory.set_defaults(handler=cmd_lab_theory)
     export = commands.add_parser("export", help="write a checkpoint as fp16 safetensors")
-    export.add_argument("checkpoint")
-    export.add_argument("--out", required=True, metavar="FILE.safetensors")
+    export.add_argument("checkpoint", help="a `lab train` checkpoint (RUN_DIR/checkpoints/*.pt)")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.safetensors",
+        help="the weights file to write (loads as toy:FILE.safetensors)",
+    )
     export.set_defaults(handler=cmd_lab_export)
 
 
@@ -106,7 +171,8 @@ def cmd_lab_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     check_output_folder(args.out, "--out")
-    final = train(settings, args.out, progress=not args.quiet)
+    tensorboard = _tensorboard_folder(args)
+    final = train(settings, args.out, progress=not args.quiet, tensorboard=tensorboard)
     print(f"final checkpoint: {final}", file=sys.stderr)
     return 0
 
@@ -166,8 +232,9 @@ def cmd_lab_ablate(args: argparse.Namespace) -> int:
         evaluation_scenes=args.evaluation_scenes,
     )
     check_output_folder(args.out, "--out")
+    tensorboard = _tensorboard_folder(args)
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
-    summary = ablate(settings, args.out, progress=not args.quiet, say=say)
+    summary = ablate(settings, args.out, progress=not args.quiet, say=say, tensorboard=tensorboard)
     print("Means over seeds, % (first-object preference; IOR: large-object share)")
     print(render(*summary_rows(summary)))
     results = Path(args.out) / "results"
