@@ -39,6 +39,7 @@ LAYERS = (
             "terminal",
             "json_depth",
             "chatter",
+            "progress",
         ),
     ),
     ("encoders", ("specs", "encoders")),

@@ -42,7 +42,7 @@ def test_step_lines_are_numbered_and_inert(capsys):
 def test_run_paper_shows_its_steps_and_only_labelled_bars(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CLIPOSCOPE_CACHE_DIR", str(tmp_path / "cache"))
     arguments = ["run", "paper", "--model", "toy:default", "--null", "random-init"]
-    arguments += ["--count", "6", "--tor-sample", "40"]
+    arguments += ["--count", "6", "--tor-sample", "400"]
     code = main([*arguments, "--out", str(tmp_path / "loud")])
     err = capsys.readouterr().err
     assert code == 0, err

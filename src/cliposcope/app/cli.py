@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings_to_stderr.setLevel(logging.WARNING)
     library_log = logging.getLogger("cliposcope")
     library_log.addHandler(warnings_to_stderr)
+    # printed once, by the handler above: a library that configures the root logger while
+    # a model loads would print every warning a second time
+    propagated, library_log.propagate = library_log.propagate, False
     token = invocation.set(("cliposcope", *arguments))
     config_token = run_config.set(effective_config(config, args))
     chatter_token = show_library_chatter.set(args.verbose)
@@ -140,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_config.reset(config_token)
         show_library_chatter.reset(chatter_token)
         library_log.removeHandler(warnings_to_stderr)
+        library_log.propagate = propagated
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from cliposcope.results import ProbeResult, ResultFolder
 from cliposcope.terminal import terminal_text
 
 RANDOM_INIT = "random-init"
+log = logging.getLogger(__name__)
 # Runs one encoder in one role; the control is None for the model itself.
 RoleRun = Callable[[Encoder, str, str | None], list[ProbeResult]]
 
@@ -151,6 +153,18 @@ def check_control_differs(model: Encoder, control: Encoder) -> None:
         )
 
 
+def warn_if_random(encoder: Encoder) -> None:
+    """A model measured with random weights describes its architecture, not training."""
+    if encoder.info.weights_source.startswith(RANDOM_INIT):
+        log.warning(
+            "%s has random weights (%s): its figures describe the untrained architecture, "
+            "not a trained model (hint: a pretrained spec such as openclip:ViT-B-32/openai, "
+            "or --checkpoint FILE)",
+            encoder.info.spec,
+            encoder.info.weights_source,
+        )
+
+
 def with_controls(
     specs: Sequence[str],
     open_encoder: Callable[[str], Encoder],
@@ -171,6 +185,7 @@ def with_controls(
 
     for spec in specs:
         encoder = announced(spec)
+        warn_if_random(encoder)
         controls = {
             null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
             for null in dict.fromkeys(nulls)

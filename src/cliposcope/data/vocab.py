@@ -509,18 +509,22 @@ def check_words(words: tuple[str, ...], source: str) -> None:
 
 
 def load_vocabulary(name_or_path: str) -> Vocabulary:
-    """A built-in list by name (comco, coco, simco-shapes, ...) or a file of names.
+    """A built-in list by name (comco, coco, simco-shapes, toy, ...) or a file of names.
 
     A file holds one name per line (blank lines and lines starting with # are skipped) or
     a JSON list of strings.
     """
     if name_or_path in BUILTIN:
         return Vocabulary(name_or_path, BUILTIN[name_or_path])
+    if name_or_path == "toy":  # the names toy:default was trained on
+        from cliposcope.encoders.toy import default_names
+
+        return Vocabulary("toy", default_names())
     path = Path(name_or_path)
     if not path.is_file():
         raise CliposcopeError(
             f"unknown vocabulary {name_or_path!r}",
-            hint=f"built-in: {', '.join(BUILTIN)}; or a file with one name per line",
+            hint=f"built-in: {', '.join(BUILTIN)}, toy; or a file with one name per line",
         )
     if path.suffix == ".json":
         words = read_json(path, hint="a JSON list")

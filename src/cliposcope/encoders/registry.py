@@ -11,6 +11,7 @@ registry <- specs (parsing against the registered names) <- the family modules.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 from cliposcope.errors import CliposcopeError
 from cliposcope.provenance import library_versions as _library_versions
 from cliposcope.registry import UNORDERED, Registry
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +56,9 @@ class Family:
     with_checkpoint: Callable[[ModelSpec, Path], ModelSpec] | None = None
     catalogue: Callable[[str | None], list[str]] | None = None
     tiny: Callable[[Path, int], str] | None = None
+    # The object names a model of the family was trained on, where that is a short known
+    # list (the toy model's 20): probes warn when their names fall outside it.
+    trained_names: Callable[[EncoderInfo], tuple[str, ...] | None] | None = None
     order: int = UNORDERED
 
     @property
@@ -89,6 +95,35 @@ def family_names() -> tuple[str, ...]:
 def find_family(name: str) -> Family | None:
     """The record, or None for a family nobody registered (e.g. a test's fake encoder)."""
     return _FAMILIES.find(name)
+
+
+def trained_names(info: EncoderInfo) -> tuple[str, ...] | None:
+    """The object names the model was trained on, where its family knows them."""
+    family = find_family(info.family)
+    if family is None or family.trained_names is None:
+        return None
+    return family.trained_names(info)
+
+
+def warn_untrained_names(info: EncoderInfo, names, what: str, hint: str) -> None:
+    """A warning when a model meets object names it was never trained on: it cannot
+    retrieve them, and every figure over them is noise."""
+    known = trained_names(info)
+    if known is None:
+        return
+    unknown = [name for name in dict.fromkeys(names) if name not in set(known)]
+    if unknown:
+        log.warning(
+            "%s was trained on %d object names; %d of the %d names of %s are not among them "
+            "(e.g. %s), so it cannot retrieve those (hint: %s)",
+            info.spec,
+            len(known),
+            len(unknown),
+            len(set(names)),
+            what,
+            ", ".join(unknown[:3]),
+            hint,
+        )
 
 
 def get_family(name: str) -> Family:

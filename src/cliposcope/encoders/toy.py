@@ -7,6 +7,8 @@ architecture. For exercising the toolkit offline, not as a substitute for real C
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -63,6 +65,13 @@ def load_toy(spec: ModelSpec, options: LoadOptions | None = None) -> OpenClipEnc
     return encoder
 
 
+@functools.cache
+def default_names() -> tuple[str, ...]:
+    """The 20 object names toy:default was trained on (its model card says how)."""
+    folder = resources.files("cliposcope") / "assets" / "toy"
+    return tuple(json.loads((folder / "default.names.json").read_text(encoding="utf-8")))
+
+
 def write_tiny(folder: Path, seed: int) -> str:
     """A checkpoint of the toy architecture with weights drawn from ``seed``."""
     path = save_weights(random_model(ARCH, seed), folder / f"{ARCH}.safetensors")
@@ -85,5 +94,6 @@ register_family(
         libraries=LIBRARIES,
         random_init=random_init_spec,
         tiny=write_tiny,
+        trained_names=lambda info: default_names() if info.spec == "toy:default" else None,
     )
 )

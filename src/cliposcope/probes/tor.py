@@ -30,6 +30,7 @@ import numpy as np
 from cliposcope.data.templates import Template, load_template
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.encoders.base import Encoder, l2_normalise
+from cliposcope.encoders.registry import warn_untrained_names
 from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.cost import Work
 from cliposcope.probes.presentation import (
@@ -209,6 +210,9 @@ def run_tor(
     started = time.perf_counter()
     sum_control = settings.caption_embedding == "sum"
     words = settings.vocab.words
+    warn_untrained_names(
+        encoder.info, words, f"vocabulary {settings.vocab.name}", "use --vocab toy"
+    )
     gallery = encoder.encode_text(list(words))
     matched = (
         matched_galleries(encoder, settings) if settings.gallery == "position-matched" else None
@@ -227,6 +231,7 @@ def run_tor(
         message = "--sample %d exceeds the %d combinations of %d names at n=%d: all are used"
         log.warning(message, settings.sample, combinations, len(words), settings.n)
     total = query_count(len(words), settings.n, settings.sample, settings.order)
+    warn_if_too_few(total, settings.n)
     chunks = query_chunks(
         len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
     )
@@ -404,6 +409,25 @@ def tor_bias_per_query(columns) -> QueryFigure:
     return QueryFigure.of(
         columns["query"], position == 0, position >= 0, clusters=columns.get("image")
     )
+
+
+# Below this many queries, a 95% interval on a share near chance is wider than +-5 points.
+USEFUL_HALF_WIDTH = 0.05
+
+
+def warn_if_too_few(queries: int, n: int) -> None:
+    chance = 1 / n
+    half_width = 1.96 * math.sqrt(chance * (1 - chance) / queries)
+    if half_width > USEFUL_HALF_WIDTH:
+        enough = math.ceil(1.96**2 * chance * (1 - chance) / USEFUL_HALF_WIDTH**2)
+        log.warning(
+            "TOR on %d queries at n=%d: a 95%% interval on a share near chance spans about "
+            "+-%.0f points; %d or more queries (--sample) narrow it to +-5",
+            queries,
+            n,
+            100 * half_width,
+            enough,
+        )
 
 
 def tor_cost(settings: TorSettings, data: None) -> Work:
