@@ -120,3 +120,43 @@ def test_small_tor_run_prints_no_size_note(tmp_path, capsys, quiet_cache):
     )
     assert code == 0
     assert "note:" not in capsys.readouterr().err
+
+
+def test_encode_dry_run_counts_its_inputs_and_writes_nothing(tmp_path, capsys, quiet_cache):
+    texts = tmp_path / "captions.txt"
+    texts.write_text("a cat and a dog\na bus\nthree\n", encoding="utf-8")
+    out = tmp_path / "emb.npy"
+    code = main(
+        ["encode", "--model", "toy:default", "--texts", str(texts), "--out", str(out), "--dry-run"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "3 texts to encode" in printed and "estimated time:" in printed
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_encode_points_a_scene_folder_to_its_images(tmp_path, capsys):
+    (tmp_path / "scenes" / "images").mkdir(parents=True)
+    code = main(
+        [
+            "encode",
+            "--model",
+            "toy:default",
+            "--images",
+            str(tmp_path / "scenes"),
+            "--out",
+            str(tmp_path / "e.npy"),
+        ]
+    )
+    assert code == 2
+    assert "the images of a scene folder are in" in capsys.readouterr().err
+
+
+def test_generate_dry_run_estimates_room_and_time_and_draws_nothing(tmp_path, capsys):
+    out = tmp_path / "scenes"
+    code = main(["generate", "comco", "--count", "500000", "--out", str(out), "--dry-run"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "500,000 scenes and 54 reference objects" in printed
+    assert "disk: about" in printed and "time: about" in printed
+    assert not out.exists()

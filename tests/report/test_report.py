@@ -231,14 +231,14 @@ def test_the_leaderboard_sorts_in_headless_chromium(demo, second_run, tmp_path):
     assert not errors, errors
 
 
-def test_the_readme_says_what_the_demo_shows(demo):
+def test_the_manual_says_what_the_demo_shows(demo):
     """The reading guide quotes the demo's figures: they must be the demo's."""
     from pathlib import Path
 
     from cliposcope.probes.verdicts import verdicts
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    guide = readme[readme.index("**What the demo shows**") : readme.index("**Real models**")]
+    manual = (Path(__file__).parents[2] / "docs" / "guide.md").read_text(encoding="utf-8")
+    guide = manual[manual.index("**What the demo shows**") : manual.index("**Real models**")]
     guide = guide.replace("\u2212", "-")
     found = {v.probe: v for v in verdicts(load_results(demo)) if v.model == "toy:default"}
     for probe, beyond in (("tor", False), ("ior", False), ("matching", True), ("attention", True)):

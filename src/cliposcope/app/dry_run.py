@@ -152,8 +152,8 @@ def describe_plan(
             seconds += sum(rate.seconds(run.work) for run in mine)
         floor = " at least" if total.floor or unknown else ""
         lines.append(
-            f"estimated time:{floor} {_duration(seconds)} of encoding (embeddings already in "
-            "the cache are not encoded again; scoring adds little)"
+            f"estimated time:{floor} {estimated_duration(seconds)} of encoding (embeddings "
+            "already in the cache are not encoded again; scoring adds little)"
         )
     lines.append("would write: " + ", ".join(terminal_text(str(path)) for path in writes))
     return "\n".join(lines)
@@ -184,7 +184,7 @@ def _work_line(work: Work | None) -> str:
     return f"{work.queries:,} queries, {work.texts:,} texts, {work.images:,} images{floor}"
 
 
-def _duration(seconds: float) -> str:
+def estimated_duration(seconds: float) -> str:
     if seconds < 90:
         return f"about {max(seconds, 1):.0f} s"
     if seconds < 90 * 60:

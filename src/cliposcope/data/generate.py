@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -290,13 +291,22 @@ def write_dataset(
     return scenes
 
 
-def check_disk_room(settings: SceneSettings, targets: list[Path]) -> None:
-    """Refuse before drawing when the folders would not fit: the first scene's PNG pair,
-    times the scenes and references, times the copies (the official layout is one more),
-    with a fifth to spare for the variation between scenes."""
+def estimated_work(settings: SceneSettings, copies: int = 1) -> tuple[int, float]:
+    """(bytes on disk, seconds) for the whole set, from drawing and encoding its first scene:
+    that PNG pair times the scenes and references, times the copies (the official layout
+    is one more), with a fifth to spare for the variation between scenes."""
+    compose_scene(settings, 1)  # loads the sprites, which the timing below should not count
+    started = time.perf_counter()
     image, labels, _ = compose_scene(settings, 0)
     pair = len(_png_bytes(image)) + len(_png_bytes(Image.fromarray(labels, "L")))
-    needed = int(pair * (settings.count + len(settings.vocabulary)) * len(targets) * 1.2)
+    seconds = time.perf_counter() - started
+    items = settings.count + len(settings.vocabulary)
+    return int(pair * items * copies * 1.2), seconds * items * copies
+
+
+def check_disk_room(settings: SceneSettings, targets: list[Path]) -> None:
+    """Refuse before drawing when the folders would not fit (estimated_work)."""
+    needed, _ = estimated_work(settings, len(targets))
     anchor = next(parent for parent in Path(targets[0]).absolute().parents if parent.exists())
     free = shutil.disk_usage(anchor).free
     if needed > free:

@@ -12,6 +12,7 @@ from pathlib import Path
 from cliposcope.app.commands._shared import add_encoder_options, encoder_options, engine_session
 from cliposcope.app.outputs import check_output_file
 from cliposcope.errors import CliposcopeError
+from cliposcope.terminal import terminal_text
 
 NAME = "encode"
 HELP = "embed a text file or an image folder to .npy"
@@ -37,6 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_encoder_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print how many inputs would be encoded and an estimated time (from a short "
+        "calibration of the model); write nothing",
+    )
     parser.set_defaults(handler=cmd_encode)
 
 
@@ -71,9 +78,10 @@ def list_images(path: str) -> list[Path]:
         p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     )
     if not files:
-        raise CliposcopeError(
-            f"no images in {folder}", hint=f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
-        )
+        hint = f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
+        if (folder / "images").is_dir():  # a scene folder written by `generate`
+            hint = f"the images of a scene folder are in {folder / 'images'}"
+        raise CliposcopeError(f"no images in {folder}", hint=hint)
     return files
 
 
@@ -87,6 +95,22 @@ def inputs_fingerprint(inputs: list[str], *, images: bool) -> str:
     return digest.hexdigest()
 
 
+def _dry_run(options, spec: str, count: int, *, images: bool, out: Path) -> int:
+    from cliposcope.app.dry_run import calibrate, estimated_duration
+
+    rates = calibrate(options, spec)
+    rate = rates.images_per_s if images else rates.texts_per_s
+    kind = "images" if images else "texts"
+    print(f"dry run: nothing computed, nothing written\n{count:,} {kind} to encode")
+    print(f"calibrated {terminal_text(spec)} on {rates.device}: {rate:,.0f} {kind}/s")
+    print(
+        f"estimated time: {estimated_duration(count / rate)} (embeddings already in the "
+        "cache are not encoded again)"
+    )
+    print(f"would write: {terminal_text(str(out))}, {terminal_text(str(out.with_suffix('.json')))}")
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from cliposcope.atomic import atomic_save_npy, atomic_write_json
     from cliposcope.cache import CachedEncoder
@@ -98,6 +122,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     inputs = read_texts(args.texts) if args.texts else [str(p) for p in list_images(args.images)]
     options = encoder_options(args)
     options.load_options()
+    if args.dry_run:
+        return _dry_run(options, args.model, len(inputs), images=not args.texts, out=out)
     with engine_session(options.ray):
         encoder = options.open(args.model)
         started = time.perf_counter()

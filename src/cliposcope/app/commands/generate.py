@@ -7,6 +7,7 @@ import sys
 
 from cliposcope.app.outputs import check_output_file, check_output_folder
 from cliposcope.errors import CliposcopeError
+from cliposcope.terminal import terminal_text
 
 NAME = "generate"
 HELP = "generate ComCO- or SimCO-style scenes"
@@ -96,6 +97,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "folder does (default), or only of the objects the scenes use",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the scenes, the disk room and an estimated time (from drawing the first "
+        "scene); write nothing",
+    )
     parser.set_defaults(handler=cmd_generate)
 
 
@@ -140,6 +147,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
         check_output_folder(args.official_layout, "--official-layout")
     if args.coco_json:
         check_output_file(args.coco_json, "--coco-json", ".json")
+    if args.dry_run:
+        from cliposcope.app.dry_run import estimated_duration
+        from cliposcope.data.generate import estimated_work
+
+        folders = [args.out, *([args.official_layout] if args.official_layout else [])]
+        size, seconds = estimated_work(settings, len(folders))
+        print("dry run: nothing drawn, nothing written")
+        print(f"{settings.count:,} scenes and {len(settings.vocabulary)} reference objects")
+        print(f"disk: about {size / 1e6:,.1f} MB; time: {estimated_duration(seconds)}")
+        written = [*folders, *([args.coco_json] if args.coco_json else [])]
+        print("would write: " + ", ".join(terminal_text(str(path)) for path in written))
+        return 0
     write_dataset(
         settings,
         args.out,
