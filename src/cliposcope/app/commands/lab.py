@@ -4,6 +4,7 @@ over their checkpoints, check the paper's theorem, export a checkpoint."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from cliposcope.app.outputs import check_output_file, check_output_folder
 from cliposcope.app.runs import EncoderOptions
 from cliposcope.encoders.base import DEVICE_FORMS, PRECISIONS
 from cliposcope.errors import CliposcopeError
+from cliposcope.terminal import terminal_text
 
 NAME = "lab"
 HELP = "train small CLIPs under controlled caption order"
@@ -33,6 +35,41 @@ def _add_tensorboard_option(parser: argparse.ArgumentParser, what: str, out: str
         help=f"write TensorBoard event files ({what}) to {out}/tensorboard (default: on when "
         "the tensorboard package is installed: pip install 'cliposcope[tensorboard]')",
     )
+
+
+# Measured here on 2 CPU cores (docs/lab.md): 192,000 samples at batch 128 in about 13.5 min,
+# and the default ablation grid (12 cells of 6,400 samples, 3 checkpoints each) in 20 min 25 s,
+# which leaves about 25 s to evaluate a checkpoint (TOR and IOR, model and control).
+TRAIN_SAMPLES_PER_S = 192_000 / (13.5 * 60)
+EVALUATION_S = ((20 * 60 + 25) / 12 - 6_400 / TRAIN_SAMPLES_PER_S) / 3
+
+
+def _add_dry_run_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the training steps, checkpoints and an estimated time (from rates measured "
+        "on 2 CPU cores); write nothing",
+    )
+
+
+def _print_training_plan(runs: int, settings, checkpoints: int, evaluated: bool, out) -> None:
+    from cliposcope.app.dry_run import estimated_duration
+
+    seconds = runs * settings.samples / TRAIN_SAMPLES_PER_S
+    if evaluated:
+        seconds += runs * checkpoints * EVALUATION_S
+    print("dry run: nothing trained, nothing written")
+    print(
+        f"{runs} training run(s) of {settings.samples:,} samples: {settings.steps:,} steps "
+        f"at batch {settings.batch_size}, {checkpoints} checkpoint(s) each"
+        + (", each evaluated (TOR, IOR; model and random-weight control)" if evaluated else "")
+    )
+    print(
+        f"estimated time: {estimated_duration(seconds)} on 2 CPU cores (measured rates; "
+        "a GPU is faster)"
+    )
+    print(f"would write: {terminal_text(str(out))}")
 
 
 def _tensorboard_folder(args: argparse.Namespace) -> Path | None:
@@ -75,6 +112,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="RUN_DIR", help="the run's folder; rerun to resume"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dry_run_option(train)
     _add_tensorboard_option(train, "loss, learning rate, held-out retrieval", "RUN_DIR")
     add_config_option(train)
     train.set_defaults(handler=cmd_lab_train)
@@ -128,6 +166,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     ablate.add_argument("--out", required=True, metavar="DIR", help="resumable: rerun to go on")
     ablate.add_argument("--quiet", action="store_true", help="no progress")
+    _add_dry_run_option(ablate)
     _add_tensorboard_option(ablate, "a folder per cell: training curves, figures", "DIR")
     add_config_option(ablate)
     ablate.set_defaults(handler=cmd_lab_ablate)
@@ -172,6 +211,10 @@ def cmd_lab_train(args: argparse.Namespace) -> int:
     )
     check_output_folder(args.out, "--out")
     tensorboard = _tensorboard_folder(args)
+    if args.dry_run:
+        checkpoints = math.ceil(settings.samples / settings.checkpoint_every)
+        _print_training_plan(1, settings, checkpoints, False, args.out)
+        return 0
     final = train(settings, args.out, progress=not args.quiet, tensorboard=tensorboard)
     print(f"final checkpoint: {final}", file=sys.stderr)
     return 0
@@ -233,6 +276,11 @@ def cmd_lab_ablate(args: argparse.Namespace) -> int:
     )
     check_output_folder(args.out, "--out")
     tensorboard = _tensorboard_folder(args)
+    if args.dry_run:
+        trained = settings.train_settings(*settings.cells()[0])
+        checkpoints = 1 + math.ceil(settings.samples / settings.checkpoint_every)
+        _print_training_plan(len(settings.cells()), trained, checkpoints, True, args.out)
+        return 0
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     summary = ablate(settings, args.out, progress=not args.quiet, say=say, tensorboard=tensorboard)
     print("Means over seeds, % (first-object preference; IOR: large-object share)")
