@@ -232,6 +232,7 @@ def test_a_probe_registered_in_a_test_reaches_cli_table_and_report(echo_probe, t
     assert "--repeat 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_probe_and_the_battery_are_callable_from_python(tiny_openclip, tmp_path):
     from cliposcope.data.generate import SceneSettings, write_dataset
     from cliposcope.data.layout import LayoutSpec

@@ -1183,6 +1183,7 @@ def test_there_are_enough_cases():
     assert len(CASES) >= 120
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "value"), CASES, ids=[" ".join(c[0][:4]) for c in CASES])
 def test_bad_input_is_one_clear_line(argv, value, world, tmp_path, capsys):
     out = tmp_path / "out"
@@ -1203,6 +1204,7 @@ def test_bad_input_is_one_clear_line(argv, value, world, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly():
     import subprocess
     import sys

@@ -32,6 +32,7 @@ def test_help_lists_commands():
     assert "models" in result.stdout and "encode" in result.stdout
 
 
+@pytest.mark.slow
 def test_models_runs_offline_and_lists_tags():
     result = run_cli("models")
     assert result.returncode == 0, result.stderr

@@ -16,6 +16,7 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_random_init_vit_b32_puts_the_first_object_on_top(tmp_path, capsys):
     """The control the paper lacks: random weights already show a 'first-object bias'."""
     code, out, _ = run_cli(
@@ -54,6 +55,7 @@ def test_random_init_vit_b32_puts_the_first_object_on_top(tmp_path, capsys):
     assert abs(summed[0]["estimate"] - summed[1]["estimate"]) < 0.15
 
 
+@pytest.mark.slow
 def test_table_merges_runs_and_writes_csv(tmp_path, capsys):
     common = [
         "--model",
@@ -122,6 +124,7 @@ def test_random_init_null_needs_an_open_clip_model(tmp_path, capsys):
     assert code == 2 and "needs an open_clip architecture" in err
 
 
+@pytest.mark.slow
 def test_generate_and_show(tmp_path, capsys):
     out, official = tmp_path / "scenes", tmp_path / "official"
     code, _, _ = run_cli(
@@ -172,6 +175,7 @@ def test_generate_and_show(tmp_path, capsys):
     assert code == 2 and "not a list of numbers" in err
 
 
+@pytest.mark.slow
 def test_run_paper_battery_with_null(tmp_path, capsys):
     code, out, _ = run_cli(
         capsys,
@@ -205,6 +209,7 @@ def test_run_paper_battery_with_null(tmp_path, capsys):
     assert list((tmp_path / "overlays").rglob("*.png"))
 
 
+@pytest.mark.slow
 def test_models_of_one_architecture_share_one_random_init_control(tmp_path, capsys):
     code, out, _ = run_cli(
         capsys,

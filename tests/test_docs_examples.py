@@ -55,6 +55,9 @@ SKIP = re.compile(r"^skip\s*\((?P<reason>.*)\)$")
 # Lines a test never runs: installing packages, and the test suite itself.
 NOT_RUN = re.compile(r"^(?:python3? -m )?(?:pip install|pytest)\b")
 OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# Every example runs installed commands in subprocesses: minutes in all, so the whole module
+# belongs to the full suite, not the fast tier (`pytest -m "not slow"`).
+pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)

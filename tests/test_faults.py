@@ -124,6 +124,7 @@ GENERATE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 @pytest.mark.parametrize(("official", "point"), GENERATE_CASES)
 def test_generate_interrupted_then_rerun(reference, tmp_path, sig, official, point):
@@ -172,6 +173,7 @@ def cache_rows(cache: Path) -> int:
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 @pytest.mark.parametrize("point", ["loading", "encoding"])
 def test_tor_interrupted_then_rerun(reference, tmp_path, sig, point):

@@ -115,6 +115,7 @@ def test_the_plugin_entries_are_listed_with_their_origin(plugin, tmp_path):
     assert first.info.fingerprint != second.info.fingerprint
 
 
+@pytest.mark.slow
 def test_the_plugin_passes_the_conformance_checks(plugin, runs, tmp_path):
     probe = find_probe("echo")
     check_settings(probe)

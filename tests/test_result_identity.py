@@ -94,6 +94,7 @@ def tor_run(vocabulary: Path, out: Path, control: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_later_run_against_another_control_does_not_hide_the_first_verdict(tmp_path, capsys):
     vocabulary = tmp_path / "words.txt"
     vocabulary.write_text("\n".join(TOY_WORDS) + "\n")

@@ -194,6 +194,7 @@ def test_report_names_unreadable_results_and_survives_odd_labels(tmp_path, capsy
 UMASKS = [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("umask", "file_mode", "folder_mode"), UMASKS)
 def test_outputs_honour_the_umask(tmp_path, umask, file_mode, folder_mode):
     from cliposcope.atomic import atomic_write_bytes

@@ -95,3 +95,26 @@ def test_an_option_that_collides_fails_the_parser_for_a_builtin_and_skips_a_plug
             parser.parse_args(["run", "colliding", "--help"])
     finally:
         registry.unregister_probe("colliding")
+
+
+def test_python_dash_m_runs_the_command_line(monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr("sys.argv", ["cliposcope", "--version"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("cliposcope", run_name="__main__")
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("cliposcope ")
+
+
+def test_show_draws_a_contact_sheet_of_scenes(tmp_path, capsys):
+    from PIL import Image
+
+    from cliposcope.app.cli import main
+    from cliposcope.data.generate import SceneSettings, write_dataset
+
+    write_dataset(SceneSettings(count=4, size=64), tmp_path / "scenes")
+    sheet = tmp_path / "sheet.png"
+    assert main(["show", str(tmp_path / "scenes"), "--count", "3", "--out", str(sheet)]) == 0
+    with Image.open(sheet) as image:
+        assert image.width > 64 and image.height >= 64

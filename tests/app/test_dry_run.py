@@ -65,6 +65,7 @@ def test_sum_control_encodes_no_captions():
     assert get_probe("tor").cost(settings, None) == Work(10, texts=90)
 
 
+@pytest.mark.slow
 def test_paper_battery_dry_run_generates_its_scenes_elsewhere_and_leaves_no_trace(
     tmp_path, capsys, quiet_cache
 ):

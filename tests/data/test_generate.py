@@ -32,6 +32,7 @@ def comco(tmp_path_factory):
     return settings, write_dataset(settings, out), out
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_dataset(tmp_path):
     settings = SceneSettings(kind="comco", count=6, layout=LayoutSpec(n=3), seed=11)
     write_dataset(settings, tmp_path / "a")

@@ -22,6 +22,7 @@ def found(matcher, text, present=None):
     return [(m.category, m.form, m.token) for m in outcome.mentions], outcome.unresolved
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "present", "mentions"),
     [
@@ -63,6 +64,7 @@ def test_matcher_on_hand_written_sentences(coco, text, present, mentions):
     assert found(coco, text, present)[0] == mentions
 
 
+@pytest.mark.slow
 def test_ambiguous_words_count_only_when_the_image_has_the_category(coco):
     text = "a mouse next to an orange and a bike"
     assert found(coco, text, None) == ([], ["mouse", "orange", "bike"])  # no annotations

@@ -70,6 +70,7 @@ def tiny(family, tmp_path_factory):
     return spec, load_encoder(spec, device="cpu")
 
 
+@pytest.mark.slow
 def test_the_tiny_model_describes_itself_as_its_family_does(family, tiny):
     spec, encoder = tiny
     info = encoder.info
@@ -100,6 +101,7 @@ def test_images_embed_where_the_family_has_an_image_tower(tiny):
     np.testing.assert_allclose(encoder.encode_images(images[::-1]), embeddings[::-1], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_fingerprint_is_stable_and_follows_the_weights(family, tiny, tmp_path):
     spec, encoder = tiny
     reloaded = load_encoder(spec, device="cpu")

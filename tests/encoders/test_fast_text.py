@@ -35,6 +35,7 @@ def vit_b32():
     return load_encoder("openclip:ViT-B-32?seed=0", text_batch_size=5)
 
 
+@pytest.mark.slow
 def test_open_clip_vit_b32_fast_path_equals_library_forward(vit_b32):
     fast = assert_matches_reference(vit_b32, MIXED_CAPTIONS)
     # input order: each row is the embedding of the caption at that index, alone

@@ -72,6 +72,7 @@ def test_hf_missing_folder_is_clear(tmp_path):
         load_encoder(f"hf:{tmp_path}/missing")
 
 
+@pytest.mark.slow
 def test_hf_hub_name_offline_is_clear(tmp_path):
     """Offline, a hub name fails at once with the reason, not a traceback."""
     import os

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from cliposcope.data.generate import SceneSettings, compose_scene
 from cliposcope.data.layout import LayoutSpec
@@ -23,6 +24,7 @@ print(json.dumps({"spec": encoder.info.spec, "source": encoder.info.weights_sour
 """
 
 
+@pytest.mark.slow
 def test_toy_default_loads_offline_in_a_fresh_process():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run(
@@ -37,6 +39,7 @@ def test_toy_default_loads_offline_in_a_fresh_process():
     assert report["spec"] == "toy:default" and report["source"].startswith("package:")
 
 
+@pytest.mark.slow
 def test_toy_default_beats_chance_on_held_out_single_objects():
     encoder = load_encoder("toy:default")
     assert encoder.info.family == "toy" and encoder.info.weights_source.startswith("package:")

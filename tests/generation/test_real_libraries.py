@@ -26,6 +26,7 @@ def pipeline(tmp_path_factory) -> Path:
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd"))
 
 
+@pytest.mark.slow
 def test_the_tiny_pipeline_draws_the_same_image_for_a_prompt_and_seed(pipeline):
     options = GenerationOptions(device="cpu", steps=2, resolution=32, batch_size=2)
     generator = load_generator(f"diffusers:{pipeline}", options)
@@ -49,6 +50,7 @@ def test_the_tiny_pipeline_draws_the_same_image_for_a_prompt_and_seed(pipeline):
     assert other.fingerprint != generator.fingerprint  # steps change the images
 
 
+@pytest.mark.slow
 def test_run_t2i_with_diffusers_and_a_torchvision_detector_end_to_end(pipeline, tmp_path, capsys):
     out = tmp_path / "results"
     argv = [
@@ -102,6 +104,7 @@ def test_run_t2i_with_diffusers_and_a_torchvision_detector_end_to_end(pipeline, 
     assert rerun["metrics"] == result["metrics"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fasterrcnn_resnet50_fpn_v2", "ssdlite320_mobilenet_v3_large"])
 def test_torchvision_detectors_report_coco_labels_with_boxes(name, tmp_path):
     store = ImageStore(tmp_path)

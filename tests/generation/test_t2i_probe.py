@@ -37,6 +37,9 @@ from cliposcope.probes.t2i import (
     size_bucket,
 )
 
+# The whole module builds a tiny diffusion pipeline and detector (the full suite).
+pytestmark = pytest.mark.slow
+
 PLANTED = (0.9, 0.6, 0.3)
 
 

@@ -120,6 +120,7 @@ class Refusing:
         return getattr(self.real, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["connect", "read", "write"])
 @pytest.mark.parametrize("kind", ["full", "ioerr", "readonly", "cantopen", "locked", "uncoded"])
 def test_a_refusing_disk_is_one_line_and_the_store_is_left_alone(
@@ -160,6 +161,7 @@ def run_with_file_size_limit(argv: list[str], limit: int) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("populated", [False, True], ids=["new-store", "existing-store"])
 def test_a_full_disk_for_real_is_one_line(populated, model, tmp_path, capsys):
     """No monkeypatching: the operating system refuses the cache's writes."""

@@ -222,6 +222,7 @@ def write(document, path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(INSTANCE_CASES))
 def test_bad_instances_are_one_clear_line(case, tmp_path, capsys):
     change, value = INSTANCE_CASES[case]

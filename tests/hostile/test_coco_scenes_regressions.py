@@ -111,6 +111,7 @@ print(json.dumps([[s.names, s.caption] for s in scene_set.scenes]))
 """
 
 
+@pytest.mark.slow
 def test_equal_areas_are_ordered_the_same_under_every_hash_seed(tmp_path):
     instances, images, _ = write_set(tmp_path, TIE_CATEGORIES, TIES)
     seen = {}

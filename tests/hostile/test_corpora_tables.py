@@ -173,6 +173,7 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr("cliposcope.data.corpus._BLOCK_BYTES", BLOCK)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(TABLE_CASES))
 def test_bad_tables_are_one_clear_line(case, tmp_path, capsys):
     inputs = tmp_path / "inputs"
@@ -344,6 +345,7 @@ def test_a_synonym_table_with_a_byte_order_mark_is_read(tmp_path, capsys):
     assert code == 0, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["t.jsonl", "t.csv"])
 def test_rows_of_several_mebibytes_are_read(name, tmp_path, capsys, monkeypatch):
     """A 2.5 MiB caption is read (the reader's blocks were 1 MiB: such a row was refused

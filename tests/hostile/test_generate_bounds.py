@@ -54,6 +54,7 @@ def test_a_disk_too_small_is_refused_before_drawing(extra, needle, tmp_path, cap
     assert "0.0 GB free" in line and not (tmp_path / "official").exists()
 
 
+@pytest.mark.slow
 def test_the_estimate_counts_both_copies(tmp_path, monkeypatch):
     settings = SceneSettings(kind="comco", count=3)
     one = _needed(settings, [tmp_path / "a"], monkeypatch)
@@ -77,6 +78,7 @@ def _needed(settings, targets, monkeypatch) -> int:
     return low
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["comco", "simco"])
 def test_the_gallery_does_not_change_with_the_scene_count(kind, tmp_path, capsys):
     galleries = []

@@ -35,6 +35,7 @@ def digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.png")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("count", [1, 3, 30])
 def test_the_single_folder_holds_every_comco_object_whatever_the_count(count, tmp_path):
     _, official = generate(tmp_path, "comco", count)

@@ -27,6 +27,7 @@ def machine_paths(outputs: Path, machine: Path) -> list[str]:
     return [str(p) for p in sorted(outputs.rglob("*")) if p.is_file() and needle in p.read_bytes()]
 
 
+@pytest.mark.slow
 def test_a_run_records_the_paths_as_given(workbench, monkeypatch, capsys):
     monkeypatch.chdir(workbench)
     code, _, err = run_cli(

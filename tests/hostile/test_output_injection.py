@@ -167,6 +167,7 @@ def assert_spreadsheet_safe(
                 assert not cell.startswith(FORMULA_STARTS) or is_number_text(cell), (name, cell)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(FORMULAS)), ids=[repr(f)[1:12] for f in FORMULAS])
 def test_every_csv_neutralises_formulas_and_keeps_numbers(index, formula_folders, tmp_path, capsys):
     from cliposcope.report.export import COLUMNS

@@ -29,6 +29,7 @@ def cliposcope(*argv: str, timeout: float = 600) -> tuple[subprocess.CompletedPr
     return done, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_a_quiet_ray_run_says_nothing_on_stderr(tmp_path):
     """A local instance started by the command, a pipeline run on it: Ray's log lines
     (token notice, Ray Data's execution lines, the core's warnings) once showed despite
@@ -41,6 +42,7 @@ def test_a_quiet_ray_run_says_nothing_on_stderr(tmp_path):
     assert len(list((tmp_path / "out").glob("tor_*.json"))) == 1
 
 
+@pytest.mark.slow
 def test_an_address_that_is_no_ray_cluster_fails_within_a_minute(tmp_path):
     """A port that accepts connections and says nothing (not a Ray GCS)."""
     server = socket.socket()

@@ -244,6 +244,7 @@ def assert_one_line(code: int, err: str, needle: str) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_cache_import_refuses_a_bad_shard_and_leaves_the_cache_alone(case, model, tmp_path, capsys):
     make, needle = CASES[case]
@@ -260,6 +261,7 @@ def test_cache_import_refuses_a_bad_shard_and_leaves_the_cache_alone(case, model
     assert snapshot(tmp_path) == before and not cache.exists()  # not even the good one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(set(CASES) - NOT_ON_RERUN))
 def test_a_rerun_refuses_a_bad_shard_in_its_folder(case, model, fake_ray, tmp_path, capsys):
     """`encode --engine ray` over a shard folder where the shard of its inputs is bad: the
@@ -278,6 +280,7 @@ def test_a_rerun_refuses_a_bad_shard_in_its_folder(case, model, fake_ray, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_nan_in_a_shard_fails_the_rerun_of_a_probe(fake_ray, tmp_path, capsys):
     """The reported case end to end: TOR on Ray, NaN written into a shard, the rerun. It
     once exited 0 with 0.0% at every position."""
@@ -306,6 +309,7 @@ def test_nan_in_a_shard_fails_the_rerun_of_a_probe(fake_ray, tmp_path, capsys):
     assert "0.0" not in out
 
 
+@pytest.mark.slow
 def test_good_shards_are_reused_and_import_into_the_cache(model, fake_ray, tmp_path, capsys):
     """The control: shards the engine wrote are read back, reused and imported."""
     texts = tmp_path / "texts.txt"

@@ -240,6 +240,7 @@ def command_line(command: str, folder: Path, control: Path, tampered: Path, out:
     return ["leaderboard", folder, "--out", out / "board.html"], ["board.csv", "board.html"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_tampered_result(case, command, base_folder, tmp_path, capsys, monkeypatch):
@@ -451,6 +452,7 @@ def test_table_of_nothing_it_can_show_is_one_line(with_unknown_probe, capsys):
     assert "nothing to show" in err and "not installed" in err
 
 
+@pytest.mark.slow
 def test_report_and_leaderboard_list_a_result_of_a_probe_not_installed(
     with_unknown_probe, tmp_path, capsys
 ):
@@ -474,6 +476,7 @@ def test_export_keeps_a_result_of_a_probe_not_installed(with_unknown_probe, tmp_
         assert "no-such-probe" in {row["probe"] for row in csv.DictReader(handle)}
 
 
+@pytest.mark.slow
 def test_copies_of_a_result_count_once(base_folder, tmp_path, capsys):
     from cliposcope.probes.verdicts import verdicts
     from cliposcope.report.export import read_results

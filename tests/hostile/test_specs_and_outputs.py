@@ -17,6 +17,7 @@ BAD_SPECS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_SPECS)
 def test_a_spec_is_refused_in_the_users_own_words(case, tmp_path, capsys):
     spec, said = BAD_SPECS[case]
@@ -32,6 +33,7 @@ FIRST = [(1, "A dog catching a frisbee"), (2, "a person and a dog")]
 SECOND = [(1, "a frisbee and a dog"), (2, "A dog beside a person"), (2, "a person, a dog")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "probe_argv",
     [["corpus", "stats"], ["run", "tor-captions", "--model", "toy:default", "--n", "2"]],

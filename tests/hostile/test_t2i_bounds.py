@@ -49,6 +49,7 @@ def world(tmp_path_factory) -> Path:
     return w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("extra", "needle"), CASES, ids=[" ".join(e) for e, _ in CASES])
 def test_work_beyond_the_maxima_is_one_line(extra, needle, world, tmp_path, capsys):
     out = tmp_path / "out"

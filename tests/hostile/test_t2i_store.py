@@ -185,6 +185,7 @@ def assert_refused(capsys, copy: Path, target: Path, tmp_path: Path, needle: str
     assert snapshot(copy) == before  # nothing drawn again, nothing written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(IMAGE_CASES))
 def test_a_bad_image_record_is_one_line(case, store, tmp_path, capsys):
     make, needle = IMAGE_CASES[case]
@@ -193,6 +194,7 @@ def test_a_bad_image_record_is_one_line(case, store, tmp_path, capsys):
     assert_refused(capsys, copy, target, tmp_path, needle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(DETECTION_CASES))
 def test_a_bad_detection_file_is_one_line(case, store, tmp_path, capsys):
     make, needle = DETECTION_CASES[case]

@@ -15,6 +15,9 @@ from cliposcope.lab.pool import PoolSpec
 from cliposcope.probes.verdicts import verdicts
 from cliposcope.results import ProbeResult
 
+# The whole module trains a grid of toy CLIPs: the full suite, not the fast tier.
+pytestmark = pytest.mark.slow
+
 TINY = AblateSettings(
     variants=("causal", "order-blind"),
     policies=("largest-first", "random"),

@@ -15,6 +15,9 @@ from cliposcope.lab.pool import Pool, PoolSpec, build_pool
 from cliposcope.lab.theory import info_nce, simulate
 from cliposcope.lab.train import TrainSettings, train
 
+# The whole module trains toy CLIPs: the full suite, not the fast tier.
+pytestmark = pytest.mark.slow
+
 TINY = TrainSettings(
     samples=32 * 40,
     batch_size=32,

@@ -56,6 +56,7 @@ def short_run(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_the_loss_and_learning_rate_of_every_step_are_written(short_run):
     scalars = read_scalars(short_run / "tensorboard")
     assert [step for step, _ in scalars["train/loss"]] == list(range(1, SHORT.steps + 1))
@@ -77,6 +78,7 @@ def test_heldout_retrieval_is_written_at_every_checkpoint(short_run):
     assert [step for step, _ in scalars["heldout/largest_object_top1"]] == [4, 8, 10]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_shows_each_step_once(tmp_path, monkeypatch):
     import open_clip
 
@@ -106,6 +108,7 @@ def test_a_resumed_run_shows_each_step_once(tmp_path, monkeypatch):
     assert len(list((run / "tensorboard").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_an_ablation_writes_each_cells_figures_per_checkpoint(tmp_path):
     out = tmp_path / "grid"
     summary = ablate(ONE_CELL, out, tensorboard=out / "tensorboard")

@@ -162,6 +162,7 @@ def simulated_figures(mean: float, corpora: int, seed: int, replicates: int = 40
     return figures
 
 
+@pytest.mark.slow
 def test_the_clustered_interval_covers_where_wilson_undercovers():
     figures = simulated_figures(0.6, 250, seed=7)
     assert all(f["clusters"] == 60 and f["total"] == 300 for f in figures)
@@ -173,6 +174,7 @@ def test_the_clustered_interval_covers_where_wilson_undercovers():
     assert np.median([f["design_effect"] for f in figures]) == pytest.approx(2.2, rel=0.25)
 
 
+@pytest.mark.slow
 def test_the_clustered_test_keeps_its_size_where_the_exact_binomial_does_not():
     figures = simulated_figures(0.5, 250, seed=11, replicates=200)  # chance: 1/2
     exact = np.mean([binomial_test(f["count"], f["total"], 0.5) < 0.05 for f in figures])

@@ -303,6 +303,7 @@ def test_table_formats_agree(tmp_path):
         run_corpus_stats(None, xyxy, CorpusStatsSettings())
 
 
+@pytest.mark.slow
 def test_cli_writes_result_table_and_report(tmp_path, capsys):
     captions, instances = write_fixture(tmp_path)
     out = tmp_path / "results"
@@ -334,6 +335,7 @@ def test_cli_writes_result_table_and_report(tmp_path, capsys):
     assert "corpus-stats plot" in page
 
 
+@pytest.mark.slow
 def test_generated_coco_export_recovers_the_planted_order(tmp_path):
     """70 % of captions name the large object first; corpus stats finds 70 % within its
     interval and the largest object's positions equal the generator's own record."""

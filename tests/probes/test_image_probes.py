@@ -113,6 +113,7 @@ def role_share(result, role):
     return result.metrics["per_role_among_truth"][role]["estimate"]
 
 
+@pytest.mark.slow
 def test_ior_recovers_a_size_bias_and_reports_none_without_one(scene_set):
     scenes = [*scene_set.scenes, *scene_set.references.values()]
     by_area = SceneLookupEncoder(scenes, lambda area, k: area)
@@ -126,6 +127,7 @@ def test_ior_recovers_a_size_bias_and_reports_none_without_one(scene_set):
     assert max(estimates(biased.metrics["per_position_among_truth"])) < 0.6
 
 
+@pytest.mark.slow
 def test_matching_recovers_the_biases(scene_set):
     scenes = [*scene_set.scenes, *scene_set.references.values()]
     encoder = SceneLookupEncoder(scenes, lambda area, k: area, text_weights=(3, 1, 1))
@@ -137,6 +139,7 @@ def test_matching_recovers_the_biases(scene_set):
     assert result.metrics["scenario_2"]["mitigation_change"] > 0.5
 
 
+@pytest.mark.slow
 def test_random_vit_b32_end_to_end(scene_set, tmp_path):
     from cliposcope.encoders import load_encoder
 
@@ -172,6 +175,7 @@ def test_hf_clip_end_to_end_with_attention(scene_set, hf_clip_dir):
     assert ior.probe == "i2tor" and ior.model["family"] == "hf"
 
 
+@pytest.mark.slow
 def test_ioc_reads_the_object_the_embedding_keeps(tmp_path):
     from cliposcope.data.sprites import sprite_names
 

@@ -103,6 +103,7 @@ def result(folder: Path, probe: str) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("probe", ["ior", "i2tor"])
 def test_legacy_ranking_figures_equal_the_published_loop(probe, official, legacy_run):
     out, exact = legacy_run

@@ -32,16 +32,19 @@ def test_settings_build_and_refuse_bad_values(probe):
     check_settings(probe)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("probe", PROBES, ids=lambda probe: probe.name)
 def test_runs_on_the_example_data_into_a_result_that_lays_out(probe, runs):
     check_probe_runs(probe, runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("probe", PROBES, ids=lambda probe: probe.name)
 def test_runs_under_each_control(probe, runs):
     check_controls(probe, runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.name)
 def test_data_kind_example_loads_with_stable_fingerprints(kind, tmp_path):
     check_data_kind(kind, tmp_path)

@@ -65,6 +65,7 @@ def saved_results(folder: Path) -> list[tuple[ProbeResult, dict]]:
     return found
 
 
+@pytest.mark.slow
 def test_every_figure_of_the_paper_battery_is_recomputed_from_its_records(paper_run):
     folder, legacy = paper_run
     checked = Counter()
@@ -96,6 +97,7 @@ def test_every_figure_of_the_paper_battery_is_recomputed_from_its_records(paper_
     assert checked == {p: roles for p in ("tor", "ior", "i2tor", "matching", "attention")}
 
 
+@pytest.mark.slow
 def test_matching_biases_the_large_object_of_each_image(paper_run):
     folder, _ = paper_run
     results = {(r.probe, r.role): records for r, records in saved_results(folder)}
@@ -355,6 +357,7 @@ def test_attention_records_with_uniform_attention_hold_each_mask_share(scene_set
     check_attention(result.metrics, records)
 
 
+@pytest.mark.slow
 def test_ior_and_i2tor_records_under_legacy_quirks(scene_set):
     encoder = load_encoder("toy:default")
     for probe in ("ior", "i2tor"):

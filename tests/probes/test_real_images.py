@@ -39,6 +39,7 @@ def toy():
     return load_encoder("toy:default")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("probe", ["ior", "i2tor", "matching", "attention"])
 def test_coco_export_gives_the_synthetic_figures(exported, toy, probe):
     root, scenes, instances = exported
@@ -270,6 +271,7 @@ def test_unsafe_file_names_are_refused(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_command_line_runs_the_battery_on_coco_images(exported, tmp_path, capsys):
     from cliposcope.app.cli import main
 

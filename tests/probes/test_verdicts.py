@@ -52,6 +52,7 @@ def test_a_planted_first_object_effect_is_detected():
     assert verdict.design["units"] == 600 and sum(verdict.design["table"]) == 600
 
 
+@pytest.mark.slow
 def test_no_effect_is_rarely_called_an_effect():
     calls = []
     for seed in range(100):

@@ -77,6 +77,7 @@ def count_figures(value) -> int:
 # --- the tidy table ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_parquet_and_csv_read_back_with_numeric_columns(exports):
     for frame in (pandas.read_parquet(exports["parquet"]), pandas.read_csv(exports["csv"])):
         assert list(frame.columns) == list(COLUMNS)
@@ -91,6 +92,7 @@ def test_parquet_and_csv_read_back_with_numeric_columns(exports):
     pandas.testing.assert_series_equal(parquet["estimate"], text["estimate"])
 
 
+@pytest.mark.slow
 def test_one_row_per_figure_and_position_with_the_json_values(exports, results_folder):
     path = tor_model(results_folder)
     metrics = json.loads(path.read_text())["metrics"]

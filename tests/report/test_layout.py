@@ -24,6 +24,9 @@ from cliposcope.report.html import build_report, in_model_order, load_results, m
 
 from .conftest import CHROMIUM, CHROMIUM_FLAGS, needs_chromium
 
+# The whole module opens a built report in headless chromium: the full suite, not the fast tier.
+pytestmark = pytest.mark.slow
+
 # Injected into a copy of the report (never shipped): once the page and its images have
 # loaded, it writes what it measured into <pre id="measure">, which --dump-dom prints.
 MEASURE = """<script>

@@ -18,6 +18,7 @@ from cliposcope.results import ProbeResult
 from .conftest import CHROMIUM, CHROMIUM_FLAGS, needs_chromium
 
 
+@pytest.mark.slow
 def test_demo_writes_results_and_report(demo):
     results = [ProbeResult.load(p) for p in demo.glob("*.json")]
     probes = {(r.probe, r.role) for r in results}
@@ -37,6 +38,7 @@ def test_demo_writes_results_and_report(demo):
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_report_opens_in_headless_chromium(demo, tmp_path):
     url = (demo / "report.html").resolve().as_uri()
@@ -164,6 +166,7 @@ def second_run(tmp_path_factory, demo):
     return out
 
 
+@pytest.mark.slow
 def test_the_leaderboard_keeps_data_apart_and_counts_reruns(demo, second_run, tmp_path, capsys):
     from cliposcope.report.leaderboard import build
 
@@ -190,6 +193,7 @@ def test_the_leaderboard_keeps_data_apart_and_counts_reruns(demo, second_run, tm
     assert "http://" not in page and "https://" not in page and "<script>" in page
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_the_leaderboard_sorts_in_headless_chromium(demo, second_run, tmp_path):
     from cliposcope.report.leaderboard import build

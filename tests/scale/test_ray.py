@@ -63,6 +63,7 @@ def run_both(tmp_path: Path, argv: list[str]) -> tuple[list[Path], list[Path]]:
     return outputs[0], outputs[1]
 
 
+@pytest.mark.slow
 def test_tor_on_ray_equals_local(tmp_path):
     local, distributed = run_both(
         tmp_path,
@@ -86,6 +87,7 @@ def test_tor_on_ray_equals_local(tmp_path):
     assert engine["engine"] == "ray" and engine["actors"] == 2
 
 
+@pytest.mark.slow
 def test_ior_on_ray_equals_local(tmp_path):
     scenes = tmp_path / "scenes"
     assert (
@@ -114,6 +116,7 @@ def test_ior_on_ray_equals_local(tmp_path):
     assert_same_result(local[0], distributed[0])
 
 
+@pytest.mark.slow
 def test_corpus_stats_on_ray_equals_local(tmp_path):
     instances = tmp_path / "coco" / "instances_synth.json"
     assert (
@@ -148,6 +151,7 @@ def test_corpus_stats_on_ray_equals_local(tmp_path):
     assert_same_result(local[0], distributed[0])
 
 
+@pytest.mark.slow
 def test_a_killed_actor_is_retried_and_a_rerun_resumes(tmp_path):
     texts = [f"a photo of object {i} and a dog" for i in range(50)]
     encoder = load_encoder("toy:default")
@@ -184,6 +188,7 @@ def test_a_killed_actor_is_retried_and_a_rerun_resumes(tmp_path):
     assert np.array_equal(again, vectors)
 
 
+@pytest.mark.slow
 def test_the_command_starts_and_stops_its_own_local_instance(tmp_path):
     ray.shutdown()  # this module's instance: the command must start one of its own
     captions = tmp_path / "captions.jsonl"
@@ -208,6 +213,7 @@ def test_the_command_starts_and_stops_its_own_local_instance(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
+@pytest.mark.slow
 def test_the_default_engine_never_imports_ray():
     code = (
         "import sys; from cliposcope.app.cli import main; main(['models']); "
@@ -217,6 +223,7 @@ def test_the_default_engine_never_imports_ray():
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_tor_with_the_cache_prefetches_once_and_equals_local(tmp_path):
     outputs = []
     for engine in ("local", "ray"):
@@ -251,6 +258,7 @@ def test_tor_with_the_cache_prefetches_once_and_equals_local(tmp_path):
     assert len(shards) == 3  # the names, then 5,000 captions in shards of 4,096
 
 
+@pytest.mark.slow
 def test_blocks_and_windows_merge_to_the_local_figures(tmp_path, monkeypatch):
     from tests.probes.test_corpus_stats import as_json, write_fixture
 
@@ -272,6 +280,7 @@ def test_blocks_and_windows_merge_to_the_local_figures(tmp_path, monkeypatch):
     assert merged.truth.clusters == local.truth.clusters and local.truth.clusters
 
 
+@pytest.mark.slow
 def test_shards_import_into_the_cache_and_a_foreign_model_is_refused(tmp_path):
     from cliposcope.cache import CachedEncoder
     from cliposcope.errors import CliposcopeError

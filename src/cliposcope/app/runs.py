@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from cliposcope.encoders.base import Encoder, LoadOptions
 from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
+from cliposcope.progress import heartbeat
 from cliposcope.results import ProbeResult, ResultFolder
 from cliposcope.terminal import terminal_text
 
@@ -175,13 +177,17 @@ def with_controls(
     progress: bool = False,
 ) -> Iterator[ProbeResult]:
     """Each model, then each requested control, as results come; with ``progress``, a line
-    as each model loads."""
+    as each model is loaded (after it is: a load that fails ends in its one error line)."""
     random_inits_done: set[str] = set()
 
     def announced(spec: str) -> Encoder:
+        started = time.perf_counter()
+        with heartbeat(f"loading {spec}", enabled=progress):
+            encoder = open_encoder(spec)
         if progress:
-            print(f"loading {terminal_text(spec)}", file=sys.stderr, flush=True)
-        return open_encoder(spec)
+            seconds = time.perf_counter() - started
+            print(f"loaded {terminal_text(spec)} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+        return encoder
 
     for spec in specs:
         encoder = announced(spec)

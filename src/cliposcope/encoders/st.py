@@ -25,6 +25,7 @@ from cliposcope.encoders.registry import Family, library_versions, register_fami
 from cliposcope.encoders.specs import require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import state_dict_hash
+from cliposcope.progress import progress_bar
 from cliposcope.provenance import distribution_version
 
 LIBRARIES = ("sentence-transformers", "transformers")
@@ -126,14 +127,20 @@ class SentenceTransformerEncoder(Encoder):
         return "unknown"
 
     def _encode_texts(self, texts: list[str], *, progress: bool) -> np.ndarray:
-        with autocast(self.device, self.precision):
+        # one call (the library sorts all texts by length into batches), under cliposcope's
+        # labelled bar rather than the library's own "Batches" bar
+        bar = progress_bar(
+            total=len(texts), enabled=progress, leave=False, unit="text", desc="encode text"
+        )
+        with bar, autocast(self.device, self.precision):
             features = self.model.encode(
                 texts,
                 batch_size=self.text_batch_size,
                 convert_to_tensor=True,
                 normalize_embeddings=False,
-                show_progress_bar=progress,
+                show_progress_bar=False,
             )
+            bar.update(len(texts))
         return features.float().cpu().numpy()
 
 
