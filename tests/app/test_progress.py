@@ -104,3 +104,13 @@ def test_a_heartbeat_speaks_while_a_step_without_a_bar_runs(capsys):
     with heartbeat("quiet", enabled=False, every=0.01):
         time.sleep(0.05)
     assert capsys.readouterr().err == ""
+
+
+def test_a_warning_is_said_once_per_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLIPOSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    arguments = ["run", "tor", "--model", "toy:default", "--null", "sum", "--vocab", "toy"]
+    arguments += ["--n", "2", "--sample", "400", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(arguments) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 2  # sample beyond the combinations; too few for +-5 points
+    assert len(set(warnings)) == 2

@@ -85,6 +85,21 @@ def _add_verbose(parser: argparse.ArgumentParser, *, default) -> None:
     )
 
 
+class OnceEach(logging.Filter):
+    """A warning said once per command: a model and its control often meet the same one."""
+
+    def __init__(self):
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.said:
+            return False
+        self.said.add(message)
+        return True
+
+
 class InertFormatter(logging.Formatter):
     """Warnings quote names and specs from files: printed inert (cliposcope.terminal)."""
 
@@ -107,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings_to_stderr = logging.StreamHandler(sys.stderr)
     warnings_to_stderr.setFormatter(InertFormatter("warning: %(message)s"))
     warnings_to_stderr.setLevel(logging.WARNING)
+    warnings_to_stderr.addFilter(OnceEach())
     library_log = logging.getLogger("cliposcope")
     library_log.addHandler(warnings_to_stderr)
     # printed once, by the handler above: a library that configures the root logger while
