@@ -102,8 +102,11 @@ def heartbeat(text: str, *, enabled: bool, every: float = HEARTBEAT_S) -> Iterat
     def beat() -> None:
         while not stop.wait(every):
             elapsed = time.perf_counter() - started
-            stream.write(f"{terminal_text(text)} ({elapsed:.0f}s)\n")
-            stream.flush()
+            try:
+                stream.write(f"{terminal_text(text)} ({elapsed:.0f}s)\n")
+                stream.flush()
+            except (OSError, ValueError):  # the stream is gone: nothing left to tell
+                return
 
     thread = threading.Thread(target=beat, name="cliposcope-heartbeat", daemon=True)
     thread.start()

@@ -106,3 +106,29 @@ def test_config_applies_to_lab_train_and_corpus_and_is_refused_elsewhere(tmp_pat
     assert parser.parse_args(argv).min_k == 3
     assert main(["table", "x.json", "--config", str(corpus_config)]) == 2
     assert "--config does not apply to cliposcope table" in capsys.readouterr().err
+
+
+def test_an_abbreviated_repeatable_option_replaces_the_files_list(tmp_path):
+    config = _write(tmp_path, 'model = ["openclip:ViT-B-32?seed=1"]\n')
+    parser = build_parser()
+    argv = ["run", "tor", "--config", str(config), "--mod", "toy:default"]
+    apply_config(parser, argv)
+    assert parser.parse_args(argv).model == ["toy:default"]
+
+
+def test_options_that_exclude_each_other_do_so_in_a_config(tmp_path, capsys):
+    config = _write(tmp_path, 'model = ["toy:default"]\ncache-dir = "c"\nno-cache = true\n')
+    assert main(["run", "tor", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--cache-dir and --no-cache exclude each other" in err
+    config = _write(tmp_path, 'model = ["toy:default"]\ncache-dir = "c"\n')
+    code = main(["run", "tor", "--config", str(config), "--no-cache", "--out", str(tmp_path)])
+    assert code == 2 and "exclude each other" in capsys.readouterr().err
+
+
+def test_an_overridden_value_is_still_checked(tmp_path, capsys):
+    config = _write(tmp_path, 'model = ["toy:default"]\nseed = 1979-05-27\n')
+    code = main(["run", "tor", "--config", str(config), "--seed", "2", "--out", str(tmp_path)])
+    assert code == 2 and "seed = datetime.date(1979, 5, 27) is not a number" in (
+        capsys.readouterr().err
+    )

@@ -90,7 +90,7 @@ def test_paper_battery_dry_run_generates_its_scenes_elsewhere_and_leaves_no_trac
     assert "ior on toy:default (model)" in printed
     assert "ior on random-init twin of toy:default (null:random-init)" in printed
     assert "6 queries, 0 texts, " in printed  # six scenes (IOR: 6 scenes + references)
-    assert "2 model loads" in printed
+    assert "at most 2 model loads" in printed
     assert f"would write: {out}, {out / 'scenes'}" in printed
     assert not out.exists() and not quiet_cache.exists()
 
@@ -193,6 +193,7 @@ def test_every_command_that_computes_offers_a_dry_run():
             yield path, parser
 
     computing = {"run", "corpus", "encode", "generate", "demo", ("lab", "train"), ("lab", "ablate")}
+    computing |= {("lab", "progression")}
     checked = 0
     for path, parser in commands(build_parser()):
         if path[0] in computing or path[:2] in computing:
@@ -200,3 +201,16 @@ def test_every_command_that_computes_offers_a_dry_run():
             assert "--dry-run" in flags, " ".join(path)
             checked += 1
     assert checked > 15
+
+
+def test_lab_progression_dry_run_counts_the_checkpoints(tmp_path, capsys):
+    run = tmp_path / "runs" / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "settings.json").write_text("{}", encoding="utf-8")
+    for samples in (0, 3200, 6400):
+        (run / "checkpoints" / f"samples_{samples:09d}.pt").write_bytes(b"")
+    out = tmp_path / "progression"
+    assert main(["lab", "progression", str(run), "--out", str(out), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 checkpoint(s) in 1 run(s)" in printed and "estimated time: at most" in printed
+    assert not out.exists()

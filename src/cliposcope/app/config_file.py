@@ -69,10 +69,15 @@ def read_config(path: str) -> dict[str, Any]:
         raise CliposcopeError(f"{FLAG} {path} is larger than 1 MiB", hint="a config is short")
     try:
         return tomllib.loads(file.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise CliposcopeError(
+            f"{FLAG} {path} cannot be read ({error.strerror})", hint="check its permissions"
+        ) from None
     except UnicodeDecodeError:
         raise CliposcopeError(f"{FLAG} {path} is not UTF-8 text", hint=HINT) from None
-    except tomllib.TOMLDecodeError as error:
-        raise CliposcopeError(f"{FLAG} {path} is not valid TOML: {error}", hint=HINT) from None
+    except (tomllib.TOMLDecodeError, RecursionError) as error:
+        reason = "nests too deeply" if isinstance(error, RecursionError) else str(error)
+        raise CliposcopeError(f"{FLAG} {path} is not valid TOML: {reason}", hint=HINT) from None
 
 
 def _options_by_key(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -122,11 +127,29 @@ def _single(action: argparse.Action) -> argparse.Action:
 
 
 def _given_on_command_line(action: argparse.Action, argv: Sequence[str]) -> bool:
-    return any(
-        token == flag or token.startswith(flag + "=")
-        for token in argv
-        for flag in action.option_strings
-    )
+    """Whether the command line gives the option, also as an abbreviation (``--mod``)."""
+    for token in argv:
+        if not token.startswith("--") or len(token) < 3:
+            continue
+        name = token.partition("=")[0]
+        if any(flag.startswith(name) for flag in action.option_strings):
+            return True
+    return False
+
+
+def _check_exclusive(command: argparse.ArgumentParser, set_by_file: set[str], argv, path: str):
+    """Options that exclude each other on the command line exclude each other here too."""
+    for group in command._mutually_exclusive_groups:
+        chosen = [
+            action.option_strings[0]
+            for action in group._group_actions
+            if action.dest in set_by_file or _given_on_command_line(action, argv)
+        ]
+        if len(chosen) > 1:
+            raise CliposcopeError(
+                f"{FLAG} {path}: {' and '.join(chosen)} exclude each other",
+                hint="keep one of them",
+            )
 
 
 def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict | None:
@@ -149,11 +172,13 @@ def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict |
                 f"{FLAG} {path}: {terminal_text(key)} is not an option of {command.prog}",
                 hint=f"its options: {known}",
             )
-        recorded[action.dest] = value
+        checked = _checked_value(path, key, value, action)
+        recorded[action.dest] = checked
         if _given_on_command_line(action, argv):
             continue  # the command line overrides the file
-        defaults[action.dest] = _checked_value(path, key, value, action)
+        defaults[action.dest] = checked
         action.required = False
+    _check_exclusive(command, set(defaults), argv, path)
     command.set_defaults(**defaults)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return {"file": path, "sha256": digest, "values": recorded}

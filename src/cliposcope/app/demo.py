@@ -17,6 +17,7 @@ from cliposcope.app.runs import EncoderOptions, artifacts_for, with_controls
 from cliposcope.data.scene_sets import scene_set_from
 from cliposcope.lab.pool import PoolSpec
 from cliposcope.probes.battery import BatterySettings, battery_probes, run_battery
+from cliposcope.progress import heartbeat
 from cliposcope.report.html import build_report
 from cliposcope.report.table import render_tables
 from cliposcope.results import ProbeResult, result_filename
@@ -87,7 +88,9 @@ def run_demo(out: str | Path, *, count: int = 60, seed: int = 0, progress: bool 
     )
     if with_minilm:  # its text-side probes
         stage(3, f"the text-side probes on {MINILM}")
-        results += run_battery(options.open(MINILM), scene_set, battery, progress=progress)
+        with heartbeat(f"loading {MINILM}", enabled=progress):
+            minilm = options.open(MINILM)
+        results += run_battery(minilm, scene_set, battery, progress=progress)
     stage(stages, "writing the results and the report")
     for result in results:
         result.save(out / result_filename(result))

@@ -29,9 +29,10 @@ class PlannedRun:
     """One probe on one data unit, for one model in one role ("model", "null:sum", ...)."""
 
     probe: str
-    spec: str
+    spec: str  # what runs: the model, or its control
     role: str
     work: Work | None  # None: the probe's size is not known before it runs
+    model: str = ""  # the model it belongs to (its own spec, or the controlled model's)
 
     @property
     def label(self) -> str:
@@ -67,7 +68,8 @@ def planned_runs(measurement: Measurement) -> list[PlannedRun]:
                     if control not in (None, RANDOM_INIT):
                         settings = probe.controls[control](settings)
                     shown = f"{RANDOM_INIT} twin of {spec}" if control == RANDOM_INIT else spec
-                    runs.append(PlannedRun(probe.name, shown, role, work_of(probe, settings, data)))
+                    work = work_of(probe, settings, data)
+                    runs.append(PlannedRun(probe.name, shown, role, work, spec))
     return runs
 
 
@@ -89,6 +91,7 @@ def _probe_runs(measurement: Measurement, unit: Any) -> Iterator[tuple[Any, Any,
 
 
 def model_loads(measurement: Measurement) -> int:
+    """At most: models of one architecture share their random-init control."""
     controls = RANDOM_INIT in measurement.nulls
     return len(measurement.models) * (2 if controls else 1)
 
@@ -137,8 +140,8 @@ def describe_plan(
     loads = model_loads(measurement)
     lines += [
         "",
-        f"total: {_work_line(total)}; {loads} model load{'s' * (loads != 1)}"
-        + (f"; {unknown} run(s) of unknown size" if unknown else ""),
+        f"total: {_work_line(total)}; {'at most ' * (loads > 1)}{loads} model "
+        f"load{'s' * (loads != 1)}" + (f"; {unknown} run(s) of unknown size" if unknown else ""),
     ]
     if rates:
         seconds = 0.0
@@ -148,7 +151,7 @@ def describe_plan(
                 f"{rate.texts_per_s:,.0f} texts/s"
                 + (f", {rate.images_per_s:,.0f} images/s" if rate.images_per_s else "")
             )
-            mine = [run for run in runs if run.spec.endswith(spec) and run.work is not None]
+            mine = [run for run in runs if run.model == spec and run.work is not None]
             seconds += sum(rate.seconds(run.work) for run in mine)
         floor = " at least" if total.floor or unknown else ""
         lines.append(

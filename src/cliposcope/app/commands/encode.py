@@ -100,6 +100,10 @@ def _dry_run(options, spec: str, count: int, *, images: bool, out: Path) -> int:
 
     rates = calibrate(options, spec)
     rate = rates.images_per_s if images else rates.texts_per_s
+    if rate is None:
+        raise CliposcopeError(
+            f"{spec} is a text-only encoder and cannot embed images", hint="give --texts FILE"
+        )
     kind = "images" if images else "texts"
     print(f"dry run: nothing computed, nothing written\n{count:,} {kind} to encode")
     print(f"calibrated {terminal_text(spec)} on {rates.device}: {rate:,.0f} {kind}/s")

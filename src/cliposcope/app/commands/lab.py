@@ -134,6 +134,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="fp32 (default), or fp16/bf16 autocast",
     )
     progression.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_dry_run_option(progression)
     add_config_option(progression)
     progression.set_defaults(handler=cmd_lab_progression)
     ablate = commands.add_parser(
@@ -232,10 +233,24 @@ def cmd_lab_progression(args: argparse.Namespace) -> int:
     out = Path(args.out)
     options = EncoderOptions(device=args.device, precision=args.precision).load_options()
     check_output_folder(out, "--out")
-    curves = {}
-    for run in map(Path, args.runs):
+    runs = list(map(Path, args.runs))
+    for run in runs:
         if not (run / "settings.json").is_file():
             raise CliposcopeError(f"{run} is not a lab run", hint="give folders made by lab train")
+    if args.dry_run:
+        from cliposcope.app.dry_run import estimated_duration
+
+        checkpoints = sum(len(list((run / "checkpoints").glob("*.pt"))) for run in runs)
+        print("dry run: nothing evaluated, nothing written")
+        print(f"{checkpoints} checkpoint(s) in {len(runs)} run(s), each evaluated (TOR, IOR)")
+        print(
+            f"estimated time: at most {estimated_duration(checkpoints * EVALUATION_S)} on 2 CPU "
+            "cores (measured rates)"
+        )
+        print(f"would write: {terminal_text(str(out))}")
+        return 0
+    curves = {}
+    for run in runs:
         scenes = evaluation_scenes(out / "eval-scenes", run_pool_spec(run))
         curves[run.name] = checkpoint_points(
             run,
