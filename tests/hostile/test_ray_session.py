@@ -34,8 +34,9 @@ def test_a_quiet_ray_run_says_nothing_on_stderr(tmp_path):
     """A local instance started by the command, a pipeline run on it: Ray's log lines
     (token notice, Ray Data's execution lines, the core's warnings) once showed despite
     --quiet."""
-    argv = ["run", "tor", "--model", "toy:default", "--vocab", "coco", "--n", "2"]
-    argv += ["--sample", "40", "--engine", "ray", "--ray-actors", "1", "--no-cache"]
+    # the toy's own vocabulary and enough queries: no warning of cliposcope's either
+    argv = ["run", "tor", "--model", "toy:default", "--vocab", "toy", "--n", "3"]
+    argv += ["--sample", "400", "--engine", "ray", "--ray-actors", "1", "--no-cache"]
     done, _ = cliposcope(*argv, "--quiet", "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr

@@ -191,7 +191,6 @@ def with_controls(
 
     for spec in specs:
         encoder = announced(spec)
-        warn_if_random(encoder)
         controls = {
             null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
             for null in dict.fromkeys(nulls)
@@ -208,6 +207,7 @@ def with_controls(
                 control = announced(null_spec)
                 check_control_differs(encoder, control)
                 yield from run(control, f"null:{RANDOM_INIT}", None)
+        warn_if_random(encoder)  # once its figures exist: a run that fails says only why
 
 
 def artifacts_for(settings, out: Path, role: str):

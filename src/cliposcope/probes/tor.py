@@ -210,9 +210,6 @@ def run_tor(
     started = time.perf_counter()
     sum_control = settings.caption_embedding == "sum"
     words = settings.vocab.words
-    warn_untrained_names(
-        encoder.info, words, f"vocabulary {settings.vocab.name}", "use --vocab toy"
-    )
     gallery = encoder.encode_text(list(words))
     matched = (
         matched_galleries(encoder, settings) if settings.gallery == "position-matched" else None
@@ -231,7 +228,6 @@ def run_tor(
         message = "--sample %d exceeds the %d combinations of %d names at n=%d: all are used"
         log.warning(message, settings.sample, combinations, len(words), settings.n)
     total = query_count(len(words), settings.n, settings.sample, settings.order)
-    warn_if_too_few(total, settings.n)
     chunks = query_chunks(
         len(words), settings.n, sample=settings.sample, seed=settings.seed, order=settings.order
     )
@@ -255,6 +251,11 @@ def run_tor(
                 matched_preferred.update(preferred.tolist())
             records.add(chunk_records)
             bar.update(len(rows))
+    # how to read the figures, said once they exist (a run that fails says only why)
+    warn_untrained_names(
+        encoder.info, words, f"vocabulary {settings.vocab.name}", "use --vocab toy"
+    )
+    warn_if_too_few(total, settings.n)
     metrics = tally.summary(words, order_randomised=settings.order != "list")
     if matched is not None:
         metrics["position_matched_gallery"] = matched_tally.summary()
