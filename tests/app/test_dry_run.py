@@ -8,7 +8,7 @@ import math
 import pytest
 
 from cliposcope.app.cli import main
-from cliposcope.app.dry_run import PlannedRun, size_notice
+from cliposcope.app.dry_run import PlannedRun, Rates, is_large, size_notice
 from cliposcope.encoders import load_encoder
 from cliposcope.probes.cost import LARGE_RUN_QUERIES, Work
 from cliposcope.probes.registry import get_probe, run_probe
@@ -95,12 +95,15 @@ def test_paper_battery_dry_run_generates_its_scenes_elsewhere_and_leaves_no_trac
     assert not out.exists() and not quiet_cache.exists()
 
 
-def test_a_large_run_says_so_and_a_small_one_does_not():
+def test_a_large_run_says_so_with_its_time_and_a_small_one_does_not():
     small = [PlannedRun("tor", "toy:default", "model", Work(LARGE_RUN_QUERIES, texts=5))]
-    assert size_notice(small) is None
-    large = [PlannedRun("tor", "toy:default", "model", Work(2_555_190, texts=2_555_280))]
-    notice = size_notice(large)
-    assert "2,555,190 queries" in notice and "--dry-run" in notice and "--sample" in notice
+    assert not is_large(small)
+    work = Work(2_555_190, texts=2_555_200)
+    large = [PlannedRun("tor", "toy:default", "model", work, "toy:default")]
+    assert is_large(large)
+    notice = size_notice(large, {"toy:default": Rates(1000.0, None, "cpu")})
+    assert "2,555,190 queries" in notice and "--sample" in notice
+    assert "(estimated about 43 min of encoding)" in notice  # 2,555,200 texts at 1,000/s
 
 
 def test_small_tor_run_prints_no_size_note(tmp_path, capsys, quiet_cache):

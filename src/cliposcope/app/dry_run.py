@@ -144,40 +144,56 @@ def describe_plan(
         f"load{'s' * (loads != 1)}" + (f"; {unknown} run(s) of unknown size" if unknown else ""),
     ]
     if rates:
-        seconds = 0.0
         for spec, rate in rates.items():
             lines.append(
                 f"calibrated {terminal_text(spec)} on {rate.device}: "
                 f"{rate.texts_per_s:,.0f} texts/s"
                 + (f", {rate.images_per_s:,.0f} images/s" if rate.images_per_s else "")
             )
-            mine = [run for run in runs if run.model == spec and run.work is not None]
-            seconds += sum(rate.seconds(run.work) for run in mine)
-        floor = " at least" if total.floor or unknown else ""
         lines.append(
-            f"estimated time:{floor} {estimated_duration(seconds)} of encoding (embeddings "
-            "already in the cache are not encoded again; scoring adds little)"
+            f"estimated time: {estimate_line(runs, rates)} (embeddings already in the cache are "
+            "not encoded again; scoring adds little)"
         )
     lines.append("would write: " + ", ".join(terminal_text(str(path)) for path in writes))
     return "\n".join(lines)
 
 
-def size_notice(runs: Sequence[PlannedRun]) -> str | None:
-    """A line stating a large run's size before it starts (None for a small one)."""
+def estimate_line(runs: Sequence[PlannedRun], rates: dict[str, Rates]) -> str:
+    """``[at least ]about N min of encoding`` for the runs at the calibrated rates."""
+    seconds = sum(
+        rates[run.model].seconds(run.work)
+        for run in runs
+        if run.work is not None and run.model in rates
+    )
     total = total_work(runs)
-    if total.queries <= LARGE_RUN_QUERIES:
-        return None
+    floor = "at least " if total.floor or any(run.work is None for run in runs) else ""
+    return f"{floor}{estimated_duration(seconds)} of encoding"
+
+
+def is_large(runs: Sequence[PlannedRun]) -> bool:
+    return total_work(runs).queries > LARGE_RUN_QUERIES
+
+
+def size_notice(runs: Sequence[PlannedRun], rates: dict[str, Rates] | None = None) -> str:
+    """The line a large run states before it starts: its size and, with the models'
+    calibrated rates, its estimated time."""
+    total = total_work(runs)
+    estimate = f" (estimated {estimate_line(runs, rates)})" if rates else ""
     return (
         f"this run scores {total.queries:,} queries and encodes {total.texts:,} texts and "
-        f"{total.images:,} images over {len(runs)} probe run(s); --dry-run estimates its "
-        "time, and --sample K draws fewer queries"
+        f"{total.images:,} images over {len(runs)} probe run(s){estimate}; --sample K draws "
+        "fewer queries"
     )
 
 
-def print_size_notice(runs: Sequence[PlannedRun]) -> None:
-    notice = size_notice(runs)
-    if notice is not None:
-        print(f"note: {notice}", file=sys.stderr)
+def print_size_notice(runs: Sequence[PlannedRun], options: EncoderOptions | None) -> None:
+    """For a large run only: calibrating each model costs a load and a few seconds, nothing
+    against the hours such a run takes."""
+    if not is_large(runs):
+        return
+    models = dict.fromkeys(run.model for run in runs if run.model)
+    rates = {spec: calibrate(options, spec) for spec in models} if options is not None else None
+    print(f"note: {size_notice(runs, rates)}", file=sys.stderr, flush=True)
 
 
 def _work_line(work: Work | None) -> str:

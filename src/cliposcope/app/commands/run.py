@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         units = kind.load(source_settings, context)
         measurement = dataclasses.replace(measurement, units=units)
     if probe is not None and not args.quiet:
-        print_size_notice(planned_runs(measurement))
+        print_size_notice(planned_runs(measurement), options)
     engine_record = options.engine_record() if options is not None else _engine_record(engine)
     results = []
     with engine_session(engine):
