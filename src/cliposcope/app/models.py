@@ -44,3 +44,17 @@ def _entry(record) -> list[str]:
         options = "  ".join(f"?{key}=  ({help})" for key, help in record.options.items())
         lines.append(f"    options: {options}")
     return [*lines, ""]
+
+
+def describe_zoo() -> str:
+    """The paper's zoo as `cliposcope models --zoo paper` prints it."""
+    from cliposcope.data.zoo import model_sets, paper_zoo
+    from cliposcope.report.table import render
+
+    rows = [
+        [model.name, model.spec or "-", ", ".join(model.tables), model.note]
+        for model in paper_zoo()
+    ]
+    sets = "  ".join(f"@{name} ({len(specs)})" for name, specs in model_sets().items())
+    header = ["Model in the paper", "Spec", "Tables", "Note"]
+    return f"{render(header, rows)}\n\nnamed sets for --model: {sets}"

@@ -23,7 +23,7 @@ from cliposcope.encoders.base import Encoder, LoadOptions
 from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
-from cliposcope.progress import heartbeat
+from cliposcope.progress import heartbeat, step
 from cliposcope.results import ProbeResult, ResultFolder
 from cliposcope.terminal import terminal_text
 
@@ -175,10 +175,14 @@ def with_controls(
     seed: int,
     *,
     progress: bool = False,
+    failed: list[tuple[str, str]] | None = None,
 ) -> Iterator[ProbeResult]:
     """Each model, then each requested control, as results come; with ``progress``, a line
-    as each model is loaded (after it is: a load that fails ends in its one error line)."""
+    as each model is loaded (after it is: a load that fails ends in its one error line).
+    With ``failed``, a sweep over several models goes on past a model that fails (its
+    missing weights, say) and lists it there as (spec, reason); one model fails alone."""
     random_inits_done: set[str] = set()
+    sweep = failed is not None and len(specs) > 1
 
     def announced(spec: str) -> Encoder:
         started = time.perf_counter()
@@ -189,25 +193,55 @@ def with_controls(
             print(f"loaded {terminal_text(spec)} ({seconds:.1f}s)", file=sys.stderr, flush=True)
         return encoder
 
-    for spec in specs:
-        encoder = announced(spec)
-        controls = {
-            null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
-            for null in dict.fromkeys(nulls)
-        }
-        for result in run(encoder, "model", None):
-            result.provenance["controls"] = controls  # what verdicts compare it with
-            yield result
-        for null, null_spec in controls.items():
-            if null != RANDOM_INIT:
-                yield from run(encoder, f"null:{null}", null)
-                continue
-            if null_spec not in random_inits_done:
-                random_inits_done.add(null_spec)
-                control = announced(null_spec)
-                check_control_differs(encoder, control)
-                yield from run(control, f"null:{RANDOM_INIT}", None)
-        warn_if_random(encoder)  # once its figures exist: a run that fails says only why
+    for index, spec in enumerate(specs, start=1):
+        if sweep:
+            step(index, len(specs), f"model {spec}", enabled=progress)
+        try:
+            yield from _model_and_controls(spec, announced, run, nulls, seed, random_inits_done)
+        except CliposcopeError as error:
+            if not sweep:
+                raise
+            failed.append((spec, str(error)))
+        release_accelerator_memory()
+
+
+def release_accelerator_memory() -> None:
+    """Between the models of a sweep, so the next one has the GPU to itself."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _model_and_controls(
+    spec: str,
+    announced: Callable[[str], Encoder],
+    run: RoleRun,
+    nulls: Sequence[str],
+    seed: int,
+    random_inits_done: set[str],
+) -> Iterator[ProbeResult]:
+    """One model's results, then its controls' (a random-init control once per spec)."""
+    encoder = announced(spec)
+    controls = {
+        null: random_init_spec(encoder, seed) if null == RANDOM_INIT else encoder.info.spec
+        for null in dict.fromkeys(nulls)
+    }
+    for result in run(encoder, "model", None):
+        result.provenance["controls"] = controls  # what verdicts compare it with
+        yield result
+    for null, null_spec in controls.items():
+        if null != RANDOM_INIT:
+            yield from run(encoder, f"null:{null}", null)
+            continue
+        if null_spec not in random_inits_done:
+            random_inits_done.add(null_spec)
+            control = announced(null_spec)
+            check_control_differs(encoder, control)
+            yield from run(control, f"null:{RANDOM_INIT}", None)
+    warn_if_random(encoder)  # once its figures exist: a run that fails says only why
 
 
 def artifacts_for(settings, out: Path, role: str):
@@ -249,9 +283,16 @@ class Measurement:
                     hint=f"{name} offers: {', '.join(offered)}",
                 )
 
-    def results(self, options: EncoderOptions | None, engine: Any = None) -> Iterator[ProbeResult]:
+    def results(
+        self,
+        options: EncoderOptions | None,
+        engine: Any = None,
+        *,
+        failed: list[tuple[str, str]] | None = None,
+    ) -> Iterator[ProbeResult]:
         """Results as they come; ``options`` open the models (None for probes that need
-        none), ``engine`` is handed to probes that count on one."""
+        none), ``engine`` is handed to probes that count on one; ``failed`` collects the
+        models of a sweep that failed while the others went on (see with_controls)."""
         from cliposcope.probes.registry import run_probe
 
         reuse = self.reuse
@@ -308,7 +349,13 @@ class Measurement:
             return found
 
         yield from with_controls(
-            self.models, options.open, run, self.nulls, self.seed, progress=self.progress
+            self.models,
+            options.open,
+            run,
+            self.nulls,
+            self.seed,
+            progress=self.progress,
+            failed=failed,
         )
 
     def _with_artifacts(self, settings: Any, role: str, unit: Any) -> Any:

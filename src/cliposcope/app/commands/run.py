@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 from pathlib import Path
 
 from cliposcope.app.commands._shared import (
@@ -25,10 +26,12 @@ from cliposcope.app.dry_run import planned_runs, print_size_notice
 from cliposcope.app.options import add_settings_options, settings_from_args
 from cliposcope.app.outputs import check_output_folder
 from cliposcope.app.runs import RANDOM_INIT, Measurement, check_random_init
+from cliposcope.data.zoo import expand_models
 from cliposcope.data_kinds import DataContext
 from cliposcope.errors import check_range
 from cliposcope.probes.battery import BATTERY_DATA, BatterySettings
 from cliposcope.probes.registry import Probe, list_probes, probe_origin
+from cliposcope.terminal import terminal_text
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     needs_model = probe is None or probe.needs_model
     options = encoder_options(args) if needs_model else None
     engine = options.ray if options is not None else _engine_of(probe, args)
+    models = expand_models(args.model) if needs_model else []
     if options is not None:
         options.load_options()  # a bad device, precision or batch size fails before any work
-        for spec in args.model:  # so do typos in the specs
+        for spec in models:  # so do typos in the specs
             family = parse_spec(spec).family
             if RANDOM_INIT in args.null:
                 check_random_init(spec, family)
@@ -117,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         [None],
         out,
         progress=not args.quiet,
-        models=tuple(args.model) if needs_model else (),
+        models=tuple(models),
         nulls=tuple(args.null) if needs_model else (),
         seed=seed,
         overwrite=args.overwrite,
@@ -139,13 +143,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_size_notice(planned_runs(measurement), options)
     engine_record = options.engine_record() if options is not None else _engine_record(engine)
     results = []
+    failed: list[tuple[str, str]] = []
     with engine_session(engine):
-        for result in measurement.results(options, engine):
+        for result in measurement.results(options, engine, failed=failed):
             result.provenance["engine"] = engine_record
             save_result(result, out, quiet=args.quiet)
             results.append(result)
-    print(render_tables(results))
-    return 0
+    if results:
+        print(render_tables(results))
+    for spec, reason in failed:  # the other models ran; a rerun skips what they wrote
+        print(f"error: {terminal_text(spec)} failed: {terminal_text(reason)}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def dry_run(measurement: Measurement, options, source, seed: int) -> int:
