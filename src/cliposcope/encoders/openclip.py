@@ -158,6 +158,8 @@ def resolve_source(target: str) -> WeightsSource:
     if rest in tags:
         return WeightsSource("pretrained", arch, rest)
     path = Path(rest).expanduser()
+    if not path.is_file() and Path("/" + rest).is_file():
+        path = Path("/" + rest)  # ARCH/abs/path: the slash after the architecture was the root's
     if path.is_file():
         return WeightsSource("file", arch, str(path))  # as given: recorded in results
     looks_like_path = "/" in rest or path.suffix in CHECKPOINT_SUFFIXES

@@ -207,6 +207,12 @@ def add_model_options(parser: argparse.ArgumentParser, controls: Sequence[str]) 
         help="repeat for several models (`cliposcope models` lists the spec forms)",
     )
     models.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="local weights for the --model architecture (one model; its controls keep "
+        "their own weights), e.g. --model openclip:ViT-B-32 --checkpoint epoch_10.pt",
+    )
+    models.add_argument(
         "--null",
         action="append",
         default=[],

@@ -28,7 +28,7 @@ from cliposcope.app.outputs import check_output_folder
 from cliposcope.app.runs import RANDOM_INIT, Measurement, check_random_init
 from cliposcope.data.zoo import expand_models
 from cliposcope.data_kinds import DataContext
-from cliposcope.errors import check_range
+from cliposcope.errors import CliposcopeError, check_range
 from cliposcope.probes.battery import BATTERY_DATA, BatterySettings
 from cliposcope.probes.registry import Probe, list_probes, probe_origin
 from cliposcope.terminal import terminal_text
@@ -106,6 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = encoder_options(args) if needs_model else None
     engine = options.ray if options is not None else _engine_of(probe, args)
     models = expand_models(args.model) if needs_model else []
+    if needs_model and args.checkpoint is not None:
+        models = [model_with_checkpoint(models, args.checkpoint, options)]
+        options = dataclasses.replace(options, checkpoint=None)  # the controls keep theirs
     if options is not None:
         options.load_options()  # a bad device, precision or batch size fails before any work
         for spec in models:  # so do typos in the specs
@@ -154,6 +157,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     for spec, reason in failed:  # the other models ran; a rerun skips what they wrote
         print(f"error: {terminal_text(spec)} failed: {terminal_text(reason)}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def model_with_checkpoint(models: list[str], checkpoint: str, options) -> str:
+    """The one model's spec with the checkpoint folded in (for Ray as an absolute path:
+    workers resolve paths in their own folder)."""
+    from cliposcope.encoders import spec_with_checkpoint
+
+    if len(models) != 1:
+        raise CliposcopeError(
+            f"--checkpoint gives the weights of one model, and {len(models)} are given",
+            hint="put each checkpoint in its spec instead: openclip:ARCH/PATH",
+        )
+    path = Path(checkpoint).resolve() if options.engine == "ray" else checkpoint
+    return spec_with_checkpoint(models[0], path)
 
 
 def dry_run(measurement: Measurement, options, source, seed: int) -> int:
