@@ -26,7 +26,7 @@ from cliposcope.encoders.base import load_image
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="openclip:ViT-B-32")
+    parser.add_argument("--model", default="openclip:ViT-B-32?seed=0")
     parser.add_argument("--scenes", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="default: chosen by size")

@@ -75,7 +75,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="openclip:ViT-B-32")
+    parser.add_argument("--model", default="openclip:ViT-B-32?seed=0")
     parser.add_argument("--coco", type=int, default=2000, help="random-order COCO captions")
     parser.add_argument("--comco", type=int, default=20000, help="list-order ComCO captions")
     parser.add_argument("--n", type=int, default=3, help="objects per caption")

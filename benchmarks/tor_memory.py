@@ -55,7 +55,7 @@ def peak_rss_kb(model: str, queries: int, out: str) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="openclip:cliposcope-tiny")
+    parser.add_argument("--model", default="openclip:cliposcope-tiny?seed=0")
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=200_000)
     args = parser.parse_args()

@@ -112,7 +112,7 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
         [
             "encode",
             "--model",
-            "openclip:cliposcope-tiny",
+            "openclip:cliposcope-tiny?seed=0",
             "--images",
             str(folder),
             "--out",
@@ -130,7 +130,7 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
         [
             "encode",
             "--model",
-            "openclip:cliposcope-tiny",
+            "openclip:cliposcope-tiny?seed=0",
             "--images",
             str(folder),
             "--out",
@@ -150,14 +150,27 @@ def test_encode_image_folder_in_name_order(tmp_path, tiny_openclip):
     ("args", "message"),
     [
         (["--model", "nope", "--texts", "{captions}"], "no family prefix"),
-        (["--model", "openclip:cliposcope-tiny", "--texts", "{missing}"], "text file not found"),
         (
-            ["--model", "openclip:cliposcope-tiny", "--images", "{captions}"],
+            ["--model", "openclip:cliposcope-tiny?seed=0", "--texts", "{missing}"],
+            "text file not found",
+        ),
+        (
+            ["--model", "openclip:cliposcope-tiny?seed=0", "--images", "{captions}"],
             "image folder not found",
         ),
-        (["--model", "openclip:cliposcope-tiny", "--texts", "{empty_line}"], "line 2 is empty"),
         (
-            ["--model", "openclip:cliposcope-tiny", "--texts", "{captions}", "--batch-size", "0"],
+            ["--model", "openclip:cliposcope-tiny?seed=0", "--texts", "{empty_line}"],
+            "line 2 is empty",
+        ),
+        (
+            [
+                "--model",
+                "openclip:cliposcope-tiny?seed=0",
+                "--texts",
+                "{captions}",
+                "--batch-size",
+                "0",
+            ],
             "not positive",
         ),
         (["--model", "st:{tmpdir}/none", "--texts", "{captions}"], "model folder not found"),

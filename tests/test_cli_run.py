@@ -59,7 +59,7 @@ def test_random_init_vit_b32_puts_the_first_object_on_top(tmp_path, capsys):
 def test_table_merges_runs_and_writes_csv(tmp_path, capsys):
     common = [
         "--model",
-        "openclip:cliposcope-tiny",
+        "openclip:cliposcope-tiny?seed=0",
         "--out",
         str(tmp_path),
         "--no-cache",
@@ -84,11 +84,17 @@ def test_table_merges_runs_and_writes_csv(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "toc", "--model", "openclip:cliposcope-tiny", "--null", "sum"], "--null sum"),
-        (["run", "tor", "--model", "st:/no/such/model"], "model folder not found"),
-        (["run", "tor", "--model", "openclip:cliposcope-tiny", "--vocab", "nope"], "unknown vocab"),
         (
-            ["run", "tor", "--model", "openclip:cliposcope-tiny", "--legacy-quirks"],
+            ["run", "toc", "--model", "openclip:cliposcope-tiny?seed=0", "--null", "sum"],
+            "--null sum",
+        ),
+        (["run", "tor", "--model", "st:/no/such/model"], "model folder not found"),
+        (
+            ["run", "tor", "--model", "openclip:cliposcope-tiny?seed=0", "--vocab", "nope"],
+            "unknown vocab",
+        ),
+        (
+            ["run", "tor", "--model", "openclip:cliposcope-tiny?seed=0", "--legacy-quirks"],
             "--protocol paper",
         ),
         (["run", "tor", "--model", "bad-spec"], "no family prefix"),

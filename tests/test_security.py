@@ -69,7 +69,7 @@ def test_checkpoint_option_refuses_pickles(tmp_path, marker, capsys):
         [
             "encode",
             "--model",
-            "openclip:cliposcope-tiny",
+            "openclip:cliposcope-tiny?seed=0",
             "--checkpoint",
             str(evil),
             "--texts",
@@ -240,7 +240,7 @@ def test_a_capped_sample_is_recorded_and_said(tmp_path, capsys):
                 "run",
                 "tor",
                 "--model",
-                "openclip:cliposcope-tiny",
+                "openclip:cliposcope-tiny?seed=0",
                 "--vocab",
                 str(vocab),
                 "--n",

@@ -49,3 +49,15 @@ def test_absolute_and_relative_paths_in_the_spec_load_the_same_weights(tmp_path,
     np.testing.assert_allclose(absolute.encode_text(texts), relative.encode_text(texts), atol=1e-6)
     single_slash = f"openclip:{ARCH}/{str(checkpoint).lstrip('/')}"  # ARCH/abs/path
     assert load_encoder(single_slash).info.weights_hash == absolute.info.weights_hash
+
+
+def test_a_bare_architecture_is_refused_and_random_weights_must_be_asked_for(tmp_path, capsys):
+    argv = ["run", "tor", "--model", f"openclip:{ARCH}", "--sample", "50"]
+    assert main([*argv, "--out", str(tmp_path / "bare")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"openclip:{ARCH} names no weights" in err and f"openclip:{ARCH}?seed=0" in err
+    assert not (tmp_path / "bare").exists()
+    seeded = ["run", "tor", "--model", f"openclip:{ARCH}?seed=0", "--sample", "400"]
+    assert main([*seeded, "--out", str(tmp_path / "seeded"), "--quiet"]) == 0
+    assert "has random weights" in capsys.readouterr().err

@@ -63,7 +63,7 @@ def test_hf_clip_fast_path_equals_model_forward(hf_clip_dir):
 
 
 def test_fast_false_option_takes_reference_path(monkeypatch):
-    encoder = load_encoder("openclip:cliposcope-tiny?fast=false")
+    encoder = load_encoder("openclip:cliposcope-tiny?fast=false&seed=0")
     assert not encoder.info.details["fast_text_path"]
     assert "fast=false" in encoder.info.details["fast_text_reason"]
     import cliposcope.encoders.openclip as adapter
@@ -103,7 +103,7 @@ def test_bidirectional_open_clip_tower_is_not_routed(tmp_path, monkeypatch):
     }
     (tmp_path / "bidir-test.json").write_text(json.dumps(config))
     open_clip.add_model_config(tmp_path)
-    encoder = load_encoder("openclip:bidir-test")
+    encoder = load_encoder("openclip:bidir-test?seed=0")
     assert not encoder.info.details["fast_text_path"]
     assert not encoder.info.details["text_causal"]
     assert "bidirectional" in encoder.info.details["fast_text_reason"]
@@ -117,7 +117,7 @@ def test_bidirectional_open_clip_tower_is_not_routed(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_open_clip_siglip_architecture_is_not_routed():
-    encoder = load_encoder("openclip:ViT-B-16-SigLIP")
+    encoder = load_encoder("openclip:ViT-B-16-SigLIP?seed=0")
     assert not encoder.info.details["fast_text_path"]
     assert not encoder.info.details["text_causal"]
 

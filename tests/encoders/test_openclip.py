@@ -131,7 +131,7 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
         ("openclip:ViT-B-32?colour=red", "unknown option"),
         ("openclip:ViT-B-32?seed=abc", "not an integer"),
         ("openclip:local-dir:/nonexistent", "no open_clip_config.json"),
-        ("openclip:ViT-B-32-quickgelu?quickgelu=false", "QuickGELU architecture"),
+        ("openclip:ViT-B-32-quickgelu?quickgelu=false&seed=0", "QuickGELU architecture"),
     ],
 )
 def test_bad_specs_give_clear_errors(spec, expected):

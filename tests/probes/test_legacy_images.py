@@ -14,7 +14,7 @@ from PIL import Image
 from cliposcope.app.cli import main
 from cliposcope.encoders import load_encoder
 
-MODEL = "openclip:cliposcope-tiny"
+MODEL = "openclip:cliposcope-tiny?seed=0"
 NAMES = ["hot-dog", "cat", "dog", "car", "carrot", "teddy-bear"]  # as the files spell them
 STEMS = [
     "hot-dog_cat_dog",

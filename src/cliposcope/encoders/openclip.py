@@ -235,6 +235,13 @@ class OpenClipEncoder(Encoder):
         source = resolve_source(spec.target)
         self.source = source
         seed = spec.int_option("seed", 0)
+        if source.kind == "random-init" and "seed" not in spec.options:
+            raise CliposcopeError(
+                f"{spec.canonical} names no weights, and random weights must be asked for",
+                hint=f"a pretrained tag ({spec.canonical}/openai; `cliposcope models` lists "
+                f"them), a checkpoint ({spec.canonical}/PATH or --checkpoint PATH), or random "
+                f"weights on purpose: {spec.canonical}?seed=0",
+            )
         if "seed" in spec.options and source.kind != "random-init":
             raise CliposcopeError(
                 f"option seed only applies to random-init weights, not {source.describe(seed)}",
@@ -637,8 +644,8 @@ register_family(
     Family(
         name="openclip",
         order=10,
-        description="open_clip models: ARCH (random weights), ARCH/TAG (pretrained), ARCH/PATH "
-        "(local checkpoint) or local-dir:FOLDER",
+        description="open_clip models: ARCH/TAG (pretrained), ARCH/PATH (local checkpoint), "
+        "local-dir:FOLDER, or ARCH?seed=N (random weights, asked for)",
         load=OpenClipEncoder,
         embeds_images=True,
         examples=(
