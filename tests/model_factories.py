@@ -10,27 +10,32 @@ from pathlib import Path
 
 from cliposcope.encoders.hf import clip_bpe_vocab, clip_tokenizer
 
+WORDS = ("<pad>", "<unk>", "</s>", "a", "and", "photo", "of", "dog", "cat", "apple", "pizza")
 
-def save_hf_siglip(folder: Path, *, seed: int = 0) -> Path:
-    """A small random SiglipModel with a word-level tokenizer (SigLIP's own needs the hub)."""
-    import torch
+
+def save_word_tokenizer(folder: Path, max_length: int = 16) -> Path:
+    """A word-level fast tokenizer over WORDS, as save_pretrained writes one (tokenizer.json
+    and its config): a stand-in for SigLIP's SentencePiece one, which needs the hub."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        SiglipConfig,
-        SiglipImageProcessor,
-        SiglipModel,
-    )
+    from transformers import PreTrainedTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    words = ["<pad>", "<unk>", "</s>", "a", "and", "photo", "of", "dog", "cat", "apple", "pizza"]
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", eos_token="</s>"
     )
-    tokenizer.model_max_length = 16
+    tokenizer.model_max_length = max_length
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_hf_siglip(folder: Path, *, seed: int = 0) -> Path:
+    """A small random SiglipModel with a word-level tokenizer (SigLIP's own needs the hub)."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    save_word_tokenizer(folder)
     config = SiglipConfig(
         text_config={
             "hidden_size": 64,
@@ -38,7 +43,7 @@ def save_hf_siglip(folder: Path, *, seed: int = 0) -> Path:
             "num_hidden_layers": 2,
             "num_attention_heads": 2,
             "max_position_embeddings": 16,
-            "vocab_size": len(words),
+            "vocab_size": len(WORDS),
         },
         vision_config={
             "hidden_size": 64,

@@ -17,6 +17,7 @@ from cliposcope.registry import package_modules
 COMMAND_MODULES = package_modules(cli.COMMANDS_PACKAGE)
 LISTING = [
     "models",
+    "prefetch",
     "encode",
     "run",
     "generate",

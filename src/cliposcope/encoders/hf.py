@@ -35,6 +35,7 @@ from cliposcope.encoders.base import (
     quiet_weight_loading,
     refuse_non_finite,
 )
+from cliposcope.encoders.hub import TOKENIZER_FILES, TRANSFORMERS_WEIGHTS, HubFiles, prepare_hub
 from cliposcope.encoders.prefix_sharing import (
     encode_shared,
     hf_clip_stack,
@@ -74,6 +75,15 @@ class ImagePreprocess:
         return self.processor(images=[image], return_tensors="pt")["pixel_values"][0]
 
 
+def hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """A hub name's repo (config, weights and tokenizer, fetched whole); nothing for a
+    local folder."""
+    if Path(spec.target).expanduser().is_dir():
+        return []
+    wanted = (("config.json",), TRANSFORMERS_WEIGHTS, TOKENIZER_FILES)
+    return [HubFiles(spec.target, wanted, fetch="repo")]
+
+
 def fast_text_support(config) -> tuple[bool, str]:
     """Whether the length-bucketed path is exact for this model's text tower."""
     if config.model_type == "clip":
@@ -96,6 +106,7 @@ class HFEncoder(Encoder):
         require_folder_if_path(spec.target)
         folder = Path(spec.target).expanduser()
         self.location = str(folder.resolve()) if folder.is_dir() else spec.target
+        prepare_hub(spec.canonical, hub_files(spec))
         try:
             config = transformers.AutoConfig.from_pretrained(self.location)
         except Exception as error:
@@ -424,5 +435,6 @@ register_family(
         options=OPTIONS,
         libraries=LIBRARIES,
         tiny=write_tiny,
+        hub_files=hub_files,
     )
 )

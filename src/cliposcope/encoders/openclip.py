@@ -42,6 +42,7 @@ from cliposcope.encoders.causal_text import (
     max_abs_difference,
     pooled_positions,
 )
+from cliposcope.encoders.hub import TOKENIZER_FILES, HubFiles, cached_file, prepare_hub
 from cliposcope.encoders.prefix_sharing import (
     encode_shared,
     openclip_stack,
@@ -69,6 +70,7 @@ TOKENIZE_CHUNK = 4096
 _PROBE_LENGTHS = (2, 9, None)  # tokens up to the pooled one; None: the whole context
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 LOCAL_DIR_WEIGHTS = (".safetensors", ".bin", ".pth")  # what open_clip looks for in a local-dir
+HUB_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's default name in a hub repo
 
 
 def register_project_configs() -> None:
@@ -171,6 +173,65 @@ def resolve_source(target: str) -> WeightsSource:
     )
 
 
+def _hub_weight_names(filename: str) -> tuple[str, ...]:
+    """The names open_clip tries for a hub weights file, in its order: the .safetensors
+    twin first."""
+    if filename == HUB_WEIGHTS:
+        return ("open_clip_model.safetensors", filename)
+    if filename.endswith((".bin", ".pth")):
+        return (filename[:-4] + ".safetensors", filename)
+    return (filename,)
+
+
+def _tokenizer_files(model_config: dict | None) -> list[HubFiles]:
+    """The hub tokenizer an architecture reads (SigLIP's, say); none for CLIP's own BPE."""
+    name = ((model_config or {}).get("text_cfg") or {}).get("hf_tokenizer_name")
+    return [HubFiles(name, (TOKENIZER_FILES,), fetch="text")] if name else []
+
+
+def weights_hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """The weights ``spec`` reads from the model hub: a pretrained tag's (open_clip maps
+    each tag to a hub repo) or an ``hf-hub:`` repo's config and weights."""
+    import open_clip
+
+    if spec.target.startswith("hf-hub:"):
+        repo = spec.target[len("hf-hub:") :]
+        return [HubFiles(repo, (("open_clip_config.json",), _hub_weight_names(HUB_WEIGHTS)))]
+    arch, _, rest = spec.target.partition("/")
+    if spec.target.startswith("local-dir:") or not rest:
+        return []
+    register_project_configs()
+    if rest not in open_clip.list_pretrained_tags_by_model(arch):
+        return []
+    location = open_clip.get_pretrained_cfg(arch, rest).get("hf_hub")
+    if not location:
+        return []
+    repo, filename = location.rsplit("/", 1)  # as open_clip splits it: "ORG/NAME/" or ".../FILE"
+    return [HubFiles(repo, (_hub_weight_names(filename or HUB_WEIGHTS),))]
+
+
+def tokenizer_hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """The hub tokenizer ``spec``'s architecture reads (SigLIP's, say); none for CLIP's
+    own BPE, which open_clip ships, nor for a local-dir folder, which open_clip expects to
+    hold its tokenizer files."""
+    import open_clip
+
+    target = spec.target
+    if target.startswith("local-dir:"):
+        return []
+    if target.startswith("hf-hub:"):
+        config_file = cached_file(target[len("hf-hub:") :], "open_clip_config.json")
+        if config_file is None:
+            return []
+        return _tokenizer_files(json.loads(config_file.read_text()).get("model_cfg"))
+    register_project_configs()
+    return _tokenizer_files(open_clip.get_model_config(target.partition("/")[0]))
+
+
+def hub_files(spec: ModelSpec) -> list[HubFiles]:
+    return weights_hub_files(spec) + tokenizer_hub_files(spec)
+
+
 def _tag_quick_gelu(arch: str, tag: str) -> bool:
     import open_clip
 
@@ -252,6 +313,7 @@ class OpenClipEncoder(Encoder):
 
         model_name = source.arch
         pretrained = source.value if source.kind == "pretrained" else None
+        prepare_hub(spec.canonical, weights_hub_files(spec))
         try:
             with seeded_random_init(seed), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # we check QuickGELU ourselves
@@ -354,6 +416,7 @@ class OpenClipEncoder(Encoder):
     def tokenizer(self):
         import open_clip
 
+        prepare_hub(self.spec.canonical, tokenizer_hub_files(self.spec))
         try:
             return open_clip.get_tokenizer(self._tokenizer_name)
         except Exception as error:
@@ -662,5 +725,6 @@ register_family(
         with_checkpoint=spec_with_checkpoint,
         catalogue=pretrained_catalogue,
         tiny=write_tiny,
+        hub_files=hub_files,
     )
 )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cliposcope.encoders.base import Encoder, EncoderInfo, LoadOptions, ModelSpec
+    from cliposcope.encoders.hub import HubFiles
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Family:
     ``cliposcope models``; ``embeds_images`` says whether its models have an image tower;
     ``tiny(folder, seed)`` writes a small model of the family with random weights drawn
     from ``seed`` into ``folder``, offline, and returns its spec (the conformance tests in
-    tests/encoders run every family on one; smoke runs may use it too).
+    tests/encoders run every family on one; smoke runs may use it too); ``hub_files(spec)``
+    lists what a spec reads from the model hub (nothing for local files), for the offline
+    check before a load and for ``cliposcope prefetch``.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Family:
     with_checkpoint: Callable[[ModelSpec, Path], ModelSpec] | None = None
     catalogue: Callable[[str | None], list[str]] | None = None
     tiny: Callable[[Path, int], str] | None = None
+    hub_files: Callable[[ModelSpec], list[HubFiles]] | None = None
     # The object names a model of the family was trained on, where that is a short known
     # list (the toy model's 20): probes warn when their names fall outside it.
     trained_names: Callable[[EncoderInfo], tuple[str, ...] | None] | None = None

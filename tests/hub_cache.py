@@ -1,0 +1,60 @@
+"""A Hugging Face cache laid out exactly as huggingface_hub writes one, filled offline.
+
+``hub/models--ORG--NAME/blobs/<sha256>`` holds each file once; ``snapshots/<commit>/<path>``
+links to it; ``refs/main`` names the commit; ``.no_exist/<commit>/<path>`` records a file a
+library asked for and the hub said the repo does not have. The loaders read such a cache with
+``HF_HUB_OFFLINE=1`` as they would after a download on a connected machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+
+def repo_folder(cache: Path, repo: str) -> Path:
+    return cache / ("models--" + repo.replace("/", "--"))
+
+
+def put_in_hub_cache(
+    cache: Path, repo: str, files: dict[str, Path | bytes | str], absent: tuple[str, ...] = ()
+) -> Path:
+    """``files`` (path in the repo -> a file to copy, or its content) as one snapshot of
+    ``repo`` on its main branch, and ``absent`` as files the hub said it lacks; returns the
+    snapshot folder."""
+    folder = repo_folder(cache, repo)
+    commit = hashlib.sha1(repo.encode()).hexdigest()
+    snapshot = folder / "snapshots" / commit
+    (folder / "blobs").mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if isinstance(content, Path):
+            with content.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            blob = folder / "blobs" / digest
+            shutil.copyfile(content, blob)
+        else:
+            data = content.encode() if isinstance(content, str) else content
+            blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
+            blob.write_bytes(data)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    for name in absent:
+        marker = folder / ".no_exist" / commit / name
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def put_folder_in_hub_cache(
+    cache: Path, repo: str, source: Path, absent: tuple[str, ...] = ()
+) -> Path:
+    """Every file under ``source`` (a save_pretrained folder, say) as a snapshot of ``repo``."""
+    files = {
+        str(path.relative_to(source)): path for path in sorted(source.rglob("*")) if path.is_file()
+    }
+    return put_in_hub_cache(cache, repo, files, absent)
