@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
+import logging
 import re
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +20,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cliposcope.errors import CliposcopeError
+from cliposcope.errors import CliposcopeError, describe_exception
 from cliposcope.hashing import image_key
+
+logger = logging.getLogger(__name__)
 
 ImageInput = str | Path | Image.Image
 
@@ -356,7 +361,10 @@ class Encoder(ABC):
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
-        return self._finite(l2_normalise(self._encode_texts(texts, progress=progress)), "text")
+        features = self._backing_off_on_oom(
+            "text", lambda: self._encode_texts(texts, progress=progress)
+        )
+        return self._finite(l2_normalise(features), "text")
 
     def encode_images(self, images: Sequence[ImageInput], *, progress: bool = False) -> np.ndarray:
         if not self.info.has_image_tower:
@@ -372,10 +380,50 @@ class Encoder(ABC):
         first: dict[bytes, int] = {}
         for index, key in enumerate(keys):
             first.setdefault(key, index)
-        features = self._encode_images([images[i] for i in first.values()], progress=progress)
+        unique = [images[i] for i in first.values()]
+        features = self._backing_off_on_oom(
+            "image", lambda: self._encode_images(unique, progress=progress)
+        )
         features = self._finite(l2_normalise(features), "image")
         row = {key: position for position, key in enumerate(first)}
         return features[[row[key] for key in keys]]
+
+    def _backing_off_on_oom(self, tower: str, encode: Callable[[], np.ndarray]) -> np.ndarray:
+        """``encode()``, retried whole with the tower's batch size halved each time the
+        accelerator runs out of memory, down to 1. The smaller size stays for later calls,
+        and ``info.details`` records it ("batch_sizes", "oom_backoffs"), so the provenance
+        written with the results says what ran. With no OOM nothing changes."""
+        attribute = f"{tower}_batch_size"
+        while True:
+            try:
+                return encode()
+            except Exception as error:
+                if not _is_out_of_memory(error):
+                    raise
+                size = getattr(self, attribute)
+                if size <= 1:
+                    raise CliposcopeError(
+                        f"{self.info.spec} ran out of memory on {self.device} encoding "
+                        f"{tower}s one at a time ({describe_exception(error)})",
+                        hint="free the device of other work, or use --precision fp16 (or "
+                        "bf16), a smaller model, or --device cpu",
+                    ) from None
+            # out of the except block, so the failed pass's frames (and tensors) are gone
+            _release_memory()
+            smaller = size // 2
+            logger.warning(
+                "out of memory at %s batch %d on %s: retrying with %d",
+                tower,
+                size,
+                self.device,
+                smaller,
+            )
+            setattr(self, attribute, smaller)
+            details = self.info.details  # shared with wrappers that copied the info
+            details["batch_sizes"] = self._batch_sizes()
+            details.setdefault("oom_backoffs", []).append(
+                {"tower": tower, "from": size, "to": smaller}
+            )
 
     def _finite(self, embeddings: np.ndarray, kind: str) -> np.ndarray:
         """No figure may rest on a NaN or infinite embedding."""
@@ -394,6 +442,23 @@ class Encoder(ABC):
 
     def _encode_images(self, images: list[ImageInput], *, progress: bool) -> np.ndarray:
         raise NotImplementedError
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """torch's out-of-memory error (torch.OutOfMemoryError, alias torch.cuda's)."""
+    torch = sys.modules.get("torch")
+    if torch is None:  # torch never loaded: nothing of it can have run out of memory
+        return False
+    kind = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(error, kind)
+
+
+def _release_memory() -> None:
+    """What a failed pass held, handed back before the retry."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class ForwardingEncoder(Encoder):
