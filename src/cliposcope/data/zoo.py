@@ -5,7 +5,8 @@ paper's tables name, the spec string that most probably loads it (a labelled bes
 none where no public weights exist, e.g. NegCLIP) and the tables it appears in. Named sets
 of specs follow from it: ``@paper`` (every zoo model with a spec) and ``@paper-table1`` to
 ``@paper-table6``. ``--model`` also takes ``@FILE``: a text file of specs, one per line
-(``#`` starts a comment), as a sweep's list.
+(``#`` starts a comment), as a sweep's list. Each zoo model's published figures, by its
+spec (``zoo_figures``), are what the leaderboard shows beside the measured ones.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cliposcope.data.published import published_figures
+from cliposcope.data.published import PublishedFigure, published_figures
 from cliposcope.errors import CliposcopeError
 
 FOOTNOTE = re.compile(r"\s*\[\d+\]$")
@@ -32,12 +33,17 @@ class ZooModel:
     tables: tuple[str, ...]
 
 
+def paper_name(figure: PublishedFigure) -> str:
+    """The model of a published figure as the zoo names it: without its citation marker."""
+    return FOOTNOTE.sub("", figure.model_in_paper)
+
+
 @functools.cache
 def paper_zoo() -> tuple[ZooModel, ...]:
     """Every model of the paper's tables, in the order the tables first name them."""
     found: dict[str, dict] = {}
     for figure in published_figures():
-        name = FOOTNOTE.sub("", figure.model_in_paper)
+        name = paper_name(figure)
         entry = found.setdefault(
             name, {"spec": figure.spec, "note": figure.spec_note, "tables": []}
         )
@@ -47,6 +53,21 @@ def paper_zoo() -> tuple[ZooModel, ...]:
         ZooModel(name, entry["spec"], entry["note"], tuple(entry["tables"]))
         for name, entry in found.items()
     )
+
+
+@functools.cache
+def zoo_figures() -> dict[str, tuple[PublishedFigure, ...]]:
+    """The paper's published figures of each zoo model with a spec, by that spec: every
+    figure of every paper model it loads (Table 5's "CLIP" shares the spec of "CLIP
+    openAI"), in the order of the paper's tables. A model with no public weights has none
+    here: no spec can match it."""
+    specs = {model.name: model.spec for model in paper_zoo() if model.spec is not None}
+    found: dict[str, list[PublishedFigure]] = {}
+    for figure in published_figures():
+        spec = specs.get(paper_name(figure))
+        if spec is not None:
+            found.setdefault(spec, []).append(figure)
+    return {spec: tuple(figures) for spec, figures in found.items()}
 
 
 @functools.cache

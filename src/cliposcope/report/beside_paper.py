@@ -22,6 +22,7 @@ from cliposcope.data.published import PublishedFigure, published_figures
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.probes.presentation import percent
 from cliposcope.probes.registry import find_probe
+from cliposcope.report.table import shown_label
 from cliposcope.results import ProbeResult
 
 HUB_NAMED = ("st", "hf")  # families whose spec target is a hub repository name
@@ -129,7 +130,7 @@ def beside_paper(results: Sequence[ProbeResult]) -> list[Comparison]:
                 and all(map(is_number, measured["ci95"]))
             )
             if usable:  # an empty figure (0 of 0) has nothing to compare
-                found.append(Comparison(result.label, row, measured))
+                found.append(Comparison(shown_label(result), row, measured))
     return found
 
 

@@ -49,6 +49,7 @@ COLUMNS: dict[str, str] = {
     "model_spec": "text",
     "model_family": "text",
     "model_fingerprint": "text",
+    "weights": "text",
     "role": "text",
     "data_fingerprint": "text",
     "identity": "text",
@@ -302,7 +303,10 @@ def _text(value: Any) -> str | None:
 
 
 def result_columns(result: ProbeResult) -> dict[str, Any]:
-    """The columns every row of a result shares."""
+    """The columns every row of a result shares (``weights``: "random" or "trained", from
+    the recorded weights source, report.table.weights_kind)."""
+    from cliposcope.report.table import weights_kind
+
     model, run = result.model, result.run if isinstance(result.run, dict) else {}
     return {
         "probe": result.probe,
@@ -310,6 +314,7 @@ def result_columns(result: ProbeResult) -> dict[str, Any]:
         "model_spec": _text(model.get("spec")),
         "model_family": _text(model.get("family")),
         "model_fingerprint": _text(model.get("fingerprint")) or _text(model.get("weights_hash")),
+        "weights": weights_kind(result),
         "role": result.role,
         "data_fingerprint": data_fingerprint(result),
         "identity": _text(result.identity),
@@ -523,14 +528,14 @@ def paper_tables(results: Sequence[ProbeResult]) -> list[PaperTable]:
     """A table per probe, figure and data: probes in the registry's order, figures in the
     order the results hold them; models before their controls."""
     from cliposcope.probes.verdicts import data_key
-    from cliposcope.report.table import describe_data
+    from cliposcope.report.table import describe_data, shown_label
 
     ordered = sorted(results, key=lambda r: r.role.startswith("null:"))
     keys = [data_key(result) for result in ordered]
-    repeated = Counter(zip([result.label for result in ordered], keys, strict=True))
+    labels = [shown_label(result) for result in ordered]  # a random-weight model says so
+    repeated = Counter(zip(labels, keys, strict=True))
     tables: dict[tuple[str, str, str], PaperTable] = {}
-    for result, key in zip(ordered, keys, strict=True):
-        label = result.label
+    for result, key, label in zip(ordered, keys, labels, strict=True):
         if repeated[label, key] > 1:  # the same model measured again on the same data
             label += f" ({_made_when(result)})"
         data = describe_data(result)
@@ -577,15 +582,17 @@ def verdict_table(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[
     """The verdicts as a table of text: model, probe, control, figure, difference with its
     interval (points), p, Holm-adjusted p and method."""
     from cliposcope.probes.verdicts import verdicts
+    from cliposcope.report.table import shown_models
 
     header = ["Model", "Probe", "Control", "Figure", "Difference (95% CI)", "p", "Holm p"]
     header.append("Method")
+    names = shown_models(results)
     rows = []
     for verdict in verdicts(results):
         low, high = verdict.ci95
         rows.append(
             [
-                verdict.model,
+                names.get((verdict.probe, verdict.model, verdict.data), verdict.model),
                 verdict.probe,
                 verdict.control,
                 verdict.bias,

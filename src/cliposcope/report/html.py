@@ -32,7 +32,11 @@ from cliposcope.report.table import (
     describe_data,
     not_installed,
     screen,
+    shown_label,
+    shown_models,
+    shown_results,
     table_rows,
+    with_shown_model,
 )
 from cliposcope.results import ProbeResult
 from cliposcope.terminal import terminal_text
@@ -94,6 +98,16 @@ def in_model_order(results: Sequence[ProbeResult], order: Sequence[str]) -> list
     return sorted(results, key=lambda r: rank.get(r.label, len(rank)))
 
 
+def shown_order(results: Sequence[ProbeResult], order: Sequence[str]) -> list[str]:
+    """The labels of ``order`` as tables show them (report.table.shown_label: a random-weight
+    model says so), each once; a label that names both random and trained weights (a spec
+    measured with and without --checkpoint) gives both."""
+    shown: dict[str, set[str]] = {}
+    for result in results:
+        shown.setdefault(result.label, set()).add(shown_label(result))
+    return list(dict.fromkeys(n for label in order for n in sorted(shown.get(label, {label}))))
+
+
 def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -142,8 +156,10 @@ def _probe_sections(
 ) -> list[dict]:
     """A section per probe with results: its declared heading, chart and images, or, for a
     probe that declares no section, its table under its title. ``results`` come in the
-    order tables and legends list them (in_model_order); ``colours`` is model_colours."""
+    order tables and legends list them (in_model_order); ``colours`` is model_colours of
+    their shown labels (shown_order): tables, charts and images name each result so."""
     sections = []
+    results = shown_results(results)
     rows = table_rows(results)
     for probe in list_probes():
         chosen = [r for r in results if r.probe == probe.name]
@@ -318,7 +334,7 @@ def _provenance(results: list[ProbeResult]) -> dict:
         details = r.model.get("details", r.model)
         rows.append(
             [
-                r.label,
+                shown_label(r),
                 r.model.get("weights_source", "-"),
                 (r.model.get("weights_hash") or "-")[:23],
                 details.get("activation", "-"),
@@ -381,16 +397,18 @@ def build_report(folder: str | Path, out: str | Path | None = None) -> Path:
     judged = verdicts(results)
     order = model_order(results, judged)
     results = in_model_order(results, order)
+    names, shown = shown_models(results), shown_order(results, order)
+    found = decompositions(results, judged)
     page = (
         template_environment()
         .get_template("report.html.j2")
         .render(
             result_count=len(results),
-            verdicts=[v.to_dict() for v in judged],
-            decomposition=decomposition_rows(decompositions(results, judged)),
+            verdicts=[with_shown_model(v, names).to_dict() for v in judged],
+            decomposition=decomposition_rows([with_shown_model(d, names) for d in found]),
             paper=_beside_paper(results),
-            models=order,
-            probe_sections=_probe_sections(folder, results, model_colours(order)),
+            models=shown,
+            probe_sections=_probe_sections(folder, results, model_colours(shown)),
             progression=_progression(folder),
             scenes=_scenes(folder),
             provenance=_provenance(results),

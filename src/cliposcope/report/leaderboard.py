@@ -11,6 +11,15 @@ of each, so a later run against one control never hides the verdict against anot
 Copies of one result (the same experiment and role) count once. Output: a self-contained HTML
 page whose columns sort on a click (or on ``#sort=COLUMN-asc|desc`` in its address), and
 the same numbers as CSV.
+
+A model with random weights (its recorded weights source, report.table.shown_label) reads
+``SPEC (random weights)``, and the CSV's ``weights`` column says ``random`` or ``trained``.
+A row whose spec is that of a model of the paper's zoo (data.zoo; the same canonical spec,
+or a local copy of a hub model, as report.beside_paper matches them) gets the paper's
+published figures for that model beside the measured ones: a column per published table,
+dataset and metric (``paper Table 1, ComCO: TOR retrieval accuracy, first object (%)``,
+in percent as published), and the paper's name of the model; other rows leave them empty.
+The paper names no architecture per row, so the spec of each zoo model is a best guess.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from cliposcope.atomic import atomic_write_bytes
 from cliposcope.errors import CliposcopeError
 from cliposcope.probes.verdicts import Verdict, bias_figure, data_key, verdicts
 from cliposcope.report.csv_cells import csv_text as spreadsheet_safe_csv
-from cliposcope.report.table import describe_data
+from cliposcope.report.table import describe_data, shown_label, weights_kind
 from cliposcope.results import ProbeResult
 from cliposcope.terminal import terminal_text
 
@@ -50,19 +59,84 @@ class Cell:
     verdicts_from: str | None = None  # older runs' files that verdicts were kept from
 
 
+@dataclass(frozen=True)
+class PaperColumn:
+    """One published figure of the paper's tables: its table, dataset and metric."""
+
+    table: str
+    dataset: str
+    metric: str
+
+    @property
+    def name(self) -> str:
+        return f"paper {self.table}, {self.dataset}: {self.metric}"
+
+
+@dataclass
+class PaperRow:
+    """The paper's figures for a row's model: the zoo's names of it, values in percent."""
+
+    models: list[str]
+    values: dict[PaperColumn, float]
+
+
+PAPER_MODEL = "paper model (spec: best guess)"
+
+
 @dataclass
 class Leaderboard:
     columns: list[Column]
     rows: dict[str, dict[str, Cell]]  # model label -> column key -> cell
     folders: list[str]
     unreadable: list[str]
+    weights: dict[str, str | None] = field(default_factory=dict)  # "random" / "trained"
+    paper_columns: list[PaperColumn] = field(default_factory=list)
+    paper: dict[str, PaperRow] = field(default_factory=dict)  # rows of a zoo model only
 
 
 def row_name(result: ProbeResult) -> str:
-    """The model's label, with the first digits of its weights hash when the label alone
-    could name different weights (a spec with --checkpoint, a retrained toy)."""
+    """The model's label as tables show it (a random-weight model says so), with the
+    first digits of its weights hash when the label alone could name different weights
+    (a spec with --checkpoint, a retrained toy)."""
     weights = str(result.model.get("weights_hash") or "")
-    return f"{result.label} [{weights.removeprefix('sha256:')[:8]}]" if weights else result.label
+    label = shown_label(result)
+    return f"{label} [{weights.removeprefix('sha256:')[:8]}]" if weights else label
+
+
+def paper_row(spec: str | None) -> PaperRow | None:
+    """The published figures of the zoo model(s) whose spec is ``spec``; None for none."""
+    from cliposcope.data.zoo import paper_name, zoo_figures
+    from cliposcope.report.beside_paper import same_model
+
+    models: list[str] = []
+    values: dict[PaperColumn, float] = {}
+    for zoo_spec, figures in zoo_figures().items():
+        if not same_model(spec, zoo_spec):
+            continue
+        for figure in figures:
+            models.append(paper_name(figure))
+            values.setdefault(
+                PaperColumn(figure.table, figure.dataset, figure.metric), figure.value
+            )
+    return PaperRow(list(dict.fromkeys(models)), values) if values else None
+
+
+def join_paper(
+    specs: dict[str, str | None], weights: dict[str, str | None]
+) -> tuple[list[PaperColumn], dict[str, PaperRow]]:
+    """The paper's columns that any row fills, in the order of the paper's tables, and
+    each row of a zoo model's figures. A model measured with random weights is not the
+    paper's model, whatever its spec."""
+    from cliposcope.data.published import published_figures
+
+    found = {
+        name: row
+        for name, spec in specs.items()
+        if weights.get(name) != "random" and (row := paper_row(spec)) is not None
+    }
+    filled = {column for row in found.values() for column in row.values}
+    order = [PaperColumn(f.table, f.dataset, f.metric) for f in published_figures()]
+    return [column for column in dict.fromkeys(order) if column in filled], found
 
 
 def made_at(path: Path, result: ProbeResult) -> str:
@@ -81,6 +155,8 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
     runs: dict[tuple[str, str], list[tuple[str, Cell]]] = {}
     seen: set[tuple[str, str, str]] = set()
     unreadable: list[str] = []
+    specs: dict[str, str | None] = {}  # row name -> the model's spec
+    weights: dict[str, str | None] = {}  # row name -> "random" / "trained"
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise CliposcopeError(
@@ -113,6 +189,9 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
                 [v for v in found if v.model == result.label and v.data == key],
             )
             runs.setdefault((name, key), []).append((made_at(path, result), cell))
+            specs.setdefault(name, result.model.get("spec"))
+            if weights.get(name) is None:
+                weights[name] = weights_kind(result)
     rows: dict[str, dict[str, Cell]] = {}
     for (name, key), made in runs.items():
         made.sort(key=lambda item: item[0], reverse=True)
@@ -129,7 +208,16 @@ def build(folders: Sequence[str | Path]) -> Leaderboard:
             hint="give folders written by `cliposcope run` or `demo`",
         )
     ordered = sorted(columns.values(), key=lambda c: (c.probe, c.data))
-    return Leaderboard(ordered, rows, [str(f) for f in folders], unreadable)
+    paper_columns, paper = join_paper(specs, weights)
+    return Leaderboard(
+        ordered,
+        rows,
+        [str(f) for f in folders],
+        unreadable,
+        {name: weights.get(name) for name in rows},
+        paper_columns,
+        paper,
+    )
 
 
 def newest_verdict_per_control(cells: Sequence[Cell]) -> list[Verdict]:
@@ -166,13 +254,18 @@ def verdict_text(verdict: Verdict) -> str:
 
 
 def csv_text(board: Leaderboard) -> str:
-    header = ["model"]
+    """A row per model: its label, ``weights`` ("random" or "trained"), each column's
+    figure and verdicts, then, where any row is a zoo model's, the paper's name of it and
+    its published figures (percent), empty for the other rows."""
+    header = ["model", "weights"]
     for column in board.columns:
         name = f"{column.probe} {column.bias} [{column.data}]"
         header += [f"{name} estimate", f"{name} ci_low", f"{name} ci_high", f"{name} verdicts"]
+    if board.paper_columns:
+        header += [PAPER_MODEL, *(column.name for column in board.paper_columns)]
     lines = []
     for model, cells in sorted(board.rows.items()):
-        line = [model]
+        line = [model, board.weights.get(model)]
         for column in board.columns:
             cell = cells.get(column.key)
             if cell is None:
@@ -185,6 +278,10 @@ def csv_text(board: Leaderboard) -> str:
                 f"{high:.6f}",
                 "; ".join(verdict_text(v) for v in cell.verdicts),
             ]
+        if board.paper_columns:
+            paper = board.paper.get(model)
+            line.append("; ".join(paper.models) if paper else None)
+            line += [paper.values.get(c) if paper else None for c in board.paper_columns]
         lines.append(line)
     return spreadsheet_safe_csv(header, lines)
 
@@ -220,12 +317,30 @@ def html_text(board: Leaderboard) -> str:
                     "source": cell.source,
                 }
             )
-        table.append({"model": model, "cells": row})
+        paper = board.paper.get(model)
+        table.append(
+            {
+                "model": model,
+                "random": board.weights.get(model) == "random",
+                "cells": row,
+                "paper_models": "; ".join(paper.models) if paper else None,
+                "paper": [
+                    {"value": value, "text": f"{value:.2f}"} if value is not None else None
+                    for value in (
+                        paper.values.get(c) if paper else None for c in board.paper_columns
+                    )
+                ],
+            }
+        )
     return (
         template_environment()
         .get_template("leaderboard.html.j2")
         .render(
-            columns=board.columns, rows=table, folders=board.folders, unreadable=board.unreadable
+            columns=board.columns,
+            paper_columns=board.paper_columns,
+            rows=table,
+            folders=board.folders,
+            unreadable=board.unreadable,
         )
     )
 

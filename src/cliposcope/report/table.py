@@ -6,7 +6,7 @@ from report.export: one tidy table, numbers as numbers.)"""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from cliposcope.errors import describe_exception
 from cliposcope.probes.registry import find_probe
@@ -16,12 +16,82 @@ from cliposcope.terminal import shown, terminal_text
 # What a probe's layout raises on a result that does not hold its usual figures.
 LAYOUT_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError)
 
+# How the weights source of seeded random weights begins (app.runs.RANDOM_INIT, the
+# openclip family's WeightsSource), and the role of the random-init control.
+RANDOM_INIT = "random-init"
+RANDOM_INIT_CONTROL = f"null:{RANDOM_INIT}"
+RANDOM_WEIGHTS = "(random weights)"
+
+
+def has_random_weights(result: ProbeResult) -> bool:
+    """Whether the result's encoder recorded random weights as its weights source."""
+    model = result.model if isinstance(result.model, dict) else {}
+    source = model.get("weights_source")
+    return isinstance(source, str) and source.startswith(RANDOM_INIT)
+
+
+def weights_kind(result: ProbeResult) -> str | None:
+    """The weights, as the recorded weights source says: "random" or "trained"; None
+    where the result records no weights source (a corpus, say)."""
+    model = result.model if isinstance(result.model, dict) else {}
+    source = model.get("weights_source")
+    if not isinstance(source, str) or not source:
+        return None
+    return "random" if has_random_weights(result) else "trained"
+
+
+def shown_label(result: ProbeResult) -> str:
+    """The label a table shows for a result: its label, followed by "(random weights)"
+    where its recorded weights source is random, except for the random-init control,
+    whose role already says so (``spec [null:random-init]``). Read from the weights
+    source, never from the spec; the same however often it is asked for."""
+    label = ProbeResult.label.fget(result)
+    if has_random_weights(result) and result.role != RANDOM_INIT_CONTROL:
+        return f"{label} {RANDOM_WEIGHTS}"
+    return label
+
+
+class ShownResult(ProbeResult):
+    """A result whose ``label`` is the one tables show (shown_label); all else as it is.
+    Given to a probe's table and chart, so every row of a random-weight model says so."""
+
+    @property
+    def label(self) -> str:
+        return shown_label(self)
+
+
+def shown_results(results: Sequence[ProbeResult]) -> list[ProbeResult]:
+    return [
+        result
+        if isinstance(result, ShownResult)
+        else ShownResult(**{f.name: getattr(result, f.name) for f in fields(result)})
+        for result in results
+    ]
+
+
+def shown_models(results: Sequence[ProbeResult]) -> dict[tuple[str, str, str], str]:
+    """(probe, label, data key) of each model result -> its shown label: how a verdict or
+    a decomposition (which name the model by its label) finds the name to show."""
+    from cliposcope.probes.verdicts import data_key
+
+    return {
+        (result.probe, ProbeResult.label.fget(result), data_key(result)): shown_label(result)
+        for result in results
+        if result.role == "model"
+    }
+
+
+def with_shown_model(found, names: dict[tuple[str, str, str], str]):
+    """A verdict or decomposition naming its model by the label tables show."""
+    return replace(found, model=names.get((found.probe, found.model, found.data), found.model))
+
 
 def table_rows(results: Sequence[ProbeResult]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Headers and rows per registered probe, in the order the results were given (give
-    the results ``screen`` keeps: a result of an unknown probe has no rows)."""
+    the results ``screen`` keeps: a result of an unknown probe has no rows). Each row
+    names its result by its shown label (a random-weight model says so)."""
     grouped: dict[str, list[ProbeResult]] = {}
-    for result in results:
+    for result in shown_results(results):
         if find_probe(result.probe) is not None:
             grouped.setdefault(result.probe, []).append(result)
     return {name: find_probe(name).rows(items) for name, items in grouped.items()}
@@ -154,10 +224,11 @@ def render_tables(results: Sequence[ProbeResult]) -> str:
         title = "The paper's numbers beside ours (the spec of each paper row is a best guess)"
         blocks.append(f"{title}\n{render(*comparison_rows(comparisons))}")
     judged = verdicts(results)
-    verdict_block = render_verdicts([printable_verdict(v) for v in judged])
+    names = shown_models(results)
+    verdict_block = render_verdicts([printable_verdict(with_shown_model(v, names)) for v in judged])
     if verdict_block:
         blocks.append(verdict_block)
-    found = decompositions(results, judged)
+    found = [with_shown_model(d, names) for d in decompositions(results, judged)]
     if found:
         title = (
             "Where the bias comes from, percentage points (95% CI): architecture = random-"

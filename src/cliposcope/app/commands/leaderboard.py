@@ -9,7 +9,7 @@ from pathlib import Path
 from cliposcope.app.outputs import check_output_file
 
 NAME = "leaderboard"
-HELP = "one row per model across result folders: bias indices, verdicts"
+HELP = "one row per model across result folders: bias indices, verdicts, the paper's figures"
 ORDER = 110
 
 
@@ -35,10 +35,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", ".html")
     check_output_file(csv_path, "--csv", ".csv")
     board = write_leaderboard(args.results, args.out, csv_path)
+    paper = f", the paper's figures beside {len(board.paper)} of them" if board.paper else ""
     print(
         f"wrote {terminal_text(args.out)} and {terminal_text(csv_path)}: "
         f"{len(board.rows)} model(s), "
-        f"{len(board.columns)} column(s)",
+        f"{len(board.columns)} column(s){paper}",
         file=sys.stderr,
     )
     return 0
