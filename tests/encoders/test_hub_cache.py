@@ -273,3 +273,29 @@ def test_a_missing_tokenizer_repo_is_named_when_text_is_encoded(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "cliposcope-test/absent-tokenizer" in done.stdout
     assert "tokenizer.json" in done.stdout
+
+
+def test_the_probe_connects_where_a_request_would_go_first(monkeypatch):
+    from cliposcope.encoders.hub import _first_hop
+
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert _first_hop("https://huggingface.co") == ("huggingface.co", 443)
+    assert _first_hop("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.lab:3128")
+    assert _first_hop("https://huggingface.co") == ("proxy.lab", 3128)
+    monkeypatch.setenv("NO_PROXY", "huggingface.co")
+    assert _first_hop("https://huggingface.co") == ("huggingface.co", 443)
+
+
+def test_the_probe_tells_a_listening_endpoint_from_a_closed_one():
+    from cliposcope.encoders.hub import _reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        listening = f"http://127.0.0.1:{server.getsockname()[1]}"
+        assert _reachable(listening)
+    started = time.monotonic()
+    assert not _reachable(closed_port_endpoint())
+    assert time.monotonic() - started < 5

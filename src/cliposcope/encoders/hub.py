@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from cliposcope.errors import CliposcopeError
 
@@ -92,12 +93,20 @@ def _endpoint() -> str:
     return constants.ENDPOINT
 
 
+def _first_hop(endpoint: str) -> tuple[str, int]:
+    """Where a request to ``endpoint`` connects first: its proxy when one is set for it
+    (clusters often reach the internet only through one), else the endpoint itself."""
+    parts = urlsplit(endpoint)
+    proxy = getproxies().get(parts.scheme)
+    if proxy and not proxy_bypass(parts.hostname or ""):
+        parts = urlsplit(proxy if "//" in proxy else f"http://{proxy}")
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 @cache
 def _reachable(endpoint: str) -> bool:
-    parts = urlsplit(endpoint)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        with socket.create_connection((parts.hostname or "", port), timeout=PROBE_TIMEOUT_S):
+        with socket.create_connection(_first_hop(endpoint), timeout=PROBE_TIMEOUT_S):
             return True
     except OSError:
         return False
