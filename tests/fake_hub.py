@@ -11,6 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from hub_cache import commit_of
+
 RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/?]+)")
 
@@ -46,10 +48,6 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
 
-    @staticmethod
-    def commit(repo: str) -> str:
-        return hashlib.sha1(repo.encode()).hexdigest()
-
     def answer(self, handler: BaseHTTPRequestHandler, *, body: bool) -> None:
         path = handler.path.split("?")[0]
         self.requests.append((handler.command, path))
@@ -61,7 +59,7 @@ class FakeHub:
                 return self.send(handler, 404, b"", {"X-Error-Code": "EntryNotFound"}, body)
             data = self.repos[repo][name]
             headers = {
-                "X-Repo-Commit": self.commit(repo),
+                "X-Repo-Commit": commit_of(repo),
                 "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
             }
             return self.send(handler, 200, data, headers, body)
@@ -73,7 +71,7 @@ class FakeHub:
             if match["kind"] == "revision":
                 info = {
                     "id": repo,
-                    "sha": self.commit(repo),
+                    "sha": commit_of(repo),
                     "siblings": [{"rfilename": name} for name in files],
                 }
             else:

@@ -11,7 +11,35 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 from pathlib import Path
+
+NETWORK_SETTINGS = ("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS_")
+PROXY_SETTINGS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def hub_environment(hf_home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment with no hub, cache or proxy settings of the machine's
+    (a proxy would take loopback requests elsewhere), HF_HOME at ``hf_home``, and ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(NETWORK_SETTINGS) and key.lower() not in PROXY_SETTINGS
+    }
+    return {**env, "HF_HOME": str(hf_home), **extra}
+
+
+def closed_port_endpoint() -> str:
+    """An endpoint nothing listens on: the hub as an offline machine sees it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def commit_of(repo: str) -> str:
+    """The commit a repo's snapshot is filed under here (any 40 hex digits would do)."""
+    return hashlib.sha1(repo.encode()).hexdigest()
 
 
 def repo_folder(cache: Path, repo: str) -> Path:
@@ -25,7 +53,7 @@ def put_in_hub_cache(
     ``repo`` on its main branch, and ``absent`` as files the hub said it lacks; returns the
     snapshot folder."""
     folder = repo_folder(cache, repo)
-    commit = hashlib.sha1(repo.encode()).hexdigest()
+    commit = commit_of(repo)
     snapshot = folder / "snapshots" / commit
     (folder / "blobs").mkdir(parents=True, exist_ok=True)
     for name, content in files.items():

@@ -4,28 +4,17 @@ then runs the same models. The hub here is a loopback server (tests/fake_hub.py)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from cliposcope.encoders.hf import save_tiny_clip
 from cliposcope.encoders.openclip import TINY_ARCH, random_model, save_local_dir
 from fake_hub import FakeHub, folder_files
-from hub_cache import put_folder_in_hub_cache
+from hub_cache import closed_port_endpoint, hub_environment, put_folder_in_hub_cache
 
 pytestmark = pytest.mark.slow
-
-
-def environment(hf_home: Path, **extra: str) -> dict:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS_"))
-    }
-    return {**env, "HF_HOME": str(hf_home), **extra}
 
 
 def cliposcope(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -36,14 +25,6 @@ def cliposcope(args: list[str], env: dict) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
-
-
-def unreachable() -> str:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
@@ -60,7 +41,7 @@ def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
     with FakeHub(repos) as hub:
         done = cliposcope(
             ["prefetch", *specs, "openclip:cliposcope-tiny?seed=0"],
-            environment(tmp_path / "home", HF_ENDPOINT=hub.endpoint),
+            hub_environment(tmp_path / "home", HF_ENDPOINT=hub.endpoint),
         )
     assert done.returncode == 0, done.stderr
     for spec in specs:
@@ -75,8 +56,8 @@ def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
     assert list(cache.glob("models--lab--tiny-open-clip/snapshots/*/open_clip_model.safetensors"))
 
     # the hub gone: the runs read the cache, and measure what the same weights measure locally
-    offline = environment(tmp_path / "home", HF_ENDPOINT=unreachable())
-    local_env = environment(tmp_path / "elsewhere", HF_HUB_OFFLINE="1")
+    offline = hub_environment(tmp_path / "home", HF_ENDPOINT=closed_port_endpoint())
+    local_env = hub_environment(tmp_path / "elsewhere", HF_HUB_OFFLINE="1")
     for index, (spec, local_spec) in enumerate(
         [
             ("hf:lab/tiny-clip-hf", f"hf:{tmp_path / 'hf'}"),
@@ -99,7 +80,7 @@ def test_prefetch_without_the_hub_checks_the_cache_and_names_what_is_missing(tmp
     put_folder_in_hub_cache(tmp_path / "home" / "hub", "lab/in-cache", folder)
     done = cliposcope(
         ["prefetch", "openclip:hf-hub:lab/in-cache", "openclip:hf-hub:lab/not-in-cache"],
-        environment(tmp_path / "home", HF_ENDPOINT=unreachable()),
+        hub_environment(tmp_path / "home", HF_ENDPOINT=closed_port_endpoint()),
     )
     assert done.returncode == 2
     assert "openclip:hf-hub:lab/in-cache: already in the cache (lab/in-cache)" in done.stdout

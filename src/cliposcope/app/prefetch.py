@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from cliposcope.encoders.hub import (
     HubFiles,
-    fetch,
-    go_offline,
+    download,
     hub_reachable,
+    hub_switched_off,
     missing_files,
     not_cached_error,
 )
@@ -43,7 +43,7 @@ def fetch_everything(spec: str) -> list[HubFiles]:
         new = [need for need in hub_needs(spec) if need not in done]
         if not new:
             break
-        fetch(new)
+        download(new)
         done += new
     return done
 
@@ -75,21 +75,21 @@ def prefetch_models(specs: Sequence[str], *, check: bool = True) -> PrefetchRepo
             report.failed.append((spec, describe_exception(error)))
             continue
         if not needs:
-            report.lines.append(f"{spec}: nothing to fetch (local or bundled weights)")
+            report.lines.append(f"{spec}: nothing to fetch (it reads nothing from the hub)")
         elif online:
             report.lines.append(f"{spec}: fetched {_repos(needs)}")
         else:
             report.lines.append(f"{spec}: already in the cache ({_repos(needs)})")
         ready.append(spec)
     if check:
-        go_offline()
-        for spec in ready:
-            try:
-                check_offline(spec)
-            except CliposcopeError as error:
-                report.failed.append((spec, str(error)))
-                continue
-            report.lines.append(f"{spec}: loads and embeds with the hub switched off")
+        with hub_switched_off():
+            for spec in ready:
+                try:
+                    check_offline(spec)
+                except CliposcopeError as error:
+                    report.failed.append((spec, str(error)))
+                    continue
+                report.lines.append(f"{spec}: loads and embeds with the hub switched off")
     return report
 
 

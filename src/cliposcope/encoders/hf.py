@@ -81,7 +81,7 @@ def hub_files(spec: ModelSpec) -> list[HubFiles]:
     if Path(spec.target).expanduser().is_dir():
         return []
     wanted = (("config.json",), TRANSFORMERS_WEIGHTS, TOKENIZER_FILES)
-    return [HubFiles(spec.target, wanted, fetch="repo")]
+    return [HubFiles(spec.target, wanted, download="repo")]
 
 
 def fast_text_support(config) -> tuple[bool, str]:

@@ -9,13 +9,18 @@ offline and reads the Hugging Face cache only, and a file missing from the cache
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as ProbeTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Literal
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -31,6 +36,7 @@ TRANSFORMERS_WEIGHTS = (
     "pytorch_model.bin.index.json",
 )
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model", "vocab.txt")
+SMALL_TEXT_FILES = ("*.json", "*.model", "*.txt")  # configs, vocabularies, SentencePiece models
 OTHER_FRAMEWORKS = (  # never needed by a PyTorch load: not fetched
     "*.msgpack",
     "*.h5",
@@ -44,23 +50,23 @@ OTHER_FRAMEWORKS = (  # never needed by a PyTorch load: not fetched
     "flax_model*",
     "tf_model*",
 )
-
-
-SMALL_TEXT_FILES = ("*.json", "*.model", "*.txt")  # configs, vocabularies, SentencePiece models
+PICKLED_WEIGHTS = (".bin", ".pth", ".pt")  # skipped where a .safetensors twin sits beside them
 
 
 @dataclass(frozen=True)
 class HubFiles:
     """What one model needs from one hub repo: for each entry, one of its alternatives
-    (e.g. the .safetensors or the .bin weights). ``fetch`` says what prefetching takes:
-    ``"files"`` the first alternative of each entry that the repo has; ``"repo"`` the
-    whole repo less other frameworks' weights (transformers and sentence-transformers
-    folders, which their libraries read file by file); ``"text"`` its small text files
-    (a tokenizer, whose library asks for configs beside it)."""
+    (e.g. the .safetensors or the .bin weights), looked for in ``cache_dir`` (default: the
+    Hugging Face cache). ``download`` says what prefetching takes: ``"files"`` the first
+    alternative of each entry that the repo has; ``"repo"`` the whole repo less other
+    frameworks' weights and pickled weights beside .safetensors ones (transformers and
+    sentence-transformers folders, which their libraries read file by file); ``"text"``
+    its small text files (a tokenizer or a config, whose library asks for files beside)."""
 
     repo: str
     alternatives: tuple[tuple[str, ...], ...]
-    fetch: str = "files"
+    download: Literal["files", "repo", "text"] = "files"
+    cache_dir: str | None = None
 
 
 def hub_cache() -> Path:
@@ -75,7 +81,12 @@ def offline() -> bool:
     return bool(constants.is_offline_mode())
 
 
-_unreachable: list[str] = []  # the endpoint this process found unreachable, once
+@dataclass
+class _ProbeOutcome:
+    unreachable_endpoint: str | None = None  # set once, when this process found it so
+
+
+_probe = _ProbeOutcome()
 
 
 def go_offline() -> None:
@@ -85,6 +96,23 @@ def go_offline() -> None:
 
     constants.HF_HUB_OFFLINE = True
     os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@contextmanager
+def hub_switched_off() -> Iterator[None]:
+    """Offline inside, as the process was after."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")
+    go_offline()
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before[0]
+        if before[1] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before[1]
 
 
 def _endpoint() -> str:
@@ -97,18 +125,31 @@ def _first_hop(endpoint: str) -> tuple[str, int]:
     """Where a request to ``endpoint`` connects first: its proxy when one is set for it
     (clusters often reach the internet only through one), else the endpoint itself."""
     parts = urlsplit(endpoint)
-    proxy = getproxies().get(parts.scheme)
+    proxies = getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
     if proxy and not proxy_bypass(parts.hostname or ""):
         parts = urlsplit(proxy if "//" in proxy else f"http://{proxy}")
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-@cache
-def _reachable(endpoint: str) -> bool:
+def _connects(address: tuple[str, int]) -> bool:
     try:
-        with socket.create_connection(_first_hop(endpoint), timeout=PROBE_TIMEOUT_S):
+        with socket.create_connection(address, timeout=PROBE_TIMEOUT_S):
             return True
     except OSError:
+        return False
+
+
+@cache
+def _reachable(endpoint: str) -> bool:
+    """Whether a connection opens within PROBE_TIMEOUT_S, name lookup included (a lookup
+    that hangs is given up on; its thread ends on its own)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    attempt = pool.submit(_connects, _first_hop(endpoint))
+    pool.shutdown(wait=False)
+    try:
+        return attempt.result(timeout=PROBE_TIMEOUT_S + 0.5)
+    except ProbeTimeout:
         return False
 
 
@@ -117,11 +158,31 @@ def hub_reachable() -> bool:
     return not offline() and _reachable(_endpoint())
 
 
-def cached_file(repo: str, filename: str) -> Path | None:
+def cached_file(repo: str, filename: str, cache_dir: str | None = None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    found = try_to_load_from_cache(repo, filename)
+    try:
+        found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
+    except HFValidationError:
+        raise CliposcopeError(
+            f"{repo!r} is not a model hub repo name", hint="hub names look like ORG/NAME"
+        ) from None
     return Path(found) if isinstance(found, str) else None
+
+
+def cached_json(repo: str, filename: str) -> dict | None:
+    """A cached JSON file of a repo (a model config), or None when it is not cached."""
+    path = cached_file(repo, filename)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CliposcopeError(
+            f"the cached {filename} of {repo} is unreadable ({type(error).__name__})",
+            hint=f"delete {path.parent.parent.parent} and fetch it again",
+        ) from None
 
 
 def missing_files(needs: Sequence[HubFiles]) -> list[tuple[str, tuple[str, ...]]]:
@@ -130,13 +191,13 @@ def missing_files(needs: Sequence[HubFiles]) -> list[tuple[str, tuple[str, ...]]
         (need.repo, alternatives)
         for need in needs
         for alternatives in need.alternatives
-        if not any(cached_file(need.repo, name) for name in alternatives)
+        if not any(cached_file(need.repo, name, need.cache_dir) for name in alternatives)
     ]
 
 
 def why_offline() -> str:
-    if _unreachable:
-        return f"not reachable ({_unreachable[0]})"
+    if _probe.unreachable_endpoint:
+        return f"not reachable ({_probe.unreachable_endpoint})"
     return "switched off (HF_HUB_OFFLINE=1)"
 
 
@@ -157,33 +218,50 @@ def prepare_hub(spec: str, needs: Sequence[HubFiles]) -> None:
         return
     if not offline() and not hub_reachable():
         log.info("the model hub %s is not reachable: reading the cache only", _endpoint())
-        _unreachable.append(_endpoint())
+        _probe.unreachable_endpoint = _endpoint()
         go_offline()
     if offline():
         for repo, alternatives in missing_files(needs)[:1]:
             raise not_cached_error(spec, repo, alternatives)
 
 
-def fetch(needs: Sequence[HubFiles]) -> list[Path]:
+def wanted_repo_files(paths: Sequence[str]) -> list[str]:
+    """A repo's files less other frameworks' weights and pickled weights that have a
+    .safetensors file beside them (the libraries load the .safetensors ones)."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    kept = list(filter_repo_objects(paths, ignore_patterns=list(OTHER_FRAMEWORKS)))
+    safe_folders = {str(PurePosixPath(p).parent) for p in kept if p.endswith(".safetensors")}
+    return [
+        path
+        for path in kept
+        if not (path.endswith(PICKLED_WEIGHTS) and str(PurePosixPath(path).parent) in safe_folders)
+    ]
+
+
+def download(needs: Sequence[HubFiles]) -> list[Path]:
     """Download what ``needs`` names into the cache (a connected machine); the paths."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
     fetched: list[Path] = []
     for need in needs:
-        if need.fetch in ("repo", "text"):
-            patterns = {"allow_patterns": list(SMALL_TEXT_FILES)} if need.fetch == "text" else {}
-            folder = snapshot_download(
-                need.repo, ignore_patterns=list(OTHER_FRAMEWORKS), **patterns
-            )
-            fetched.append(Path(folder))
-            continue
-        for alternatives in need.alternatives:
-            for position, name in enumerate(alternatives):
-                try:
-                    fetched.append(Path(hf_hub_download(need.repo, name)))
+        if need.download == "files":
+            for alternatives in need.alternatives:
+                for position, name in enumerate(alternatives):
+                    try:
+                        path = hf_hub_download(need.repo, name, cache_dir=need.cache_dir)
+                    except RemoteEntryNotFoundError:
+                        if position == len(alternatives) - 1:
+                            raise
+                        continue
+                    fetched.append(Path(path))
                     break
-                except RemoteEntryNotFoundError:
-                    if position == len(alternatives) - 1:
-                        raise
+            continue
+        if need.download == "text":
+            allow = list(SMALL_TEXT_FILES)
+        else:
+            allow = wanted_repo_files(HfApi().list_repo_files(need.repo))
+        folder = snapshot_download(need.repo, allow_patterns=allow, cache_dir=need.cache_dir)
+        fetched.append(Path(folder))
     return fetched

@@ -42,7 +42,7 @@ from cliposcope.encoders.causal_text import (
     max_abs_difference,
     pooled_positions,
 )
-from cliposcope.encoders.hub import TOKENIZER_FILES, HubFiles, cached_file, prepare_hub
+from cliposcope.encoders.hub import TOKENIZER_FILES, HubFiles, cached_json, prepare_hub
 from cliposcope.encoders.prefix_sharing import (
     encode_shared,
     openclip_stack,
@@ -183,53 +183,94 @@ def _hub_weight_names(filename: str) -> tuple[str, ...]:
     return (filename,)
 
 
+def _text_cfg(model_config: dict | None) -> dict:
+    return (model_config or {}).get("text_cfg") or {}
+
+
 def _tokenizer_files(model_config: dict | None) -> list[HubFiles]:
     """The hub tokenizer an architecture reads (SigLIP's, say); none for CLIP's own BPE."""
-    name = ((model_config or {}).get("text_cfg") or {}).get("hf_tokenizer_name")
-    return [HubFiles(name, (TOKENIZER_FILES,), fetch="text")] if name else []
+    name = _text_cfg(model_config).get("hf_tokenizer_name")
+    return [HubFiles(name, (TOKENIZER_FILES,), download="text")] if name else []
 
 
-def weights_hub_files(spec: ModelSpec) -> list[HubFiles]:
-    """The weights ``spec`` reads from the model hub: a pretrained tag's (open_clip maps
-    each tag to a hub repo) or an ``hf-hub:`` repo's config and weights."""
-    import open_clip
-
-    if spec.target.startswith("hf-hub:"):
-        repo = spec.target[len("hf-hub:") :]
-        return [HubFiles(repo, (("open_clip_config.json",), _hub_weight_names(HUB_WEIGHTS)))]
-    arch, _, rest = spec.target.partition("/")
-    if spec.target.startswith("local-dir:") or not rest:
-        return []
-    register_project_configs()
-    if rest not in open_clip.list_pretrained_tags_by_model(arch):
-        return []
-    location = open_clip.get_pretrained_cfg(arch, rest).get("hf_hub")
-    if not location:
-        return []
-    repo, filename = location.rsplit("/", 1)  # as open_clip splits it: "ORG/NAME/" or ".../FILE"
-    return [HubFiles(repo, (_hub_weight_names(filename or HUB_WEIGHTS),))]
+def _text_model_files(model_config: dict | None) -> list[HubFiles]:
+    """An architecture whose text tower is a transformers model (RoBERTa, mT5) reads that
+    model's config from the hub whenever it is built."""
+    name = _text_cfg(model_config).get("hf_model_name")
+    return [HubFiles(name, (("config.json",),), download="text")] if name else []
 
 
-def tokenizer_hub_files(spec: ModelSpec) -> list[HubFiles]:
-    """The hub tokenizer ``spec``'s architecture reads (SigLIP's, say); none for CLIP's
-    own BPE, which open_clip ships, nor for a local-dir folder, which open_clip expects to
-    hold its tokenizer files."""
+def _model_config(spec: ModelSpec) -> dict | None:
+    """The open_clip model config ``spec`` builds: an hf-hub repo's (once cached), a
+    local-dir folder's, else the architecture's."""
     import open_clip
 
     target = spec.target
-    if target.startswith("local-dir:"):
-        return []
     if target.startswith("hf-hub:"):
-        config_file = cached_file(target[len("hf-hub:") :], "open_clip_config.json")
-        if config_file is None:
-            return []
-        return _tokenizer_files(json.loads(config_file.read_text()).get("model_cfg"))
+        return (cached_json(target[len("hf-hub:") :], "open_clip_config.json") or {}).get(
+            "model_cfg"
+        )
+    if target.startswith("local-dir:"):
+        path = Path(target[len("local-dir:") :]).expanduser() / "open_clip_config.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8")).get("model_cfg")
+        except (OSError, ValueError, AttributeError):
+            return None  # the load itself says what is wrong with the folder
     register_project_configs()
-    return _tokenizer_files(open_clip.get_model_config(target.partition("/")[0]))
+    return open_clip.get_model_config(target.partition("/")[0])
+
+
+def weights_hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """What building ``spec`` reads from the model hub: a pretrained tag's weights
+    (open_clip maps each tag to a hub repo), an ``hf-hub:`` repo's config and weights, and
+    a transformers text tower's config."""
+    import open_clip
+
+    needs = []
+    arch, _, rest = spec.target.partition("/")
+    if spec.target.startswith("hf-hub:"):
+        repo = spec.target[len("hf-hub:") :]
+        needs.append(HubFiles(repo, (("open_clip_config.json",), _hub_weight_names(HUB_WEIGHTS))))
+    elif not spec.target.startswith("local-dir:") and rest:
+        register_project_configs()
+        if rest in open_clip.list_pretrained_tags_by_model(arch):
+            location = open_clip.get_pretrained_cfg(arch, rest).get("hf_hub")
+            if location:
+                repo, filename = location.rsplit("/", 1)  # as open_clip splits "ORG/NAME/FILE"
+                needs.append(HubFiles(repo, (_hub_weight_names(filename or HUB_WEIGHTS),)))
+    return needs + _text_model_files(_model_config(spec))
+
+
+def tokenizer_hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """The hub tokenizer ``spec`` reads; none for a local-dir folder, which open_clip
+    expects to hold its tokenizer files."""
+    if spec.target.startswith("local-dir:"):
+        return []
+    return _tokenizer_files(_model_config(spec))
 
 
 def hub_files(spec: ModelSpec) -> list[HubFiles]:
+    """Everything ``spec`` reads from the hub, once the spec is known to name weights."""
+    spec.check_options(OPTIONS)
+    require_named_weights(spec, resolve_source(spec.target))
     return weights_hub_files(spec) + tokenizer_hub_files(spec)
+
+
+def require_named_weights(spec: ModelSpec, source: WeightsSource) -> None:
+    """Random weights must be asked for (``?seed=``), and ``seed`` applies to them only."""
+    if source.kind == "random-init" and "seed" not in spec.options:
+        raise CliposcopeError(
+            f"{spec.canonical} names no weights, and random weights must be asked for",
+            hint=f"a pretrained tag ({spec.canonical}/openai; `cliposcope models` lists "
+            f"them), a checkpoint ({spec.canonical}/PATH or --checkpoint PATH), or random "
+            f"weights on purpose: {spec.canonical}?seed=0",
+        )
+    if "seed" in spec.options and source.kind != "random-init":
+        seed = spec.int_option("seed", 0)
+        raise CliposcopeError(
+            f"option seed only applies to random-init weights, not {source.describe(seed)}",
+            hint=f"drop ?seed= from {spec.canonical}",
+        )
 
 
 def _tag_quick_gelu(arch: str, tag: str) -> bool:
@@ -296,18 +337,7 @@ class OpenClipEncoder(Encoder):
         source = resolve_source(spec.target)
         self.source = source
         seed = spec.int_option("seed", 0)
-        if source.kind == "random-init" and "seed" not in spec.options:
-            raise CliposcopeError(
-                f"{spec.canonical} names no weights, and random weights must be asked for",
-                hint=f"a pretrained tag ({spec.canonical}/openai; `cliposcope models` lists "
-                f"them), a checkpoint ({spec.canonical}/PATH or --checkpoint PATH), or random "
-                f"weights on purpose: {spec.canonical}?seed=0",
-            )
-        if "seed" in spec.options and source.kind != "random-init":
-            raise CliposcopeError(
-                f"option seed only applies to random-init weights, not {source.describe(seed)}",
-                hint=f"drop ?seed= from {spec.canonical}",
-            )
+        require_named_weights(spec, source)
         quick_gelu = self._quick_gelu_setting(source, spec)
         text_architecture = TextArchitecture.from_spec(spec)
 
@@ -318,7 +348,12 @@ class OpenClipEncoder(Encoder):
             with seeded_random_init(seed), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # we check QuickGELU ourselves
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=pretrained, force_quick_gelu=quick_gelu
+                    model_name,
+                    pretrained=pretrained,
+                    force_quick_gelu=quick_gelu,
+                    # a transformers text tower (RoBERTa) starts random too, not pretrained:
+                    # random weights are random throughout, and a checkpoint sets them all
+                    pretrained_text=False,
                 )
         except CliposcopeError:
             raise

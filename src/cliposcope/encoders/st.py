@@ -57,17 +57,27 @@ def resolve_st_target(target: str) -> tuple[str, str]:
 
 
 def hub_repo(target: str) -> str:
-    """The hub repo of a name: sentence-transformers reads short names from its own org."""
-    return target if "/" in target else f"sentence-transformers/{target}"
+    """The hub repo of a name, as sentence-transformers finds it: a short name is read
+    from its own org, except the original transformers models (bert-base-uncased...)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util.misc import ORIGINAL_TRANSFORMER_MODELS
+
+    organisation = SentenceTransformer.default_huggingface_organization
+    if "/" in target or not organisation or target.lower() in ORIGINAL_TRANSFORMER_MODELS:
+        return target
+    return f"{organisation}/{target}"
 
 
 def hub_files(spec: ModelSpec) -> list[HubFiles]:
-    """A hub name's repo, fetched whole; nothing for a folder or the bundled MiniLM."""
+    """A hub name's repo, fetched whole, in sentence-transformers' cache (its own folder
+    when SENTENCE_TRANSFORMERS_HOME is set); nothing for a folder or the bundled MiniLM."""
+    spec.check_options(OPTIONS)
     location, _ = resolve_st_target(spec.target)
     if Path(location).is_dir():
         return []
     wanted = (("modules.json", "config.json"), TRANSFORMERS_WEIGHTS)
-    return [HubFiles(hub_repo(location), wanted, fetch="repo")]
+    cache_dir = os.environ.get("SENTENCE_TRANSFORMERS_HOME")
+    return [HubFiles(hub_repo(location), wanted, download="repo", cache_dir=cache_dir)]
 
 
 class SentenceTransformerEncoder(Encoder):
