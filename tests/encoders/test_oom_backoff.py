@@ -192,3 +192,15 @@ def test_a_real_model_retried_gives_exactly_the_unpatched_embeddings(tiny, monke
         {"tower": "text", "from": 8, "to": 4},
         {"tower": "image", "from": 4, "to": 2},
     ]
+
+
+def test_apples_mps_out_of_memory_backs_off_as_well():
+    """On MPS torch raises a plain RuntimeError for it."""
+
+    def mps_out_of_memory():
+        return RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB)")
+
+    encoder = FittingEncoder(error=mps_out_of_memory)
+    reference = FittingEncoder(text=8)
+    np.testing.assert_array_equal(encoder.encode_text(TEXTS), reference.encode_text(TEXTS))
+    assert encoder.text_batch_size == 8

@@ -445,12 +445,15 @@ class Encoder(ABC):
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
-    """torch's out-of-memory error (torch.OutOfMemoryError, alias torch.cuda's)."""
+    """torch's out-of-memory error (torch.OutOfMemoryError, alias torch.cuda's), or the
+    plain RuntimeError Apple's MPS backend raises for it."""
     torch = sys.modules.get("torch")
     if torch is None:  # torch never loaded: nothing of it can have run out of memory
         return False
     kind = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return isinstance(error, kind)
+    if isinstance(error, kind):
+        return True
+    return isinstance(error, RuntimeError) and str(error).startswith("MPS backend out of memory")
 
 
 def _release_memory() -> None:
@@ -459,6 +462,8 @@ def _release_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if torch is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
 
 
 class ForwardingEncoder(Encoder):
