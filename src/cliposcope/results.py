@@ -22,6 +22,9 @@ from cliposcope.terminal import terminal_text
 RESULT_FORMAT = 2
 RECORDS_SUFFIX = ".records.parquet"
 IN_MEMORY = ("query_records", "source_path")
+# How the weights source of seeded random weights begins (the openclip family's), and the
+# name of the control that measures a model's architecture with such weights.
+RANDOM_INIT = "random-init"
 
 
 @dataclass

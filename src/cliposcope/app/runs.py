@@ -24,10 +24,9 @@ from cliposcope.encoders.registry import get_family, spec_prefixes
 from cliposcope.encoders.specs import canonical_spec
 from cliposcope.errors import CliposcopeError
 from cliposcope.progress import heartbeat, step
-from cliposcope.results import ProbeResult, ResultFolder
+from cliposcope.results import RANDOM_INIT, ProbeResult, ResultFolder
 from cliposcope.terminal import terminal_text
 
-RANDOM_INIT = "random-init"
 log = logging.getLogger(__name__)
 # Runs one encoder in one role; the control is None for the model itself.
 RoleRun = Callable[[Encoder, str, str | None], list[ProbeResult]]

@@ -10,15 +10,12 @@ from dataclasses import fields, replace
 
 from cliposcope.errors import describe_exception
 from cliposcope.probes.registry import find_probe
-from cliposcope.results import ProbeResult
+from cliposcope.results import RANDOM_INIT, ProbeResult
 from cliposcope.terminal import shown, terminal_text
 
 # What a probe's layout raises on a result that does not hold its usual figures.
 LAYOUT_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError)
 
-# How the weights source of seeded random weights begins (app.runs.RANDOM_INIT, the
-# openclip family's WeightsSource), and the role of the random-init control.
-RANDOM_INIT = "random-init"
 RANDOM_INIT_CONTROL = f"null:{RANDOM_INIT}"
 RANDOM_WEIGHTS = "(random weights)"
 
