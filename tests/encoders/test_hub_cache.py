@@ -299,7 +299,7 @@ def test_a_name_that_is_no_hub_repo_is_one_clear_error():
 
 
 def test_sentence_transformers_names_map_to_the_repos_the_library_reads(tmp_path, monkeypatch):
-    from cliposcope.encoders.hub import missing_files
+    from cliposcope.encoders.hub import missing_files, not_cached_error
     from cliposcope.encoders.specs import parse_spec
     from cliposcope.encoders.st import hub_files, hub_repo
 
@@ -309,7 +309,8 @@ def test_sentence_transformers_names_map_to_the_repos_the_library_reads(tmp_path
     monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path / "st-home"))
     (need,) = hub_files(parse_spec("st:all-mpnet-base-v2"))
     assert need.cache_dir == str(tmp_path / "st-home")
-    assert missing_files([need])
+    ((missing, alternatives),) = missing_files([need])[:1]
+    assert str(tmp_path / "st-home") in str(not_cached_error("st:x", missing, alternatives))
     files = {"modules.json": "[]", "model.safetensors": b"weights"}
     put_in_hub_cache(tmp_path / "st-home", "sentence-transformers/all-mpnet-base-v2", files)
     assert missing_files([need]) == []

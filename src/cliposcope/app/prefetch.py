@@ -50,8 +50,8 @@ def fetch_everything(spec: str) -> list[HubFiles]:
 
 def require_cached(spec: str) -> list[HubFiles]:
     needs = hub_needs(spec)
-    for repo, alternatives in missing_files(needs)[:1]:
-        raise not_cached_error(spec, repo, alternatives)
+    for need, alternatives in missing_files(needs)[:1]:
+        raise not_cached_error(spec, need, alternatives)
     return needs
 
 

@@ -185,10 +185,10 @@ def cached_json(repo: str, filename: str) -> dict | None:
         ) from None
 
 
-def missing_files(needs: Sequence[HubFiles]) -> list[tuple[str, tuple[str, ...]]]:
-    """(repo, alternatives) for each need of which no alternative is in the cache."""
+def missing_files(needs: Sequence[HubFiles]) -> list[tuple[HubFiles, tuple[str, ...]]]:
+    """(need, alternatives) for each entry of a need of which no alternative is cached."""
     return [
-        (need.repo, alternatives)
+        (need, alternatives)
         for need in needs
         for alternatives in need.alternatives
         if not any(cached_file(need.repo, name, need.cache_dir) for name in alternatives)
@@ -201,13 +201,14 @@ def why_offline() -> str:
     return "switched off (HF_HUB_OFFLINE=1)"
 
 
-def not_cached_error(spec: str, repo: str, alternatives: Sequence[str]) -> CliposcopeError:
+def not_cached_error(spec: str, need: HubFiles, alternatives: Sequence[str]) -> CliposcopeError:
     names = " or ".join(alternatives)
+    cache_dir = need.cache_dir or hub_cache()
     return CliposcopeError(
-        f"{spec}: {names} of {repo} is not in the Hugging Face cache {hub_cache()}, "
+        f"{spec}: {names} of {need.repo} is not in the cache {cache_dir}, "
         f"and the hub is {why_offline()}",
         hint=f"on a machine with the hub run `cliposcope prefetch {spec}` (or `hf download "
-        f"{repo}`), then copy its cache here or point HF_HOME at the copy",
+        f"{need.repo}`), then copy its cache here or point HF_HOME at the copy",
     )
 
 
@@ -221,8 +222,8 @@ def prepare_hub(spec: str, needs: Sequence[HubFiles]) -> None:
         _probe.unreachable_endpoint = _endpoint()
         go_offline()
     if offline():
-        for repo, alternatives in missing_files(needs)[:1]:
-            raise not_cached_error(spec, repo, alternatives)
+        for need, alternatives in missing_files(needs)[:1]:
+            raise not_cached_error(spec, need, alternatives)
 
 
 def wanted_repo_files(paths: Sequence[str]) -> list[str]:
