@@ -97,4 +97,4 @@ def test_hf_hub_name_offline_is_clear(tmp_path):
     ]
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "cannot load the config of hf:nobody/no-such-model" in result.stderr
+    assert "config.json of nobody/no-such-model is not in the cache" in result.stderr

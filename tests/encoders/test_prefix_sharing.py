@@ -134,3 +134,30 @@ def test_hf_legacy_argmax_pooling_is_followed(hf_clip_dir):
     encoder.model.text_model.eos_token_id = 2
     captions = shared_prefix_captions()[:40]
     assert_shared_path_is_exact(encoder, captions)
+
+
+def test_text_chunks_follow_sorted_order_so_families_share_a_chunk():
+    from cliposcope.encoders.prefix_sharing import chunks_by_start
+
+    texts = ["dog and cat", "apple and dog", "dog and apple", "apple and cat", "cat and dog"]
+    chunks = [list(chunk) for chunk in chunks_by_start(texts, 2)]
+    assert chunks == [[3, 1], [4, 2], [0]]  # apple and cat/dog, cat and dog, dog and ...
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(len(texts)))
+
+
+def test_a_shuffled_batch_larger_than_a_chunk_equals_the_reference(monkeypatch):
+    """Chunks in sorted order scatter back to the input order, on both text paths."""
+    import random
+
+    import cliposcope.encoders.openclip as openclip_module
+    from cliposcope.encoders import load_encoder
+
+    monkeypatch.setattr(openclip_module, "TOKENIZE_CHUNK", 16)
+    words = ["dog", "cat", "apple", "pizza", "car", "bus"]
+    texts = [f"a photo of {a} and {b}" for a in words for b in words if a != b]
+    random.Random(1).shuffle(texts)
+    for spec in ("openclip:cliposcope-tiny?seed=2", "openclip:cliposcope-tiny?seed=2&prefix=false"):
+        encoder = load_encoder(spec)
+        reference = l2_normalise(encoder.encode_text_reference(texts))
+        gap = np.abs(encoder.encode_text(texts) - reference).max()
+        assert gap < 1e-5, (spec, gap)

@@ -37,6 +37,7 @@ from cliposcope.encoders.base import (
 )
 from cliposcope.encoders.hub import TOKENIZER_FILES, TRANSFORMERS_WEIGHTS, HubFiles, prepare_hub
 from cliposcope.encoders.prefix_sharing import (
+    chunks_by_start,
     encode_shared,
     hf_clip_stack,
     padded,
@@ -280,9 +281,9 @@ class HFEncoder(Encoder):
         with progress_bar(
             total=len(texts), enabled=progress, leave=False, unit="text", desc="encode text"
         ) as bar:
-            for start in range(0, len(texts), TOKENIZE_CHUNK):
+            for chunk in chunks_by_start(texts, TOKENIZE_CHUNK):
                 encoded = self.tokenizer(
-                    texts[start : start + TOKENIZE_CHUNK],
+                    [texts[i] for i in chunk],
                     truncation=True,
                     max_length=self.context_length,
                 )
@@ -296,7 +297,7 @@ class HFEncoder(Encoder):
                             batch_size=self.text_batch_size,
                             alone=self._padded_features,
                         )
-                    features[start : start + len(ids)] = shared.float().cpu().numpy()
+                    features[chunk] = shared.float().cpu().numpy()
                     bar.update(len(ids))
                     continue
                 lengths = np.array([len(row) for row in ids])
@@ -306,7 +307,7 @@ class HFEncoder(Encoder):
                         padding="longest",
                         return_tensors="pt",
                     )
-                    features[start + index] = self._text_features(
+                    features[chunk[index]] = self._text_features(
                         batch["input_ids"], batch["attention_mask"]
                     )
                     bar.update(len(index))

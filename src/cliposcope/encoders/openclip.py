@@ -44,6 +44,7 @@ from cliposcope.encoders.causal_text import (
 )
 from cliposcope.encoders.hub import TOKENIZER_FILES, HubFiles, cached_json, prepare_hub
 from cliposcope.encoders.prefix_sharing import (
+    chunks_by_start,
     encode_shared,
     openclip_stack,
     padded,
@@ -566,8 +567,8 @@ class OpenClipEncoder(Encoder):
             torch.inference_mode(),
             autocast(self.device, self.precision),
         ):
-            for start in range(0, len(texts), TOKENIZE_CHUNK):
-                tokens = self.tokenizer(texts[start : start + TOKENIZE_CHUNK])
+            for chunk in chunks_by_start(texts, TOKENIZE_CHUNK):
+                tokens = self.tokenizer([texts[i] for i in chunk])
                 positions = pooled_positions(self._fast_tower, tokens)
                 if self._prefix_stack is not None:
                     shared = encode_shared(
@@ -577,13 +578,13 @@ class OpenClipEncoder(Encoder):
                         batch_size=self.text_batch_size,
                         alone=lambda rows: self._trimmed(self._fast_tower, rows),
                     )
-                    features[start : start + len(tokens)] = self._numpy(shared)
+                    features[chunk] = self._numpy(shared)
                     bar.update(len(tokens))
                     continue
                 lengths = positions.numpy()
                 for index in length_sorted_batches(lengths, self.text_batch_size):
                     rows = tokens[torch.from_numpy(index)].to(self.device)
-                    features[start + index] = self._numpy(encode_trimmed(self._fast_tower, rows))
+                    features[chunk[index]] = self._numpy(encode_trimmed(self._fast_tower, rows))
                     bar.update(len(index))
         return features
 

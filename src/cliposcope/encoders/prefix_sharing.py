@@ -16,15 +16,25 @@ through the ordinary trimmed path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MIN_PREFIX = 2  # a start token and one more: shorter shared prefixes are not worth a group
 PREFIXES_PER_BATCH = 128
+
+
+def chunks_by_start(texts: Sequence[str], size: int) -> Iterator[np.ndarray]:
+    """Indices of ``texts`` in chunks of ``size``, in sorted order: captions that start
+    alike land in one chunk, where the shared-prefix path computes their common prefix
+    once (on shuffled ComCO captions, chunks in input order split every family)."""
+    order = np.array(sorted(range(len(texts)), key=texts.__getitem__), dtype=np.int64)
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
 
 
 @dataclass
