@@ -12,6 +12,8 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 NETWORK_SETTINGS = ("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS_")
@@ -27,6 +29,17 @@ def hub_environment(hf_home: Path, **extra: str) -> dict[str, str]:
         if not key.startswith(NETWORK_SETTINGS) and key.lower() not in PROXY_SETTINGS
     }
     return {**env, "HF_HOME": str(hf_home), **extra}
+
+
+def cliposcope_with(env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:
+    """The command line run in a fresh process with ``env``, as a user's shell runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cliposcope", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def closed_port_endpoint() -> str:

@@ -4,27 +4,24 @@ then runs the same models. The hub here is a loopback server (tests/fake_hub.py)
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from cliposcope.encoders.hf import save_tiny_clip
 from cliposcope.encoders.openclip import TINY_ARCH, random_model, save_local_dir
 from fake_hub import FakeHub, folder_files
-from hub_cache import closed_port_endpoint, hub_environment, put_folder_in_hub_cache
+from hub_cache import (
+    cliposcope_with,
+    closed_port_endpoint,
+    hub_environment,
+    put_folder_in_hub_cache,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def cliposcope(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cliposcope", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def cliposcope(args: list[str], env: dict):
+    return cliposcope_with(env, args)
 
 
 def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):

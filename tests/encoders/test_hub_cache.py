@@ -24,6 +24,7 @@ import pytest
 from cliposcope.encoders.hf import save_tiny_clip
 from cliposcope.encoders.openclip import TINY_ARCH, random_model, save_local_dir, save_weights
 from hub_cache import (
+    cliposcope_with,
     closed_port_endpoint,
     hub_environment,
     put_folder_in_hub_cache,
@@ -201,13 +202,7 @@ def test_sentence_transformers_short_name_reads_its_org_repo_from_the_cache(tmp_
 
 def run_cli(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "cliposcope", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cliposcope_with(env, args)
     return done, time.monotonic() - started
 
 
