@@ -31,7 +31,7 @@ def hub_environment(hf_home: Path, **extra: str) -> dict[str, str]:
     return {**env, "HF_HOME": str(hf_home), **extra}
 
 
-def cliposcope_with(env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:
+def cliposcope_with(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     """The command line run in a fresh process with ``env``, as a user's shell runs it."""
     return subprocess.run(
         [sys.executable, "-m", "cliposcope", *args],

@@ -20,10 +20,6 @@ from hub_cache import (
 pytestmark = pytest.mark.slow
 
 
-def cliposcope(args: list[str], env: dict):
-    return cliposcope_with(env, args)
-
-
 def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
     open_clip_repo = folder_files(
         save_local_dir(random_model(TINY_ARCH, 1), TINY_ARCH, tmp_path / "oc")
@@ -36,7 +32,7 @@ def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
     local = tmp_path / "local-model"
 
     with FakeHub(repos) as hub:
-        done = cliposcope(
+        done = cliposcope_with(
             ["prefetch", *specs, "openclip:cliposcope-tiny?seed=0"],
             hub_environment(tmp_path / "home", HF_ENDPOINT=hub.endpoint),
         )
@@ -65,7 +61,7 @@ def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
         for model, env, out in [(spec, offline, "hub"), (local_spec, local_env, "local")]:
             folder = local / f"{out}{index}"
             arguments = ["--model", model, "--sample", "20", "--no-cache", "--out", str(folder)]
-            run = cliposcope(["run", "tor", *arguments, "--quiet"], env)
+            run = cliposcope_with(["run", "tor", *arguments, "--quiet"], env)
             assert run.returncode == 0, run.stderr
             (result,) = folder.glob("*.json")
             metrics.append(json.loads(result.read_text())["metrics"])
@@ -75,7 +71,7 @@ def test_prefetch_fills_the_cache_that_an_offline_run_then_reads(tmp_path):
 def test_prefetch_without_the_hub_checks_the_cache_and_names_what_is_missing(tmp_path):
     folder = save_local_dir(random_model(TINY_ARCH, 4), TINY_ARCH, tmp_path / "oc")
     put_folder_in_hub_cache(tmp_path / "home" / "hub", "lab/in-cache", folder)
-    done = cliposcope(
+    done = cliposcope_with(
         ["prefetch", "openclip:hf-hub:lab/in-cache", "openclip:hf-hub:lab/not-in-cache"],
         hub_environment(tmp_path / "home", HF_ENDPOINT=closed_port_endpoint()),
     )

@@ -202,7 +202,7 @@ def test_sentence_transformers_short_name_reads_its_org_repo_from_the_cache(tmp_
 
 def run_cli(args: list[str], env: dict) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = cliposcope_with(env, args)
+    done = cliposcope_with(args, env)
     return done, time.monotonic() - started
 
 

@@ -11,8 +11,7 @@ from cliposcope.encoders.hub import (
     download,
     hub_reachable,
     hub_switched_off,
-    missing_files,
-    not_cached_error,
+    require_cached,
 )
 from cliposcope.errors import CliposcopeError, describe_exception
 
@@ -48,10 +47,10 @@ def fetch_everything(spec: str) -> list[HubFiles]:
     return done
 
 
-def require_cached(spec: str) -> list[HubFiles]:
+def cached_needs(spec: str) -> list[HubFiles]:
+    """What ``spec`` reads from the hub, all of it already in the cache."""
     needs = hub_needs(spec)
-    for need, alternatives in missing_files(needs)[:1]:
-        raise not_cached_error(spec, need, alternatives)
+    require_cached(spec, needs)
     return needs
 
 
@@ -67,7 +66,7 @@ def prefetch_models(specs: Sequence[str], *, check: bool = True) -> PrefetchRepo
     ready: list[str] = []
     for spec in specs:
         try:
-            needs = fetch_everything(spec) if online else require_cached(spec)
+            needs = fetch_everything(spec) if online else cached_needs(spec)
         except CliposcopeError as error:
             report.failed.append((spec, str(error)))
             continue

@@ -222,8 +222,13 @@ def prepare_hub(spec: str, needs: Sequence[HubFiles]) -> None:
         _probe.unreachable_endpoint = _endpoint()
         go_offline()
     if offline():
-        for need, alternatives in missing_files(needs)[:1]:
-            raise not_cached_error(spec, need, alternatives)
+        require_cached(spec, needs)
+
+
+def require_cached(spec: str, needs: Sequence[HubFiles]) -> None:
+    """Refuse, naming the first file of ``needs`` that is not in the cache."""
+    for need, alternatives in missing_files(needs)[:1]:
+        raise not_cached_error(spec, need, alternatives)
 
 
 def wanted_repo_files(paths: Sequence[str]) -> list[str]:
